@@ -1,0 +1,262 @@
+"""Typed settings: `config.toml`, overridden by `PSNX_*` environment variables.
+
+Every setting is declared here with its default; `config.toml` repeats them with a
+comment each. Unknown keys stop start-up (a typo must never be dropped silently), and
+the Discord token is read only from the `DISCORD_TOKEN` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG = Path("config.toml")
+
+DEFAULT_GLOSSARY = {
+    "psn": "public sector network",
+    "gcsx": "government connect secure extranet",
+    "gsi": "government secure intranet",
+    "coco": "code of connection",
+    "gcn": "government conveyance network",
+    "dnsp": "directly connected network service provider",
+    "sp": "service provider",
+    "qos": "quality of service",
+    "cos": "class of service",
+    "ef": "expedited forwarding",
+    "voip": "voice over ip",
+    "dscp": "differentiated services code point",
+    "embc": "east midlands broadband consortium",
+    "riep": "regional improvement and efficiency partnership",
+    "emiep": "east midlands improvement and efficiency partnership",
+    "espo": "eastern shires purchasing organisation",
+    "pct": "primary care trust",
+    "ipsec": "internet protocol security",
+    "vpn": "virtual private network",
+    "dns": "domain name system",
+    "psit": "public sector infrastructure team",
+    "roi": "return on investment",
+    "ipr": "intellectual property rights",
+    "cio": "chief information officer",
+    "cto": "chief technology officer",
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the fix."""
+
+
+class Section(BaseModel):
+    # Nested models need their own extra="forbid", or a typo in a section is dropped.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(Section):
+    path: Path = Path("psn-exchange.db")
+    busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
+
+
+class ExchangeSettings(Section):
+    topics: tuple[str, ...] = ("technical", "procurement", "governance", "other")
+    default_topic: str = "other"
+    authorities: tuple[str, ...] = ()
+    allow_other_authorities: bool = True
+    min_question_chars: int = Field(10, ge=1, le=200)
+    max_question_chars: int = Field(2000, ge=50, le=20_000)
+    max_answer_chars: int = Field(6000, ge=100, le=100_000)
+    max_links: int = Field(10, ge=0, le=50)
+    name_authorities_in_answers: bool = True
+    name_askers_in_exports: bool = False
+    asks_per_hour: int = Field(20, ge=1, le=10_000)
+    max_open_questions_per_officer: int = Field(15, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _default_topic_is_a_topic(self) -> Self:
+        if not self.topics:
+            raise ValueError("exchange.topics must name at least one topic")
+        if self.default_topic not in self.topics:
+            raise ValueError(
+                f"exchange.default_topic {self.default_topic!r} is not one of exchange.topics"
+            )
+        if self.min_question_chars >= self.max_question_chars:
+            raise ValueError("exchange.min_question_chars must be below max_question_chars")
+        return self
+
+
+class MatchingSettings(Section):
+    duplicate_threshold: float = Field(86.0, ge=0, le=100)
+    similar_threshold: float = Field(70.0, ge=0, le=100)
+    candidates: int = Field(40, ge=1, le=1000)
+    suggestions: int = Field(3, ge=1, le=25)
+    glossary: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_GLOSSARY))
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> Self:
+        if self.similar_threshold > self.duplicate_threshold:
+            raise ValueError(
+                "matching.similar_threshold "
+                f"({self.similar_threshold}) must not be above matching.duplicate_threshold "
+                f"({self.duplicate_threshold})"
+            )
+        return self
+
+    @field_validator("glossary")
+    @classmethod
+    def _glossary_entries_are_words(cls, glossary: dict[str, str]) -> dict[str, str]:
+        for short, long in glossary.items():
+            if not short.strip() or not long.strip():
+                raise ValueError(f"matching.glossary entry {short!r} needs both forms")
+        return {k.strip().lower(): v.strip().lower() for k, v in glossary.items()}
+
+
+class RoleSettings(Section):
+    expert: str = "PSN Expert"
+    steering: str = "Steering Group"
+    admin: str = "Exchange Admin"
+
+
+class ScheduleSettings(Section):
+    timezone: str = "Europe/London"
+    release_cron: str = "0 16 * * fri"
+    release_reminder_hours: int = Field(24, ge=0, le=24 * 14)
+    digest_cron: str = "0 9 * * mon"
+    waiting_limit_days: int = Field(14, ge=1, le=365)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r}; use an IANA name such as 'Europe/London'"
+            ) from None
+        return value
+
+    @field_validator("release_cron", "digest_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a valid cron string {value!r}: {exc}") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class DiscordSettings(Section):
+    guild_ids: tuple[int, ...] = ()
+    questions_channel_id: int = 0
+    forum_channel_id: int = 0
+    steering_channel_id: int = 0
+    expert_channel_id: int = 0
+
+
+class Settings(BaseSettings):
+    """Everything the exchange can be told; see config.toml for the commented defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PSNX_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
+    matching: MatchingSettings = MatchingSettings()
+    roles: RoleSettings = RoleSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    discord: DiscordSettings = DiscordSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init arguments (see load_settings); the
+        # environment wins over them.
+        return env_settings, init_settings
+
+
+_SECRET_KEYS = {"token", "discord_token", "bot_token", "secret", "password"}
+
+
+def _find_secrets(data: Any, prefix: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            dotted = f"{prefix}{key}"
+            if str(key).lower() in _SECRET_KEYS:
+                found.append(dotted)
+            found.extend(_find_secrets(value, dotted + "."))
+    return found
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"{source} has settings that cannot be used:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  - {key}: unknown setting (a typo?); config.toml lists every setting")
+        else:
+            message = str(item["msg"]).removeprefix("Value error, ")
+            lines.append(f"  - {key}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | None = None, *, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read `path` (default ./config.toml if present), apply `PSNX_*` overrides, validate.
+
+    Raises ConfigError with a message naming every bad key.
+    """
+    explicit = path is not None
+    path = path or DEFAULT_CONFIG
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not UTF-8 text") from None
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist")
+    secrets = _find_secrets(data)
+    if secrets:
+        raise ConfigError(
+            f"{path} contains {', '.join(secrets)}: secrets must not be written in the file. "
+            "Remove it and set the DISCORD_TOKEN environment variable instead."
+        )
+    for name in os.environ:
+        if name.upper().startswith("PSNX_DISCORD__TOKEN"):
+            raise ConfigError(f"{name}: the Discord token is read only from DISCORD_TOKEN")
+    for key, value in (overrides or {}).items():
+        data.setdefault(key, {}).update(value)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path) + " (or PSNX_* variables)")) from None
+
+
+def discord_token() -> str | None:
+    """The bot token, from the DISCORD_TOKEN environment variable only."""
+    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    return token or None
+
+
+Role = Literal["officer", "expert", "steering", "admin"]

@@ -1,0 +1,133 @@
+"""Cleaning and checking what people type, before anything is stored or matched."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+from knowledge.errors import InvalidInput
+
+# Zero-width and bidirectional controls: invisible, and able to make text read differently.
+_INVISIBLE = dict.fromkeys(
+    map(
+        ord,
+        "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"
+        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+    )
+)
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_HAS_WORD = re.compile(r"[^\W_]{2,}")
+_QUESTION_REF = re.compile(r"^\s*#?\s*q?\s*-?\s*(\d{1,9})\s*$", re.IGNORECASE)
+
+
+def clean(text: str) -> str:
+    """NFKC-normalise, drop invisible and control characters, tidy white space."""
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(
+        ch for ch in text if ch == "\n" or ch == "\t" or unicodedata.category(ch)[0] != "C"
+    )
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def question_text(raw: str, *, min_chars: int, max_chars: int) -> str:
+    """The cleaned question, or InvalidInput saying kindly what is wrong with it."""
+    if not isinstance(raw, str):
+        raise InvalidInput("Please type your question as text.")
+    if "\x00" in raw:
+        raise InvalidInput(
+            "Your question contains a null character, which usually means it was pasted "
+            "from a binary file. Please retype it as plain text."
+        )
+    text = clean(raw)
+    if not text:
+        raise InvalidInput("Your question is empty. Please type the question you want answered.")
+    if len(text) > max_chars:
+        raise InvalidInput(
+            f"Your question is {len(text):,} characters long; the limit is {max_chars:,}. "
+            "Please shorten it, or split it into separate questions."
+        )
+    if not _HAS_WORD.search(text):
+        raise InvalidInput(
+            "Your question has no words we can read (only symbols or emoji). "
+            "Please write it out in words."
+        )
+    if len(text) < min_chars:
+        raise InvalidInput(
+            f"Your question is very short ({len(text)} characters). Please write it as a "
+            f"full question of at least {min_chars} characters, so others can recognise it."
+        )
+    return text
+
+
+def answer_text(raw: str, *, max_chars: int) -> str:
+    """The cleaned answer body, or InvalidInput."""
+    if "\x00" in raw:
+        raise InvalidInput("The answer contains a null character; please retype it as text.")
+    text = clean(raw)
+    if not _HAS_WORD.search(text):
+        raise InvalidInput("The answer is empty. Please write the answer text.")
+    if len(text) > max_chars:
+        raise InvalidInput(
+            f"The answer is {len(text):,} characters long; the limit is {max_chars:,}. "
+            "Link to a longer document instead."
+        )
+    return text
+
+
+def resource_links(raw: list[str] | tuple[str, ...], *, max_links: int) -> tuple[str, ...]:
+    """Validated http(s) links, in order, without repeats."""
+    links: list[str] = []
+    for item in raw:
+        link = clean(item)
+        if not link:
+            continue
+        parts = urlsplit(link)
+        if parts.scheme not in ("http", "https") or not parts.netloc or " " in link:
+            raise InvalidInput(
+                f"{link[:80]!r} is not a web link. Resource links must start with https:// "
+                "(or http://)."
+            )
+        if link not in links:
+            links.append(link)
+    if len(links) > max_links:
+        raise InvalidInput(f"An answer can carry at most {max_links} resource links.")
+    return tuple(links)
+
+
+def authority_name(raw: str) -> str:
+    """A cleaned authority name, or InvalidInput."""
+    name = clean(raw).replace("\n", " ")
+    if not _HAS_WORD.search(name) or len(name) > 120:
+        raise InvalidInput(
+            "Please give your authority's name in words, up to 120 characters "
+            "(for example 'Derbyshire County Council')."
+        )
+    return name
+
+
+def display_name(raw: str) -> str:
+    """A cleaned display name for an officer (never empty)."""
+    name = clean(raw).replace("\n", " ")[:80]
+    return name or "anonymous officer"
+
+
+def question_id(raw: str | int) -> int:
+    """Parse 'Q-42', 'q42', '#42' or '42' into 42; InvalidInput otherwise."""
+    if isinstance(raw, int):
+        if raw > 0:
+            return raw
+    else:
+        found = _QUESTION_REF.match(clean(raw))
+        if found and int(found.group(1)) > 0:
+            return int(found.group(1))
+    shown = str(raw)[:40]
+    raise InvalidInput(f"{shown!r} is not a question id. Question ids look like Q-42.")
+
+
+def question_ref(question_id: int) -> str:
+    """The short human id of a question."""
+    return f"Q-{question_id}"
