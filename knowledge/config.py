@@ -89,10 +89,10 @@ class ExchangeSettings(Section):
 
 
 class MatchingSettings(Section):
-    duplicate_threshold: float = Field(86.0, ge=0, le=100)
-    similar_threshold: float = Field(70.0, ge=0, le=100)
-    candidates: int = Field(40, ge=1, le=1000)
-    suggestions: int = Field(3, ge=1, le=25)
+    duplicate_threshold: float = Field(default=86.0, ge=0, le=100)
+    similar_threshold: float = Field(default=70.0, ge=0, le=100)
+    candidates: int = Field(default=40, ge=1, le=1000)
+    suggestions: int = Field(default=3, ge=1, le=25)
     glossary: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_GLOSSARY))
 
     @model_validator(mode="after")

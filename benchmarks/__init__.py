@@ -1,0 +1,1 @@
+"""Matching benchmarks and threshold calibration (not installed; run from the repo root)."""

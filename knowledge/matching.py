@@ -1,0 +1,239 @@
+"""Finding stored questions that mean the same as a new one.
+
+Two stages, so a check stays fast with a whole country's questions stored:
+
+1. Retrieval: an in-memory inverted index from key terms (stemmed, stop words dropped,
+   glossary acronyms and long forms joined) to wordings, scored BM25-style. Rare terms are
+   walked first; very common terms only re-weight the candidates the rare ones found.
+2. Scoring: the best `candidates` wordings get one 0-100 score that blends an IDF-weighted
+   term cosine, character trigram overlap and two rapidfuzz scorers. `token_set_ratio` is
+   damped by term coverage, since alone it calls any one-word subset a perfect match.
+
+The index updates in place on `add`/`remove`; nothing is rebuilt per question.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from rapidfuzz import fuzz
+
+from knowledge.config import MatchingSettings
+from knowledge.normalise import Normalised, Normaliser
+
+Verdict = Literal["duplicate", "similar", "none"]
+
+# BM25 length normalisation, for retrieval only.
+_K1 = 1.2
+_B = 0.75
+# Postings walked per check before common terms stop adding new candidates.
+_POSTING_BUDGET = 6000
+# Retrieval keeps this many times `candidates` for the length-normalised re-weighting.
+_WIDEN = 4
+# Weights of the blended score (chosen with benchmarks/tune.py; they sum to 1).
+WEIGHTS = {"cosine": 0.45, "trigram": 0.25, "sort": 0.15, "set": 0.15}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A stored question that may be the same as the one asked."""
+
+    question_id: int
+    score: float  # 0..100, higher = more alike; comparable against the thresholds
+    verdict: Verdict
+    shared_words: tuple[str, ...]  # key words both questions use, after glossary expansion
+
+    def explain(self) -> str:
+        """What the officer is told about this match, e.g. "91% alike — both mention: qos"."""
+        alike = f"{round(self.score)}% alike"
+        if not self.shared_words:
+            return f"{alike} — no key words in common"
+        return f"{alike} — both mention: {', '.join(self.shared_words)}"
+
+
+def _trigrams(text: str) -> set[str]:
+    padded = f" {text} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+class Matcher:
+    """An index of stored questions (each with one or more wordings) that answers `find`."""
+
+    def __init__(self, settings: MatchingSettings) -> None:
+        self._settings = settings
+        self._normalise = Normaliser(settings.glossary)
+        self._postings: dict[str, set[int]] = {}
+        self._terms: dict[int, tuple[str, ...]] = {}  # wording -> its distinct terms
+        self._texts: dict[int, str] = {}  # wording -> normalised text
+        self._owner: dict[int, int] = {}  # wording -> question id
+        self._wordings: dict[int, list[int]] = {}  # question id -> its wordings
+        self._lengths: list[int] = []  # wording -> number of terms (by position)
+        self._total_terms = 0
+        self._longest = 0
+
+    def __len__(self) -> int:
+        return len(self._wordings)
+
+    def __contains__(self, question_id: object) -> bool:
+        return question_id in self._wordings
+
+    def add(self, question_id: int, text: str) -> None:
+        """Index one wording of a question; another wording of a known id adds to it."""
+        self._add(question_id, self._normalise(text))
+
+    def add_many(self, items: Iterable[tuple[int, str]]) -> None:
+        """Index many wordings at once (start-up)."""
+        normalise = self._normalise
+        for question_id, text in items:
+            self._add(question_id, normalise(text))
+
+    def _add(self, question_id: int, wording: Normalised) -> None:
+        if not wording.terms:
+            # Nothing to retrieve it by; still counts as stored so `in` is honest.
+            self._wordings.setdefault(question_id, [])
+            return
+        key = len(self._lengths)
+        self._lengths.append(len(wording.terms))
+        self._longest = max(self._longest, len(wording.terms))
+        self._terms[key] = wording.terms
+        self._texts[key] = wording.text
+        self._owner[key] = question_id
+        self._wordings.setdefault(question_id, []).append(key)
+        self._total_terms += len(wording.terms)
+        postings = self._postings
+        for term in wording.terms:
+            found = postings.get(term)
+            if found is None:
+                postings[term] = {key}
+            else:
+                found.add(key)
+
+    def remove(self, question_id: int) -> None:
+        """Forget a question and every wording of it (no error if it is not indexed)."""
+        for key in self._wordings.pop(question_id, []):
+            terms = self._terms.pop(key)
+            del self._texts[key], self._owner[key]
+            self._total_terms -= len(terms)
+            for term in terms:
+                found = self._postings[term]
+                found.discard(key)
+                if not found:
+                    del self._postings[term]
+
+    def find(self, text: str, limit: int = 5) -> list[Match]:
+        """Stored questions most like `text`, best first, one per question, at most `limit`."""
+        query = self._normalise(text)
+        if not query.terms or not self._terms or limit <= 0:
+            return []
+        idf = self._idf_table(query.terms)
+        keys = self._retrieve(query.terms, idf)
+        best: dict[int, tuple[float, int]] = {}
+        for key in keys:
+            score = self._score(query, idf, key)
+            owner = self._owner[key]
+            if owner not in best or score > best[owner][0]:
+                best[owner] = (score, key)
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
+        return [self._match(query, owner, score, key) for owner, (score, key) in ranked]
+
+    # -- retrieval -------------------------------------------------------------------------
+
+    def _idf(self, df: int) -> float:
+        n = len(self._terms)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def _idf_table(self, terms: Iterable[str]) -> dict[str, float]:
+        postings = self._postings
+        return {t: self._idf(len(postings[t])) if t in postings else 0.0 for t in terms}
+
+    def _retrieve(self, terms: tuple[str, ...], idf: dict[str, float]) -> list[int]:
+        postings = self._postings
+        present = sorted((t for t in terms if t in postings), key=lambda t: len(postings[t]))
+        if not present:
+            return []
+        # BM25 with tf = 1 (questions rarely repeat a key word): idf times a length factor.
+        avg = self._total_terms / len(self._terms)
+        lengths = self._lengths
+        factor = [
+            (_K1 + 1.0) / (1.0 + _K1 * (1.0 - _B + _B * n / avg)) for n in range(self._longest + 1)
+        ]
+        bm25: dict[int, float] = {}
+        walked = 0
+        skipped: list[str] = []
+        for term in present:
+            found = postings[term]
+            if bm25 and walked + len(found) > _POSTING_BUDGET:
+                skipped.append(term)  # common: re-weights the candidates found so far below
+                continue
+            walked += len(found)
+            weight = idf[term]
+            get = bm25.get
+            for key in found:
+                bm25[key] = get(key, 0.0) + weight * factor[lengths[key]]
+        wanted = self._settings.candidates
+        if skipped:
+            pool = heapq.nlargest(wanted * _WIDEN, bm25, key=bm25.__getitem__)
+            bm25 = {key: bm25[key] for key in pool}
+            for term in skipped:
+                found = postings[term]
+                weight = idf[term]
+                for key in pool:
+                    if key in found:
+                        bm25[key] += weight * factor[lengths[key]]
+        return heapq.nlargest(wanted, bm25, key=bm25.__getitem__)
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def _score(self, query: Normalised, idf: dict[str, float], key: int) -> float:
+        return self.features(query, idf, key)["score"]
+
+    def features(self, query: Normalised, idf: dict[str, float], key: int) -> dict[str, float]:
+        """Every signal for one query/wording pair (the benchmarks tune the blend with these)."""
+        doc_terms = self._terms[key]
+        postings = self._postings
+        doc_weights = {t: self._idf(len(postings[t])) for t in doc_terms}
+        shared = [t for t in query.terms if t in doc_weights]
+        q_norm = sum(w * w for w in idf.values())
+        d_norm = sum(w * w for w in doc_weights.values())
+        dot = sum(doc_weights[t] * idf[t] for t in shared)
+        cosine = dot / math.sqrt(q_norm * d_norm) if q_norm and d_norm else 0.0
+        q_idf = sum(idf.values())
+        d_idf = sum(doc_weights.values())
+        shared_idf = sum(doc_weights[t] for t in shared)
+        coverage = min(shared_idf / q_idf if q_idf else 0.0, shared_idf / d_idf if d_idf else 0.0)
+        doc_text = self._texts[key]
+        q_grams = _trigrams(query.text)
+        d_grams = _trigrams(doc_text)
+        trigram = 2 * len(q_grams & d_grams) / (len(q_grams) + len(d_grams))
+        sort = fuzz.token_sort_ratio(query.text, doc_text) / 100.0
+        token_set = fuzz.token_set_ratio(query.text, doc_text) / 100.0
+        score = 100.0 * (
+            WEIGHTS["cosine"] * cosine
+            + WEIGHTS["trigram"] * trigram
+            + WEIGHTS["sort"] * sort
+            + WEIGHTS["set"] * token_set * coverage
+        )
+        return {
+            "cosine": cosine,
+            "coverage": coverage,
+            "trigram": trigram,
+            "sort": sort,
+            "set": token_set,
+            "score": score,
+        }
+
+    def _match(self, query: Normalised, owner: int, score: float, key: int) -> Match:
+        settings = self._settings
+        if score >= settings.duplicate_threshold:
+            verdict: Verdict = "duplicate"
+        elif score >= settings.similar_threshold:
+            verdict = "similar"
+        else:
+            verdict = "none"
+        doc = set(self._terms[key])
+        shared = tuple(query.shown[t] for t in query.terms if t in doc)
+        return Match(owner, round(score, 2), verdict, shared)
