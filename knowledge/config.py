@@ -219,7 +219,7 @@ def _describe(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_settings(path: Path | None = None, *, overrides: dict[str, Any] | None = None) -> Settings:
+def load_settings(path: Path | None = None) -> Settings:
     """Read `path` (default ./config.toml if present), apply `PSNX_*` overrides, validate.
 
     Raises ConfigError with a message naming every bad key.
@@ -245,8 +245,6 @@ def load_settings(path: Path | None = None, *, overrides: dict[str, Any] | None 
     for name in os.environ:
         if name.upper().startswith("PSNX_DISCORD__TOKEN"):
             raise ConfigError(f"{name}: the Discord token is read only from DISCORD_TOKEN")
-    for key, value in (overrides or {}).items():
-        data.setdefault(key, {}).update(value)
     try:
         return Settings(**data)
     except ValidationError as exc:

@@ -1,0 +1,242 @@
+"""`psn-exchange`: the command line. Parses, calls the exchange, prints; nothing else.
+
+Whoever can run these commands can open the database file, so the command line acts
+with the expert's and the admin's rights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from knowledge.config import ConfigError, Settings, load_settings
+from knowledge.errors import ExchangeError
+from knowledge.exchange import Exchange
+from knowledge.models import Actor, Role
+
+OPERATOR = Actor("cli:operator", "command line", frozenset({Role.OFFICER, Role.EXPERT, Role.ADMIN}))
+
+log = logging.getLogger("knowledge.cli")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    if args.db is not None:
+        database = settings.database.model_copy(update={"path": args.db})
+        settings = settings.model_copy(update={"database": database})
+    return settings
+
+
+def _open(args: argparse.Namespace) -> Exchange:
+    return Exchange.open(_settings(args))
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from knowledge.console import Console
+
+    exchange = _open(args)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("PSN Exchange console — type /help for commands, /quit to leave.")
+        print("Start with: /as YOUR NAME @ YOUR AUTHORITY")
+    console = Console(exchange, sys.stdout, echo=not interactive)
+
+    def lines() -> object:
+        while True:
+            if interactive:
+                try:
+                    yield input(console.prompt)
+                except EOFError:
+                    print()
+                    return
+            else:
+                line = sys.stdin.readline()
+                if not line:
+                    return
+                yield line
+
+    try:
+        return console.run(lines())  # type: ignore[arg-type]
+    finally:
+        exchange.close()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from knowledge.importer import import_file
+
+    exchange = _open(args)
+    show = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show and (done == total or done % 25 == 0):
+            print(f"\rimporting {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = import_file(exchange, OPERATOR, args.file, skip_bad=args.skip_bad,
+                             progress=progress)
+    finally:
+        exchange.close()
+    if show:
+        print(file=sys.stderr)
+    print(f"{report.new} new question(s), {report.joined} joined existing question(s).")
+    if report.answered:
+        print(f"{report.answered} answer(s) imported and published as release {report.release}.")
+    for problem in report.skipped:
+        print(f"skipped {problem}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from knowledge.export import RENDERERS
+
+    exchange = _open(args)
+    try:
+        text = RENDERERS[args.format](exchange.knowledge_base())
+    finally:
+        exchange.close()
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from knowledge.batchmatch import run_batch_match
+
+    settings = _settings(args)
+    run_batch_match(args.corpus, args.queries, args.top, settings.matching, sys.stdout, sys.stderr)
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    exchange = _open(args)
+    try:
+        entries = exchange.queue(OPERATOR, limit=args.limit)
+    finally:
+        exchange.close()
+    if not entries:
+        print("The queue is empty.")
+    for entry in entries:
+        q = entry.question
+        print(f"{entry.position:>4}. {q.ref:<7} {len(entry.authority_names)} authorities, "
+              f"{q.asks} asks, waiting {entry.waiting_days:.1f} days [{q.topic}]\n"
+              f"       {q.text}")
+    return 0
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    exchange = _open(args)
+    try:
+        answer = exchange.answer(OPERATOR, args.question, args.text, args.link)
+    finally:
+        exchange.close()
+    print(f"Answer saved for Q-{answer.question_id} (version {answer.version}); "
+          "`psn-exchange publish` releases it.")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    exchange = _open(args)
+    try:
+        release = exchange.publish(OPERATOR)
+    finally:
+        exchange.close()
+    print(f"Release {release.number}: {len(release.question_ids)} answer(s), "
+          f"{release.deliveries_owed} deliveries owed.")
+    return 0
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    from knowledge.store import Store
+
+    settings = _settings(args)
+    path = settings.database.path
+    if not path.exists():
+        print(f"error: there is no database at {path}.", file=sys.stderr)
+        return 1
+    store = Store.open(path, migrate=False)
+    try:
+        problems = store.check()
+        version = store.schema_version
+    finally:
+        store.close()
+    if problems:
+        for problem in problems:
+            print(f"problem: {problem}")
+        return 1
+    print(f"{path}: ok (schema version {version}, integrity and full-text indexes checked)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", type=Path, help="SQLite database file (default: from the config)")
+    common.add_argument("--config", type=Path, default=None,
+                        help="settings file (default: ./config.toml if present)")
+
+    top = argparse.ArgumentParser(
+        prog="psn-exchange",
+        description="PSN Exchange: ask once, de-duplicate, answer in releases, deliver.",
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, parents=[common], help=help, description=help)
+        command.set_defaults(handler=handler)
+        return command
+
+    add("console", cmd_console, "talk to the exchange in this terminal (no Discord needed)")
+
+    importing = add("import", cmd_import, "import questions from a CSV or JSONL file")
+    importing.add_argument("file", type=Path)
+    importing.add_argument("--skip-bad", action="store_true",
+                           help="import the good rows and list the bad ones")
+
+    exporting = add("export", cmd_export, "export the published knowledge base")
+    exporting.add_argument("--format", choices=["md", "html", "json", "csv"], default="md")
+    exporting.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+
+    matching = add("match", cmd_match, "match queries against a corpus (JSONL in, JSONL out)")
+    matching.add_argument("--corpus", type=Path, required=True)
+    matching.add_argument("--queries", type=Path, required=True)
+    matching.add_argument("--top", type=int, default=5)
+
+    queue = add("queue", cmd_queue, "show the expert's ranked queue")
+    queue.add_argument("--limit", type=int, default=None)
+
+    answering = add("answer", cmd_answer, "answer a question as the expert")
+    answering.add_argument("question", help="question id, e.g. Q-3")
+    answering.add_argument("text")
+    answering.add_argument("--link", action="append", default=[], help="resource link (repeatable)")
+
+    add("publish", cmd_publish, "publish every new answer as the next release")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    check = db_sub.add_parser("check", parents=[common], help="check integrity and search indexes")
+    check.set_defaults(handler=cmd_db_check)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ExchangeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

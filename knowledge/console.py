@@ -1,0 +1,309 @@
+"""The console channel: the Discord conversation, typed in a terminal.
+
+Commands are named like the slash commands. It reads lines from any text stream, so
+`psn-exchange console < script.txt` runs unattended. The console is also the delivery
+channel for console users: whatever the exchange owes them is printed when it falls due.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from knowledge.errors import ExchangeError, InvalidInput
+from knowledge.exchange import Exchange
+from knowledge.models import (
+    Actor,
+    Answer,
+    AnsweredMatch,
+    Delivery,
+    NewQuestion,
+    OpenMatch,
+    Question,
+    Role,
+    Status,
+)
+
+PREFIX = "console:"
+PLACE = "console:#questions"
+
+HELP = """\
+Commands (the same as in Discord):
+  /as NAME @ AUTHORITY [expert|steering|admin]   speak as someone else
+  /ask [TOPIC] TEXT        ask a question (TOPIC in brackets is optional, e.g. [technical])
+  /ask-anyway              after a suggestion: ask yours as a new question anyway
+  /accept                  after a suggestion: that answer answers my question
+  /follow Q-ID             wait on an existing question instead of asking again
+  /search TEXT             search questions and published answers
+  /mine                    your questions, their status and queue position
+  /withdraw Q-ID           withdraw your own question
+  /queue                   (expert) the ranked queue of unique questions
+  /answer Q-ID TEXT [| LINK ...]   (expert) answer; links after a |
+  /merge Q-ID INTO-Q-ID    (expert) merge a duplicate into another question
+  /publish                 (expert) publish all new answers as a release
+  /help                    this list;  /quit  leave
+Lines starting with # are comments."""
+
+_AS = re.compile(
+    r"^(?P<name>[^@]+?)\s*(?:@\s*(?P<authority>.+?))?"
+    r"(?:\s+(?P<role>expert|steering|admin))?\s*$",
+    re.IGNORECASE,
+)
+_TOPIC = re.compile(r"^\[(?P<topic>[^\]]{1,40})\]\s*(?P<text>.*)$", re.DOTALL)
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 authority', '2 authorities'."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
+
+
+def format_answer(answer: Answer) -> str:
+    lines = [answer.body]
+    lines += [f"  → {link}" for link in answer.links]
+    release = f"release {answer.release_number}" if answer.release_number else "not yet published"
+    version = f"version {answer.version}, " if answer.version > 1 else ""
+    lines.append(f"  ({version}{release})")
+    return "\n".join(lines)
+
+
+def format_delivery(delivery: Delivery) -> str:
+    question = delivery.question
+    who = delivery.recipient.removeprefix(PREFIX)
+    if delivery.kind == "merged":
+        return (
+            f"📬 to {who}: your question Q-{delivery.merged_from} was the same as "
+            f"{question.ref} \"{question.text}\", so the expert merged them. "
+            f"You now wait on {question.ref} and will receive its answer."
+        )
+    assert delivery.answer is not None
+    asked_by = (
+        f"\n  Asked by: {', '.join(delivery.authority_names)}" if delivery.authority_names else ""
+    )
+    return (
+        f"📬 to {who}: answer to {question.ref} \"{question.text}\"{asked_by}\n"
+        f"  {format_answer(delivery.answer)}"
+    )
+
+
+class Console:
+    """Reads commands, calls the exchange, prints what a chat user would see."""
+
+    def __init__(self, exchange: Exchange, out: TextIO, *, echo: bool) -> None:
+        self.exchange = exchange
+        self.out = out
+        self.echo = echo
+        self.actor = Actor(PREFIX + "officer", "officer")
+        self.commands: dict[str, Callable[[str], None]] = {
+            "as": self.cmd_as,
+            "ask": self.cmd_ask,
+            "ask-anyway": self.cmd_ask_anyway,
+            "accept": self.cmd_accept,
+            "follow": self.cmd_follow,
+            "search": self.cmd_search,
+            "mine": self.cmd_mine,
+            "withdraw": self.cmd_withdraw,
+            "queue": self.cmd_queue,
+            "answer": self.cmd_answer,
+            "merge": self.cmd_merge,
+            "publish": self.cmd_publish,
+            "help": lambda _: self.say(HELP),
+        }
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out)
+
+    @property
+    def prompt(self) -> str:
+        authority = self.exchange.authority_of(self.actor) or "no authority yet"
+        roles = "".join(f" [{r.value}]" for r in sorted(self.actor.roles) if r is not Role.OFFICER)
+        return f"{self.actor.display_name} @ {authority}{roles}> "
+
+    def run(self, lines: Iterable[str]) -> int:
+        """Handle every line; returns the exit status (0 at end of input or /quit)."""
+        for raw in lines:
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith("#"):
+                if self.echo:
+                    self.say(line)
+                continue
+            if self.echo:
+                self.say(self.prompt + line)
+            if line in ("/quit", "/exit"):
+                break
+            self.handle(line)
+            self.deliver()
+        return 0
+
+    def handle(self, line: str) -> None:
+        if not line.startswith("/"):
+            self.say("Commands start with / (for example /ask or /help).")
+            return
+        name, _, rest = line[1:].partition(" ")
+        command = self.commands.get(name.lower())
+        if command is None:
+            self.say(f"There is no command /{name}. Type /help for the list.")
+            return
+        try:
+            command(rest.strip())
+        except ExchangeError as error:
+            self.say(f"⚠ {error}")
+
+    def deliver(self) -> None:
+        """Print (and mark sent) everything owed to console users."""
+        for delivery in self.exchange.owed_deliveries(PREFIX):
+            if delivery.recipient_is_place:
+                self.say(f"[#questions] {format_delivery(delivery).split(': ', 1)[1]}")
+            else:
+                self.say(format_delivery(delivery))
+            self.exchange.mark_sent(delivery.id)
+
+    # -- commands ---------------------------------------------------------------------
+
+    def cmd_as(self, rest: str) -> None:
+        found = _AS.match(rest)
+        if not rest or not found:
+            raise InvalidInput("Use /as NAME @ AUTHORITY, optionally followed by expert, "
+                               "steering or admin.")
+        name = found["name"].strip()
+        roles = {Role.OFFICER}
+        if found["role"]:
+            roles.add(Role(found["role"].lower()))
+        self.actor = Actor(PREFIX + name.lower(), name, frozenset(roles))
+        if found["authority"]:
+            authority = self.exchange.set_authority(self.actor, found["authority"])
+            self.say(f"You are now {name} from {authority}.")
+        else:
+            self.say(f"You are now {name}.")
+
+    def cmd_ask(self, rest: str) -> None:
+        topic = None
+        found = _TOPIC.match(rest)
+        if found:
+            topic, rest = found["topic"], found["text"]
+        outcome = self.exchange.ask(self.actor, rest, topic=topic, place=PLACE)
+        if isinstance(outcome, AnsweredMatch):
+            self.say(
+                f"This looks already answered — {outcome.question.ref} "
+                f"\"{outcome.question.text}\" ({outcome.match.explain()}):\n"
+                f"  {format_answer(outcome.answer)}\n"
+                "If that answers it, type /accept. If not, type /ask-anyway."
+            )
+        elif isinstance(outcome, OpenMatch):
+            waiting = outcome.question.authorities
+            self.say(
+                f"This looks like {outcome.question.ref} \"{outcome.question.text}\" "
+                f"({outcome.match.explain()}), already waiting for the expert "
+                f"with {plural(waiting, 'authority')} behind it.\n"
+                f"Type /follow {outcome.question.ref} to wait for its answer too, "
+                "or /ask-anyway if yours is a different question."
+            )
+        else:
+            self.say_new(outcome)
+
+    def say_new(self, outcome: NewQuestion) -> None:
+        self.say(
+            f"Thank you — your question is {outcome.question.ref}, number "
+            f"{outcome.position} in the expert's queue. You will receive the answer here."
+        )
+
+    def cmd_ask_anyway(self, rest: str) -> None:
+        self.say_new(self.exchange.ask_anyway(self.actor))
+
+    def cmd_accept(self, rest: str) -> None:
+        question = self.exchange.accept_answer(self.actor)
+        self.say(f"Glad {question.ref} answered it. Nothing was added to the queue.")
+
+    def cmd_follow(self, rest: str) -> None:
+        followed = self.exchange.follow(self.actor, rest)
+        ref = followed.question.ref
+        if followed.answer is not None:
+            self.say(f"You now follow {ref}. Its answer so far:\n  "
+                     + format_answer(followed.answer))
+        elif followed.position is not None:
+            self.say(f"You now follow {ref}: {plural(followed.question.authorities, 'authority')} "
+                     f"wait on it, number {followed.position} in the queue. "
+                     "You will receive its answer.")
+        else:
+            self.say(f"You now follow {ref}; its answer is written and waits for the next "
+                     "release. You will receive it.")
+
+    def cmd_search(self, rest: str) -> None:
+        hits = self.exchange.search(rest)
+        if not hits:
+            self.say("Nothing in the knowledge store matches that yet. You could /ask it.")
+            return
+        for hit in hits:
+            self.say(self.line(hit.question))
+            if hit.answer is not None:
+                self.say("    " + format_answer(hit.answer).replace("\n", "\n    "))
+
+    @staticmethod
+    def line(question: Question, position: int | None = None) -> str:
+        status = question.status.value.replace("_", " ")
+        where = f", number {position} in the queue" if position else ""
+        return f"  {question.ref} [{question.topic}, {status}{where}] {question.text}"
+
+    def cmd_mine(self, rest: str) -> None:
+        mine = self.exchange.mine(self.actor)
+        if not mine:
+            self.say("You have no questions yet. Ask one with /ask.")
+            return
+        for item in mine:
+            self.say(self.line(item.question, item.position))
+            if item.answer is not None:
+                self.say("    " + format_answer(item.answer).replace("\n", "\n    "))
+
+    def cmd_withdraw(self, rest: str) -> None:
+        question = self.exchange.withdraw(self.actor, rest)
+        if question.status is Status.WITHDRAWN:
+            still = " and, as nobody else waits on it, it has left the expert's queue"
+        elif question.status is Status.ANSWERED:
+            still = "; you will not be sent later versions of its answer"
+        else:
+            still = f"; {plural(question.asks, 'other officer')} still wait on it"
+        self.say(f"You withdrew from {question.ref}{still}.")
+
+    def cmd_queue(self, rest: str) -> None:
+        entries = self.exchange.queue(self.actor)
+        if not entries:
+            self.say("The queue is empty: every question has an answer.")
+            return
+        self.say(f"{len(entries)} question(s) waiting, most authorities first:")
+        for entry in entries:
+            question = entry.question
+            self.say(
+                f"  {entry.position}. {question.ref} [{question.topic}] {question.text}\n"
+                f"     {plural(len(entry.authority_names), 'authority')} "
+                f"({', '.join(entry.authority_names)}), {plural(question.asks, 'ask')}, "
+                f"waiting {entry.waiting_days:.1f} days"
+            )
+
+    def cmd_answer(self, rest: str) -> None:
+        ref, _, text = rest.partition(" ")
+        body, _, link_text = text.partition(" | ")
+        answer = self.exchange.answer(self.actor, ref, body, link_text.split())
+        self.say(f"Answer saved for Q-{answer.question_id} (version {answer.version}); "
+                 "it goes out with the next /publish.")
+
+    def cmd_merge(self, rest: str) -> None:
+        try:
+            words = [w for w in shlex.split(rest) if w.lower() != "into"]
+        except ValueError:
+            words = []
+        if len(words) != 2:
+            raise InvalidInput("Use /merge Q-ID INTO-Q-ID, for example /merge Q-7 Q-3.")
+        target = self.exchange.merge(self.actor, words[0], words[1])
+        self.say(f"Merged {words[0].upper()} into {target.ref}: "
+                 f"{plural(target.authorities, 'authority')} now wait on it, and the askers "
+                 "are told.")
+
+    def cmd_publish(self, rest: str) -> None:
+        release = self.exchange.publish(self.actor)
+        self.say(f"Release {release.number} published: {len(release.question_ids)} answer(s), "
+                 f"{release.deliveries_owed} deliveries owed.")

@@ -1,0 +1,654 @@
+"""The exchange's use cases: every front end (console, CLI, Discord) calls these.
+
+Each public method checks who may do it, runs in one store transaction, records an
+event, and only then updates the in-memory matcher, so a failed use case leaves both
+the database and the index as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from knowledge import text as texts
+from knowledge.config import Settings
+from knowledge.errors import (
+    AuthorityNeeded,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    RateLimited,
+)
+from knowledge.matching import Match, Matcher
+from knowledge.models import (
+    LIVE_STATUSES,
+    Actor,
+    Answer,
+    AnsweredMatch,
+    AskOutcome,
+    Delivery,
+    Followed,
+    Link,
+    MyQuestion,
+    NewQuestion,
+    OpenMatch,
+    PublishedEntry,
+    Question,
+    QueueEntry,
+    Release,
+    Role,
+    SearchHit,
+    Status,
+)
+from knowledge.store import Store, fts_query
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+# Officers imported from a file have no chat channel: nothing is owed to them.
+UNREACHABLE_PREFIX = "import:"
+
+SEARCH_STOP_WORDS = frozenset(
+    "a an and are as at be by can do does for from how i if in is it of on or our "
+    "should the to we what when where which who why will with you your".split()
+)
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Exchange:
+    """Ask, follow, withdraw, search; queue, answer, merge, publish; deliveries."""
+
+    def __init__(
+        self, store: Store, matcher: Matcher, settings: Settings, clock: Clock = utc_now
+    ) -> None:
+        self.store = store
+        self.matcher = matcher
+        self.settings = settings
+        self.clock = clock
+
+    @classmethod
+    def open(cls, settings: Settings, clock: Clock = utc_now) -> Exchange:
+        """Open the configured database and build the matcher from what it holds."""
+        store = Store.open(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms)
+        matcher = Matcher(settings.matching)
+        matcher.add_many(store.matchable_texts())
+        log.info("matcher ready with %s questions", len(matcher))
+        return cls(store, matcher, settings, clock)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @contextmanager
+    def _use_case(self) -> Iterator[list[Callable[[], None]]]:
+        """One transaction; callbacks appended to the yielded list run after commit."""
+        after_commit: list[Callable[[], None]] = []
+        with self.store.transaction():
+            yield after_commit
+        for callback in after_commit:
+            callback()
+
+    def _officer(self, actor: Actor) -> dict[str, Any]:
+        officer_id = self.store.save_officer(
+            actor.user_key, texts.display_name(actor.display_name), self.clock()
+        )
+        row = self.store.officer(actor.user_key)
+        assert row is not None and row["id"] == officer_id
+        return row
+
+    def _officer_with_authority(self, actor: Actor) -> dict[str, Any]:
+        officer = self._officer(actor)
+        if officer["authority_id"] is None:
+            raise AuthorityNeeded()
+        return officer
+
+    @staticmethod
+    def _require(actor: Actor, role: Role, action: str) -> None:
+        if not actor.has(role):
+            names = {Role.EXPERT: "the PSN expert", Role.STEERING: "the steering group",
+                     Role.ADMIN: "an exchange admin"}
+            raise NotAllowed(f"Only {names.get(role, role.value)} can {action}.")
+
+    def _question(self, ref: str | int) -> Question:
+        question_id = texts.question_id(ref)
+        question = self.store.question(question_id)
+        if question is None:
+            raise NotFound(f"There is no question {texts.question_ref(question_id)}.")
+        return question
+
+    def resolve_topic(self, topic: str | None) -> str:
+        if topic is None or not topic.strip():
+            return self.settings.exchange.default_topic
+        wanted = texts.clean(topic).lower()
+        for known in self.settings.exchange.topics:
+            if known.lower() == wanted:
+                return known
+        raise InvalidInput(
+            f"{topic[:40]!r} is not a topic here. Choose one of: "
+            + ", ".join(self.settings.exchange.topics)
+            + "."
+        )
+
+    def _question_text(self, raw: str) -> str:
+        limits = self.settings.exchange
+        return texts.question_text(
+            raw, min_chars=limits.min_question_chars, max_chars=limits.max_question_chars
+        )
+
+    def _position(self, question_id: int) -> int | None:
+        order = self.store.queue_order()
+        try:
+            return order.index(question_id) + 1
+        except ValueError:
+            return None
+
+    def _check_rate(self, officer_id: int) -> None:
+        limits = self.settings.exchange
+        recent = self.store.asks_since(officer_id, self.clock() - timedelta(hours=1))
+        if recent >= limits.asks_per_hour:
+            raise RateLimited(
+                f"You have asked {recent} new questions in the last hour, the most we accept. "
+                "Please wait a while before asking more; nothing was saved."
+            )
+        waiting = self.store.open_questions_started_by(officer_id)
+        if waiting >= limits.max_open_questions_per_officer:
+            raise RateLimited(
+                f"You already have {waiting} questions waiting for the expert, the most one "
+                "officer may have at once. Please wait for some to be answered, or withdraw "
+                "ones you no longer need (/mine lists them)."
+            )
+
+    # -- officers ---------------------------------------------------------------------
+
+    def set_authority(self, actor: Actor, name: str) -> str:
+        """Remember which authority the officer works for; returns the name as stored."""
+        cleaned = texts.authority_name(name)
+        known = {a.lower(): a for a in self.settings.exchange.authorities}
+        if cleaned.lower() in known:
+            cleaned = known[cleaned.lower()]
+        elif known and not self.settings.exchange.allow_other_authorities:
+            raise InvalidInput(
+                f"{cleaned!r} is not one of the authorities taking part. "
+                "Choose one from the list, or ask an admin to add yours."
+            )
+        now = self.clock()
+        with self._use_case():
+            officer = self._officer(actor)
+            authority_id = self.store.authority_id(cleaned, now)
+            if officer["authority_id"] != authority_id:
+                self.store.set_officer_authority(officer["id"], authority_id)
+                self.store.record("authority_set", actor_id=officer["id"], now=now,
+                                  authority=cleaned)
+        return cleaned
+
+    def authority_of(self, actor: Actor) -> str | None:
+        officer = self.store.officer(actor.user_key)
+        return officer["authority"] if officer else None
+
+    # -- asking -----------------------------------------------------------------------
+
+    def ask(
+        self, actor: Actor, text: str, *, topic: str | None = None, place: str | None = None
+    ) -> AskOutcome:
+        """Ask a question: an answered match, an open match to follow, or a new question."""
+        question_text = self._question_text(text)
+        chosen_topic = self.resolve_topic(topic)
+        now = self.clock()
+        with self._use_case() as after:
+            officer = self._officer_with_authority(actor)
+            for match in self.matcher.find(question_text, limit=self.settings.matching.suggestions):
+                if match.verdict == "none":
+                    continue
+                existing = self.store.question(match.question_id)
+                if existing is None or existing.status not in LIVE_STATUSES:
+                    continue
+                mine = self.store.active_ask(existing.id, officer["id"])
+                if mine is not None and match.verdict == "duplicate":
+                    raise Conflict(
+                        f"You have already asked this as {existing.ref}. "
+                        "/mine shows where it stands."
+                    )
+                if mine is not None:
+                    continue
+                draft_id = self.store.add_draft(
+                    officer_id=officer["id"], text=question_text, topic=chosen_topic,
+                    place=place, suggested_question_id=existing.id, score=match.score, now=now,
+                )
+                self.store.record("suggested", actor_id=officer["id"], now=now,
+                                  question_id=existing.id, score=round(match.score, 1),
+                                  verdict=match.verdict, draft=draft_id)
+                answer = self.store.latest_answer(existing.id, published_only=True)
+                if existing.status is Status.ANSWERED and answer is not None:
+                    return AnsweredMatch(draft_id, existing, answer, match)
+                return OpenMatch(draft_id, existing, match)
+            self._check_rate(officer["id"])
+            question_id, ask_id = self._new_question(
+                officer, question_text, chosen_topic, place, Link.NEW, None, now, after
+            )
+        return self._new_outcome(question_id, ask_id)
+
+    def _new_question(
+        self,
+        officer: dict[str, Any],
+        text: str,
+        topic: str,
+        place: str | None,
+        link: Link,
+        score: float | None,
+        now: datetime,
+        after: list[Callable[[], None]],
+    ) -> tuple[int, int]:
+        question_id = self.store.add_question(text, topic, place, now)
+        ask_id = self.store.add_ask(
+            question_id=question_id, officer_id=officer["id"], authority_id=officer["authority_id"],
+            text=text, link=link, score=score, place=place, now=now,
+        )
+        self.store.record("asked", actor_id=officer["id"], now=now, question_id=question_id,
+                          link=link.value, topic=topic)
+        after.append(lambda: self.matcher.add(question_id, text))
+        log.info("question %s asked (%s)", question_id, link.value)
+        return question_id, ask_id
+
+    def _new_outcome(self, question_id: int, ask_id: int) -> NewQuestion:
+        question = self.store.question(question_id)
+        assert question is not None
+        return NewQuestion(question, ask_id, self._position(question_id) or 0)
+
+    def _draft(self, officer: dict[str, Any], draft_id: int | None) -> dict[str, Any]:
+        draft = (
+            self.store.latest_draft(officer["id"])
+            if draft_id is None
+            else self.store.draft(draft_id)
+        )
+        if draft is None or draft["officer_id"] != officer["id"]:
+            raise NotFound(
+                "There is no suggestion waiting for your choice. Ask your question with /ask."
+            )
+        if draft["resolved_at"] is not None:
+            raise Conflict(
+                "You have already chosen what to do with that question "
+                f"({draft['resolution'].replace('_', ' ')})."
+            )
+        return draft
+
+    def ask_anyway(self, actor: Actor, draft_id: int | None = None) -> NewQuestion:
+        """After a suggestion the officer says is not the same: ask as a new question."""
+        now = self.clock()
+        with self._use_case() as after:
+            officer = self._officer_with_authority(actor)
+            draft = self._draft(officer, draft_id)
+            self._check_rate(officer["id"])
+            question_id, ask_id = self._new_question(
+                officer, draft["text"], draft["topic"], draft["place"], Link.ASKED_ANYWAY,
+                draft["score"], now, after,
+            )
+            self.store.resolve_draft(draft["id"], "asked_anyway", now)
+            self.store.record("suggestion_declined", actor_id=officer["id"], now=now,
+                              question_id=draft["suggested_question_id"],
+                              score=round(draft["score"], 1), new_question=question_id)
+        return self._new_outcome(question_id, ask_id)
+
+    def accept_answer(self, actor: Actor, draft_id: int | None = None) -> Question:
+        """The officer says the suggested answered question answers theirs."""
+        now = self.clock()
+        with self._use_case():
+            officer = self._officer_with_authority(actor)
+            draft = self._draft(officer, draft_id)
+            question = self._question(draft["suggested_question_id"])
+            if question.status is not Status.ANSWERED:
+                raise Conflict(f"{question.ref} has no published answer yet; follow it instead.")
+            self.store.resolve_draft(draft["id"], "answered_from_store", now)
+            self.store.record("answered_from_store", actor_id=officer["id"], now=now,
+                              question_id=question.id, score=round(draft["score"], 1))
+        return question
+
+    def follow(self, actor: Actor, ref: str | int, draft_id: int | None = None) -> Followed:
+        """Wait on an existing question ("me too") instead of asking it again."""
+        now = self.clock()
+        with self._use_case() as after:
+            officer = self._officer_with_authority(actor)
+            question = self._question(ref)
+            if question.status is Status.MERGED and question.merged_into is not None:
+                question = self._question(question.merged_into)
+            if question.status is Status.WITHDRAWN:
+                raise Conflict(f"{question.ref} was withdrawn, so it cannot be followed. "
+                               "Ask your question with /ask.")
+            if self.store.active_ask(question.id, officer["id"]) is not None:
+                raise Conflict(f"You already follow {question.ref}. /mine shows where it stands.")
+            draft = self.store.latest_draft(officer["id"]) if draft_id is None else None
+            if draft_id is not None:
+                draft = self._draft(officer, draft_id)
+            if draft is not None and draft["suggested_question_id"] != question.id:
+                draft = None
+            wording = draft["text"] if draft else question.text
+            ask_id = self.store.add_ask(
+                question_id=question.id, officer_id=officer["id"],
+                authority_id=officer["authority_id"], text=wording, link=Link.FOLLOWED,
+                score=draft["score"] if draft else None, place=draft["place"] if draft else None,
+                now=now,
+            )
+            if draft is not None:
+                self.store.resolve_draft(draft["id"], "followed", now)
+                after.append(lambda: self.matcher.add(question.id, wording))
+            self.store.record("followed", actor_id=officer["id"], now=now,
+                              question_id=question.id,
+                              score=round(draft["score"], 1) if draft else None)
+            refreshed = self.store.question(question.id)
+            assert refreshed is not None
+            answer = self.store.latest_answer(question.id, published_only=True)
+        return Followed(refreshed, ask_id, self._position(question.id), answer)
+
+    def withdraw(self, actor: Actor, ref: str | int) -> Question:
+        """Withdraw the officer's own ask; the question leaves the queue if nobody else waits."""
+        now = self.clock()
+        with self._use_case() as after:
+            officer = self._officer(actor)
+            question = self._question(ref)
+            ask = self.store.active_ask(question.id, officer["id"])
+            if ask is None:
+                raise NotAllowed(
+                    f"You have not asked or followed {question.ref}, so there is nothing of "
+                    "yours to withdraw. You can only withdraw your own questions."
+                )
+            self.store.withdraw_ask(ask["id"], now)
+            self.store.record("withdrawn", actor_id=officer["id"], now=now,
+                              question_id=question.id)
+            remaining = self.store.question(question.id)
+            assert remaining is not None
+            if remaining.asks == 0 and remaining.status is Status.OPEN:
+                self.store.set_status(question.id, Status.WITHDRAWN, now)
+                after.append(lambda: self.matcher.remove(question.id))
+                log.info("question %s withdrawn by its last asker", question.id)
+            result = self.store.question(question.id)
+            assert result is not None
+        return result
+
+    def mine(self, actor: Actor) -> list[MyQuestion]:
+        """The officer's questions with status, queue position and any published answer."""
+        officer = self.store.officer(actor.user_key)
+        if officer is None:
+            return []
+        asks = self.store.officer_asks(officer["id"])
+        ids = [a["question_id"] for a in asks]
+        questions = self.store.questions(ids)
+        answers = self.store.latest_published_answers(ids)
+        order = {qid: n for n, qid in enumerate(self.store.queue_order(), start=1)}
+        return [
+            MyQuestion(
+                question=questions[a["question_id"]],
+                ask_id=a["id"],
+                link=Link(a["link"]),
+                asked_at=datetime.fromisoformat(a["asked_at"]),
+                position=order.get(a["question_id"]),
+                answer=answers.get(a["question_id"]),
+            )
+            for a in asks
+        ]
+
+    # -- the knowledge store ----------------------------------------------------------
+
+    def search(self, text: str, limit: int = 10) -> list[SearchHit]:
+        """Questions and published answers matching any words of `text`, best first."""
+        cleaned = texts.clean(text)[:500]
+        query = fts_query(self._with_glossary(cleaned), SEARCH_STOP_WORDS)
+        if query is None:
+            raise InvalidInput("Please type a word or two to search for.")
+        ids = self.store.search(query, max(1, min(limit, 50)))
+        questions = self.store.questions(ids)
+        answers = self.store.latest_published_answers(ids)
+        return [SearchHit(questions[i], answers.get(i)) for i in ids if i in questions]
+
+    def _with_glossary(self, text: str) -> str:
+        """`text` plus the other form of every acronym or long form it contains."""
+        words = set(_WORDS.findall(text.lower()))
+        lowered = " ".join(_WORDS.findall(text.lower()))
+        extra = []
+        for short, long in self.settings.matching.glossary.items():
+            if short in words:
+                extra.append(long)
+            elif f" {long} " in f" {lowered} ":
+                extra.append(short)
+        return " ".join([text, *extra])
+
+    def knowledge_base(self) -> list[PublishedEntry]:
+        """Every answered question with its latest published answer, oldest first.
+
+        Authorities are named only if `name_authorities_in_answers`; askers only if
+        `name_askers_in_exports`.
+        """
+        ids = self.store.answered_question_ids()
+        questions = self.store.questions(ids)
+        answers = self.store.latest_published_answers(ids)
+        config = self.settings.exchange
+        authorities = self.store.authorities_behind(ids) if config.name_authorities_in_answers else {}
+        askers = self.store.asker_names(ids) if config.name_askers_in_exports else {}
+        return [
+            PublishedEntry(questions[i], answers[i], authorities.get(i, ()), askers.get(i, ()))
+            for i in ids
+            if i in answers
+        ]
+
+    def question(self, ref: str | int) -> tuple[Question, Answer | None]:
+        """A question and its latest published answer (anyone may look)."""
+        question = self._question(ref)
+        return question, self.store.latest_answer(question.id, published_only=True)
+
+    # -- the expert -------------------------------------------------------------------
+
+    def queue(self, actor: Actor, *, limit: int | None = None, offset: int = 0) -> list[QueueEntry]:
+        """Open questions ranked by distinct authorities, then by how long they have waited."""
+        if not (actor.has(Role.EXPERT) or actor.has(Role.STEERING) or actor.has(Role.ADMIN)):
+            raise NotAllowed("Only the PSN expert and the steering group can see the queue.")
+        now = self.clock()
+        entries = self.store.queue()
+        end = None if limit is None else offset + limit
+        return [
+            QueueEntry(
+                position=offset + n,
+                question=question,
+                authority_names=names,
+                waiting_days=(now - question.waiting_since).total_seconds() / 86400,
+            )
+            for n, (question, names) in enumerate(entries[offset:end], start=1)
+        ]
+
+    def answer(
+        self, actor: Actor, ref: str | int, body: str, links: list[str] | tuple[str, ...] = ()
+    ) -> Answer:
+        """Answer a question (again, for a new version); published with the next release."""
+        self._require(actor, Role.EXPERT, "answer questions")
+        cleaned = texts.answer_text(body, max_chars=self.settings.exchange.max_answer_chars)
+        checked = texts.resource_links(list(links), max_links=self.settings.exchange.max_links)
+        now = self.clock()
+        with self._use_case():
+            expert = self._officer(actor)
+            question = self._question(ref)
+            if question.status is Status.MERGED:
+                raise Conflict(f"{question.ref} was merged into Q-{question.merged_into}; "
+                               "answer that question instead.")
+            if question.status is Status.WITHDRAWN:
+                raise Conflict(f"{question.ref} was withdrawn by everyone who asked it.")
+            answer_id = self.store.add_answer(
+                question_id=question.id, body=cleaned, links=checked, author_id=expert["id"],
+                now=now,
+            )
+            if question.status is Status.OPEN:
+                self.store.set_status(question.id, Status.IN_RELEASE, now)
+            answer = self.store.answer(answer_id)
+            assert answer is not None
+            self.store.record("answer_written", actor_id=expert["id"], now=now,
+                              question_id=question.id, version=answer.version)
+        return answer
+
+    def merge(self, actor: Actor, source_ref: str | int, target_ref: str | int) -> Question:
+        """Merge a duplicate the matcher missed: its askers now wait on the target."""
+        self._require(actor, Role.EXPERT, "merge questions")
+        now = self.clock()
+        with self._use_case() as after:
+            expert = self._officer(actor)
+            source, target = self._question(source_ref), self._question(target_ref)
+            if source.id == target.id:
+                raise InvalidInput("A question cannot be merged into itself.")
+            if source.status not in (Status.OPEN, Status.IN_RELEASE):
+                raise Conflict(f"{source.ref} is {source.status.value.replace('_', ' ')}; "
+                               "only questions still waiting can be merged.")
+            if target.status not in LIVE_STATUSES:
+                raise Conflict(f"{target.ref} is {target.status.value}; merge into a live "
+                               "question instead.")
+            wordings = self.store.ask_texts(source.id) + [source.text]
+            moved = self.store.move_asks(source.id, target.id)
+            self.store.set_status(source.id, Status.MERGED, now, merged_into=target.id)
+            published = self.store.latest_answer(target.id, published_only=True)
+            for ask in moved:
+                key = ask["user_key"]
+                if key is None or key.startswith(UNREACHABLE_PREFIX):
+                    continue
+                self.store.owe(dedupe_key=f"merged:{source.id}:{key}", kind="merged",
+                               question_id=target.id, merged_from=source.id, recipient=key,
+                               recipient_is_place=False, officer_id=ask["officer_id"], now=now)
+                if published is not None:
+                    self.store.owe(dedupe_key=f"answer:{published.id}:{key}", kind="answer",
+                                   question_id=target.id, answer_id=published.id, recipient=key,
+                                   recipient_is_place=False, officer_id=ask["officer_id"],
+                                   now=now)
+            self.store.record("merged", actor_id=expert["id"], now=now, question_id=source.id,
+                              into=target.id, asks=len(moved))
+
+            def reindex() -> None:
+                self.matcher.remove(source.id)
+                for wording in wordings:
+                    self.matcher.add(target.id, wording)
+
+            after.append(reindex)
+            merged = self.store.question(target.id)
+            assert merged is not None
+        return merged
+
+    def publish(self, actor: Actor) -> Release:
+        """Publish every answer written since the last release, as the next numbered release."""
+        self._require(actor, Role.EXPERT, "publish a release")
+        now = self.clock()
+        with self._use_case():
+            expert = self._officer(actor)
+            pending = self.store.unpublished_answers()
+            if not pending:
+                last = self.store.last_release_number()
+                since = f" since release {last}" if last else " yet"
+                raise Conflict(f"There is nothing to publish: no answers have been written{since}.")
+            number = self.store.last_release_number() + 1
+            release_id = self.store.add_release(number, expert["id"], now)
+            self.store.attach_answers([a.id for a in pending], release_id)
+            latest: dict[int, Answer] = {a.question_id: a for a in pending}  # highest version wins
+            owed = 0
+            for question_id, answer in latest.items():
+                self.store.set_status(question_id, Status.ANSWERED, now)
+                owed += self._owe_answer(question_id, answer.id, now)
+            self.store.record("published", actor_id=expert["id"], now=now, release=number,
+                              questions=sorted(latest), deliveries=owed)
+        log.info("release %s published: %s answers, %s deliveries", number, len(latest), owed)
+        return Release(number, now, tuple(sorted(latest)), owed)
+
+    def _owe_answer(self, question_id: int, answer_id: int, now: datetime) -> int:
+        owed = 0
+        for row in self.store.recipients(question_id):
+            key = row["user_key"]
+            if key.startswith(UNREACHABLE_PREFIX):
+                continue
+            owed += self.store.owe(dedupe_key=f"answer:{answer_id}:{key}", kind="answer",
+                                   question_id=question_id, answer_id=answer_id, recipient=key,
+                                   recipient_is_place=False, officer_id=row["officer_id"], now=now)
+        place = self.store.question_place(question_id)
+        if place and not place.startswith(UNREACHABLE_PREFIX):
+            owed += self.store.owe(dedupe_key=f"answer:{answer_id}:{place}", kind="answer",
+                                   question_id=question_id, answer_id=answer_id, recipient=place,
+                                   recipient_is_place=True, now=now)
+        return owed
+
+    # -- deliveries -------------------------------------------------------------------
+
+    def owed_deliveries(self, recipient_prefix: str = "", limit: int = 100) -> list[Delivery]:
+        """Messages owed to recipients whose key starts with `recipient_prefix`, oldest first."""
+        name = self.settings.exchange.name_authorities_in_answers
+        return [
+            self.store.to_delivery(row, name)
+            for row in self.store.owed_rows(recipient_prefix, limit)
+        ]
+
+    def mark_sent(self, delivery_id: int) -> bool:
+        """Record that a delivery went out; False (and no change) if it already had."""
+        with self._use_case():
+            if self.store.delivery_row(delivery_id) is None:
+                raise NotFound(f"There is no delivery {delivery_id}.")
+            return self.store.mark_sent(delivery_id, self.clock())
+
+    def mark_failed(self, delivery_id: int, error: str) -> None:
+        """Record a failed attempt; the delivery stays owed."""
+        with self._use_case():
+            self.store.mark_failed(delivery_id, error)
+
+    # -- importing --------------------------------------------------------------------
+
+    def import_question(
+        self,
+        actor: Actor,
+        *,
+        text: str,
+        authority: str,
+        officer: str,
+        topic: str | None,
+        asked_at: datetime,
+    ) -> tuple[bool, Question, Match | None]:
+        """Add one question from a file, de-duplicated like /ask.
+
+        Returns (joined an existing question?, the question, the duplicate match if any).
+        Only a "duplicate" verdict joins: nobody is there to confirm a mere similarity.
+        """
+        if not (actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
+            raise NotAllowed("Only the PSN expert or an exchange admin can import questions.")
+        question_text = self._question_text(text)
+        chosen_topic = self.resolve_topic(topic)
+        authority_name = texts.authority_name(authority)
+        name = texts.display_name(officer)
+        key = f"{UNREACHABLE_PREFIX}{name.lower()}@{authority_name.lower()}"
+        with self._use_case() as after:
+            self._officer(actor)
+            officer_id = self.store.save_officer(key, name, asked_at)
+            authority_id = self.store.authority_id(authority_name, asked_at)
+            self.store.set_officer_authority(officer_id, authority_id)
+            row = self.store.officer(key)
+            assert row is not None
+            duplicate = next(
+                (m for m in self.matcher.find(question_text, limit=1) if m.verdict == "duplicate"),
+                None,
+            )
+            existing = self.store.question(duplicate.question_id) if duplicate else None
+            if duplicate and existing and existing.status in LIVE_STATUSES:
+                if self.store.active_ask(existing.id, officer_id) is None:
+                    self.store.add_ask(
+                        question_id=existing.id, officer_id=officer_id, authority_id=authority_id,
+                        text=question_text, link=Link.IMPORTED, score=duplicate.score,
+                        place=None, now=asked_at,
+                    )
+                    after.append(lambda: self.matcher.add(existing.id, question_text))
+                self.store.record("imported", actor_id=None, now=asked_at,
+                                  question_id=existing.id, joined=True)
+                joined = self.store.question(existing.id)
+                assert joined is not None
+                return True, joined, duplicate
+            question_id, _ = self._new_question(
+                row, question_text, chosen_topic, None, Link.IMPORTED, None, asked_at, after
+            )
+            created = self.store.question(question_id)
+            assert created is not None
+        return False, created, None

@@ -1,0 +1,111 @@
+"""Exporting the published knowledge base as Markdown, HTML, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+from knowledge.models import PublishedEntry
+
+FORMATS = ("md", "html", "json", "csv")
+
+
+def _record(entry: PublishedEntry) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": entry.question.ref,
+        "topic": entry.question.topic,
+        "question": entry.question.text,
+        "answer": entry.answer.body,
+        "links": list(entry.answer.links),
+        "version": entry.answer.version,
+        "release": entry.answer.release_number,
+        "answered_at": entry.answer.created_at.isoformat(),
+        "authorities": list(entry.authority_names),
+    }
+    if entry.asker_names:
+        record["askers"] = list(entry.asker_names)
+    return record
+
+
+def to_json(entries: list[PublishedEntry]) -> str:
+    return json.dumps([_record(e) for e in entries], indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(entries: list[PublishedEntry]) -> str:
+    buffer = io.StringIO()
+    columns = ["id", "topic", "question", "answer", "links", "version", "release",
+               "answered_at", "authorities", "askers"]
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for entry in entries:
+        record = _record(entry)
+        record["links"] = " ".join(record["links"])
+        record["authorities"] = "; ".join(record["authorities"])
+        record["askers"] = "; ".join(record.get("askers", []))
+        writer.writerow(record)
+    return buffer.getvalue()
+
+
+def _md_escape(text: str) -> str:
+    # Questions are shown as text: markdown typed by an officer must not format the page.
+    return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|~" else ch for ch in text)
+
+
+def to_markdown(entries: list[PublishedEntry]) -> str:
+    lines = ["# PSN Exchange — published answers", ""]
+    if not entries:
+        lines.append("No answers have been published yet.")
+    for entry in entries:
+        record = _record(entry)
+        lines += [f"## {record['id']} · {record['topic']}", "", f"**Q:** {_md_escape(entry.question.text)}", ""]
+        lines += [entry.answer.body, ""]
+        lines += [f"- <{link}>" for link in entry.answer.links]
+        meta = f"Release {record['release']}, version {record['version']}"
+        if entry.authority_names:
+            meta += " · asked by " + ", ".join(entry.authority_names)
+        if entry.asker_names:
+            meta += " · askers: " + ", ".join(entry.asker_names)
+        lines += ["" if entry.answer.links else "", f"*{meta}*", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_html(entries: list[PublishedEntry]) -> str:
+    esc = html.escape
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>PSN Exchange — published answers</title></head><body>",
+        "<h1>PSN Exchange — published answers</h1>",
+    ]
+    if not entries:
+        parts.append("<p>No answers have been published yet.</p>")
+    for entry in entries:
+        record = _record(entry)
+        parts.append(f'<section id="{esc(record["id"])}">')
+        parts.append(f"<h2>{esc(record['id'])} · {esc(record['topic'])}</h2>")
+        parts.append(f"<p><strong>Q:</strong> {esc(entry.question.text)}</p>")
+        parts += [f"<p>{esc(p)}</p>" for p in entry.answer.body.split("\n\n")]
+        if entry.answer.links:
+            parts.append("<ul>")
+            parts += [f'<li><a href="{esc(link)}">{esc(link)}</a></li>' for link in entry.answer.links]
+            parts.append("</ul>")
+        meta = f"Release {record['release']}, version {record['version']}"
+        if entry.authority_names:
+            meta += " · asked by " + ", ".join(entry.authority_names)
+        if entry.asker_names:
+            meta += " · askers: " + ", ".join(entry.asker_names)
+        parts.append(f"<p><em>{esc(meta)}</em></p></section>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+RENDERERS: dict[str, Callable[[list[PublishedEntry]], str]] = {
+    "md": to_markdown,
+    "html": to_html,
+    "json": to_json,
+    "csv": to_csv,
+}

@@ -1,0 +1,215 @@
+"""Importing question lists (CSV or JSONL) through the same de-duplication as /ask.
+
+A file is checked whole before anything is written: a bad row stops the import with
+its line number, unless the caller chose to skip bad rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from knowledge import text as texts
+from knowledge.errors import ExchangeError, InvalidInput
+from knowledge.exchange import Exchange
+from knowledge.models import Actor, Status
+
+REQUIRED = ("text", "authority", "officer")
+OPTIONAL = ("topic", "asked_at", "answer", "links")
+COLUMNS = REQUIRED + OPTIONAL
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_FIELD_CHARS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    text: str
+    authority: str
+    officer: str
+    topic: str | None
+    asked_at: datetime
+    answer: str | None
+    links: tuple[str, ...]
+
+
+@dataclass
+class ImportReport:
+    new: int = 0
+    joined: int = 0
+    answered: int = 0
+    skipped: list[str] = field(default_factory=list)
+    release: int | None = None
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, record or an error message) for every data line of the file."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {path}: {exc.strerror}.") from None
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput(f"{path} is {size // 1_048_576} MB; the largest import is 50 MB.")
+    raw = path.read_bytes()
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(
+            f"{path} line {line}: the file is not UTF-8 text. Save it as UTF-8 (in Excel: "
+            "'CSV UTF-8') and import again. Nothing was imported."
+        ) from None
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        for number, line in enumerate(content.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, f"not valid JSON ({exc.msg})"
+                continue
+            yield number, record if isinstance(record, dict) else "not a JSON object"
+    elif path.suffix.lower() == ".csv":
+        csv.field_size_limit(MAX_FIELD_CHARS * 4)
+        reader = csv.DictReader(io.StringIO(content, newline=""))
+        header = reader.fieldnames or []
+        missing = [c for c in REQUIRED if c not in header]
+        unknown = [c for c in header if c not in COLUMNS]
+        if missing or unknown:
+            problems = []
+            if missing:
+                problems.append("missing column(s) " + ", ".join(missing))
+            if unknown:
+                problems.append("unknown column(s) " + ", ".join(unknown))
+            raise InvalidInput(
+                f"{path} line 1: {'; '.join(problems)}. The columns are: "
+                + ", ".join(COLUMNS) + f" ({', '.join(REQUIRED)} required). Nothing was imported."
+            )
+        try:
+            for record in reader:
+                if None in record:
+                    yield reader.line_num, "more values than there are columns"
+                    continue
+                yield reader.line_num, dict(record)
+        except csv.Error as exc:
+            yield reader.line_num, f"not valid CSV ({exc})"
+    else:
+        raise InvalidInput(f"{path}: import reads .csv or .jsonl files.")
+
+
+def _row(number: int, record: dict[str, Any], limits: Callable[[str], str]) -> Row:
+    unknown = sorted(set(record) - set(COLUMNS))
+    if unknown:
+        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}")
+    for name in REQUIRED:
+        if not isinstance(record.get(name), str) or not record[name].strip():
+            raise InvalidInput(f"'{name}' is missing or empty")
+    for name, value in record.items():
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            raise InvalidInput(f"'{name}' is longer than {MAX_FIELD_CHARS:,} characters")
+    asked_at = datetime.now(UTC)
+    if record.get("asked_at"):
+        try:
+            asked_at = datetime.fromisoformat(str(record["asked_at"]))
+        except ValueError:
+            raise InvalidInput(
+                f"asked_at {str(record['asked_at'])[:40]!r} is not a date like "
+                "2010-05-11T14:05:00+01:00"
+            ) from None
+        if asked_at.tzinfo is None:
+            asked_at = asked_at.replace(tzinfo=UTC)
+    links = record.get("links") or ()
+    if isinstance(links, str):
+        links = links.split()
+    if not isinstance(links, list | tuple) or not all(isinstance(x, str) for x in links):
+        raise InvalidInput("'links' must be a list of web links")
+    answer = record.get("answer") or None
+    if answer is not None and not isinstance(answer, str):
+        raise InvalidInput("'answer' must be text")
+    return Row(
+        line=number,
+        text=limits(record["text"]),
+        authority=texts.authority_name(record["authority"]),
+        officer=record["officer"],
+        topic=record.get("topic") or None,
+        asked_at=asked_at,
+        answer=answer,
+        links=texts.resource_links(list(links), max_links=50),
+    )
+
+
+def read_rows(path: Path, exchange: Exchange, *, skip_bad: bool) -> tuple[list[Row], list[str]]:
+    """Every good row of the file, and a message for each bad one.
+
+    Without `skip_bad`, any bad row raises InvalidInput listing the bad lines.
+    """
+    limits = exchange.settings.exchange
+    rows: list[Row] = []
+    bad: list[str] = []
+    for number, record in _records(path):
+        if isinstance(record, str):
+            bad.append(f"line {number}: {record}")
+            continue
+        try:
+            row = _row(
+                number,
+                record,
+                lambda t: texts.question_text(
+                    t, min_chars=limits.min_question_chars, max_chars=limits.max_question_chars
+                ),
+            )
+            if row.topic is not None:
+                exchange.resolve_topic(row.topic)
+        except InvalidInput as error:
+            bad.append(f"line {number}: {error}")
+            continue
+        rows.append(row)
+    if bad and not skip_bad:
+        shown = "\n  ".join(bad[:20])
+        more = f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise InvalidInput(
+            f"{path} has {len(bad)} bad row(s); nothing was imported:\n  {shown}{more}\n"
+            "Fix them, or import the good rows with --skip-bad."
+        )
+    if not rows and not bad:
+        raise InvalidInput(f"{path} has no rows to import.")
+    return rows, bad
+
+
+def import_file(
+    exchange: Exchange,
+    actor: Actor,
+    path: Path,
+    *,
+    skip_bad: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import a question list; answers in the file are published as one release."""
+    rows, bad = read_rows(path, exchange, skip_bad=skip_bad)
+    report = ImportReport(skipped=bad)
+    for done, row in enumerate(rows, start=1):
+        joined, question, _ = exchange.import_question(
+            actor, text=row.text, authority=row.authority, officer=row.officer,
+            topic=row.topic, asked_at=row.asked_at,
+        )
+        if joined:
+            report.joined += 1
+        else:
+            report.new += 1
+        if row.answer and question.status is Status.OPEN:
+            try:
+                exchange.answer(actor, question.id, row.answer, row.links)
+                report.answered += 1
+            except ExchangeError as error:
+                report.skipped.append(f"line {row.line}: answer not imported ({error})")
+        if progress is not None:
+            progress(done, len(rows))
+    if report.answered:
+        report.release = exchange.publish(actor).number
+    return report

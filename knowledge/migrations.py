@@ -1,0 +1,135 @@
+"""Ordered schema migrations. Append new ones; never edit one that has shipped.
+
+Each migration is plain SQL run inside one transaction together with the bump of
+`PRAGMA user_version`, so a crash leaves the database at the old version or the new
+one, never between. FTS tables and triggers follow sqlite-utils' naming
+(`<table>_fts`, `<table>_ai/_ad/_au`) so `sqlite-utils search` and Datasette find them.
+"""
+
+from __future__ import annotations
+
+
+def fts_sql(table: str, column: str) -> str:
+    """An external-content FTS5 index over `table.column`, kept in sync by triggers."""
+    fts = f"{table}_fts"
+    return f"""
+CREATE VIRTUAL TABLE [{fts}] USING FTS5 ([{column}], tokenize='porter', content=[{table}]);
+INSERT INTO [{fts}] (rowid, [{column}]) SELECT rowid, [{column}] FROM [{table}];
+CREATE TRIGGER [{table}_ai] AFTER INSERT ON [{table}] BEGIN
+  INSERT INTO [{fts}] (rowid, [{column}]) VALUES (new.rowid, new.[{column}]);
+END;
+CREATE TRIGGER [{table}_ad] AFTER DELETE ON [{table}] BEGIN
+  INSERT INTO [{fts}] ([{fts}], rowid, [{column}]) VALUES ('delete', old.rowid, old.[{column}]);
+END;
+CREATE TRIGGER [{table}_au] AFTER UPDATE OF [{column}] ON [{table}] BEGIN
+  INSERT INTO [{fts}] ([{fts}], rowid, [{column}]) VALUES ('delete', old.rowid, old.[{column}]);
+  INSERT INTO [{fts}] (rowid, [{column}]) VALUES (new.rowid, new.[{column}]);
+END;
+"""
+
+
+INITIAL = """
+CREATE TABLE authorities (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE officers (
+  id INTEGER PRIMARY KEY,
+  user_key TEXT NOT NULL UNIQUE,
+  display_name TEXT,
+  authority_id INTEGER REFERENCES authorities(id),
+  created_at TEXT NOT NULL,
+  forgotten_at TEXT
+);
+CREATE TABLE questions (
+  id INTEGER PRIMARY KEY,
+  text TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('open', 'in_release', 'answered', 'withdrawn', 'merged')),
+  place TEXT,
+  merged_into INTEGER REFERENCES questions(id),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX idx_questions_status ON questions(status);
+CREATE TABLE asks (
+  id INTEGER PRIMARY KEY,
+  question_id INTEGER NOT NULL REFERENCES questions(id),
+  officer_id INTEGER REFERENCES officers(id),
+  authority_id INTEGER NOT NULL REFERENCES authorities(id),
+  text TEXT NOT NULL,
+  link TEXT NOT NULL,
+  score REAL,
+  place TEXT,
+  merged_from INTEGER REFERENCES questions(id),
+  asked_at TEXT NOT NULL,
+  withdrawn_at TEXT
+);
+CREATE INDEX idx_asks_question ON asks(question_id);
+CREATE INDEX idx_asks_officer ON asks(officer_id);
+CREATE TABLE drafts (
+  id INTEGER PRIMARY KEY,
+  officer_id INTEGER NOT NULL REFERENCES officers(id),
+  text TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  place TEXT,
+  suggested_question_id INTEGER NOT NULL REFERENCES questions(id),
+  score REAL NOT NULL,
+  created_at TEXT NOT NULL,
+  resolved_at TEXT,
+  resolution TEXT
+);
+CREATE INDEX idx_drafts_officer ON drafts(officer_id);
+CREATE TABLE releases (
+  id INTEGER PRIMARY KEY,
+  number INTEGER NOT NULL UNIQUE,
+  published_at TEXT NOT NULL,
+  published_by INTEGER REFERENCES officers(id)
+);
+CREATE TABLE answers (
+  id INTEGER PRIMARY KEY,
+  question_id INTEGER NOT NULL REFERENCES questions(id),
+  version INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  links TEXT NOT NULL DEFAULT '[]',
+  author_id INTEGER REFERENCES officers(id),
+  created_at TEXT NOT NULL,
+  release_id INTEGER REFERENCES releases(id),
+  UNIQUE (question_id, version)
+);
+CREATE INDEX idx_answers_release ON answers(release_id);
+CREATE TABLE deliveries (
+  id INTEGER PRIMARY KEY,
+  dedupe_key TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('answer', 'merged')),
+  question_id INTEGER NOT NULL REFERENCES questions(id),
+  answer_id INTEGER REFERENCES answers(id),
+  merged_from INTEGER REFERENCES questions(id),
+  recipient TEXT NOT NULL,
+  recipient_is_place INTEGER NOT NULL DEFAULT 0,
+  officer_id INTEGER REFERENCES officers(id),
+  status TEXT NOT NULL DEFAULT 'owed' CHECK (status IN ('owed', 'sent')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  sent_at TEXT
+);
+CREATE INDEX idx_deliveries_owed ON deliveries(status, recipient);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  actor_id INTEGER REFERENCES officers(id),
+  action TEXT NOT NULL,
+  question_id INTEGER,
+  detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX idx_events_at ON events(at);
+CREATE INDEX idx_events_action ON events(action, at);
+"""
+
+# (name, sql) in the order they apply; the position is the schema version.
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("initial schema", INITIAL),
+    ("full-text search", fts_sql("questions", "text") + fts_sql("answers", "body")),
+)

@@ -1,0 +1,184 @@
+"""The exchange's nouns, as plain immutable values handed to front ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from knowledge.text import question_ref
+
+if TYPE_CHECKING:
+    from knowledge.matching import Match
+
+
+class Role(StrEnum):
+    OFFICER = "officer"
+    EXPERT = "expert"
+    STEERING = "steering"
+    ADMIN = "admin"
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    IN_RELEASE = "in_release"  # answered by the expert, waiting for the next release
+    ANSWERED = "answered"
+    WITHDRAWN = "withdrawn"
+    MERGED = "merged"
+
+
+# Questions that new asks can still match and join.
+LIVE_STATUSES = (Status.OPEN, Status.IN_RELEASE, Status.ANSWERED)
+
+
+class Link(StrEnum):
+    """How an ask came to be linked to its question."""
+
+    NEW = "new"
+    FOLLOWED = "followed"  # "me too" on a suggested or named question
+    ASKED_ANYWAY = "asked_anyway"  # a new question after declining a suggestion
+    MERGED = "merged"  # moved here by the expert from a duplicate question
+    IMPORTED = "imported"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is speaking: a stable key from the front end, a name, and roles."""
+
+    user_key: str  # e.g. "discord:80351110224678912" or "console:alice"
+    display_name: str
+    roles: frozenset[Role] = frozenset({Role.OFFICER})
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: int
+    text: str
+    topic: str
+    status: Status
+    created_at: datetime
+    waiting_since: datetime
+    authorities: int
+    asks: int
+    merged_into: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return question_ref(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    id: int
+    question_id: int
+    version: int
+    body: str
+    links: tuple[str, ...]
+    created_at: datetime
+    release_number: int | None
+
+    @property
+    def published(self) -> bool:
+        return self.release_number is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredMatch:
+    """An earlier question with a published answer looks the same."""
+
+    draft_id: int
+    question: Question
+    answer: Answer
+    match: Match
+
+
+@dataclass(frozen=True, slots=True)
+class OpenMatch:
+    """An earlier question still waiting looks the same; the officer may follow it."""
+
+    draft_id: int
+    question: Question
+    match: Match
+
+
+@dataclass(frozen=True, slots=True)
+class NewQuestion:
+    """The question was new and now waits in the expert's queue."""
+
+    question: Question
+    ask_id: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Followed:
+    """The officer now waits on an existing question (or already has its answer)."""
+
+    question: Question
+    ask_id: int
+    position: int | None
+    answer: Answer | None
+
+
+AskOutcome = AnsweredMatch | OpenMatch | NewQuestion
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    position: int
+    question: Question
+    authority_names: tuple[str, ...]
+    waiting_days: float
+
+
+@dataclass(frozen=True, slots=True)
+class MyQuestion:
+    question: Question
+    ask_id: int
+    link: Link
+    asked_at: datetime
+    position: int | None
+    answer: Answer | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    question: Question
+    answer: Answer | None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    number: int
+    published_at: datetime
+    question_ids: tuple[int, ...]
+    deliveries_owed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message owed to one recipient (an officer or a place such as a thread)."""
+
+    id: int
+    kind: str  # "answer" or "merged"
+    recipient: str  # an officer's user key, or a place reference
+    recipient_is_place: bool
+    question: Question
+    answer: Answer | None = None
+    merged_from: int | None = None
+    authority_names: tuple[str, ...] = field(default=())
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedEntry:
+    """One entry of the published knowledge base, as exports show it."""
+
+    question: Question
+    answer: Answer
+    authority_names: tuple[str, ...]
+    asker_names: tuple[str, ...]
