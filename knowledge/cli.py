@@ -75,8 +75,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"\rimporting {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
 
     try:
-        report = import_file(exchange, OPERATOR, args.file, skip_bad=args.skip_bad,
-                             progress=progress)
+        report = import_file(
+            exchange, OPERATOR, args.file, skip_bad=args.skip_bad, progress=progress
+        )
     finally:
         exchange.close()
     if show:
@@ -123,9 +124,11 @@ def cmd_queue(args: argparse.Namespace) -> int:
         print("The queue is empty.")
     for entry in entries:
         q = entry.question
-        print(f"{entry.position:>4}. {q.ref:<7} {len(entry.authority_names)} authorities, "
-              f"{q.asks} asks, waiting {entry.waiting_days:.1f} days [{q.topic}]\n"
-              f"       {q.text}")
+        print(
+            f"{entry.position:>4}. {q.ref:<7} {len(entry.authority_names)} authorities, "
+            f"{q.asks} asks, waiting {entry.waiting_days:.1f} days [{q.topic}]\n"
+            f"       {q.text}"
+        )
     return 0
 
 
@@ -135,8 +138,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
         answer = exchange.answer(OPERATOR, args.question, args.text, args.link)
     finally:
         exchange.close()
-    print(f"Answer saved for Q-{answer.question_id} (version {answer.version}); "
-          "`psn-exchange publish` releases it.")
+    print(
+        f"Answer saved for Q-{answer.question_id} (version {answer.version}); "
+        "`psn-exchange publish` releases it."
+    )
     return 0
 
 
@@ -146,8 +151,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
         release = exchange.publish(OPERATOR)
     finally:
         exchange.close()
-    print(f"Release {release.number}: {len(release.question_ids)} answer(s), "
-          f"{release.deliveries_owed} deliveries owed.")
+    print(
+        f"Release {release.number}: {len(release.question_ids)} answer(s), "
+        f"{release.deliveries_owed} deliveries owed."
+    )
     return 0
 
 
@@ -176,8 +183,12 @@ def cmd_db_check(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", type=Path, help="SQLite database file (default: from the config)")
-    common.add_argument("--config", type=Path, default=None,
-                        help="settings file (default: ./config.toml if present)")
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="settings file (default: ./config.toml if present)",
+    )
 
     top = argparse.ArgumentParser(
         prog="psn-exchange",
@@ -185,7 +196,9 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
         command = sub.add_parser(name, parents=[common], help=help, description=help)
         command.set_defaults(handler=handler)
         return command
@@ -194,8 +207,9 @@ def parser() -> argparse.ArgumentParser:
 
     importing = add("import", cmd_import, "import questions from a CSV or JSONL file")
     importing.add_argument("file", type=Path)
-    importing.add_argument("--skip-bad", action="store_true",
-                           help="import the good rows and list the bad ones")
+    importing.add_argument(
+        "--skip-bad", action="store_true", help="import the good rows and list the bad ones"
+    )
 
     exporting = add("export", cmd_export, "export the published knowledge base")
     exporting.add_argument("--format", choices=["md", "html", "json", "csv"], default="md")

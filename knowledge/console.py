@@ -76,7 +76,7 @@ def format_delivery(delivery: Delivery) -> str:
     if delivery.kind == "merged":
         return (
             f"📬 to {who}: your question Q-{delivery.merged_from} was the same as "
-            f"{question.ref} \"{question.text}\", so the expert merged them. "
+            f'{question.ref} "{question.text}", so the expert merged them. '
             f"You now wait on {question.ref} and will receive its answer."
         )
     assert delivery.answer is not None
@@ -84,7 +84,7 @@ def format_delivery(delivery: Delivery) -> str:
         f"\n  Asked by: {', '.join(delivery.authority_names)}" if delivery.authority_names else ""
     )
     return (
-        f"📬 to {who}: answer to {question.ref} \"{question.text}\"{asked_by}\n"
+        f'📬 to {who}: answer to {question.ref} "{question.text}"{asked_by}\n'
         f"  {format_answer(delivery.answer)}"
     )
 
@@ -168,8 +168,9 @@ class Console:
     def cmd_as(self, rest: str) -> None:
         found = _AS.match(rest)
         if not rest or not found:
-            raise InvalidInput("Use /as NAME @ AUTHORITY, optionally followed by expert, "
-                               "steering or admin.")
+            raise InvalidInput(
+                "Use /as NAME @ AUTHORITY, optionally followed by expert, steering or admin."
+            )
         name = found["name"].strip()
         roles = {Role.OFFICER}
         if found["role"]:
@@ -190,14 +191,14 @@ class Console:
         if isinstance(outcome, AnsweredMatch):
             self.say(
                 f"This looks already answered — {outcome.question.ref} "
-                f"\"{outcome.question.text}\" ({outcome.match.explain()}):\n"
+                f'"{outcome.question.text}" ({outcome.match.explain()}):\n'
                 f"  {format_answer(outcome.answer)}\n"
                 "If that answers it, type /accept. If not, type /ask-anyway."
             )
         elif isinstance(outcome, OpenMatch):
             waiting = outcome.question.authorities
             self.say(
-                f"This looks like {outcome.question.ref} \"{outcome.question.text}\" "
+                f'This looks like {outcome.question.ref} "{outcome.question.text}" '
                 f"({outcome.match.explain()}), already waiting for the expert "
                 f"with {plural(waiting, 'authority')} behind it.\n"
                 f"Type /follow {outcome.question.ref} to wait for its answer too, "
@@ -223,15 +224,20 @@ class Console:
         followed = self.exchange.follow(self.actor, rest)
         ref = followed.question.ref
         if followed.answer is not None:
-            self.say(f"You now follow {ref}. Its answer so far:\n  "
-                     + format_answer(followed.answer))
+            self.say(
+                f"You now follow {ref}. Its answer so far:\n  " + format_answer(followed.answer)
+            )
         elif followed.position is not None:
-            self.say(f"You now follow {ref}: {plural(followed.question.authorities, 'authority')} "
-                     f"wait on it, number {followed.position} in the queue. "
-                     "You will receive its answer.")
+            self.say(
+                f"You now follow {ref}: {plural(followed.question.authorities, 'authority')} "
+                f"wait on it, number {followed.position} in the queue. "
+                "You will receive its answer."
+            )
         else:
-            self.say(f"You now follow {ref}; its answer is written and waits for the next "
-                     "release. You will receive it.")
+            self.say(
+                f"You now follow {ref}; its answer is written and waits for the next "
+                "release. You will receive it."
+            )
 
     def cmd_search(self, rest: str) -> None:
         hits = self.exchange.search(rest)
@@ -288,8 +294,10 @@ class Console:
         ref, _, text = rest.partition(" ")
         body, _, link_text = text.partition(" | ")
         answer = self.exchange.answer(self.actor, ref, body, link_text.split())
-        self.say(f"Answer saved for Q-{answer.question_id} (version {answer.version}); "
-                 "it goes out with the next /publish.")
+        self.say(
+            f"Answer saved for Q-{answer.question_id} (version {answer.version}); "
+            "it goes out with the next /publish."
+        )
 
     def cmd_merge(self, rest: str) -> None:
         try:
@@ -299,11 +307,15 @@ class Console:
         if len(words) != 2:
             raise InvalidInput("Use /merge Q-ID INTO-Q-ID, for example /merge Q-7 Q-3.")
         target = self.exchange.merge(self.actor, words[0], words[1])
-        self.say(f"Merged {words[0].upper()} into {target.ref}: "
-                 f"{plural(target.authorities, 'authority')} now wait on it, and the askers "
-                 "are told.")
+        self.say(
+            f"Merged {words[0].upper()} into {target.ref}: "
+            f"{plural(target.authorities, 'authority')} now wait on it, and the askers "
+            "are told."
+        )
 
     def cmd_publish(self, rest: str) -> None:
         release = self.exchange.publish(self.actor)
-        self.say(f"Release {release.number} published: {len(release.question_ids)} answer(s), "
-                 f"{release.deliveries_owed} deliveries owed.")
+        self.say(
+            f"Release {release.number} published: {len(release.question_ids)} answer(s), "
+            f"{release.deliveries_owed} deliveries owed."
+        )

@@ -45,6 +45,7 @@ from knowledge.models import (
     SearchHit,
     Status,
 )
+from knowledge.normalise import STOP_WORDS
 from knowledge.store import Store, fts_query
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,6 @@ Clock = Callable[[], datetime]
 # Officers imported from a file have no chat channel: nothing is owed to them.
 UNREACHABLE_PREFIX = "import:"
 
-SEARCH_STOP_WORDS = frozenset(
-    "a an and are as at be by can do does for from how i if in is it of on or our "
-    "should the to we what when where which who why will with you your".split()
-)
 _WORDS = re.compile(r"[^\W_]+")
 
 
@@ -79,7 +76,9 @@ class Exchange:
     @classmethod
     def open(cls, settings: Settings, clock: Clock = utc_now) -> Exchange:
         """Open the configured database and build the matcher from what it holds."""
-        store = Store.open(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms)
+        store = Store.open(
+            settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
+        )
         matcher = Matcher(settings.matching)
         matcher.add_many(store.matchable_texts())
         log.info("matcher ready with %s questions", len(matcher))
@@ -100,12 +99,9 @@ class Exchange:
             callback()
 
     def _officer(self, actor: Actor) -> dict[str, Any]:
-        officer_id = self.store.save_officer(
+        return self.store.save_officer(
             actor.user_key, texts.display_name(actor.display_name), self.clock()
         )
-        row = self.store.officer(actor.user_key)
-        assert row is not None and row["id"] == officer_id
-        return row
 
     def _officer_with_authority(self, actor: Actor) -> dict[str, Any]:
         officer = self._officer(actor)
@@ -116,8 +112,11 @@ class Exchange:
     @staticmethod
     def _require(actor: Actor, role: Role, action: str) -> None:
         if not actor.has(role):
-            names = {Role.EXPERT: "the PSN expert", Role.STEERING: "the steering group",
-                     Role.ADMIN: "an exchange admin"}
+            names = {
+                Role.EXPERT: "the PSN expert",
+                Role.STEERING: "the steering group",
+                Role.ADMIN: "an exchange admin",
+            }
             raise NotAllowed(f"Only {names.get(role, role.value)} can {action}.")
 
     def _question(self, ref: str | int) -> Question:
@@ -188,8 +187,9 @@ class Exchange:
             authority_id = self.store.authority_id(cleaned, now)
             if officer["authority_id"] != authority_id:
                 self.store.set_officer_authority(officer["id"], authority_id)
-                self.store.record("authority_set", actor_id=officer["id"], now=now,
-                                  authority=cleaned)
+                self.store.record(
+                    "authority_set", actor_id=officer["id"], now=now, authority=cleaned
+                )
         return cleaned
 
     def authority_of(self, actor: Actor) -> str | None:
@@ -222,12 +222,23 @@ class Exchange:
                 if mine is not None:
                     continue
                 draft_id = self.store.add_draft(
-                    officer_id=officer["id"], text=question_text, topic=chosen_topic,
-                    place=place, suggested_question_id=existing.id, score=match.score, now=now,
+                    officer_id=officer["id"],
+                    text=question_text,
+                    topic=chosen_topic,
+                    place=place,
+                    suggested_question_id=existing.id,
+                    score=match.score,
+                    now=now,
                 )
-                self.store.record("suggested", actor_id=officer["id"], now=now,
-                                  question_id=existing.id, score=round(match.score, 1),
-                                  verdict=match.verdict, draft=draft_id)
+                self.store.record(
+                    "suggested",
+                    actor_id=officer["id"],
+                    now=now,
+                    question_id=existing.id,
+                    score=round(match.score, 1),
+                    verdict=match.verdict,
+                    draft=draft_id,
+                )
                 answer = self.store.latest_answer(existing.id, published_only=True)
                 if existing.status is Status.ANSWERED and answer is not None:
                     return AnsweredMatch(draft_id, existing, answer, match)
@@ -251,11 +262,23 @@ class Exchange:
     ) -> tuple[int, int]:
         question_id = self.store.add_question(text, topic, place, now)
         ask_id = self.store.add_ask(
-            question_id=question_id, officer_id=officer["id"], authority_id=officer["authority_id"],
-            text=text, link=link, score=score, place=place, now=now,
+            question_id=question_id,
+            officer_id=officer["id"],
+            authority_id=officer["authority_id"],
+            text=text,
+            link=link,
+            score=score,
+            place=place,
+            now=now,
         )
-        self.store.record("asked", actor_id=officer["id"], now=now, question_id=question_id,
-                          link=link.value, topic=topic)
+        self.store.record(
+            "asked",
+            actor_id=officer["id"],
+            now=now,
+            question_id=question_id,
+            link=link.value,
+            topic=topic,
+        )
         after.append(lambda: self.matcher.add(question_id, text))
         log.info("question %s asked (%s)", question_id, link.value)
         return question_id, ask_id
@@ -290,13 +313,24 @@ class Exchange:
             draft = self._draft(officer, draft_id)
             self._check_rate(officer["id"])
             question_id, ask_id = self._new_question(
-                officer, draft["text"], draft["topic"], draft["place"], Link.ASKED_ANYWAY,
-                draft["score"], now, after,
+                officer,
+                draft["text"],
+                draft["topic"],
+                draft["place"],
+                Link.ASKED_ANYWAY,
+                draft["score"],
+                now,
+                after,
             )
             self.store.resolve_draft(draft["id"], "asked_anyway", now)
-            self.store.record("suggestion_declined", actor_id=officer["id"], now=now,
-                              question_id=draft["suggested_question_id"],
-                              score=round(draft["score"], 1), new_question=question_id)
+            self.store.record(
+                "suggestion_declined",
+                actor_id=officer["id"],
+                now=now,
+                question_id=draft["suggested_question_id"],
+                score=round(draft["score"], 1),
+                new_question=question_id,
+            )
         return self._new_outcome(question_id, ask_id)
 
     def accept_answer(self, actor: Actor, draft_id: int | None = None) -> Question:
@@ -309,8 +343,13 @@ class Exchange:
             if question.status is not Status.ANSWERED:
                 raise Conflict(f"{question.ref} has no published answer yet; follow it instead.")
             self.store.resolve_draft(draft["id"], "answered_from_store", now)
-            self.store.record("answered_from_store", actor_id=officer["id"], now=now,
-                              question_id=question.id, score=round(draft["score"], 1))
+            self.store.record(
+                "answered_from_store",
+                actor_id=officer["id"],
+                now=now,
+                question_id=question.id,
+                score=round(draft["score"], 1),
+            )
         return question
 
     def follow(self, actor: Actor, ref: str | int, draft_id: int | None = None) -> Followed:
@@ -322,8 +361,10 @@ class Exchange:
             if question.status is Status.MERGED and question.merged_into is not None:
                 question = self._question(question.merged_into)
             if question.status is Status.WITHDRAWN:
-                raise Conflict(f"{question.ref} was withdrawn, so it cannot be followed. "
-                               "Ask your question with /ask.")
+                raise Conflict(
+                    f"{question.ref} was withdrawn, so it cannot be followed. "
+                    "Ask your question with /ask."
+                )
             if self.store.active_ask(question.id, officer["id"]) is not None:
                 raise Conflict(f"You already follow {question.ref}. /mine shows where it stands.")
             draft = self.store.latest_draft(officer["id"]) if draft_id is None else None
@@ -333,17 +374,25 @@ class Exchange:
                 draft = None
             wording = draft["text"] if draft else question.text
             ask_id = self.store.add_ask(
-                question_id=question.id, officer_id=officer["id"],
-                authority_id=officer["authority_id"], text=wording, link=Link.FOLLOWED,
-                score=draft["score"] if draft else None, place=draft["place"] if draft else None,
+                question_id=question.id,
+                officer_id=officer["id"],
+                authority_id=officer["authority_id"],
+                text=wording,
+                link=Link.FOLLOWED,
+                score=draft["score"] if draft else None,
+                place=draft["place"] if draft else None,
                 now=now,
             )
             if draft is not None:
                 self.store.resolve_draft(draft["id"], "followed", now)
                 after.append(lambda: self.matcher.add(question.id, wording))
-            self.store.record("followed", actor_id=officer["id"], now=now,
-                              question_id=question.id,
-                              score=round(draft["score"], 1) if draft else None)
+            self.store.record(
+                "followed",
+                actor_id=officer["id"],
+                now=now,
+                question_id=question.id,
+                score=round(draft["score"], 1) if draft else None,
+            )
             refreshed = self.store.question(question.id)
             assert refreshed is not None
             answer = self.store.latest_answer(question.id, published_only=True)
@@ -362,8 +411,7 @@ class Exchange:
                     "yours to withdraw. You can only withdraw your own questions."
                 )
             self.store.withdraw_ask(ask["id"], now)
-            self.store.record("withdrawn", actor_id=officer["id"], now=now,
-                              question_id=question.id)
+            self.store.record("withdrawn", actor_id=officer["id"], now=now, question_id=question.id)
             remaining = self.store.question(question.id)
             assert remaining is not None
             if remaining.asks == 0 and remaining.status is Status.OPEN:
@@ -401,7 +449,7 @@ class Exchange:
     def search(self, text: str, limit: int = 10) -> list[SearchHit]:
         """Questions and published answers matching any words of `text`, best first."""
         cleaned = texts.clean(text)[:500]
-        query = fts_query(self._with_glossary(cleaned), SEARCH_STOP_WORDS)
+        query = fts_query(self._with_glossary(cleaned), STOP_WORDS)
         if query is None:
             raise InvalidInput("Please type a word or two to search for.")
         ids = self.store.search(query, max(1, min(limit, 50)))
@@ -431,7 +479,9 @@ class Exchange:
         questions = self.store.questions(ids)
         answers = self.store.latest_published_answers(ids)
         config = self.settings.exchange
-        authorities = self.store.authorities_behind(ids) if config.name_authorities_in_answers else {}
+        authorities = (
+            self.store.authorities_behind(ids) if config.name_authorities_in_answers else {}
+        )
         askers = self.store.asker_names(ids) if config.name_askers_in_exports else {}
         return [
             PublishedEntry(questions[i], answers[i], authorities.get(i, ()), askers.get(i, ()))
@@ -475,20 +525,30 @@ class Exchange:
             expert = self._officer(actor)
             question = self._question(ref)
             if question.status is Status.MERGED:
-                raise Conflict(f"{question.ref} was merged into Q-{question.merged_into}; "
-                               "answer that question instead.")
+                raise Conflict(
+                    f"{question.ref} was merged into Q-{question.merged_into}; "
+                    "answer that question instead."
+                )
             if question.status is Status.WITHDRAWN:
                 raise Conflict(f"{question.ref} was withdrawn by everyone who asked it.")
             answer_id = self.store.add_answer(
-                question_id=question.id, body=cleaned, links=checked, author_id=expert["id"],
+                question_id=question.id,
+                body=cleaned,
+                links=checked,
+                author_id=expert["id"],
                 now=now,
             )
             if question.status is Status.OPEN:
                 self.store.set_status(question.id, Status.IN_RELEASE, now)
             answer = self.store.answer(answer_id)
             assert answer is not None
-            self.store.record("answer_written", actor_id=expert["id"], now=now,
-                              question_id=question.id, version=answer.version)
+            self.store.record(
+                "answer_written",
+                actor_id=expert["id"],
+                now=now,
+                question_id=question.id,
+                version=answer.version,
+            )
         return answer
 
     def merge(self, actor: Actor, source_ref: str | int, target_ref: str | int) -> Question:
@@ -501,12 +561,15 @@ class Exchange:
             if source.id == target.id:
                 raise InvalidInput("A question cannot be merged into itself.")
             if source.status not in (Status.OPEN, Status.IN_RELEASE):
-                raise Conflict(f"{source.ref} is {source.status.value.replace('_', ' ')}; "
-                               "only questions still waiting can be merged.")
+                raise Conflict(
+                    f"{source.ref} is {source.status.value.replace('_', ' ')}; "
+                    "only questions still waiting can be merged."
+                )
             if target.status not in LIVE_STATUSES:
-                raise Conflict(f"{target.ref} is {target.status.value}; merge into a live "
-                               "question instead.")
-            wordings = self.store.ask_texts(source.id) + [source.text]
+                raise Conflict(
+                    f"{target.ref} is {target.status.value}; merge into a live question instead."
+                )
+            wordings = [*self.store.ask_texts(source.id), source.text]
             moved = self.store.move_asks(source.id, target.id)
             self.store.set_status(source.id, Status.MERGED, now, merged_into=target.id)
             published = self.store.latest_answer(target.id, published_only=True)
@@ -514,16 +577,35 @@ class Exchange:
                 key = ask["user_key"]
                 if key is None or key.startswith(UNREACHABLE_PREFIX):
                     continue
-                self.store.owe(dedupe_key=f"merged:{source.id}:{key}", kind="merged",
-                               question_id=target.id, merged_from=source.id, recipient=key,
-                               recipient_is_place=False, officer_id=ask["officer_id"], now=now)
+                self.store.owe(
+                    dedupe_key=f"merged:{source.id}:{key}",
+                    kind="merged",
+                    question_id=target.id,
+                    merged_from=source.id,
+                    recipient=key,
+                    recipient_is_place=False,
+                    officer_id=ask["officer_id"],
+                    now=now,
+                )
                 if published is not None:
-                    self.store.owe(dedupe_key=f"answer:{published.id}:{key}", kind="answer",
-                                   question_id=target.id, answer_id=published.id, recipient=key,
-                                   recipient_is_place=False, officer_id=ask["officer_id"],
-                                   now=now)
-            self.store.record("merged", actor_id=expert["id"], now=now, question_id=source.id,
-                              into=target.id, asks=len(moved))
+                    self.store.owe(
+                        dedupe_key=f"answer:{published.id}:{key}",
+                        kind="answer",
+                        question_id=target.id,
+                        answer_id=published.id,
+                        recipient=key,
+                        recipient_is_place=False,
+                        officer_id=ask["officer_id"],
+                        now=now,
+                    )
+            self.store.record(
+                "merged",
+                actor_id=expert["id"],
+                now=now,
+                question_id=source.id,
+                into=target.id,
+                asks=len(moved),
+            )
 
             def reindex() -> None:
                 self.matcher.remove(source.id)
@@ -554,8 +636,14 @@ class Exchange:
             for question_id, answer in latest.items():
                 self.store.set_status(question_id, Status.ANSWERED, now)
                 owed += self._owe_answer(question_id, answer.id, now)
-            self.store.record("published", actor_id=expert["id"], now=now, release=number,
-                              questions=sorted(latest), deliveries=owed)
+            self.store.record(
+                "published",
+                actor_id=expert["id"],
+                now=now,
+                release=number,
+                questions=sorted(latest),
+                deliveries=owed,
+            )
         log.info("release %s published: %s answers, %s deliveries", number, len(latest), owed)
         return Release(number, now, tuple(sorted(latest)), owed)
 
@@ -565,14 +653,27 @@ class Exchange:
             key = row["user_key"]
             if key.startswith(UNREACHABLE_PREFIX):
                 continue
-            owed += self.store.owe(dedupe_key=f"answer:{answer_id}:{key}", kind="answer",
-                                   question_id=question_id, answer_id=answer_id, recipient=key,
-                                   recipient_is_place=False, officer_id=row["officer_id"], now=now)
+            owed += self.store.owe(
+                dedupe_key=f"answer:{answer_id}:{key}",
+                kind="answer",
+                question_id=question_id,
+                answer_id=answer_id,
+                recipient=key,
+                recipient_is_place=False,
+                officer_id=row["officer_id"],
+                now=now,
+            )
         place = self.store.question_place(question_id)
         if place and not place.startswith(UNREACHABLE_PREFIX):
-            owed += self.store.owe(dedupe_key=f"answer:{answer_id}:{place}", kind="answer",
-                                   question_id=question_id, answer_id=answer_id, recipient=place,
-                                   recipient_is_place=True, now=now)
+            owed += self.store.owe(
+                dedupe_key=f"answer:{answer_id}:{place}",
+                kind="answer",
+                question_id=question_id,
+                answer_id=answer_id,
+                recipient=place,
+                recipient_is_place=True,
+                now=now,
+            )
         return owed
 
     # -- deliveries -------------------------------------------------------------------
@@ -623,7 +724,7 @@ class Exchange:
         key = f"{UNREACHABLE_PREFIX}{name.lower()}@{authority_name.lower()}"
         with self._use_case() as after:
             self._officer(actor)
-            officer_id = self.store.save_officer(key, name, asked_at)
+            officer_id = self.store.save_officer(key, name, asked_at)["id"]
             authority_id = self.store.authority_id(authority_name, asked_at)
             self.store.set_officer_authority(officer_id, authority_id)
             row = self.store.officer(key)
@@ -636,13 +737,19 @@ class Exchange:
             if duplicate and existing and existing.status in LIVE_STATUSES:
                 if self.store.active_ask(existing.id, officer_id) is None:
                     self.store.add_ask(
-                        question_id=existing.id, officer_id=officer_id, authority_id=authority_id,
-                        text=question_text, link=Link.IMPORTED, score=duplicate.score,
-                        place=None, now=asked_at,
+                        question_id=existing.id,
+                        officer_id=officer_id,
+                        authority_id=authority_id,
+                        text=question_text,
+                        link=Link.IMPORTED,
+                        score=duplicate.score,
+                        place=None,
+                        now=asked_at,
                     )
                     after.append(lambda: self.matcher.add(existing.id, question_text))
-                self.store.record("imported", actor_id=None, now=asked_at,
-                                  question_id=existing.id, joined=True)
+                self.store.record(
+                    "imported", actor_id=None, now=asked_at, question_id=existing.id, joined=True
+                )
                 joined = self.store.question(existing.id)
                 assert joined is not None
                 return True, joined, duplicate

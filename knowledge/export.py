@@ -31,14 +31,34 @@ def _record(entry: PublishedEntry) -> dict[str, Any]:
     return record
 
 
+def _byline(entry: PublishedEntry) -> str:
+    """Release, version and (where configured) who asked."""
+    line = f"Release {entry.answer.release_number}, version {entry.answer.version}"
+    if entry.authority_names:
+        line += " · asked by " + ", ".join(entry.authority_names)
+    if entry.asker_names:
+        line += " · askers: " + ", ".join(entry.asker_names)
+    return line
+
+
 def to_json(entries: list[PublishedEntry]) -> str:
     return json.dumps([_record(e) for e in entries], indent=2, ensure_ascii=False) + "\n"
 
 
 def to_csv(entries: list[PublishedEntry]) -> str:
     buffer = io.StringIO()
-    columns = ["id", "topic", "question", "answer", "links", "version", "release",
-               "answered_at", "authorities", "askers"]
+    columns = [
+        "id",
+        "topic",
+        "question",
+        "answer",
+        "links",
+        "version",
+        "release",
+        "answered_at",
+        "authorities",
+        "askers",
+    ]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for entry in entries:
@@ -61,15 +81,17 @@ def to_markdown(entries: list[PublishedEntry]) -> str:
         lines.append("No answers have been published yet.")
     for entry in entries:
         record = _record(entry)
-        lines += [f"## {record['id']} · {record['topic']}", "", f"**Q:** {_md_escape(entry.question.text)}", ""]
+        lines += [
+            f"## {record['id']} · {record['topic']}",
+            "",
+            f"**Q:** {_md_escape(entry.question.text)}",
+            "",
+        ]
         lines += [entry.answer.body, ""]
         lines += [f"- <{link}>" for link in entry.answer.links]
-        meta = f"Release {record['release']}, version {record['version']}"
-        if entry.authority_names:
-            meta += " · asked by " + ", ".join(entry.authority_names)
-        if entry.asker_names:
-            meta += " · askers: " + ", ".join(entry.asker_names)
-        lines += ["" if entry.answer.links else "", f"*{meta}*", ""]
+        if entry.answer.links:
+            lines.append("")
+        lines += [f"*{_byline(entry)}*", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -91,14 +113,11 @@ def to_html(entries: list[PublishedEntry]) -> str:
         parts += [f"<p>{esc(p)}</p>" for p in entry.answer.body.split("\n\n")]
         if entry.answer.links:
             parts.append("<ul>")
-            parts += [f'<li><a href="{esc(link)}">{esc(link)}</a></li>' for link in entry.answer.links]
+            parts += [
+                f'<li><a href="{esc(link)}">{esc(link)}</a></li>' for link in entry.answer.links
+            ]
             parts.append("</ul>")
-        meta = f"Release {record['release']}, version {record['version']}"
-        if entry.authority_names:
-            meta += " · asked by " + ", ".join(entry.authority_names)
-        if entry.asker_names:
-            meta += " · askers: " + ", ".join(entry.asker_names)
-        parts.append(f"<p><em>{esc(meta)}</em></p></section>")
+        parts.append(f"<p><em>{esc(_byline(entry))}</em></p></section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

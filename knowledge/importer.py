@@ -60,9 +60,9 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     try:
         content = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        bad_line = raw[: exc.start].count(b"\n") + 1
         raise InvalidInput(
-            f"{path} line {line}: the file is not UTF-8 text. Save it as UTF-8 (in Excel: "
+            f"{path} line {bad_line}: the file is not UTF-8 text. Save it as UTF-8 (in Excel: "
             "'CSV UTF-8') and import again. Nothing was imported."
         ) from None
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
@@ -89,7 +89,8 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 problems.append("unknown column(s) " + ", ".join(unknown))
             raise InvalidInput(
                 f"{path} line 1: {'; '.join(problems)}. The columns are: "
-                + ", ".join(COLUMNS) + f" ({', '.join(REQUIRED)} required). Nothing was imported."
+                + ", ".join(COLUMNS)
+                + f" ({', '.join(REQUIRED)} required). Nothing was imported."
             )
         try:
             for record in reader:
@@ -195,8 +196,12 @@ def import_file(
     report = ImportReport(skipped=bad)
     for done, row in enumerate(rows, start=1):
         joined, question, _ = exchange.import_question(
-            actor, text=row.text, authority=row.authority, officer=row.officer,
-            topic=row.topic, asked_at=row.asked_at,
+            actor,
+            text=row.text,
+            authority=row.authority,
+            officer=row.officer,
+            topic=row.topic,
+            asked_at=row.asked_at,
         )
         if joined:
             report.joined += 1

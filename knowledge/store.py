@@ -224,24 +224,26 @@ class Store:
             [user_key],
         )
 
-    def save_officer(self, user_key: str, display_name: str, now: datetime) -> int:
-        """The officer's id, creating the row or refreshing the display name."""
+    def save_officer(self, user_key: str, display_name: str, now: datetime) -> dict[str, Any]:
+        """The officer's row, creating it or refreshing the display name."""
         row = self.officer(user_key)
         if row is None:
-            return self._insert(
+            self._insert(
                 "INSERT INTO officers (user_key, display_name, created_at) VALUES (?, ?, ?)",
                 [user_key, display_name, stamp(now)],
             )
-        if row["display_name"] != display_name:
+        elif row["display_name"] != display_name:
             self._write(
                 "UPDATE officers SET display_name = ? WHERE id = ?", [display_name, row["id"]]
             )
-        return int(row["id"])
+        else:
+            return row
+        saved = self.officer(user_key)
+        assert saved is not None
+        return saved
 
     def set_officer_authority(self, officer_id: int, authority_id: int) -> None:
-        self._write(
-            "UPDATE officers SET authority_id = ? WHERE id = ?", [authority_id, officer_id]
-        )
+        self._write("UPDATE officers SET authority_id = ? WHERE id = ?", [authority_id, officer_id])
 
     # -- questions and asks -----------------------------------------------------------
 
@@ -282,7 +284,7 @@ class Store:
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self._rows(
-                _QUESTION_SELECT + f" WHERE q.id IN ({marks}) GROUP BY q.id",  # noqa: S608
+                _QUESTION_SELECT + f" WHERE q.id IN ({marks}) GROUP BY q.id",
                 chunk,
             ):
                 found[row["id"]] = _question(row)
@@ -495,7 +497,7 @@ class Store:
             for row in self._rows(
                 _ANSWER_SELECT
                 + f""" WHERE an.release_id IS NOT NULL AND an.question_id IN ({marks})
-                       ORDER BY an.version""",  # noqa: S608
+                       ORDER BY an.version""",
                 chunk,
             ):
                 found[row["question_id"]] = _answer(row)
@@ -597,9 +599,7 @@ class Store:
         assert question is not None
         answer = self.answer(row["answer_id"]) if row["answer_id"] else None
         names = (
-            self.authorities_behind([question.id]).get(question.id, ())
-            if name_authorities
-            else ()
+            self.authorities_behind([question.id]).get(question.id, ()) if name_authorities else ()
         )
         return Delivery(
             id=row["id"],
@@ -614,8 +614,10 @@ class Store:
         )
 
     def answered_question_ids(self) -> list[int]:
-        return [r["id"] for r in self._rows(
-            "SELECT id FROM questions WHERE status = 'answered' ORDER BY id")]
+        return [
+            r["id"]
+            for r in self._rows("SELECT id FROM questions WHERE status = 'answered' ORDER BY id")
+        ]
 
     def asker_names(self, question_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
         """Display names of the officers behind each question (for opted-in exports)."""
@@ -690,12 +692,16 @@ class Store:
         ]
         for table, fts in FTS_TABLES.items():
             try:
-                self.conn.execute(f"INSERT INTO [{fts}]([{fts}]) VALUES ('integrity-check')")
+                self.conn.execute(
+                    f"INSERT INTO [{fts}]([{fts}]) VALUES ('integrity-check')"  # noqa: S608
+                )
             except sqlite3.DatabaseError as exc:
                 problems.append(f"{fts}: full-text index out of step with {table} ({exc})")
             for suffix in ("ai", "ad", "au"):
-                if not self.db[table].triggers_dict.get(f"{table}_{suffix}"):
-                    problems.append(f"{table}: trigger {table}_{suffix} keeping {fts} in sync is missing")
+                if f"{table}_{suffix}" not in self.db.table(table).triggers_dict:
+                    problems.append(
+                        f"{table}: trigger {table}_{suffix} that keeps {fts} in step is missing"
+                    )
         return problems
 
 
@@ -734,7 +740,6 @@ def _store_error(exc: sqlite3.DatabaseError, path: str) -> StoreError:
         )
     if "unable to open" in message:
         return StoreError(
-            f"The database {path} cannot be opened. Check that the folder exists and is "
-            "writable."
+            f"The database {path} cannot be opened. Check that the folder exists and is writable."
         )
     return StoreError(f"The database {path} could not be used: {exc}")

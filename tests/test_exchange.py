@@ -1,0 +1,533 @@
+"""The exchange's use cases, on a real SQLite file, in the workshop's words."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.errors import (
+    AuthorityNeeded,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    RateLimited,
+)
+from knowledge.exchange import Exchange
+from knowledge.models import (
+    Actor,
+    AnsweredMatch,
+    Link,
+    NewQuestion,
+    OpenMatch,
+    Status,
+)
+from tests.conftest import STEERING, Clock, officer
+
+COCO = (
+    "Will the investment we made in GCSx Code of Connection compliance be carried "
+    "forward into the Public Sector Network?"
+)
+COCO_AGAIN = "Does our existing GCSx CoCo compliance carry forward into PSN?"
+QOS = "How is quality of service handled in the PSN?"
+IDS = "How will PSN avoid officers needing multiple employee IDs across agencies?"
+
+
+def new(outcome: object) -> NewQuestion:
+    assert isinstance(outcome, NewQuestion), outcome
+    return outcome
+
+
+def count(exchange: Exchange, table: str) -> int:
+    return int(exchange.store.db[table].count)
+
+
+# -- asking -------------------------------------------------------------------------
+
+
+def test_a_new_question_joins_the_queue_and_is_saved(
+    exchange: Exchange, alice: Actor, settings: object
+) -> None:
+    outcome = new(exchange.ask(alice, COCO, topic="technical"))
+
+    assert outcome.question.ref == "Q-1"
+    assert outcome.position == 1
+    assert outcome.question.topic == "technical"
+    reopened = Exchange.open(exchange.settings)
+    try:
+        assert [m.question.text for m in reopened.mine(alice)] == [COCO]
+    finally:
+        reopened.close()
+
+
+def test_second_authority_is_offered_the_open_question_and_follows_it(
+    exchange: Exchange, alice: Actor, bob: Actor
+) -> None:
+    first = new(exchange.ask(alice, COCO))
+
+    offered = exchange.ask(bob, COCO_AGAIN)
+
+    assert isinstance(offered, OpenMatch)
+    assert offered.question.id == first.question.id
+    assert offered.question.authorities == 1
+    assert "code of connection" in offered.match.explain()
+    followed = exchange.follow(bob, offered.question.ref)
+    assert followed.question.authorities == 2
+    assert followed.position == 1
+    assert count(exchange, "questions") == 1
+
+
+def test_ask_anyway_makes_a_new_question_and_records_the_declined_suggestion(
+    exchange: Exchange, alice: Actor, bob: Actor
+) -> None:
+    exchange.ask(alice, COCO)
+    offered = exchange.ask(bob, COCO_AGAIN)
+    assert isinstance(offered, OpenMatch)
+
+    outcome = exchange.ask_anyway(bob, offered.draft_id)
+
+    assert outcome.question.id != offered.question.id
+    assert exchange.mine(bob)[0].link is Link.ASKED_ANYWAY
+    declined = exchange.store.events("suggestion_declined")
+    assert [e["question_id"] for e in declined] == [offered.question.id]
+    with pytest.raises(Conflict):
+        exchange.ask_anyway(bob, offered.draft_id)
+
+
+def test_an_answered_match_is_offered_with_its_answer(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, QOS)).question
+    exchange.answer(expert, q.ref, "PSN provides a minimum of six classes of service.")
+    exchange.publish(expert)
+
+    offered = exchange.ask(bob, "How does the Public Sector Network handle QoS?")
+
+    assert isinstance(offered, AnsweredMatch)
+    assert offered.answer.body.startswith("PSN provides")
+    exchange.accept_answer(bob, offered.draft_id)
+    assert [e["question_id"] for e in exchange.store.events("answered_from_store")] == [q.id]
+    assert exchange.queue(expert) == []
+
+
+def test_different_questions_sharing_words_are_not_called_the_same(
+    exchange: Exchange, alice: Actor, bob: Actor
+) -> None:
+    exchange.ask(alice, "How much does GCSx Code of Connection accreditation cost?")
+
+    outcome = exchange.ask(bob, "How long does GCSx Code of Connection accreditation take?")
+
+    assert not isinstance(outcome, AnsweredMatch)
+    if isinstance(outcome, OpenMatch):
+        assert outcome.match.verdict != "duplicate"
+
+
+def test_asking_your_own_question_again_is_refused(exchange: Exchange, alice: Actor) -> None:
+    exchange.ask(alice, COCO)
+
+    with pytest.raises(Conflict, match="already asked this as Q-1"):
+        exchange.ask(alice, COCO)
+    assert count(exchange, "asks") == 1
+
+
+def test_first_ask_needs_an_authority(exchange: Exchange) -> None:
+    newcomer = officer("Dana")
+
+    with pytest.raises(AuthorityNeeded):
+        exchange.ask(newcomer, COCO)
+    exchange.set_authority(newcomer, "rutland county council")
+
+    assert exchange.authority_of(newcomer) == "Rutland County Council"
+    assert new(exchange.ask(newcomer, COCO)).question.authorities == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t ",
+        "?",
+        "x" * 2001,
+        "😀😀😀 🎉",
+        "\u200b\u200d\u2066\u202e",
+        "How do we join\x00 PSN?",
+        "short?",
+    ],
+    ids=["empty", "whitespace", "one-char", "too-long", "emoji", "invisible", "null", "short"],
+)
+def test_bad_questions_are_refused_kindly_and_change_nothing(
+    exchange: Exchange, alice: Actor, text: str
+) -> None:
+    events_before = count(exchange, "events")
+
+    with pytest.raises(InvalidInput) as refused:
+        exchange.ask(alice, text)
+
+    assert str(refused.value).startswith(("Your question", "Please"))
+    assert count(exchange, "questions") == 0
+    assert count(exchange, "events") == events_before
+
+
+def test_invisible_characters_are_removed_before_storing(exchange: Exchange, alice: Actor) -> None:
+    outcome = new(exchange.ask(alice, "How is Quality\u200b of Service\u202e handled in PSN?"))
+
+    assert outcome.question.text == "How is Quality of Service handled in PSN?"
+
+
+def test_unknown_topic_is_refused(exchange: Exchange, alice: Actor) -> None:
+    with pytest.raises(InvalidInput, match="technical, procurement, governance, other"):
+        exchange.ask(alice, QOS, topic="networking")
+
+
+def limit(exchange: Exchange, **changes: int) -> None:
+    """Tighten the exchange's limits for one test."""
+    tightened = exchange.settings.exchange.model_copy(update=changes)
+    exchange.settings = exchange.settings.model_copy(update={"exchange": tightened})
+
+
+SUBJECTS = [
+    "VoIP over the core",
+    "DNS naming rules",
+    "IPsec tunnels",
+    "schools traffic",
+    "police admin traffic",
+    "state aid rules",
+    "software licensing",
+]
+
+
+def test_asks_are_rate_limited_per_hour(exchange: Exchange, alice: Actor, clock: Clock) -> None:
+    limit(exchange, asks_per_hour=3)
+    for subject in SUBJECTS[:3]:
+        new(exchange.ask(alice, f"What does PSN say about {subject}?"))
+    asked = count(exchange, "questions")
+
+    with pytest.raises(RateLimited, match="last hour"):
+        exchange.ask(alice, "When is the Public Sector Network available in our area?")
+    assert count(exchange, "questions") == asked
+    clock.advance(hours=1, seconds=1)
+    assert isinstance(exchange.ask(alice, "When is PSN available in Rutland?"), NewQuestion)
+
+
+def test_one_officer_cannot_flood_the_queue(exchange: Exchange, alice: Actor, clock: Clock) -> None:
+    limit(exchange, max_open_questions_per_officer=2)
+    for subject in SUBJECTS[:2]:
+        clock.advance(hours=2)
+        new(exchange.ask(alice, f"What does PSN say about {subject}?"))
+
+    with pytest.raises(RateLimited, match="already have 2 questions waiting"):
+        exchange.ask(alice, f"What does PSN say about {SUBJECTS[3]}?")
+    exchange.withdraw(alice, "Q-1")
+    assert isinstance(exchange.ask(alice, f"What does PSN say about {SUBJECTS[3]}?"), NewQuestion)
+
+
+# -- following and withdrawing ------------------------------------------------------
+
+
+def test_following_twice_is_refused(exchange: Exchange, alice: Actor, bob: Actor) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.follow(bob, q.ref)
+
+    with pytest.raises(Conflict, match="already follow"):
+        exchange.follow(bob, q.ref)
+
+
+@pytest.mark.parametrize("ref", ["Q-99", "question one", "Q--1", ""])
+def test_following_an_unknown_question_is_refused(
+    exchange: Exchange, alice: Actor, ref: str
+) -> None:
+    with pytest.raises((NotFound, InvalidInput)):
+        exchange.follow(alice, ref)
+    assert count(exchange, "asks") == 0
+
+
+def test_withdrawing_the_last_ask_takes_the_question_out_of_the_queue(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, IDS)).question
+
+    withdrawn = exchange.withdraw(alice, q.ref)
+
+    assert withdrawn.status is Status.WITHDRAWN
+    assert exchange.queue(expert) == []
+    assert isinstance(exchange.ask(bob, IDS), NewQuestion)
+
+
+def test_withdrawing_keeps_the_question_while_others_wait(
+    exchange: Exchange, alice: Actor, bob: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.follow(bob, q.ref)
+
+    remaining = exchange.withdraw(alice, q.ref)
+
+    assert remaining.status is Status.OPEN
+    assert remaining.authorities == 1
+
+
+def test_withdrawing_another_officers_question_is_refused(
+    exchange: Exchange, alice: Actor, bob: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+
+    with pytest.raises(NotAllowed, match="only withdraw your own"):
+        exchange.withdraw(bob, q.ref)
+    assert exchange.question(q.ref)[0].asks == 1
+
+
+# -- the expert ---------------------------------------------------------------------
+
+
+def test_queue_ranks_by_authorities_then_waiting_time(
+    exchange: Exchange, alice: Actor, bob: Actor, carol: Actor, expert: Actor, clock: Clock
+) -> None:
+    oldest = new(exchange.ask(alice, QOS)).question
+    clock.advance(days=1)
+    popular = new(exchange.ask(bob, COCO)).question
+    exchange.follow(carol, popular.ref)
+    clock.advance(days=1)
+    newest = new(exchange.ask(carol, IDS)).question
+
+    queue = exchange.queue(expert)
+
+    assert [e.question.id for e in queue] == [popular.id, oldest.id, newest.id]
+    assert queue[0].authority_names == ("Leicestershire County Council", "Nottingham City Council")
+    assert queue[1].waiting_days == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("action", ["queue", "answer", "merge", "publish"])
+def test_only_the_expert_works_the_queue(
+    exchange: Exchange, alice: Actor, bob: Actor, action: str
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    other = new(exchange.ask(alice, QOS)).question
+    calls = {
+        "queue": lambda: exchange.queue(bob),
+        "answer": lambda: exchange.answer(bob, q.ref, "An answer"),
+        "merge": lambda: exchange.merge(bob, other.ref, q.ref),
+        "publish": lambda: exchange.publish(bob),
+    }
+    events_before = count(exchange, "events")
+
+    with pytest.raises(NotAllowed, match="Only"):
+        calls[action]()
+    assert count(exchange, "events") == events_before
+    assert count(exchange, "answers") == 0
+
+
+def test_steering_group_may_read_the_queue_but_not_answer(exchange: Exchange, alice: Actor) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+
+    assert [e.question.id for e in exchange.queue(STEERING)] == [q.id]
+    with pytest.raises(NotAllowed):
+        exchange.answer(STEERING, q.ref, "Not mine to answer")
+
+
+def test_answer_links_must_be_web_links(exchange: Exchange, alice: Actor, expert: Actor) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+
+    with pytest.raises(InvalidInput, match="not a web link"):
+        exchange.answer(expert, q.ref, "See the guide.", ["javascript:alert(1)"])
+    with pytest.raises(InvalidInput, match="empty"):
+        exchange.answer(expert, q.ref, "   ")
+    assert count(exchange, "answers") == 0
+
+
+def test_publish_owes_the_answer_to_every_asker_follower_and_the_channel(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO, place="test:#questions")).question
+    exchange.follow(bob, q.ref)
+    exchange.answer(
+        expert, q.ref, "Yes: CoCo investment is carried forward.", ["https://www.gov.uk/psn"]
+    )
+
+    release = exchange.publish(expert)
+
+    assert release.number == 1
+    owed = exchange.owed_deliveries("test:")
+    assert sorted(d.recipient for d in owed) == ["test:#questions", "test:alice", "test:bob"]
+    assert {d.answer.body for d in owed if d.answer} == {"Yes: CoCo investment is carried forward."}
+    assert owed[0].authority_names == ("Derbyshire County Council", "Nottingham City Council")
+    assert exchange.question(q.ref)[0].status is Status.ANSWERED
+
+
+def test_a_new_answer_version_is_owed_again_to_the_same_people(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, QOS)).question
+    exchange.follow(bob, q.ref)
+    exchange.answer(expert, q.ref, "PSN provides a minimum of five classes of service.")
+    exchange.publish(expert)
+    for delivery in exchange.owed_deliveries("test:"):
+        exchange.mark_sent(delivery.id)
+
+    exchange.answer(expert, q.ref, "Since the workshop this was lifted to six classes.")
+    second = exchange.publish(expert)
+
+    owed = exchange.owed_deliveries("test:")
+    assert second.number == 2
+    assert sorted(d.recipient for d in owed) == ["test:alice", "test:bob"]
+    assert {(d.answer.version, d.answer.release_number) for d in owed if d.answer} == {(2, 2)}
+
+
+def test_marking_a_delivery_sent_twice_changes_nothing(
+    exchange: Exchange, alice: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, QOS)).question
+    exchange.answer(expert, q.ref, "Six classes of service.")
+    exchange.publish(expert)
+    [delivery] = exchange.owed_deliveries("test:")
+
+    assert exchange.mark_sent(delivery.id) is True
+    assert exchange.mark_sent(delivery.id) is False
+    assert exchange.owed_deliveries("test:") == []
+    with pytest.raises(NotFound):
+        exchange.mark_sent(9999)
+
+
+def test_publishing_with_nothing_new_is_refused(exchange: Exchange, expert: Actor) -> None:
+    with pytest.raises(Conflict, match="nothing to publish"):
+        exchange.publish(expert)
+    assert count(exchange, "releases") == 0
+
+
+def test_a_release_cannot_be_published_twice(
+    exchange: Exchange, alice: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, QOS)).question
+    exchange.answer(expert, q.ref, "Six classes of service.")
+    exchange.publish(expert)
+
+    with pytest.raises(Conflict, match="since release 1"):
+        exchange.publish(expert)
+    assert count(exchange, "deliveries") == 1
+
+
+def test_merging_moves_the_askers_and_tells_them(
+    exchange: Exchange, alice: Actor, bob: Actor, carol: Actor, expert: Actor
+) -> None:
+    target = new(exchange.ask(alice, "When will the PSN be available in the East Midlands?"))
+    duplicate = exchange.ask(bob, "What is the timetable for rolling out PSN connections here?")
+    if not isinstance(duplicate, NewQuestion):
+        duplicate = exchange.ask_anyway(bob)
+
+    merged = exchange.merge(expert, duplicate.question.ref, target.question.ref)
+
+    assert merged.authorities == 2
+    assert exchange.question(duplicate.question.ref)[0].status is Status.MERGED
+    [notice] = exchange.owed_deliveries("test:bob")
+    assert notice.kind == "merged"
+    assert notice.merged_from == duplicate.question.id
+    # The duplicate's wording now finds the merged question.
+    offered = exchange.ask(carol, "What is the timetable for rolling out PSN connections here?")
+    assert isinstance(offered, OpenMatch)
+    assert offered.question.id == target.question.id
+
+
+def test_merging_into_an_answered_question_owes_its_answer(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    target = new(exchange.ask(alice, QOS)).question
+    exchange.answer(expert, target.ref, "Six classes of service.")
+    exchange.publish(expert)
+    other = new(exchange.ask(bob, "Will VoIP traffic get expedited forwarding treatment?"))
+
+    exchange.merge(expert, other.question.ref, target.ref)
+
+    kinds = sorted(d.kind for d in exchange.owed_deliveries("test:bob"))
+    assert kinds == ["answer", "merged"]
+
+
+@pytest.mark.parametrize(
+    ("source", "into", "error"),
+    [("Q-1", "Q-1", InvalidInput), ("Q-1", "Q-9", NotFound), ("Q-2", "Q-1", Conflict)],
+    ids=["itself", "unknown", "answered-source"],
+)
+def test_bad_merges_are_refused_and_change_nothing(
+    exchange: Exchange, alice: Actor, expert: Actor, source: str, into: str, error: type
+) -> None:
+    exchange.ask(alice, COCO)
+    q2 = new(exchange.ask(alice, QOS)).question
+    exchange.answer(expert, q2.ref, "Six classes of service.")
+    exchange.publish(expert)
+
+    with pytest.raises(error):
+        exchange.merge(expert, source, into)
+    assert exchange.question("Q-1")[0].status is Status.OPEN
+    assert count(exchange, "events") == len(exchange.store.events())
+
+
+def test_answering_a_merged_question_points_at_the_target(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q1 = new(exchange.ask(alice, COCO)).question
+    q2 = new(exchange.ask(bob, QOS)).question
+    exchange.merge(expert, q2.ref, q1.ref)
+
+    with pytest.raises(Conflict, match="answer that question instead"):
+        exchange.answer(expert, q2.ref, "An answer")
+
+
+# -- searching ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"', "*", "NEAR(", "AND", "-", "CoCo OR", "'; DROP TABLE questions; --", "col:umn ^x"],
+)
+def test_search_accepts_anything_a_user_may_type(
+    exchange: Exchange, alice: Actor, text: str
+) -> None:
+    exchange.ask(alice, COCO)
+
+    if any(ch.isalnum() for ch in text):
+        assert isinstance(exchange.search(text), list)
+    else:
+        with pytest.raises(InvalidInput, match="word"):
+            exchange.search(text)
+    assert count(exchange, "questions") == 1
+
+
+def test_search_finds_acronyms_by_their_long_form_and_hides_unpublished_answers(
+    exchange: Exchange, alice: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, "What does CoCo compliance cost a district council?")).question
+    exchange.answer(expert, q.ref, "Roughly the cost of an IT health check.")
+
+    [hit] = exchange.search("code of connection")
+    assert hit.question.id == q.id
+    assert hit.answer is None
+    assert exchange.search("health check") == []
+
+    exchange.publish(expert)
+    [hit] = exchange.search("health check")
+    assert hit.answer is not None
+
+
+def test_mine_shows_status_position_and_answer(
+    exchange: Exchange, alice: Actor, expert: Actor
+) -> None:
+    first = new(exchange.ask(alice, COCO)).question
+    second = new(exchange.ask(alice, IDS)).question
+    exchange.answer(expert, first.ref, "Yes, carried forward.")
+    exchange.publish(expert)
+
+    mine = {m.question.id: m for m in exchange.mine(alice)}
+
+    assert mine[first.id].answer is not None
+    assert mine[first.id].position is None
+    assert mine[second.id].position == 1
+    assert mine[second.id].question.status is Status.OPEN
+
+
+def test_every_action_is_in_the_event_log(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.ask(bob, COCO_AGAIN)
+    exchange.follow(bob, q.ref)
+    exchange.answer(expert, q.ref, "Yes.")
+    exchange.publish(expert)
+
+    actions = [e["action"] for e in exchange.store.events()]
+    assert actions[-5:] == ["asked", "suggested", "followed", "answer_written", "published"]
