@@ -72,7 +72,7 @@ def format_answer(answer: Answer) -> str:
 
 def format_delivery(delivery: Delivery) -> str:
     question = delivery.question
-    who = delivery.recipient.removeprefix(PREFIX)
+    who = delivery.recipient_name or delivery.recipient.removeprefix(PREFIX)
     if delivery.kind == "merged":
         return (
             f"📬 to {who}: your question Q-{delivery.merged_from} was the same as "

@@ -171,6 +171,7 @@ class Delivery:
     answer: Answer | None = None
     merged_from: int | None = None
     authority_names: tuple[str, ...] = field(default=())
+    recipient_name: str | None = None  # the officer's display name, for greetings
     attempts: int = 0
 
 

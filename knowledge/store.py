@@ -242,6 +242,12 @@ class Store:
         assert saved is not None
         return saved
 
+    def _display_name(self, officer_id: int | None) -> str | None:
+        if officer_id is None:
+            return None
+        row = self._one("SELECT display_name FROM officers WHERE id = ?", [officer_id])
+        return row["display_name"] if row else None
+
     def set_officer_authority(self, officer_id: int, authority_id: int) -> None:
         self._write("UPDATE officers SET authority_id = ? WHERE id = ?", [authority_id, officer_id])
 
@@ -610,6 +616,7 @@ class Store:
             answer=answer,
             merged_from=row["merged_from"],
             authority_names=names,
+            recipient_name=self._display_name(row["officer_id"]),
             attempts=row["attempts"],
         )
 
