@@ -35,7 +35,7 @@ _POSTING_BUDGET = 6000
 # Retrieval keeps this many times `candidates` for the length-normalised re-weighting.
 _WIDEN = 4
 # Weights of the blended score (chosen with benchmarks/tune.py; they sum to 1).
-WEIGHTS = {"cosine": 0.45, "trigram": 0.25, "sort": 0.15, "set": 0.15}
+WEIGHTS = {"cosine": 0.2, "chargram": 0.3, "sort": 0.3, "set": 0.2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,7 @@ class Matcher:
         self._lengths: list[int] = []  # wording -> number of terms (by position)
         self._total_terms = 0
         self._longest = 0
+        self._gram_df: dict[str, int] = {}  # character trigram -> wordings containing it
 
     def __len__(self) -> int:
         return len(self._wordings)
@@ -99,6 +100,9 @@ class Matcher:
         key = len(self._lengths)
         self._lengths.append(len(wording.terms))
         self._longest = max(self._longest, len(wording.terms))
+        gram_df = self._gram_df
+        for gram in _trigrams(wording.text):
+            gram_df[gram] = gram_df.get(gram, 0) + 1
         self._terms[key] = wording.terms
         self._texts[key] = wording.text
         self._owner[key] = question_id
@@ -116,8 +120,16 @@ class Matcher:
         """Forget a question and every wording of it (no error if it is not indexed)."""
         for key in self._wordings.pop(question_id, []):
             terms = self._terms.pop(key)
-            del self._texts[key], self._owner[key]
+            text = self._texts.pop(key)
+            del self._owner[key]
             self._total_terms -= len(terms)
+            gram_df = self._gram_df
+            for gram in _trigrams(text):
+                left = gram_df[gram] - 1
+                if left:
+                    gram_df[gram] = left
+                else:
+                    del gram_df[gram]
             for term in terms:
                 found = self._postings[term]
                 found.discard(key)
@@ -131,9 +143,10 @@ class Matcher:
             return []
         idf = self._idf_table(query.terms)
         keys = self._retrieve(query.terms, idf)
+        scoring = _Scoring(self, query, idf)
         best: dict[int, tuple[float, int]] = {}
         for key in keys:
-            score = self._score(query, idf, key)
+            score = scoring.features(key)["score"]
             owner = self._owner[key]
             if owner not in best or score > best[owner][0]:
                 best[owner] = (score, key)
@@ -188,43 +201,9 @@ class Matcher:
 
     # -- scoring ---------------------------------------------------------------------------
 
-    def _score(self, query: Normalised, idf: dict[str, float], key: int) -> float:
-        return self.features(query, idf, key)["score"]
-
     def features(self, query: Normalised, idf: dict[str, float], key: int) -> dict[str, float]:
         """Every signal for one query/wording pair (the benchmarks tune the blend with these)."""
-        doc_terms = self._terms[key]
-        postings = self._postings
-        doc_weights = {t: self._idf(len(postings[t])) for t in doc_terms}
-        shared = [t for t in query.terms if t in doc_weights]
-        q_norm = sum(w * w for w in idf.values())
-        d_norm = sum(w * w for w in doc_weights.values())
-        dot = sum(doc_weights[t] * idf[t] for t in shared)
-        cosine = dot / math.sqrt(q_norm * d_norm) if q_norm and d_norm else 0.0
-        q_idf = sum(idf.values())
-        d_idf = sum(doc_weights.values())
-        shared_idf = sum(doc_weights[t] for t in shared)
-        coverage = min(shared_idf / q_idf if q_idf else 0.0, shared_idf / d_idf if d_idf else 0.0)
-        doc_text = self._texts[key]
-        q_grams = _trigrams(query.text)
-        d_grams = _trigrams(doc_text)
-        trigram = 2 * len(q_grams & d_grams) / (len(q_grams) + len(d_grams))
-        sort = fuzz.token_sort_ratio(query.text, doc_text) / 100.0
-        token_set = fuzz.token_set_ratio(query.text, doc_text) / 100.0
-        score = 100.0 * (
-            WEIGHTS["cosine"] * cosine
-            + WEIGHTS["trigram"] * trigram
-            + WEIGHTS["sort"] * sort
-            + WEIGHTS["set"] * token_set * coverage
-        )
-        return {
-            "cosine": cosine,
-            "coverage": coverage,
-            "trigram": trigram,
-            "sort": sort,
-            "set": token_set,
-            "score": score,
-        }
+        return _Scoring(self, query, idf).features(key)
 
     def _match(self, query: Normalised, owner: int, score: float, key: int) -> Match:
         settings = self._settings
@@ -237,3 +216,81 @@ class Matcher:
         doc = set(self._terms[key])
         shared = tuple(query.shown[t] for t in query.terms if t in doc)
         return Match(owner, round(score, 2), verdict, shared)
+
+
+class _Scoring:
+    """One query's side of the scoring, with IDF weights cached across its candidates."""
+
+    def __init__(self, matcher: Matcher, query: Normalised, idf: dict[str, float]) -> None:
+        self._matcher = matcher
+        self._query = query
+        self._idf = idf
+        self._term_weight = dict(idf)
+        self._q_norm = sum(w * w for w in idf.values())
+        self._q_idf = sum(idf.values())
+        gram_df = matcher._gram_df
+        self._n = len(matcher._terms) + 1  # smoothed IDF, as scikit-learn's TfidfVectorizer
+        self._gram_weight: dict[str, float] = {}
+        self._q_grams = {
+            g: math.log(self._n / (gram_df.get(g, 0) + 1)) + 1.0 for g in _trigrams(query.text)
+        }
+        self._q_gram_norm = math.sqrt(sum(w * w for w in self._q_grams.values()))
+
+    def features(self, key: int) -> dict[str, float]:
+        matcher = self._matcher
+        idf = self._idf
+        term_weight = self._term_weight
+        postings = matcher._postings
+        doc_weights: dict[str, float] = {}
+        for term in matcher._terms[key]:
+            weight = term_weight.get(term)
+            if weight is None:
+                weight = term_weight[term] = matcher._idf(len(postings[term]))
+            doc_weights[term] = weight
+        shared = [t for t in self._query.terms if t in doc_weights]
+        d_norm = sum(w * w for w in doc_weights.values())
+        dot = sum(doc_weights[t] * idf[t] for t in shared)
+        cosine = dot / math.sqrt(self._q_norm * d_norm) if self._q_norm and d_norm else 0.0
+        d_idf = sum(doc_weights.values())
+        shared_idf = sum(doc_weights[t] for t in shared)
+        coverage = min(
+            shared_idf / self._q_idf if self._q_idf else 0.0,
+            shared_idf / d_idf if d_idf else 0.0,
+        )
+        doc_text = matcher._texts[key]
+        chargram = self._chargram(doc_text)
+        query_text = self._query.text
+        sort = fuzz.token_sort_ratio(query_text, doc_text) / 100.0
+        token_set = fuzz.token_set_ratio(query_text, doc_text) / 100.0
+        score = 100.0 * (
+            WEIGHTS["cosine"] * cosine
+            + WEIGHTS["chargram"] * chargram
+            + WEIGHTS["sort"] * sort
+            + WEIGHTS["set"] * token_set * coverage
+        )
+        return {
+            "cosine": cosine,
+            "coverage": coverage,
+            "chargram": chargram,
+            "sort": sort,
+            "set": token_set,
+            "score": score,
+        }
+
+    def _chargram(self, doc_text: str) -> float:
+        """Cosine of IDF-weighted character trigrams (catches typos and word forms)."""
+        gram_df = self._matcher._gram_df
+        cache = self._gram_weight
+        q_grams = self._q_grams
+        dot = norm = 0.0
+        for gram in _trigrams(doc_text):
+            weight = cache.get(gram)
+            if weight is None:
+                weight = cache[gram] = math.log(self._n / (gram_df[gram] + 1)) + 1.0
+            norm += weight * weight
+            other = q_grams.get(gram)
+            if other is not None:
+                dot += weight * other
+        if not norm or not self._q_gram_norm:
+            return 0.0
+        return dot / (math.sqrt(norm) * self._q_gram_norm)
