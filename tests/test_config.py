@@ -242,3 +242,12 @@ def test_an_unknown_key_in_an_environment_override_is_named(
     monkeypatch.setenv("PSNX_DATABASE__PAHT", "x.db")
     message = refusal(SHIPPED)
     assert "database.paht" in message
+
+
+def test_a_misspelt_section_in_an_environment_override_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Dropped silently, this typo would send every write to the default database file.
+    monkeypatch.setenv("PSNX_DATABSE__PATH", "/srv/psn/exchange.db")
+    message = refusal(SHIPPED)
+    assert "PSNX_DATABSE__PATH" in message
