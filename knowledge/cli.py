@@ -12,10 +12,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from knowledge.config import ConfigError, Settings, load_settings
+from knowledge.config import ConfigError, Settings, discord_token, load_settings
 from knowledge.errors import ExchangeError
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Role
+from knowledge.text import plural
 
 OPERATOR = Actor("cli:operator", "command line", frozenset({Role.OFFICER, Role.EXPERT, Role.ADMIN}))
 
@@ -62,6 +63,26 @@ def cmd_console(args: argparse.Namespace) -> int:
         return console.run(lines())  # type: ignore[arg-type]
     finally:
         exchange.close()
+
+
+NO_TOKEN = """\
+error: DISCORD_TOKEN is not set, so the bot cannot log in to Discord.
+  1. Create an application at https://discord.com/developers/applications
+  2. On its Bot page, reset and copy the token.
+  3. export DISCORD_TOKEN=<the token>   (never put it in config.toml)
+The README's "Running the Discord bot" section has the whole setup.
+To try the exchange without Discord, run: psn-exchange console"""
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start the Discord bot (the adapter lives in bot/; imported only here)."""
+    token = discord_token()
+    if token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    from bot.app import run
+
+    return run(_settings(args), token, sync=args.sync)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -125,8 +146,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
     for entry in entries:
         q = entry.question
         print(
-            f"{entry.position:>4}. {q.ref:<7} {len(entry.authority_names)} authorities, "
-            f"{q.asks} asks, waiting {entry.waiting_days:.1f} days [{q.topic}]\n"
+            f"{entry.position:>4}. {q.ref:<7} {plural(len(entry.authority_names), 'authority')}, "
+            f"{plural(q.asks, 'ask')}, waiting {entry.waiting_days:.1f} days [{q.topic}]\n"
             f"       {q.text}"
         )
     return 0
@@ -204,6 +225,10 @@ def parser() -> argparse.ArgumentParser:
         return command
 
     add("console", cmd_console, "talk to the exchange in this terminal (no Discord needed)")
+    running = add("run", cmd_run, "run the Discord bot (needs DISCORD_TOKEN)")
+    running.add_argument(
+        "--sync", action="store_true", help="sync slash commands with Discord even if unchanged"
+    )
 
     importing = add("import", cmd_import, "import questions from a CSV or JSONL file")
     importing.add_argument("file", type=Path)

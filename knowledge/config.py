@@ -242,9 +242,19 @@ def load_settings(path: Path | None = None) -> Settings:
             f"{path} contains {', '.join(secrets)}: secrets must not be written in the file. "
             "Remove it and set the DISCORD_TOKEN environment variable instead."
         )
+    sections = set(Settings.model_fields)
     for name in os.environ:
-        if name.upper().startswith("PSNX_DISCORD__TOKEN"):
+        upper = name.upper()
+        if not upper.startswith("PSNX_"):
+            continue
+        if upper.startswith("PSNX_DISCORD__TOKEN"):
             raise ConfigError(f"{name}: the Discord token is read only from DISCORD_TOKEN")
+        section = upper.removeprefix("PSNX_").split("__")[0].lower()
+        if section not in sections:
+            raise ConfigError(
+                f"{name}: there is no settings section '{section}' (a typo?); sections are "
+                + ", ".join(sorted(sections))
+            )
     try:
         return Settings(**data)
     except ValidationError as exc:

@@ -25,6 +25,7 @@ from knowledge.models import (
     Role,
     Status,
 )
+from knowledge.text import plural
 
 PREFIX = "console:"
 PLACE = "console:#questions"
@@ -52,13 +53,6 @@ _AS = re.compile(
     re.IGNORECASE,
 )
 _TOPIC = re.compile(r"^\[(?P<topic>[^\]]{1,40})\]\s*(?P<text>.*)$", re.DOTALL)
-
-
-def plural(count: int, noun: str) -> str:
-    """'1 authority', '2 authorities'."""
-    if count == 1:
-        return f"1 {noun}"
-    return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
 
 
 def format_answer(answer: Answer) -> str:

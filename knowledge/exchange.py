@@ -469,6 +469,21 @@ class Exchange:
                 extra.append(short)
         return " ".join([text, *extra])
 
+    def set_place(self, question_id: int, place: str) -> None:
+        """Record where a question was posted publicly; its answer is delivered there too."""
+        with self._use_case():
+            if self.store.question(question_id) is None:
+                raise NotFound(f"There is no question {texts.question_ref(question_id)}.")
+            self.store.set_place(question_id, place, self.clock())
+
+    def front_end_fact(self, key: str) -> str | None:
+        """A small fact a front end keeps between runs (e.g. the synced command hash)."""
+        return self.store.meta(key)
+
+    def remember_front_end_fact(self, key: str, value: str) -> None:
+        with self._use_case():
+            self.store.set_meta(key, value, self.clock())
+
     def knowledge_base(self) -> list[PublishedEntry]:
         """Every answered question with its latest published answer, oldest first.
 

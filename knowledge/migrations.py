@@ -132,4 +132,8 @@ CREATE INDEX idx_events_action ON events(action, at);
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
     ("full-text search", fts_sql("questions", "text") + fts_sql("answers", "body")),
+    (
+        "front-end state",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);",
+    ),
 )

@@ -172,6 +172,7 @@ class Delivery:
     merged_from: int | None = None
     authority_names: tuple[str, ...] = field(default=())
     recipient_name: str | None = None  # the officer's display name, for greetings
+    place: str | None = None  # where the question was posted (fallback when DMs are closed)
     attempts: int = 0
 
 

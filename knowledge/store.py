@@ -300,6 +300,12 @@ class Store:
         row = self._one("SELECT place FROM questions WHERE id = ?", [question_id])
         return row["place"] if row else None
 
+    def set_place(self, question_id: int, place: str, now: datetime) -> None:
+        self._write(
+            "UPDATE questions SET place = ?, updated_at = ? WHERE id = ?",
+            [place, stamp(now), question_id],
+        )
+
     def set_status(
         self, question_id: int, status: Status, now: datetime, merged_into: int | None = None
     ) -> None:
@@ -617,6 +623,7 @@ class Store:
             merged_from=row["merged_from"],
             authority_names=names,
             recipient_name=self._display_name(row["officer_id"]),
+            place=self.question_place(question.id),
             attempts=row["attempts"],
         )
 
@@ -683,6 +690,20 @@ class Store:
         if action is None:
             return self._rows("SELECT * FROM events ORDER BY id")
         return self._rows("SELECT * FROM events WHERE action = ? ORDER BY id", [action])
+
+    # -- front-end state (small key/value facts, e.g. the synced command hash) -------
+
+    def meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", [key])
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str, now: datetime) -> None:
+        self._write(
+            """INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+               updated_at = excluded.updated_at""",
+            [key, value, stamp(now)],
+        )
 
     # -- health -----------------------------------------------------------------------
 

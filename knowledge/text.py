@@ -131,3 +131,10 @@ def question_id(raw: str | int) -> int:
 def question_ref(question_id: int) -> str:
     """The short human id of a question."""
     return f"Q-{question_id}"
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 authority', '2 authorities', '3 asks'."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"

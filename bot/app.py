@@ -1,0 +1,198 @@
+"""The Discord bot: composition, identity, errors, command sync, start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import signal
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from knowledge.config import Settings
+from knowledge.errors import ExchangeError
+from knowledge.exchange import Exchange
+from knowledge.models import Actor, Role
+from knowledge.runner import ExchangeThread
+
+log = logging.getLogger(__name__)
+
+USER_PREFIX = "discord:"
+PLACE_PREFIX = "discord:channel:"
+COMMANDS_HASH_KEY = "discord.commands_hash"
+
+GENERIC_ERROR = (
+    "Sorry — something went wrong on our side and nothing was changed. "
+    "Please try again in a minute; if it keeps happening, tell an exchange admin (reference {ref})."
+)
+
+
+def intents_for(settings: Settings) -> discord.Intents:
+    """Only what the bot needs: guilds (channels, roles, threads); forum posts need content."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    if settings.discord.forum_channel_id:
+        # Reading a forum post's body is the one use of the privileged Message Content intent.
+        intents.guild_messages = True
+        intents.message_content = True
+    return intents
+
+
+def actor_for(user: discord.User | discord.Member, settings: Settings) -> Actor:
+    """The exchange's view of a Discord user: a stable key, a name, and roles by role name."""
+    roles = {Role.OFFICER}
+    if isinstance(user, discord.Member):
+        names = {role.name for role in user.roles}
+        wanted = {
+            settings.roles.expert: Role.EXPERT,
+            settings.roles.steering: Role.STEERING,
+            settings.roles.admin: Role.ADMIN,
+        }
+        roles |= {role for name, role in wanted.items() if name in names}
+    return Actor(f"{USER_PREFIX}{user.id}", user.display_name, frozenset(roles))
+
+
+def user_id_of(recipient: str) -> int | None:
+    if recipient.startswith(PLACE_PREFIX) or not recipient.startswith(USER_PREFIX):
+        return None
+    return int(recipient.removeprefix(USER_PREFIX))
+
+
+def channel_id_of(place: str | None) -> int | None:
+    if not place or not place.startswith(PLACE_PREFIX):
+        return None
+    return int(place.removeprefix(PLACE_PREFIX))
+
+
+async def reply_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """The one place errors become messages: ExchangeError kindly, anything else generically."""
+    original = getattr(error, "original", error)
+    if isinstance(original, ExchangeError):
+        message = str(original)
+    elif isinstance(original, app_commands.CheckFailure | app_commands.NoPrivateMessage):
+        message = "That command can only be used in the exchange's server, not in a direct message."
+    else:
+        log.error(
+            "unexpected error in interaction %s (user %s)",
+            interaction.id,
+            interaction.user.id,
+            exc_info=original,
+        )
+        message = GENERIC_ERROR.format(ref=interaction.id)
+    if interaction.response.is_done():
+        await interaction.followup.send(message, ephemeral=True)
+    else:
+        await interaction.response.send_message(message, ephemeral=True)
+
+
+class ExchangeTree(app_commands.CommandTree["ExchangeBot"]):
+    async def on_error(
+        self, interaction: discord.Interaction[ExchangeBot], error: app_commands.AppCommandError
+    ) -> None:
+        await reply_error(interaction, error)
+
+
+class ExchangeBot(commands.Bot):
+    """A discord.py bot whose every action goes through the exchange service."""
+
+    def __init__(self, settings: Settings, exchange: ExchangeThread, *, sync: bool = False) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents_for(settings),
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=ExchangeTree,
+            help_command=None,
+        )
+        self.settings = settings
+        self.exchange = exchange
+        self.force_sync = sync
+        self.deliveries_due = asyncio.Event()
+
+    def actor(self, user: discord.User | discord.Member) -> Actor:
+        return actor_for(user, self.settings)
+
+    async def call(self, method: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Run an Exchange method on the exchange's own thread."""
+        return await self.exchange.run(method, *args, **kwargs)
+
+    async def setup_hook(self) -> None:
+        from bot.delivery import DeliveryWorker
+        from bot.expert import ExpertCog
+        from bot.forum import ForumCog
+        from bot.officers import OfficersCog
+
+        await self.add_cog(OfficersCog(self))
+        await self.add_cog(ExpertCog(self))
+        if self.settings.discord.forum_channel_id:
+            await self.add_cog(ForumCog(self))
+        self.worker = DeliveryWorker(self)
+        self.worker.start()
+        await self.sync_commands_if_changed()
+
+    def commands_fingerprint(self) -> str:
+        payload = [c.to_dict(self.tree) for c in self.tree.get_commands()]
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    async def sync_commands_if_changed(self) -> bool:
+        """Sync slash commands only when their definitions changed (Discord limits creates)."""
+        fingerprint = self.commands_fingerprint()
+        known = await self.call(Exchange.front_end_fact, COMMANDS_HASH_KEY)
+        if known == fingerprint and not self.force_sync:
+            return False
+        guilds = self.settings.discord.guild_ids
+        if guilds:
+            for guild_id in guilds:
+                guild = discord.Object(id=guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+        await self.call(Exchange.remember_front_end_fact, COMMANDS_HASH_KEY, fingerprint)
+        log.info("slash commands synced (%s guilds)", len(guilds) or "all")
+        return True
+
+    async def close(self) -> None:
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            await worker.stop()
+        await super().close()
+
+
+def run(settings: Settings, token: str, *, sync: bool = False) -> int:
+    """Run the bot from the command line; returns the exit status."""
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        asyncio.run(serve(settings, token, sync=sync))
+    except discord.LoginFailure:
+        log.error(
+            "Discord refused the token in DISCORD_TOKEN. Reset it on the application's "
+            "Bot page and set it again."
+        )
+        return 2
+    return 0
+
+
+async def serve(settings: Settings, token: str, *, sync: bool = False) -> None:
+    """Run the bot until SIGINT/SIGTERM, then finish the current delivery and close."""
+    exchange = ExchangeThread(lambda: Exchange.open(settings))
+    bot = ExchangeBot(settings, exchange, sync=sync)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        async with bot:
+            runner = asyncio.create_task(bot.start(token))
+            stopper = asyncio.create_task(stopping.wait())
+            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if stopper in done:
+                log.info("shutting down")
+                await bot.close()
+            await runner
+    finally:
+        exchange.close()

@@ -1,0 +1,243 @@
+"""The expert's commands: /queue (a page at a time, with answer and merge buttons),
+/answer, /merge, /publish; and the admin's /exchange-sync."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import reply_error
+from bot.render import clip, queue_embed
+from knowledge.errors import NotAllowed
+from knowledge.exchange import Exchange
+from knowledge.models import QueueEntry, Role
+
+if TYPE_CHECKING:
+    from bot.app import ExchangeBot
+
+# UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
+Interaction = discord.Interaction[Any]
+PAGE_SIZE = 5
+
+
+async def queue_message(
+    bot: ExchangeBot, interaction: Interaction, page: int
+) -> tuple[discord.Embed, discord.ui.View]:
+    entries: list[QueueEntry] = await bot.call(Exchange.queue, bot.actor(interaction.user))
+    pages = max(1, -(-len(entries) // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    shown = entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    view = discord.ui.View(timeout=None)
+    for row, entry in enumerate(shown):
+        view.add_item(QuestionButton("answer", entry.question.id, row=row))
+        view.add_item(QuestionButton("merge", entry.question.id, row=row))
+    if pages > 1:
+        view.add_item(PageButton(page - 1, "◀ Previous", disabled=page == 0))
+        view.add_item(PageButton(page + 1, "Next ▶", disabled=page >= pages - 1))
+    return queue_embed(shown, page, pages, len(entries)), view
+
+
+class PageButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"psnx:queue:page:(?P<page>[0-9]{1,6})"
+):
+    def __init__(self, page: int, label: str = "Page", *, disabled: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"psnx:queue:page:{max(page, 0)}",
+                disabled=disabled,
+                row=4,
+            )
+        )
+        self.page = max(page, 0)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> PageButton:
+        return cls(int(match["page"]))
+
+    async def callback(self, interaction: Interaction) -> None:
+        try:
+            embed, view = await queue_message(interaction.client, interaction, self.page)
+            await interaction.response.edit_message(embed=embed, view=view)
+        except Exception as error:
+            await reply_error(interaction, error)
+
+
+class QuestionButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=(r"psnx:queue:(?P<action>answer|merge):(?P<question>[0-9]{1,12})"),
+):
+    """Answer or merge one queued question; opens a modal. Works after a restart."""
+
+    def __init__(self, action: str, question_id: int, *, row: int | None = None) -> None:
+        label = f"Answer Q-{question_id}" if action == "answer" else f"Merge Q-{question_id}…"
+        style = discord.ButtonStyle.primary if action == "answer" else discord.ButtonStyle.secondary
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=style, custom_id=f"psnx:queue:{action}:{question_id}", row=row
+            )
+        )
+        self.action, self.question_id = action, question_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> QuestionButton:
+        return cls(match["action"], int(match["question"]))
+
+    async def callback(self, interaction: Interaction) -> None:
+        try:
+            # Refuse before the expert-only modal opens, so nobody types an answer for nothing.
+            if not interaction.client.actor(interaction.user).has(Role.EXPERT):
+                raise NotAllowed(f"Only the PSN expert can {self.action} questions.")
+            modal = (
+                AnswerModal(self.question_id)
+                if self.action == "answer"
+                else MergeModal(self.question_id)
+            )
+            await interaction.response.send_modal(modal)
+        except Exception as error:
+            await reply_error(interaction, error)
+
+
+class AnswerModal(discord.ui.Modal):
+    def __init__(self, question_id: int) -> None:
+        super().__init__(title=f"Answer Q-{question_id}", timeout=3600)
+        self.question_id = question_id
+        self.body: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph, max_length=4000
+        )
+        self.add_item(discord.ui.Label(text="Answer", component=self.body))
+        self.links: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=2000,
+            placeholder="https://… (one per line)",
+        )
+        self.add_item(discord.ui.Label(text="Resource links", component=self.links))
+
+    async def on_submit(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        answer = await bot.call(
+            Exchange.answer,
+            bot.actor(interaction.user),
+            self.question_id,
+            self.body.value,
+            self.links.value.split(),
+        )
+        await interaction.followup.send(
+            f"Answer saved for Q-{answer.question_id} (version {answer.version}). "
+            "It goes out with the next /publish.",
+            ephemeral=True,
+        )
+
+    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
+    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
+        await reply_error(interaction, error)
+
+
+class MergeModal(discord.ui.Modal):
+    def __init__(self, question_id: int) -> None:
+        super().__init__(title=f"Merge Q-{question_id} into another question", timeout=900)
+        self.question_id = question_id
+        self.target: discord.ui.TextInput[MergeModal] = discord.ui.TextInput(
+            max_length=20, placeholder="e.g. Q-3"
+        )
+        self.add_item(
+            discord.ui.Label(
+                text="Merge into question",
+                description=f"Q-{question_id}'s askers will wait on that question instead.",
+                component=self.target,
+            )
+        )
+
+    async def on_submit(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        target = await bot.call(
+            Exchange.merge, bot.actor(interaction.user), self.question_id, self.target.value
+        )
+        bot.deliveries_due.set()
+        await interaction.followup.send(
+            f"Merged Q-{self.question_id} into {target.ref}; {target.authorities} authorities now "
+            "wait on it and the askers are told.",
+            ephemeral=True,
+        )
+
+    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
+    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
+        await reply_error(interaction, error)
+
+
+class ExpertCog(commands.Cog):
+    def __init__(self, bot: ExchangeBot) -> None:
+        self.bot = bot
+        bot.add_dynamic_items(PageButton, QuestionButton)
+
+    @app_commands.command(name="queue", description="(Expert) The ranked queue of unique questions")
+    @app_commands.guild_only()
+    async def queue(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        embed, view = await queue_message(self.bot, interaction, 0)
+        await interaction.followup.send(embed=embed, view=view, ephemeral=True)
+
+    @app_commands.command(name="answer", description="(Expert) Answer a question")
+    @app_commands.describe(question="The question's id, e.g. Q-12")
+    @app_commands.guild_only()
+    async def answer(self, interaction: Interaction, question: str) -> None:
+        from knowledge.text import question_id
+
+        if not self.bot.actor(interaction.user).has(Role.EXPERT):
+            raise NotAllowed("Only the PSN expert can answer questions.")
+        await interaction.response.send_modal(AnswerModal(question_id(question)))
+
+    @app_commands.command(
+        name="merge", description="(Expert) Merge a duplicate question into another"
+    )
+    @app_commands.describe(
+        question="The duplicate, e.g. Q-14", into="The question to keep, e.g. Q-3"
+    )
+    @app_commands.guild_only()
+    async def merge(self, interaction: Interaction, question: str, into: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        target = await self.bot.call(
+            Exchange.merge, self.bot.actor(interaction.user), question, into
+        )
+        self.bot.deliveries_due.set()
+        await interaction.followup.send(
+            f"Merged {clip(question, 20)} into {target.ref}; the askers are told.", ephemeral=True
+        )
+
+    @app_commands.command(
+        name="publish", description="(Expert) Publish every new answer as the next release"
+    )
+    @app_commands.guild_only()
+    async def publish(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        release = await self.bot.call(Exchange.publish, self.bot.actor(interaction.user))
+        self.bot.deliveries_due.set()
+        await interaction.followup.send(
+            f"Release {release.number} published: {len(release.question_ids)} answer(s); "
+            f"{release.deliveries_owed} message(s) are on their way to the askers.",
+            ephemeral=True,
+        )
+
+    @app_commands.command(
+        name="exchange-sync", description="(Admin) Re-sync the slash commands with Discord"
+    )
+    @app_commands.guild_only()
+    async def sync(self, interaction: Interaction) -> None:
+        if not self.bot.actor(interaction.user).has(Role.ADMIN):
+            raise NotAllowed("Only an exchange admin can re-sync the commands.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        self.bot.force_sync = True
+        await self.bot.sync_commands_if_changed()
+        await interaction.followup.send("Slash commands re-synced with Discord.", ephemeral=True)

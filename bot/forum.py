@@ -1,0 +1,143 @@
+"""A Forum channel as a way to ask: each new post is an ask, answered in its thread.
+
+Reading a post's body needs the privileged Message Content intent (see the README).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.app import PLACE_PREFIX, reply_error
+from bot.officers import suggestion_view
+from bot.render import outcome_embed
+from knowledge.errors import AuthorityNeeded, ExchangeError
+from knowledge.exchange import Exchange
+
+if TYPE_CHECKING:
+    from bot.app import ExchangeBot
+
+log = logging.getLogger(__name__)
+
+# UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
+Interaction = discord.Interaction[Any]
+
+
+def post_text(title: str, body: str) -> str:
+    """The question asked by a forum post: its title, and its body when that adds something."""
+    body = body.strip()
+    if not body or body == title.strip():
+        return title
+    return f"{title.strip()}\n{body}"
+
+
+async def take_post(bot: ExchangeBot, thread: discord.Thread) -> None:
+    """Ask the exchange the question in `thread` and reply there with the outcome."""
+    starter = thread.starter_message or await thread.fetch_message(thread.id)
+    owner = thread.owner or await thread.guild.fetch_member(thread.owner_id)
+    parent = thread.parent
+    topics = {t.lower(): t for t in bot.settings.exchange.topics}
+    tags = [tag.name.lower() for tag in thread.applied_tags] if parent else []
+    topic = next((topics[t] for t in tags if t in topics), None)
+    actor = bot.actor(owner)
+    try:
+        outcome = await bot.call(
+            Exchange.ask,
+            actor,
+            post_text(thread.name, starter.content),
+            topic=topic,
+            place=f"{PLACE_PREFIX}{thread.id}",
+        )
+    except AuthorityNeeded as needed:
+        view = discord.ui.View(timeout=None)
+        view.add_item(AuthorityButton(thread.id))
+        await thread.send(
+            f"<@{owner.id}> {needed}",
+            view=view,
+            allowed_mentions=discord.AllowedMentions(users=[owner]),
+        )
+        return
+    except ExchangeError as refused:
+        await thread.send(
+            f"<@{owner.id}> {refused}", allowed_mentions=discord.AllowedMentions(users=[owner])
+        )
+        return
+    await thread.send(embed=outcome_embed(outcome), view=suggestion_view(outcome))
+
+
+class AuthorityButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"psnx:forum:authority:(?P<thread>[0-9]{1,20})",
+):
+    def __init__(self, thread_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Tell us your authority",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"psnx:forum:authority:{thread_id}",
+            )
+        )
+        self.thread_id = thread_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> AuthorityButton:
+        return cls(int(match["thread"]))
+
+    async def callback(self, interaction: Interaction) -> None:
+        try:
+            await interaction.response.send_modal(AuthorityModal(self.thread_id))
+        except Exception as error:
+            await reply_error(interaction, error)
+
+
+class AuthorityModal(discord.ui.Modal, title="Your authority"):
+    def __init__(self, thread_id: int) -> None:
+        super().__init__(timeout=900)
+        self.thread_id = thread_id
+        self.name: discord.ui.TextInput[AuthorityModal] = discord.ui.TextInput(
+            max_length=120, placeholder="e.g. Derbyshire County Council"
+        )
+        self.add_item(discord.ui.Label(text="The authority you work for", component=self.name))
+
+    async def on_submit(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        thread = bot.get_channel(self.thread_id) or await bot.fetch_channel(self.thread_id)
+        assert isinstance(thread, discord.Thread)
+        if thread.owner_id != interaction.user.id:
+            await interaction.followup.send(
+                "Only the officer who wrote this post can answer that.", ephemeral=True
+            )
+            return
+        stored = await bot.call(
+            Exchange.set_authority, bot.actor(interaction.user), self.name.value
+        )
+        await interaction.followup.send(f"Thank you — recorded as {stored}.", ephemeral=True)
+        await take_post(bot, thread)
+
+    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
+    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
+        await reply_error(interaction, error)
+
+
+class ForumCog(commands.Cog):
+    def __init__(self, bot: ExchangeBot) -> None:
+        self.bot = bot
+        bot.add_dynamic_items(AuthorityButton)
+
+    @commands.Cog.listener()
+    async def on_thread_create(self, thread: discord.Thread) -> None:
+        if thread.parent_id != self.bot.settings.discord.forum_channel_id:
+            return
+        if self.bot.user is not None and thread.owner_id == self.bot.user.id:
+            return  # our own posts of questions asked with /ask
+        try:
+            await take_post(self.bot, thread)
+        except discord.HTTPException as error:
+            log.warning("could not take forum post %s: %s", thread.id, error.status)

@@ -1,0 +1,331 @@
+"""Officers' slash commands: /ask, /authority, /follow, /search, /mine, /withdraw.
+
+Each callback parses, calls the exchange, renders. Rules live in knowledge/.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import PLACE_PREFIX, reply_error
+from bot.render import (
+    answer_embed,
+    clip,
+    mine_embed,
+    outcome_embed,
+    posted_question,
+    search_embed,
+    shown,
+)
+from knowledge.errors import InvalidInput
+from knowledge.exchange import Exchange
+from knowledge.models import AnsweredMatch, NewQuestion, OpenMatch, Question, SearchHit
+
+if TYPE_CHECKING:
+    from bot.app import ExchangeBot
+
+log = logging.getLogger(__name__)
+
+# UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
+Interaction = discord.Interaction[Any]
+
+
+class SuggestionButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=(
+        r"psnx:sug:(?P<action>accept|follow|anyway):(?P<draft>[0-9]{1,12}):(?P<question>[0-9]{1,12})"
+    ),
+):
+    """The buttons under a suggestion: accept the answer, follow, or ask anyway.
+
+    Their custom ids carry the draft and question, so they work after a restart.
+    """
+
+    LABELS: ClassVar[dict[str, tuple[str, discord.ButtonStyle]]] = {
+        "accept": ("That answers it", discord.ButtonStyle.success),
+        "follow": ("Follow it", discord.ButtonStyle.primary),
+        "anyway": ("Not the same — ask anyway", discord.ButtonStyle.secondary),
+    }
+
+    def __init__(self, action: str, draft_id: int, question_id: int) -> None:
+        label, style = self.LABELS[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=style,
+                custom_id=f"psnx:sug:{action}:{draft_id}:{question_id}",
+            )
+        )
+        self.action, self.draft_id, self.question_id = action, draft_id, question_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> SuggestionButton:
+        return cls(match["action"], int(match["draft"]), int(match["question"]))
+
+    async def callback(self, interaction: Interaction) -> None:
+        try:
+            await self.act(interaction)
+        except Exception as error:  # one place turns errors into replies
+            await reply_error(interaction, error)
+
+    async def act(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        actor = bot.actor(interaction.user)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if self.action == "accept":
+            question = await bot.call(Exchange.accept_answer, actor, self.draft_id)
+            await interaction.followup.send(
+                f"Glad {question.ref} answered it. Nothing was added to the queue.", ephemeral=True
+            )
+        elif self.action == "follow":
+            followed = await bot.call(Exchange.follow, actor, self.question_id, self.draft_id)
+            if followed.answer is not None:
+                text = f"You now follow {followed.question.ref}; its answer is above."
+            else:
+                text = (
+                    f"You now follow {followed.question.ref}: {followed.question.authorities} "
+                    "authorities wait on it. You will receive its answer by direct message."
+                )
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            outcome = await bot.call(Exchange.ask_anyway, actor, self.draft_id)
+            await post_new_question(bot, outcome.question, actor_authority=None, actor=actor)
+            await interaction.followup.send(embed=outcome_embed(outcome), ephemeral=True)
+
+
+def suggestion_view(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    if isinstance(outcome, AnsweredMatch):
+        actions = ["accept", "anyway"]
+    elif isinstance(outcome, OpenMatch):
+        actions = ["follow", "anyway"]
+    else:
+        return view
+    for action in actions:
+        view.add_item(SuggestionButton(action, outcome.draft_id, outcome.question.id))
+    return view
+
+
+async def post_new_question(
+    bot: ExchangeBot, question: Question, *, actor_authority: str | None, actor: Any
+) -> None:
+    """Post a new question publicly (forum post or questions-channel thread) and record where.
+
+    The question is already saved; if Discord refuses the post, the officer still gets the
+    answer by direct message, so this only logs.
+    """
+    settings = bot.settings.discord
+    authority = actor_authority or await bot.call(Exchange.authority_of, actor)
+    content = posted_question(
+        question, authority if bot.settings.exchange.name_authorities_in_answers else None
+    )
+    name = clip(f"{question.ref} {question.text}", 100)
+    try:
+        forum = bot.get_channel(settings.forum_channel_id) if settings.forum_channel_id else None
+        channel = (
+            bot.get_channel(settings.questions_channel_id)
+            if settings.questions_channel_id
+            else None
+        )
+        if isinstance(forum, discord.ForumChannel):
+            tags = [t for t in forum.available_tags if t.name.lower() == question.topic.lower()]
+            created = await forum.create_thread(name=name, content=content, applied_tags=tags[:1])
+            place = created.thread.id
+        elif isinstance(channel, discord.TextChannel):
+            message = await channel.send(content)
+            thread = await message.create_thread(name=name)
+            place = thread.id
+        else:
+            return
+    except discord.HTTPException as error:
+        log.warning("could not post question %s publicly: %s", question.id, error.status)
+        return
+    await bot.call(Exchange.set_place, question.id, f"{PLACE_PREFIX}{place}")
+
+
+class AskModal(discord.ui.Modal, title="Ask the PSN expert"):
+    """The question, its topic and — the first time only — the officer's authority."""
+
+    def __init__(self, bot: ExchangeBot, *, needs_authority: bool) -> None:
+        super().__init__(timeout=900)
+        limits = bot.settings.exchange
+        self.question: discord.ui.TextInput[AskModal] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            min_length=1,
+            max_length=min(limits.max_question_chars, 4000),
+            placeholder="e.g. Will our GCSx Code of Connection compliance carry over to PSN?",
+        )
+        self.add_item(discord.ui.Label(text="Your question", component=self.question))
+        self.topic: discord.ui.Select[AskModal] = discord.ui.Select(
+            options=[
+                discord.SelectOption(
+                    label=t.capitalize(), value=t, default=t == limits.default_topic
+                )
+                for t in limits.topics[:25]
+            ],
+            required=False,
+        )
+        self.add_item(discord.ui.Label(text="Topic", component=self.topic))
+        self.authority: discord.ui.TextInput[AskModal] | None = None
+        if needs_authority:
+            self.authority = discord.ui.TextInput(
+                max_length=120, placeholder="e.g. Derbyshire County Council"
+            )
+            self.add_item(
+                discord.ui.Label(
+                    text="Your authority",
+                    description="Asked once: the expert sees how many authorities need an answer.",
+                    component=self.authority,
+                )
+            )
+
+    async def on_submit(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        actor = bot.actor(interaction.user)
+        authority = None
+        if self.authority is not None:
+            authority = await bot.call(Exchange.set_authority, actor, self.authority.value)
+        topic = self.topic.values[0] if self.topic.values else None
+        outcome = await bot.call(Exchange.ask, actor, self.question.value, topic=topic)
+        if isinstance(outcome, NewQuestion):
+            await post_new_question(bot, outcome.question, actor_authority=authority, actor=actor)
+        await interaction.followup.send(
+            embed=outcome_embed(outcome), view=suggestion_view(outcome), ephemeral=True
+        )
+
+    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
+    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
+        if isinstance(error, InvalidInput):
+            # Give the officer their words back so nothing they typed is lost.
+            typed = clip(self.question.value, 1500).replace("`", "ˋ")
+            error = InvalidInput(f"{error}\n\nWhat you typed:\n```\n{typed}\n```")
+        await reply_error(interaction, error)
+
+
+class OfficersCog(commands.Cog):
+    def __init__(self, bot: ExchangeBot) -> None:
+        self.bot = bot
+        bot.add_dynamic_items(SuggestionButton)
+
+    @app_commands.command(name="ask", description="Ask the PSN expert a question")
+    async def ask(self, interaction: Interaction) -> None:
+        actor = self.bot.actor(interaction.user)
+        authority = await self.bot.call(Exchange.authority_of, actor)
+        # A modal must be the first response: no defer before it.
+        await interaction.response.send_modal(AskModal(self.bot, needs_authority=authority is None))
+
+    @app_commands.command(name="authority", description="Set or change the authority you work for")
+    @app_commands.describe(name="Your council, trust, force or consortium")
+    async def authority(self, interaction: Interaction, name: str) -> None:
+        stored = await self.bot.call(Exchange.set_authority, self.bot.actor(interaction.user), name)
+        await interaction.response.send_message(
+            f"Thank you — you are recorded as working for {shown(stored)}.", ephemeral=True
+        )
+
+    @authority.autocomplete("name")
+    async def authority_names(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        wanted = current.lower()
+        names = [a for a in self.bot.settings.exchange.authorities if wanted in a.lower()]
+        return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
+
+    @app_commands.command(
+        name="follow", description="Wait on an existing question instead of asking it again"
+    )
+    @app_commands.describe(question="The question's id, e.g. Q-12 (type words to find it)")
+    async def follow(self, interaction: Interaction, question: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        followed = await self.bot.call(Exchange.follow, self.bot.actor(interaction.user), question)
+        if followed.answer is not None:
+            await interaction.followup.send(
+                f"You now follow {followed.question.ref}. It is already answered:",
+                embed=answer_embed(followed.question, followed.answer),
+                ephemeral=True,
+            )
+            return
+        await interaction.followup.send(
+            f"You now follow {followed.question.ref}: {followed.question.authorities} authorities "
+            "wait on it. You will receive its answer by direct message.",
+            ephemeral=True,
+        )
+
+    @follow.autocomplete("question")
+    async def open_questions(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.question_choices(current)
+
+    async def question_choices(self, current: str) -> list[app_commands.Choice[str]]:
+        if len(current.strip()) < 2:
+            return []
+        try:
+            hits = await self.bot.call(Exchange.search, current, 25)
+        except InvalidInput:
+            return []
+        return [
+            app_commands.Choice(
+                name=clip(f"{h.question.ref} {h.question.text}", 100), value=h.question.ref
+            )
+            for h in hits
+        ]
+
+    @app_commands.command(
+        name="search", description="Search the published answers and waiting questions"
+    )
+    @app_commands.describe(text="Words to look for, or a question id")
+    async def search(self, interaction: Interaction, text: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if re.fullmatch(r"\s*[Qq]-?\d{1,9}\s*", text):
+            question, answer = await self.bot.call(Exchange.question, text)
+            hits = [SearchHit(question, answer)]
+        else:
+            hits = await self.bot.call(Exchange.search, text)
+        await interaction.followup.send(embed=search_embed(text, hits), ephemeral=True)
+
+    @search.autocomplete("text")
+    async def search_choices(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.question_choices(current)
+
+    @app_commands.command(
+        name="mine", description="Your questions, their status and queue position"
+    )
+    async def mine(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        items = await self.bot.call(Exchange.mine, self.bot.actor(interaction.user))
+        await interaction.followup.send(embed=mine_embed(items), ephemeral=True)
+
+    @app_commands.command(name="withdraw", description="Withdraw one of your own questions")
+    @app_commands.describe(question="Your question's id, e.g. Q-12")
+    async def withdraw(self, interaction: Interaction, question: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await self.bot.call(Exchange.withdraw, self.bot.actor(interaction.user), question)
+        await interaction.followup.send(
+            f"You withdrew from {result.ref} ({result.status.value.replace('_', ' ')}).",
+            ephemeral=True,
+        )
+
+    @withdraw.autocomplete("question")
+    async def my_questions(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        items = await self.bot.call(Exchange.mine, self.bot.actor(interaction.user))
+        wanted = current.lower()
+        return [
+            app_commands.Choice(
+                name=clip(f"{i.question.ref} {i.question.text}", 100), value=i.question.ref
+            )
+            for i in items
+            if wanted in f"{i.question.ref} {i.question.text}".lower()
+        ][:25]
