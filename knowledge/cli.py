@@ -201,6 +201,54 @@ def cmd_db_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    from knowledge.store import Store
+
+    settings = _settings(args)
+    source = settings.database.path
+    if not source.exists():
+        print(f"error: there is no database at {source}.", file=sys.stderr)
+        return 1
+    target: Path = args.target
+    if target.exists():
+        print(f"error: {target} already exists; choose a new file name.", file=sys.stderr)
+        return 1
+    if not target.parent.exists():
+        print(f"error: the folder {target.parent} does not exist.", file=sys.stderr)
+        return 1
+    store = Store.open(source, migrate=False)
+    try:
+        store.backup(target)
+    finally:
+        store.close()
+    copy = Store.open(target, migrate=False)
+    try:
+        problems = copy.check()
+    finally:
+        copy.close()
+    if problems:
+        print(f"error: the copy at {target} failed its check: {problems[0]}", file=sys.stderr)
+        return 1
+    print(f"backed up {source} to {target} (checked)")
+    return 0
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    import json
+
+    exchange = _open(args)
+    person = Actor(args.user_key, args.user_key)
+    try:
+        if args.privacy_command == "export":
+            print(json.dumps(exchange.my_data(person), indent=2, ensure_ascii=False))
+        else:
+            kept = exchange.forget_me(person)
+            print(f"erased {args.user_key}; {kept} ask(s) kept anonymously")
+    finally:
+        exchange.close()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", type=Path, help="SQLite database file (default: from the config)")
@@ -259,6 +307,21 @@ def parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     check = db_sub.add_parser("check", parents=[common], help="check integrity and search indexes")
     check.set_defaults(handler=cmd_db_check)
+    backup = db_sub.add_parser(
+        "backup", parents=[common], help="consistent copy of the database, safe while it runs"
+    )
+    backup.add_argument("target", type=Path, help="new file to write the copy to")
+    backup.set_defaults(handler=cmd_db_backup)
+
+    privacy = sub.add_parser("privacy", help="an officer's data: export it or erase it")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True, metavar="ACTION")
+    for action, text in (
+        ("export", "print everything kept about an officer, as JSON"),
+        ("forget", "erase an officer's identity; their asks stay anonymised"),
+    ):
+        command = privacy_sub.add_parser(action, parents=[common], help=text)
+        command.add_argument("user_key", help="the officer's key, e.g. discord:80351110224678912")
+        command.set_defaults(handler=cmd_privacy)
     return top
 
 

@@ -7,6 +7,7 @@ channel for console users: whatever the exchange owes them is printed when it fa
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Callable, Iterable
@@ -44,6 +45,8 @@ Commands (the same as in Discord):
   /answer Q-ID TEXT [| LINK ...]   (expert) answer; links after a |
   /merge Q-ID INTO-Q-ID    (expert) merge a duplicate into another question
   /publish                 (expert) publish all new answers as a release
+  /mydata                  everything kept about you, as JSON
+  /forget-me               erase your name; your questions stay, anonymised
   /help                    this list;  /quit  leave
 Lines starting with # are comments."""
 
@@ -104,6 +107,8 @@ class Console:
             "answer": self.cmd_answer,
             "merge": self.cmd_merge,
             "publish": self.cmd_publish,
+            "mydata": self.cmd_mydata,
+            "forget-me": self.cmd_forget_me,
             "help": lambda _: self.say(HELP),
         }
 
@@ -305,6 +310,16 @@ class Console:
             f"Merged {words[0].upper()} into {target.ref}: "
             f"{plural(target.authorities, 'authority')} now wait on it, and the askers "
             "are told."
+        )
+
+    def cmd_mydata(self, rest: str) -> None:
+        self.say(json.dumps(self.exchange.my_data(self.actor), indent=2, ensure_ascii=False))
+
+    def cmd_forget_me(self, rest: str) -> None:
+        kept = self.exchange.forget_me(self.actor)
+        self.say(
+            f"Done: your name and chat identity are erased. {plural(kept, 'question')} you asked "
+            "stay in the exchange without your name, so their answers still help others."
         )
 
     def cmd_publish(self, rest: str) -> None:

@@ -670,6 +670,67 @@ class Store:
         )
         return [int(r["id"]) for r in rows]
 
+    # -- personal data ----------------------------------------------------------------
+
+    def personal_data(self, officer_id: int) -> dict[str, Any]:
+        """Everything kept that is about one officer, as plain rows."""
+        return {
+            "officer": self._one(
+                """SELECT o.user_key, o.display_name, au.name AS authority, o.created_at
+                   FROM officers o LEFT JOIN authorities au ON au.id = o.authority_id
+                   WHERE o.id = ?""",
+                [officer_id],
+            ),
+            "asks": self._rows(
+                """SELECT 'Q-' || a.question_id AS question, a.text, a.link, a.score, a.place,
+                          a.asked_at, a.withdrawn_at, q.status AS question_status
+                   FROM asks a JOIN questions q ON q.id = a.question_id
+                   WHERE a.officer_id = ? ORDER BY a.id""",
+                [officer_id],
+            ),
+            "suggestions": self._rows(
+                """SELECT text, topic, 'Q-' || suggested_question_id AS suggested, score,
+                          created_at, resolution FROM drafts WHERE officer_id = ? ORDER BY id""",
+                [officer_id],
+            ),
+            "deliveries": self._rows(
+                """SELECT kind, 'Q-' || question_id AS question, status, attempts, created_at,
+                          sent_at FROM deliveries WHERE officer_id = ? ORDER BY id""",
+                [officer_id],
+            ),
+            "events": self._rows(
+                """SELECT at, action, CASE WHEN question_id IS NULL THEN NULL
+                          ELSE 'Q-' || question_id END AS question, detail
+                   FROM events WHERE actor_id = ? ORDER BY id""",
+                [officer_id],
+            ),
+        }
+
+    def anonymise_officer(self, officer_id: int, now: datetime) -> None:
+        """Erase an officer's identity; their asks stay, linked to an anonymous row."""
+        anonymous = f"forgotten:{officer_id}"
+        self._write(
+            """UPDATE officers SET user_key = ?, display_name = NULL, forgotten_at = ?
+               WHERE id = ?""",
+            [anonymous, stamp(now), officer_id],
+        )
+        self._write("DELETE FROM drafts WHERE officer_id = ?", [officer_id])
+        self._write("DELETE FROM deliveries WHERE officer_id = ? AND status = 'owed'", [officer_id])
+        self._write(
+            """UPDATE deliveries SET recipient = ?, dedupe_key = 'forgotten:' || id,
+               last_error = NULL WHERE officer_id = ?""",
+            [anonymous, officer_id],
+        )
+        self._write("UPDATE asks SET place = NULL WHERE officer_id = ?", [officer_id])
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the whole database (SQLite's online backup API)."""
+        copy = sqlite3.connect(str(target))
+        try:
+            self.conn.backup(copy)
+        finally:
+            copy.close()
+
     # -- events -----------------------------------------------------------------------
 
     def record(

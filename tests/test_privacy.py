@@ -1,0 +1,117 @@
+"""What an officer can see and erase of what is kept about them; backups."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from knowledge.cli import main
+from knowledge.errors import NotFound
+from knowledge.exchange import Exchange
+from knowledge.models import Actor, NewQuestion
+from knowledge.store import Store
+from tests.conftest import officer
+
+COCO = "Will our GCSx Code of Connection compliance carry over to the Public Sector Network?"
+
+
+def test_my_data_holds_everything_kept_about_me_and_nobody_else(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q = exchange.ask(alice, COCO, place="test:#questions")
+    assert isinstance(q, NewQuestion)
+    exchange.ask(bob, "Can we carry our GCSx CoCo compliance over to PSN?")
+    exchange.follow(bob, q.question.ref)
+    exchange.answer(expert, q.question.ref, "Yes, with minimum rework.")
+    exchange.publish(expert)
+
+    mine = exchange.my_data(bob)
+
+    assert mine["officer"]["display_name"] == "Bob"
+    assert mine["officer"]["authority"] == "Nottingham City Council"
+    assert [a["text"] for a in mine["asks"]] == [
+        "Can we carry our GCSx CoCo compliance over to PSN?"
+    ]
+    assert [d["question"] for d in mine["deliveries"]] == ["Q-1"]
+    assert "followed" in [e["action"] for e in mine["events"]]
+    assert "Alice" not in json.dumps(mine)
+
+
+def test_forget_me_erases_identity_but_keeps_the_question_useful(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q = exchange.ask(alice, COCO)
+    assert isinstance(q, NewQuestion)
+    exchange.follow(bob, q.question.ref)
+
+    kept = exchange.forget_me(alice)
+
+    assert kept == 1
+    assert exchange.my_data(alice)["officer"] is None
+    names = [r["display_name"] for r in exchange.store.db["officers"].rows]
+    assert "Alice" not in names
+    question, _ = exchange.question(q.question.ref)
+    assert question.text == COCO
+    assert question.authorities == 2  # Derbyshire's demand still counts
+    exchange.answer(expert, q.question.ref, "Yes, with minimum rework.")
+    exchange.publish(expert)
+    recipients = [d.recipient for d in exchange.owed_deliveries("")]
+    assert recipients == ["test:bob"]
+
+
+def test_forgetting_someone_unknown_says_so(exchange: Exchange) -> None:
+    with pytest.raises(NotFound, match="no data about you"):
+        exchange.forget_me(officer("Stranger"))
+
+
+def test_a_forgotten_officer_starts_afresh(exchange: Exchange, alice: Actor) -> None:
+    exchange.ask(alice, COCO)
+    exchange.forget_me(alice)
+
+    assert exchange.authority_of(alice) is None
+    assert exchange.mine(alice) == []
+
+
+def test_backup_is_a_consistent_checked_copy(
+    exchange: Exchange, alice: Actor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange.ask(alice, COCO)
+    target = tmp_path / "copy.db"
+
+    status = main(["db", "backup", str(target), "--db", str(exchange.settings.database.path)])
+
+    assert status == 0
+    assert "checked" in capsys.readouterr().out
+    copy = Store.open(target, migrate=False)
+    try:
+        assert copy.check() == []
+        assert copy.db["questions"].count == 1
+    finally:
+        copy.close()
+
+
+def test_backup_never_overwrites(
+    exchange: Exchange, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "copy.db"
+    target.write_text("precious")
+
+    status = main(["db", "backup", str(target), "--db", str(exchange.settings.database.path)])
+
+    assert status == 1
+    assert "already exists" in capsys.readouterr().err
+    assert target.read_text() == "precious"
+
+
+def test_privacy_cli_exports_and_forgets(
+    exchange: Exchange, alice: Actor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange.ask(alice, COCO)
+    db = str(exchange.settings.database.path)
+
+    assert main(["privacy", "export", alice.user_key, "--db", db]) == 0
+    assert json.loads(capsys.readouterr().out)["asks"][0]["text"] == COCO
+    assert main(["privacy", "forget", alice.user_key, "--db", db]) == 0
+    assert "1 ask(s) kept anonymously" in capsys.readouterr().out
