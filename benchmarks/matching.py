@@ -254,15 +254,18 @@ def report(data: Dataset, results: list[Result], pad_size: int) -> None:
         )
     mine = results[0]
     m1, m5, _ = quality(mine, data)
-    print("\nRatios, matcher / baseline (recall: higher is better; latency: lower is better)")
+    print(
+        "\nRatios: recall = matcher / baseline (>1: matcher finds more); "
+        "speed = baseline p95 / matcher p95 (>1: matcher faster)"
+    )
     for res in results[1:]:
         b1, b5, _ = quality(res, data)
         speed = ms(res.padded, 0.95) / ms(mine.padded, 0.95) if res.padded else float("nan")
         print(
             f"  vs {res.name:<22} r@1 x{m1 / b1 if b1 else float('inf'):.3f}  "
             f"r@5 x{m5 / b5 if b5 else float('inf'):.3f}  "
-            f"p95 at dataset size {ms(res.latencies, 0.95) / ms(mine.latencies, 0.95):.1f}x slower"
-            + (f", at {pad_size:,}: {speed:.1f}x slower" if res.padded else "")
+            f"speed at dataset size x{ms(res.latencies, 0.95) / ms(mine.latencies, 0.95):.2f}"
+            + (f", at {pad_size:,} x{speed:.1f}" if res.padded else "")
         )
     print(
         f"\nfalseDup = share of {mine.hard_pairs} (query, hard negative) pairs called duplicate; "
