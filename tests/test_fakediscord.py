@@ -1,0 +1,330 @@
+"""The fake Discord harness, proven on a tiny throwaway bot (not the real one in bot/)."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+import pytest
+from discord import app_commands
+from discord.ext import commands
+
+from tests.fakediscord import FakeDiscord, World, async_test, fail_on_error_logs
+
+# --------------------------------------------------------------------------- a tiny bot
+
+
+class Ticket(discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:(?P<id>\d+)"):
+    """A per-ticket button whose state lives in its custom_id (survives restarts)."""
+
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(discord.ui.Button(label="Answer", custom_id=f"ticket:{ticket_id}"))
+        self.ticket_id = ticket_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):  # type: ignore[no-untyped-def]
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            f"answering ticket {self.ticket_id}", ephemeral=True
+        )
+
+
+class HelpView(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Help", custom_id="help:static")
+    async def help(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await interaction.response.edit_message(content="Help is on its way", view=None)
+
+
+class AskModal(discord.ui.Modal, title="Ask a question"):
+    question = discord.ui.Label(
+        text="Question",
+        component=discord.ui.TextInput(
+            custom_id="question", style=discord.TextStyle.paragraph, max_length=200
+        ),
+    )
+    topic = discord.ui.TextInput(label="Topic", custom_id="topic", required=False)  # action row
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert isinstance(self.question.component, discord.ui.TextInput)
+        await interaction.response.send_message(
+            f"Asked: {self.question.component.value} [{self.topic.value or 'no topic'}]",
+            ephemeral=True,
+        )
+
+
+@app_commands.command(description="Say hello")
+async def hello(interaction: discord.Interaction) -> None:
+    await interaction.response.send_message(
+        f"Hello {interaction.user.mention} @everyone", ephemeral=True
+    )
+
+
+@app_commands.command(description="Slow answer")
+async def slow(interaction: discord.Interaction, query: str) -> None:
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    await interaction.followup.send(f"Results for {query}")
+    await interaction.followup.send("and one more", ephemeral=True)
+
+
+@app_commands.command(description="Ask")
+async def ask(interaction: discord.Interaction) -> None:
+    await interaction.response.send_modal(AskModal())
+
+
+TOPICS = ["Security", "Networking", "Compliance", "Costs"]
+
+
+@app_commands.command(description="Search")
+async def search(interaction: discord.Interaction, query: str) -> None:
+    await interaction.response.send_message(f"searching {query}", ephemeral=True)
+
+
+@search.autocomplete("query")
+async def search_query(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=t, value=t) for t in TOPICS if current.lower() in t.lower()]
+
+
+@app_commands.command(description="Post a ticket")
+async def ticket(interaction: discord.Interaction, number: int, where: discord.TextChannel) -> None:
+    view = discord.ui.View(timeout=None)
+    view.add_item(Ticket(number))
+    await where.send(f"Ticket {number}", view=view)
+    await interaction.response.send_message("posted", ephemeral=True)
+
+
+@app_commands.command(description="DM someone")
+async def poke(interaction: discord.Interaction, who: discord.Member) -> None:
+    try:
+        await who.send("You were poked")
+    except discord.Forbidden as exc:
+        await interaction.response.send_message(f"DMs closed ({exc.code})", ephemeral=True)
+    else:
+        await interaction.response.send_message("poked", ephemeral=True)
+
+
+@app_commands.command(description="Experts only")
+async def queue(interaction: discord.Interaction) -> None:
+    member = interaction.user
+    if not isinstance(member, discord.Member) or not any(
+        r.name == "PSN Expert" for r in member.roles
+    ):
+        await interaction.response.send_message("Only the PSN expert can do that.", ephemeral=True)
+        return
+    await interaction.response.send_message("The queue", view=HelpView())
+
+
+@app_commands.command(description="Broken")
+async def broken(interaction: discord.Interaction) -> None:
+    raise RuntimeError("boom")
+
+
+class TinyBot(commands.Bot):
+    def __init__(self, message_content: bool = True) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = message_content
+        super().__init__(
+            command_prefix="!", intents=intents, allowed_mentions=discord.AllowedMentions.none()
+        )
+        self.seen: list[str] = []
+
+    async def setup_hook(self) -> None:
+        for cmd in (hello, slow, ask, search, ticket, poke, queue, broken):
+            self.tree.add_command(cmd)
+        self.add_dynamic_items(Ticket)
+        self.add_view(HelpView())
+
+    async def on_thread_create(self, thread: discord.Thread) -> None:
+        if thread.owner_id == self.user.id or not isinstance(thread.parent, discord.ForumChannel):
+            return
+        tags = ", ".join(t.name for t in thread.applied_tags)
+        await thread.send(f"Got your question '{thread.name}' ({tags})")
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author != self.user:
+            self.seen.append(message.content)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@async_test
+async def test_slash_replies_ephemerally_without_pinging_anyone() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice = fake.member("Alice")
+        general = fake.text_channel("general")
+        turn = await fake.slash(alice, "hello", channel=general)
+        reply = turn.response
+        assert reply is not None
+        assert reply.type == 4
+        assert reply.ephemeral
+        assert reply.text == f"Hello <@{alice.id}> @everyone"
+        assert reply.allowed_mentions == {"parse": []}
+        assert reply.pings == set()
+        assert fake.last_response(alice) is reply
+        assert not fake.requests_to("PUT", "/applications/*")  # nothing synced on start
+
+
+@async_test
+async def test_defer_then_followups_in_a_dm() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice = fake.member("Alice")
+        turn = await fake.slash(alice, "slow", {"query": "vpn"})  # no channel: a DM
+        assert turn.response is not None
+        assert turn.response.type == 5
+        assert turn.response.ephemeral
+        first, second = turn.followups
+        # the first followup replaces the "thinking…" message and stays ephemeral
+        assert first.id == turn.response.message.id
+        assert first.ephemeral
+        assert first.content == "Results for vpn"
+        assert second.content == "and one more"
+        assert second.id > first.id
+        with pytest.raises(ValueError, match="requires option 'query'"):
+            await fake.slash(alice, "slow")
+
+
+@async_test
+async def test_modal_opens_and_submit_replies() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice, general = fake.member("Alice"), fake.text_channel("general")
+        turn = await fake.slash(alice, "ask", channel=general)
+        modal = turn.response
+        assert modal is not None
+        assert modal.type == 9
+        assert modal.body["title"] == "Ask a question"
+        assert [c["type"] for c in modal.components] == [18, 1]  # a Label, then an action row
+        assert modal.custom_ids == ["question", "topic"]
+        turn = await fake.submit_modal(alice, {"question": "Is PSN dead?"})
+        assert turn.response is not None
+        assert turn.response.text == "Asked: Is PSN dead? [no topic]"
+        with pytest.raises(ValueError, match="required"):
+            await fake.submit_modal(alice, {"topic": "x"})
+        with pytest.raises(ValueError, match="out of range"):
+            await fake.submit_modal(alice, {"question": "x" * 201})
+
+
+@async_test
+async def test_autocomplete_returns_choices() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice, general = fake.member("Alice"), fake.text_channel("general")
+        choices = await fake.autocomplete(alice, "search", "query", "net", channel=general)
+        assert choices == [{"name": "Networking", "value": "Networking"}]
+
+
+@async_test
+async def test_dynamic_button_works_after_a_restart() -> None:
+    world = World()
+    fake = FakeDiscord(TinyBot(), world)
+    await fake.start()
+    alice, tickets = fake.member("Alice"), fake.text_channel("tickets")
+    await fake.slash(alice, "ticket", {"number": 42, "where": tickets}, channel=tickets)
+    [posted] = fake.sent_messages(tickets)
+    assert posted.custom_ids == ["ticket:42"]
+
+    fake = await fake.restart(TinyBot())  # a new process: nothing in memory but the code
+    try:
+        turn = await fake.click(alice, "ticket:42")
+        assert turn.response is not None
+        assert turn.response.text == "answering ticket 42"
+    finally:
+        await fake.close()
+
+
+@async_test
+async def test_persistent_view_button_updates_the_message_and_roles_gate_commands() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        general = fake.text_channel("general")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        alice = fake.member("Alice", roles=["Steering Group"])
+        refused = await fake.slash(alice, "queue", channel=general)
+        assert refused.response.text == "Only the PSN expert can do that."
+        shown = await fake.slash(geoff, "queue", channel=general)
+        assert not shown.response.ephemeral
+        assert shown.response.custom_ids == ["help:static"]
+        turn = await fake.click(geoff, "help:static", message=shown.response.message)
+        assert turn.response.type == 7
+        assert shown.response.message.content == "Help is on its way"
+        assert shown.response.message.components == []
+
+
+@async_test
+async def test_forum_post_gets_a_reply_in_its_thread() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        forum = fake.forum_channel("ask-psn", tags=["Security", "Costs"])
+        alice = fake.member("Alice")
+        turn = await fake.forum_post(
+            alice, forum, "VPN renewal?", "Who renews the VPN?", tags=["Security"]
+        )
+        [reply] = turn.messages
+        assert reply.content == "Got your question 'VPN renewal?' (Security)"
+        assert fake.sent_messages(reply.channel_id) == [reply]
+        assert fake.bot.seen == ["Who renews the VPN?"]
+
+
+@async_test
+async def test_message_content_needs_the_privileged_intent() -> None:
+    async with FakeDiscord(TinyBot(message_content=False)) as fake:
+        alice, general = fake.member("Alice"), fake.text_channel("general")
+        await fake.message(alice, general, "hello there")
+        await fake.message(alice, None, "in a DM")
+        assert fake.bot.seen == ["", "in a DM"]
+
+
+@async_test
+async def test_dm_is_recorded_and_closed_dms_raise_forbidden() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        general = fake.text_channel("general")
+        alice, bob = fake.member("Alice"), fake.member("Bob")
+        turn = await fake.slash(alice, "poke", {"who": bob}, channel=general)
+        assert turn.response.text == "poked"
+        assert [m.content for m in fake.dms(bob)] == ["You were poked"]
+
+        fake.close_dms(bob)
+        turn = await fake.slash(alice, "poke", {"who": bob}, channel=general)
+        assert turn.response.text == "DMs closed (50007)"
+        assert turn.requests[-2].status == 403
+
+
+@async_test
+async def test_rate_limits_and_server_errors_keep_discordpy_semantics() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        channel = fake.bot.get_channel(fake.text_channel("general"))
+        fake.fail("POST", "/channels/*/messages", 429, retry_after=0.01)
+        await channel.send("retried after a 429")
+        assert [c.status for c in fake.requests_to("POST", "/channels/*/messages")] == [429, 200]
+
+        fake.fail("POST", "/channels/*/messages", 500, times=None)
+        with pytest.raises(discord.DiscordServerError):
+            await channel.send("never arrives")
+        assert len(fake.sent_messages()) == 1
+
+
+@async_test
+async def test_tree_sync_is_recorded() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        synced = await fake.bot.tree.sync()
+        [put] = fake.requests_to("PUT", f"/applications/{fake.world.app_id}/commands")
+        assert {c["name"] for c in put.json} == {c.name for c in synced}
+        assert "hello" in fake.world.commands
+
+
+@async_test
+async def test_error_logged_by_discordpy_fails_the_test() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice, general = fake.member("Alice"), fake.text_channel("general")
+        with pytest.raises(AssertionError, match="Ignoring exception in command 'broken'"):
+            await fake.slash(alice, "broken", channel=general)
+
+
+def test_fail_on_error_logs_context_manager() -> None:
+    with pytest.raises(AssertionError, match="swallowed"), fail_on_error_logs():
+        logging.getLogger("discord.ui.view").error("swallowed")
+    with fail_on_error_logs():
+        logging.getLogger("discord.http").warning("a warning is fine")
