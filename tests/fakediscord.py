@@ -23,6 +23,20 @@ increasing snowflake ids and are kept, so later edits, clicks and threads find t
 Every dispatch helper waits (``settle``) until discord.py's dispatch tasks are done, then fails
 the test if anything logged ERROR on a guarded logger (discord.py logs and swallows callback
 exceptions).
+
+Discord behaviour kept on purpose: the bot's own messages and threads come back to it as
+MESSAGE_CREATE / THREAD_CREATE; without the Message Content intent a guild message arrives with
+empty content; events an intent does not cover are not sent; the first interaction callback
+must come within ``response_deadline`` (3 s) and only once (else 404/10062, 400/40060); the
+first followup after a "thinking" defer replaces the loading message; modal submits mirror the
+modal's layout (Label type 18 or action row type 1); required/length/choice rules the Discord
+client enforces raise ``ValueError`` in the helper.
+
+Not modelled: channel permission overwrites and command ``default_permissions`` (Discord
+hides such commands; the bot must check anyway), attachments' content, reactions state,
+message history/pins, member chunking, presences, voice. ``settle`` waits only for
+discord.py's own task names (``settle_prefixes``): add a prefix for the bot's own named
+background tasks, or call their functions directly.
 """
 
 from __future__ import annotations
@@ -899,6 +913,9 @@ class FakeDiscord:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": comp["type"]}
         if comp["type"] != 2:
             data["values"] = list(values or [])
+            offered = [o["value"] for o in comp.get("options", [])]
+            if offered and not set(data["values"]) <= set(offered):
+                raise ValueError(f"{custom_id!r} offers only {offered}")
         channel = None if msg.channel_id in self.world.dm_channels.values() else msg.channel_id
         payload = self._interaction(user, 3, data, channel, msg)
         return await self._turn("INTERACTION_CREATE", payload, settle)

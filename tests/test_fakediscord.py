@@ -125,6 +125,27 @@ async def broken(interaction: discord.Interaction) -> None:
     raise RuntimeError("boom")
 
 
+class TopicSelect(discord.ui.View):
+    @discord.ui.select(custom_id="topic", options=[discord.SelectOption(label=t) for t in TOPICS])
+    async def pick(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+        await interaction.response.send_message(f"picked {select.values}", ephemeral=True)
+
+
+@app_commands.command(description="Pick a topic")
+async def topics(interaction: discord.Interaction) -> None:
+    await interaction.response.send_message("Pick one", view=TopicSelect(), ephemeral=True)
+
+
+admin = app_commands.Group(name="admin", description="Admin")
+
+
+@admin.command(description="Sync the command tree")
+async def sync(interaction: discord.Interaction) -> None:
+    await interaction.response.defer(ephemeral=True)
+    synced = await interaction.client.tree.sync()  # type: ignore[attr-defined]
+    await interaction.edit_original_response(content=f"synced {len(synced)} commands")
+
+
 class TinyBot(commands.Bot):
     def __init__(self, message_content: bool = True) -> None:
         intents = discord.Intents.default()
@@ -135,7 +156,7 @@ class TinyBot(commands.Bot):
         self.seen: list[str] = []
 
     async def setup_hook(self) -> None:
-        for cmd in (hello, slow, ask, search, ticket, poke, queue, broken):
+        for cmd in (hello, slow, ask, search, ticket, poke, queue, broken, topics, admin):
             self.tree.add_command(cmd)
         self.add_dynamic_items(Ticket)
         self.add_view(HelpView())
@@ -313,6 +334,37 @@ async def test_tree_sync_is_recorded() -> None:
         [put] = fake.requests_to("PUT", f"/applications/{fake.world.app_id}/commands")
         assert {c["name"] for c in put.json} == {c.name for c in synced}
         assert "hello" in fake.world.commands
+
+
+@async_test
+async def test_subcommand_defers_then_edits_the_original() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice, general = fake.member("Alice"), fake.text_channel("general")
+        turn = await fake.slash(alice, "admin sync", channel=general)
+        assert turn.response.type == 5
+        assert turn.response.message.content == f"synced {len(fake.world.commands)} commands"
+        assert turn.response.message.ephemeral
+        assert turn.followups == []
+
+
+@async_test
+async def test_select_menu() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice, general = fake.member("Alice"), fake.text_channel("general")
+        await fake.slash(alice, "topics", channel=general)
+        turn = await fake.click(alice, "topic", values=["Costs"])
+        assert turn.response.text == "picked ['Costs']"
+        with pytest.raises(ValueError, match="offers only"):
+            await fake.click(alice, "topic", values=["Cake"])
+
+
+@async_test
+async def test_three_second_rule() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice, general = fake.member("Alice"), fake.text_channel("general")
+        fake.response_deadline = -1  # as if the bot took too long before responding
+        with pytest.raises(AssertionError, match="10062"):
+            await fake.slash(alice, "hello", channel=general)
 
 
 @async_test
