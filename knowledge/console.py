@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from knowledge.errors import ExchangeError, InvalidInput
+from knowledge.errors import AuthorityNeeded, ExchangeError, InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import (
     Actor,
@@ -150,6 +150,8 @@ class Console:
             return
         try:
             command(rest.strip())
+        except AuthorityNeeded as error:
+            self.say(f"⚠ {error} In the console: /as YOUR NAME @ YOUR AUTHORITY")
         except ExchangeError as error:
             self.say(f"⚠ {error}")
 
