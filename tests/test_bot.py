@@ -15,7 +15,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,15 @@ async def started(place: Place, settings: Settings | None = None) -> FakeDiscord
     await fake.start()
     await stop_worker(fake)
     return fake
+
+
+@contextlib.asynccontextmanager
+async def running(place: Place, settings: Settings | None = None) -> AsyncIterator[FakeDiscord]:
+    fake = await started(place, settings)
+    try:
+        yield fake
+    finally:
+        await fake.close()
 
 
 async def stop_worker(fake: FakeDiscord) -> None:
@@ -267,3 +276,202 @@ async def test_two_authorities_ask_the_same_thing_and_both_receive_the_answer_on
         assert actions(fake).count("published") == 1
     finally:
         await fake.close()
+
+
+# --------------------------------------------------------------------------- small stories
+
+
+async def set_authority(fake: FakeDiscord, user: FakeUser, name: str, channel: int) -> None:
+    turn = await fake.slash(user, "authority", {"name": name}, channel=channel)
+    assert f"you are recorded as working for {name}" in reply_of(turn).text
+
+
+async def answer_and_publish(
+    fake: FakeDiscord, expert: FakeUser, ref: str, channel: int, links: str = LINK
+) -> None:
+    opened = await fake.slash(expert, "answer", {"question": ref}, channel=channel)
+    assert opened.response is not None
+    ids = field_ids(opened.response)
+    saved = await fake.submit_modal(expert, {ids["Answer"]: ANSWER, ids["Resource links"]: links})
+    assert "Answer saved" in reply_of(saved).text
+    published = await fake.slash(expert, "publish", channel=channel)
+    assert "published" in reply_of(published).text
+
+
+def button(body: Any, action: str) -> str:
+    """The custom id of a suggestion button ('accept', 'follow', 'anyway') on a reply."""
+    return next(i for i in body.custom_ids if f":{action}:" in i)
+
+
+@async_test
+async def test_an_answered_match_is_offered_and_accepting_it_adds_nothing_to_the_queue(
+    place: Place,
+) -> None:
+    async with running(place) as fake:
+        alice, carol = fake.member("Alice"), fake.member("Carol")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        await answer_and_publish(fake, geoff, "Q-1", place.general)
+        await deliver(fake)
+        asked = actions(fake).count("asked")
+
+        turn = await ask(
+            fake, carol, Q1_NOTTINGHAM, channel=place.general, authority=LEICESTERSHIRE
+        )
+        offer = reply_of(turn)
+        assert offer.ephemeral
+        assert "Already answered: Q-1" in offer.text
+        assert ANSWER in offer.text and LINK in offer.text
+        labels = [c["label"] for c in offer.components[0]["components"]]
+        assert labels == ["That answers it", "Not the same — ask anyway"]
+
+        accepted = await fake.click(carol, button(offer, "accept"), message=offer)
+        assert "Glad Q-1 answered it. Nothing was added to the queue." in reply_of(accepted).text
+        [accepted_event] = events(fake, "answered_from_store")
+        assert accepted_event["question_id"] == 1
+        assert actions(fake).count("asked") == asked
+        assert queue_size(fake) == 0
+        assert await deliver(fake) == 0  # nobody is owed anything for it
+
+
+@async_test
+async def test_ask_anyway_makes_a_new_question_and_nobody_else_can_choose_for_you(
+    place: Place,
+) -> None:
+    async with running(place) as fake:
+        alice, bob, carol = fake.member("Alice"), fake.member("Bob"), fake.member("Carol")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        offer = reply_of(
+            await ask(fake, bob, Q1_NOTTINGHAM, channel=place.general, authority=NOTTINGHAM)
+        )
+        await set_authority(fake, carol, LEICESTERSHIRE, place.general)
+        before = events(fake)
+
+        for action in ("follow", "anyway"):
+            refused = await fake.click(carol, button(offer, action), message=offer)
+            shown = reply_of(refused)
+            assert shown.ephemeral
+            assert "There is no suggestion waiting for your choice" in shown.text
+            assert "went wrong" not in shown.text
+        assert events(fake) == before
+        assert queue_size(fake) == 1
+
+        anyway = await fake.click(bob, button(offer, "anyway"), message=offer)
+        assert "your question is Q-2" in reply_of(anyway).text
+        posts = fake.sent_messages(place.questions)
+        assert [p.content.split(" · ")[0] for p in posts] == ["**Q-1**", "**Q-2**"]
+        assert NOTTINGHAM in posts[1].content
+        assert queue_size(fake) == 2
+        assert events(fake, "suggestion_declined")[0]["question_id"] == 1
+
+        again = await fake.click(bob, button(offer, "follow"), message=offer)
+        assert "already chosen what to do with that question (asked anyway)" in (
+            reply_of(again).text
+        )
+        assert queue_size(fake) == 2
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+async def officer_and_question(fake: FakeDiscord, place: Place) -> tuple[FakeUser, FakeUser]:
+    alice, bob = fake.member("Alice"), fake.member("Bob")
+    await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+    await set_authority(fake, bob, NOTTINGHAM, place.general)
+    return alice, bob
+
+
+def refused_kindly(turn: Turn, *words: str) -> str:
+    shown = reply_of(turn)
+    assert shown.ephemeral
+    assert all(r.type != 9 for r in turn.replies), "a modal opened"
+    assert "went wrong" not in shown.text and "Traceback" not in shown.text
+    for word in words:
+        assert word in shown.text, shown.text
+    return str(shown.text)
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "expected"),
+    [
+        ("queue", {}, "Only the PSN expert and the steering group can see the queue."),
+        ("publish", {}, "Only the PSN expert can publish a release."),
+        ("merge", {"question": "Q-1", "into": "Q-2"}, "Only the PSN expert can merge questions."),
+        ("answer", {"question": "Q-1"}, "Only the PSN expert can answer questions."),
+    ],
+)
+@async_test
+async def test_an_officer_is_refused_the_experts_commands(
+    place: Place, command: str, options: dict[str, str], expected: str
+) -> None:
+    async with running(place) as fake:
+        _, bob = await officer_and_question(fake, place)
+        before = events(fake)
+        turn = await fake.slash(bob, command, options, channel=place.general)
+        refused_kindly(turn, expected, "PSN expert")
+        assert events(fake) == before
+        assert queue_size(fake) == 1
+
+
+@async_test
+async def test_an_officer_clicking_an_answer_button_is_refused_before_any_form_opens(
+    place: Place,
+) -> None:
+    async with running(place) as fake:
+        _, bob = await officer_and_question(fake, place)
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        page = reply_of(await fake.slash(geoff, "queue", channel=place.general))
+        for custom_id, verb in (("psnx:queue:answer:1", "answer"), ("psnx:queue:merge:1", "merge")):
+            turn = await fake.click(bob, custom_id, message=page)
+            refused_kindly(turn, f"Only the PSN expert can {verb} questions.")
+        assert [r.type for r in fake.replies if r.user_id == bob.id].count(9) == 0
+
+
+@async_test
+async def test_an_officer_cannot_withdraw_someone_elses_question(place: Place) -> None:
+    async with running(place) as fake:
+        alice, bob = await officer_and_question(fake, place)
+        before = events(fake)
+        turn = await fake.slash(bob, "withdraw", {"question": "Q-1"}, channel=place.general)
+        refused_kindly(turn, "You can only withdraw your own questions.")
+        assert events(fake) == before
+        assert queue_size(fake) == 1
+        # ... and the autocomplete offers Bob none of Alice's questions
+        offered = await fake.autocomplete(bob, "withdraw", "question", "", channel=place.general)
+        assert offered == []
+        mine = await fake.autocomplete(alice, "withdraw", "question", "", channel=place.general)
+        assert [c["value"] for c in mine] == ["Q-1"]
+        withdrawn = await fake.slash(alice, "withdraw", {"question": "Q-1"}, channel=place.general)
+        assert "You withdrew from Q-1 (withdrawn)." in reply_of(withdrawn).text
+        assert queue_size(fake) == 0
+
+
+@async_test
+async def test_only_an_admin_can_resync_the_commands(place: Place) -> None:
+    async with running(place) as fake:
+        assert len(fake.requests_to("PUT", "/applications/*")) == 1  # first start, empty db
+        fake.requests.clear()
+        bob = fake.member("Bob")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        for user in (bob, geoff):
+            turn = await fake.slash(user, "exchange-sync", channel=place.general)
+            refused_kindly(turn, "Only an exchange admin can re-sync the commands.")
+        assert fake.requests_to("PUT", "/applications/*") == []
+
+        admin = fake.member("Ada", roles=["Exchange Admin"])
+        turn = await fake.slash(admin, "exchange-sync", channel=place.general)
+        assert "Slash commands re-synced with Discord." in reply_of(turn).text
+        [put] = fake.requests_to("PUT", "/applications/*")
+        assert put.path == f"/applications/{place.world.app_id}/guilds/{place.world.guild_id}/commands"
+
+
+@async_test
+async def test_expert_commands_in_a_direct_message_are_refused(place: Place) -> None:
+    # Discord hides guild-only commands in DMs; should one arrive anyway, the expert's role
+    # cannot be seen there, so the exchange refuses it like any officer's.
+    async with running(place) as fake:
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        for command in ("publish", "queue"):
+            turn = await fake.slash(geoff, command)  # no channel: a DM
+            refused_kindly(turn, "Only the PSN expert")
+        assert actions(fake) == []
