@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from knowledge.config import ConfigError, Settings, discord_token, load_settings
@@ -201,6 +202,37 @@ def cmd_db_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(text: str) -> datetime:
+    """A --since/--until value: a date (midnight, config timezone) or an ISO date-time."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+        ) from None
+    return moment
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    exchange = _open(args)
+    zone = exchange.settings.schedule.zone
+    since, until = (
+        m.replace(tzinfo=zone) if m is not None and m.tzinfo is None else m
+        for m in (args.since, args.until)
+    )
+    try:
+        if args.send:
+            digest = exchange.send_digest(OPERATOR, since, until)
+        else:
+            digest = exchange.digest(OPERATOR, since, until)
+        sys.stdout.write(exchange.digest_markdown(digest))
+    finally:
+        exchange.close()
+    if args.send:
+        print("\n(recorded for the steering group's channel; the bot posts it)", file=sys.stderr)
+    return 0
+
+
 def cmd_db_backup(args: argparse.Namespace) -> int:
     from knowledge.store import Store
 
@@ -302,6 +334,13 @@ def parser() -> argparse.ArgumentParser:
     answering.add_argument("--link", action="append", default=[], help="resource link (repeatable)")
 
     add("publish", cmd_publish, "publish every new answer as the next release")
+
+    digest = add("digest", cmd_digest, "the steering group's digest (Markdown)")
+    mode = digest.add_mutually_exclusive_group()
+    mode.add_argument("--preview", action="store_true", help="print it only (the default)")
+    mode.add_argument("--send", action="store_true", help="record it for the steering channel")
+    digest.add_argument("--since", type=_date, help="start (default: end of the last digest)")
+    digest.add_argument("--until", type=_date, help="end (default: now)")
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

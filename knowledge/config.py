@@ -72,6 +72,7 @@ class ExchangeSettings(Section):
     max_links: int = Field(10, ge=0, le=50)
     name_authorities_in_answers: bool = True
     name_askers_in_exports: bool = False
+    name_authorities_in_digests: bool = True
     asks_per_hour: int = Field(20, ge=1, le=10_000)
     max_open_questions_per_officer: int = Field(15, ge=1, le=10_000)
 

@@ -45,6 +45,7 @@ Commands (the same as in Discord):
   /answer Q-ID TEXT [| LINK ...]   (expert) answer; links after a |
   /merge Q-ID INTO-Q-ID    (expert) merge a duplicate into another question
   /publish                 (expert) publish all new answers as a release
+  /digest                  (steering) where things stand since the last digest
   /mydata                  everything kept about you, as JSON
   /forget-me               erase your name; your questions stay, anonymised
   /help                    this list;  /quit  leave
@@ -107,6 +108,7 @@ class Console:
             "answer": self.cmd_answer,
             "merge": self.cmd_merge,
             "publish": self.cmd_publish,
+            "digest": self.cmd_digest,
             "mydata": self.cmd_mydata,
             "forget-me": self.cmd_forget_me,
             "help": lambda _: self.say(HELP),
@@ -313,6 +315,9 @@ class Console:
             f"{plural(target.authorities, 'authority')} now wait on it, and the askers "
             "are told."
         )
+
+    def cmd_digest(self, rest: str) -> None:
+        self.say(self.exchange.digest_markdown(self.exchange.digest(self.actor)).rstrip())
 
     def cmd_mydata(self, rest: str) -> None:
         self.say(json.dumps(self.exchange.my_data(self.actor), indent=2, ensure_ascii=False))

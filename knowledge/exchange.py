@@ -16,6 +16,8 @@ from typing import Any
 
 from knowledge import text as texts
 from knowledge.config import Settings
+from knowledge.digest import Digest, build_digest
+from knowledge.digest import to_markdown as digest_to_markdown
 from knowledge.errors import (
     AuthorityNeeded,
     Conflict,
@@ -36,6 +38,7 @@ from knowledge.models import (
     Link,
     MyQuestion,
     NewQuestion,
+    Notice,
     OpenMatch,
     PublishedEntry,
     Question,
@@ -46,7 +49,8 @@ from knowledge.models import (
     Status,
 )
 from knowledge.normalise import STOP_WORDS
-from knowledge.store import Store, fts_query
+from knowledge.schedule import cron, due_digest_window, due_release_reminder
+from knowledge.store import Store, fts_query, parse_stamp, stamp
 
 log = logging.getLogger(__name__)
 
@@ -718,6 +722,161 @@ class Exchange:
                 now=now,
             )
         return owed
+
+    # -- digests and reminders ---------------------------------------------------------
+
+    def digest(
+        self, actor: Actor, since: datetime | None = None, until: datetime | None = None
+    ) -> Digest:
+        """The steering group's digest for (since, until]; by default since the last one."""
+        if not (actor.has(Role.STEERING) or actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
+            raise NotAllowed("Only the steering group and the PSN expert can see digests.")
+        until = until or self.clock()
+        since = since or self.store.last_digest_end() or until - timedelta(days=7)
+        if since >= until:
+            raise InvalidInput("The digest period must end after it starts.")
+        return self._build_digest(since, until)
+
+    def _build_digest(self, since: datetime, until: datetime) -> Digest:
+        return build_digest(
+            self.store,
+            since,
+            until,
+            waiting_limit_days=self.settings.schedule.waiting_limit_days,
+            name_authorities=self.settings.exchange.name_authorities_in_digests,
+            glossary=self.settings.matching.glossary,
+        )
+
+    def digest_markdown(self, digest: Digest) -> str:
+        return digest_to_markdown(digest, self.settings.schedule.zone)
+
+    def send_digest(
+        self, actor: Actor, since: datetime | None = None, until: datetime | None = None
+    ) -> Digest:
+        """Owe the steering group a digest now; the next scheduled one starts where it ends."""
+        digest = self.digest(actor, since, until)
+        with self._use_case():
+            self._owe_digest(digest)
+        return digest
+
+    def _owe_digest(self, digest: Digest) -> bool:
+        owed = self.store.add_notice(
+            key=f"digest:{stamp(digest.until)}",
+            kind="digest",
+            audience="steering",
+            body=self.digest_markdown(digest),
+            now=self.clock(),
+            window=(digest.since, digest.until),
+        )
+        if owed is not None:
+            self.store.record(
+                "digest_owed",
+                actor_id=None,
+                now=self.clock(),
+                notice=owed,
+                asked=digest.asked,
+                waiting=digest.waiting,
+            )
+        return owed is not None
+
+    def check_schedules(self) -> list[str]:
+        """Owe whatever digests and reminders are due now; returns what was added.
+
+        Idempotent: run it at start-up, on every schedule tick, as often as you like.
+        """
+        schedule = self.settings.schedule
+        zone = schedule.zone
+        now = self.clock()
+        added: list[str] = []
+        with self._use_case():
+            window = due_digest_window(
+                cron(schedule.digest_cron, zone), now, self.store.last_digest_end()
+            )
+            if window is not None and self._owe_digest(self._build_digest(*window)):
+                added.append("digest")
+            due = due_release_reminder(
+                cron(schedule.release_cron, zone),
+                now,
+                timedelta(hours=schedule.release_reminder_hours),
+            )
+            if due is not None and self._owe_release_reminder(due, now):
+                added.append("release_reminder")
+            added += ["overdue"] * self._owe_overdue_flags(now)
+        return added
+
+    def _owe_release_reminder(self, due: datetime, now: datetime) -> bool:
+        key = f"release-reminder:{stamp(due)}"
+        if self.store.notice_exists(key):
+            return False
+        digest = self._build_digest(now - timedelta(days=7), now)
+        queue = self.store.queue()
+        lines = [
+            f"# Release due {due.astimezone(self.settings.schedule.zone):%a %d %b %H:%M}",
+            "",
+            f"**{texts.plural(len(queue), 'question')}** in the queue; "
+            f"{texts.plural(len(self.store.unpublished_answers()), 'answer')} written and waiting "
+            "to be published.",
+        ]
+        if queue:
+            lines += ["", "## Top of the queue", ""]
+            lines += [
+                f"- **{q.ref}** ({q.topic}) {q.text[:140]} — "
+                f"{texts.plural(q.authorities, 'authority')}, waiting "
+                f"{(now - q.waiting_since).total_seconds() / 86400:.0f} days"
+                for q, _ in queue[:5]
+            ]
+        if digest.overdue:
+            lines += ["", f"## Waiting longer than {digest.waiting_limit_days} days", ""]
+            lines += [
+                f"- **{q.ref}** {q.text[:140]} — {q.waiting_days:.0f} days"
+                for q in digest.overdue[:10]
+            ]
+        self.store.add_notice(
+            key=key,
+            kind="release_reminder",
+            audience="expert",
+            body="\n".join(lines) + "\n",
+            now=now,
+        )
+        return True
+
+    def _owe_overdue_flags(self, now: datetime) -> int:
+        limit = self.settings.schedule.waiting_limit_days
+        owed = 0
+        for row in self.store.waiting_at(now):
+            waited = (now - parse_stamp(row["waiting_since"])).total_seconds() / 86400
+            crossed = int(waited // limit) * limit
+            if crossed < limit:
+                continue
+            key = f"overdue:{row['id']}:{crossed}"
+            body = (
+                f"# {texts.question_ref(row['id'])} has waited more than {crossed} days\n\n"
+                f"{row['text']}\n\n{texts.plural(row['authorities'], 'authority')} wait on it "
+                f"({row['topic']}).\n"
+            )
+            if (
+                self.store.add_notice(
+                    key=key, kind="overdue", audience="steering", body=body, now=now
+                )
+                is not None
+            ):
+                owed += 1
+        return owed
+
+    def owed_notices(self, audience: str | None = None, limit: int = 20) -> list[Notice]:
+        """Digests and reminders owed to the steering group or the expert, oldest first."""
+        return [
+            Notice(r["id"], r["kind"], r["audience"], r["body"], r["attempts"])
+            for r in self.store.owed_notices(audience, limit)
+        ]
+
+    def mark_notice_sent(self, notice_id: int) -> bool:
+        with self._use_case():
+            return self.store.mark_notice_sent(notice_id, self.clock())
+
+    def mark_notice_failed(self, notice_id: int, error: str) -> None:
+        with self._use_case():
+            self.store.mark_notice_failed(notice_id, error)
 
     # -- deliveries -------------------------------------------------------------------
 

@@ -128,6 +128,28 @@ CREATE INDEX idx_events_at ON events(at);
 CREATE INDEX idx_events_action ON events(action, at);
 """
 
+# Digests and reminders: one row per message owed to the steering group or the expert.
+# `key` makes each one unique (a digest window, a release due time, a question and limit),
+# so a restart or a second scheduler can never owe the same notice twice.
+NOTICES = """
+CREATE TABLE notices (
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('digest', 'release_reminder', 'overdue')),
+  audience TEXT NOT NULL CHECK (audience IN ('steering', 'expert')),
+  window_start TEXT,
+  window_end TEXT,
+  body TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'owed' CHECK (status IN ('owed', 'sent')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  sent_at TEXT
+);
+CREATE INDEX idx_notices_owed ON notices(status, audience);
+CREATE INDEX idx_notices_kind ON notices(kind, window_end);
+"""
+
 # (name, sql) in the order they apply; the position is the schema version.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
@@ -136,4 +158,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "front-end state",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);",
     ),
+    ("digests and reminders", NOTICES),
 )

@@ -184,3 +184,14 @@ class PublishedEntry:
     answer: Answer
     authority_names: tuple[str, ...]
     asker_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A digest or reminder owed to the steering group or the expert, as Markdown."""
+
+    id: int
+    kind: str  # "digest", "release_reminder" or "overdue"
+    audience: str  # "steering" or "expert"
+    body: str
+    attempts: int = 0

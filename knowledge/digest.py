@@ -1,0 +1,268 @@
+"""The steering group's digest: where things stand, for one window of time.
+
+`build_digest` is a pure function of the store and a window; `to_markdown` renders it for
+the console, the CLI and e-mail (the Discord adapter splits the same Markdown into embeds).
+Asker names never appear; authorities appear unless configured off.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from knowledge.normalise import Normaliser
+from knowledge.store import Store, parse_stamp
+from knowledge.text import plural, question_ref
+
+TOP = 5
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingQuestion:
+    id: int
+    text: str
+    topic: str
+    authorities: int
+    waiting_days: float
+
+    @property
+    def ref(self) -> str:
+        return question_ref(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorityLine:
+    name: str
+    asked: int
+    waiting: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicLine:
+    topic: str
+    asked: int
+    waiting: int
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    since: datetime
+    until: datetime
+    asked: int
+    new_questions: int
+    joined: int
+    answered_from_store: int
+    answered_by_expert: int
+    published: int
+    releases: tuple[int, ...]
+    waiting: int
+    authorities: tuple[AuthorityLine, ...]
+    topics: tuple[TopicLine, ...]
+    oldest: tuple[WaitingQuestion, ...]
+    most_wanted: tuple[WaitingQuestion, ...]
+    overdue: tuple[WaitingQuestion, ...]
+    median_days_to_answer: float | None
+    p90_days_to_answer: float | None
+    themes: tuple[tuple[str, int], ...]
+    waiting_limit_days: int
+    authorities_named: bool = True
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return not (self.asked or self.published or self.answered_from_store or self.waiting)
+
+
+def _days(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds() / 86400
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def build_digest(
+    store: Store,
+    since: datetime,
+    until: datetime,
+    *,
+    waiting_limit_days: int,
+    name_authorities: bool,
+    glossary: dict[str, str],
+) -> Digest:
+    """Everything the steering group needs about (since, until]."""
+    if until <= since:
+        raise ValueError("a digest window must end after it starts")
+    asks = store.asks_between(since, until)
+    new_questions = store.questions_created_between(since, until)
+    from_store = len(store.event_questions("answered_from_store", since, until))
+    answered = len({q for q in store.event_questions("answer_written", since, until) if q})
+    released = store.releases_between(since, until)
+    published_ids = {r["question_id"] for r in released}
+    days_to_answer = [
+        _days(parse_stamp(r["published_at"]), parse_stamp(r["asked_at"]))
+        for r in released
+        if r["published_at"] == r["first_published_at"] and r["version"] == 1
+    ]
+
+    waiting_rows = store.waiting_at(until)
+    waiting = [
+        WaitingQuestion(
+            r["id"],
+            r["text"],
+            r["topic"],
+            r["authorities"],
+            _days(until, parse_stamp(r["waiting_since"])),
+        )
+        for r in waiting_rows
+    ]
+    waiting_by_authority = store.authorities_waiting_at(until, [w.id for w in waiting])
+    received = Counter[str]()
+    for behind in store.authorities_behind(published_ids).values():
+        received.update(behind)
+
+    asked_by_authority = Counter(a["authority"] for a in asks)
+    names = sorted(set(asked_by_authority) | set(waiting_by_authority) | set(received))
+    authority_lines = tuple(
+        sorted(
+            (
+                AuthorityLine(n, asked_by_authority[n], waiting_by_authority.get(n, 0), received[n])
+                for n in names
+            ),
+            key=lambda line: (-line.asked, -line.waiting, line.name),
+        )
+    )
+    asked_by_topic = Counter(a["topic"] for a in asks)
+    waiting_by_topic = Counter(w.topic for w in waiting)
+    topic_lines = tuple(
+        TopicLine(t, asked_by_topic[t], waiting_by_topic[t])
+        for t in sorted(set(asked_by_topic) | set(waiting_by_topic))
+    )
+
+    return Digest(
+        since=since,
+        until=until,
+        asked=len(asks),
+        new_questions=new_questions,
+        joined=max(0, len(asks) - new_questions),
+        answered_from_store=from_store,
+        answered_by_expert=answered,
+        published=len(published_ids),
+        releases=tuple(sorted({r["number"] for r in released})),
+        waiting=len(waiting),
+        authorities=authority_lines,
+        topics=topic_lines,
+        oldest=tuple(sorted(waiting, key=lambda w: -w.waiting_days)[:TOP]),
+        most_wanted=tuple(sorted(waiting, key=lambda w: (-w.authorities, -w.waiting_days))[:TOP]),
+        overdue=tuple(w for w in waiting if w.waiting_days > waiting_limit_days),
+        median_days_to_answer=statistics.median(days_to_answer) if days_to_answer else None,
+        p90_days_to_answer=_percentile(days_to_answer, 0.9) if days_to_answer else None,
+        themes=_themes([(a["question_id"], a["text"]) for a in asks], glossary),
+        waiting_limit_days=waiting_limit_days,
+        authorities_named=name_authorities,
+    )
+
+
+def _themes(
+    questions: list[tuple[int, str]], glossary: dict[str, str]
+) -> tuple[tuple[str, int], ...]:
+    """Key words (acronyms and long forms as one) shared by several questions in the window."""
+    normalise = Normaliser(glossary)
+    counts = Counter[str]()
+    shown: dict[str, str] = {}
+    for _, text in dict(questions).items():
+        words = normalise(text)
+        counts.update(words.terms)
+        for term in words.terms:
+            shown.setdefault(term, words.shown.get(term, term))
+    distinct = len(dict(questions))
+    # A word in most questions (e.g. "public sector network" itself) is no theme.
+    common = {t for t, n in counts.items() if distinct >= 6 and n > distinct / 2}
+    ranked = [(shown[t], n) for t, n in counts.most_common() if n >= 2 and t not in common]
+    return tuple(ranked[:8])
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+
+
+def _line(question: WaitingQuestion) -> str:
+    text = question.text if len(question.text) <= 140 else question.text[:138] + " …"
+    return (
+        f"- **{question.ref}** ({question.topic}) {text} — "
+        f"{plural(question.authorities, 'authority')}, waiting {question.waiting_days:.0f} days"
+    )
+
+
+def to_markdown(digest: Digest, zone: ZoneInfo) -> str:
+    """The digest as Markdown: a headline first, then one `##` section per subject."""
+    lines = [
+        f"# PSN Exchange digest: {_when(digest.since, zone)} – {_when(digest.until, zone)}",
+        "",
+    ]
+    if digest.empty:
+        lines.append(
+            "Nothing happened in this period: no questions were asked, none are waiting, "
+            "and no answers were published."
+        )
+        return "\n".join(lines) + "\n"
+    releases = ", ".join(str(n) for n in digest.releases) or "none"
+    lines += [
+        f"**{plural(digest.asked, 'ask')}** in this period: "
+        f"{plural(digest.new_questions, 'new question')}, {digest.joined} joined an existing "
+        f"question, and {digest.answered_from_store} answered straight from the knowledge store "
+        "without reaching the expert.",
+        f"**{plural(digest.published, 'answer')} published** (releases: {releases}); "
+        f"{digest.answered_by_expert} written by the expert. "
+        f"**{plural(digest.waiting, 'question')} waiting**"
+        + (
+            f", {len(digest.overdue)} of them longer than {digest.waiting_limit_days} days."
+            if digest.overdue
+            else "."
+        ),
+    ]
+    if digest.median_days_to_answer is not None and digest.p90_days_to_answer is not None:
+        lines.append(
+            f"Time from first ask to published answer: median {digest.median_days_to_answer:.1f} "
+            f"days, 90th percentile {digest.p90_days_to_answer:.1f} days."
+        )
+    if digest.overdue:
+        lines += ["", f"## Waiting longer than {digest.waiting_limit_days} days", ""]
+        lines += [_line(q) for q in digest.overdue[:10]]
+        if len(digest.overdue) > 10:
+            lines.append(f"- … and {len(digest.overdue) - 10} more")
+    wanted = [q for q in digest.most_wanted if q.authorities > 1]
+    if wanted:
+        lines += ["", "## Most wanted (several authorities waiting)", ""]
+        lines += [_line(q) for q in wanted]
+    listed = {q.id for q in digest.overdue[:10]}
+    oldest = [q for q in digest.oldest if q.id not in listed]
+    if oldest:
+        lines += ["", "## Oldest waiting", ""]
+        lines += [_line(q) for q in oldest]
+    if digest.themes:
+        lines += ["", "## Recurring themes", ""]
+        lines.append(", ".join(f"{word} ({n})" for word, n in digest.themes))
+    if digest.topics:
+        lines += ["", "## By topic", "", "| topic | asked | waiting |", "|---|---:|---:|"]
+        lines += [f"| {t.topic} | {t.asked} | {t.waiting} |" for t in digest.topics]
+    if digest.authorities_named and digest.authorities:
+        lines += [
+            "",
+            "## By authority",
+            "",
+            "| authority | asked | waiting on | answers received |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {a.name} | {a.asked} | {a.waiting} | {a.received} |" for a in digest.authorities
+        ]
+    elif digest.authorities:
+        lines += ["", f"{plural(len(digest.authorities), 'authority')} took part."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,77 @@
+"""Schedule maths for digests and reminders, on APScheduler's cron triggers.
+
+The database records every notice owed, so these functions only answer "what is due
+now, given what was already sent?" — a restart or a missed run can neither repeat a
+digest nor lose one (missed digests coalesce into one covering the whole gap).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+_ONE_SECOND = timedelta(seconds=1)
+_LOOKBACK = (
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=8),
+    timedelta(days=32),
+    timedelta(days=367),
+)
+
+
+def cron(expression: str, zone: ZoneInfo) -> CronTrigger:
+    """A cron trigger in `zone` (five fields: minute hour day month day-of-week)."""
+    return CronTrigger.from_crontab(expression, timezone=zone)
+
+
+def next_fire(trigger: CronTrigger, after: datetime) -> datetime | None:
+    """The first fire time strictly after `after`."""
+    fire: datetime | None = trigger.get_next_fire_time(None, after + _ONE_SECOND)
+    return fire
+
+
+def last_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The latest fire time at or before `now` (APScheduler 3 only looks forward)."""
+    for span in _LOOKBACK:
+        fire: datetime | None = trigger.get_next_fire_time(None, now - span)
+        if fire is None or fire > now:
+            continue
+        while True:
+            following = next_fire(trigger, fire)
+            if following is None or following > now:
+                return fire
+            fire = following
+    return None
+
+
+def due_digest_window(
+    trigger: CronTrigger, now: datetime, last_end: datetime | None
+) -> tuple[datetime, datetime] | None:
+    """The window of the digest due now, or None if the latest one was already sent.
+
+    The window runs from the end of the last digest to the latest scheduled time, so
+    digests missed while the bot was down are sent once, covering the whole gap. The very
+    first digest covers one period.
+    """
+    fire = last_fire(trigger, now)
+    if fire is None or (last_end is not None and last_end >= fire):
+        return None
+    if last_end is not None:
+        return last_end, fire
+    following = next_fire(trigger, fire)
+    period = (following - fire) if following is not None else timedelta(days=7)
+    return fire - period, fire
+
+
+def due_release_reminder(trigger: CronTrigger, now: datetime, lead: timedelta) -> datetime | None:
+    """The release time whose reminder is due now (within `lead` before it), or None."""
+    if lead <= timedelta(0):
+        return None
+    upcoming = trigger.get_next_fire_time(None, now)
+    if upcoming is None or upcoming - lead > now:
+        return None
+    due: datetime = upcoming
+    return due
