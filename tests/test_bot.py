@@ -475,3 +475,348 @@ async def test_expert_commands_in_a_direct_message_are_refused(place: Place) -> 
             turn = await fake.slash(geoff, command)  # no channel: a DM
             refused_kindly(turn, "Only the PSN expert")
         assert actions(fake) == []
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("   \n\t  ", "Your question is empty."),
+        # knowledge/text.py needs a two-letter word, so one letter reads as "no words"
+        ("a", "no words we can read"),
+        ("PSN?", "Your question is very short (4 characters)."),
+        ("🙂🎉🔥🙂🎉🔥🙂🎉🔥🙂🎉🔥", "no words we can read"),
+        ("\u200b\u200c\u200d\u2060\ufeff\u200b\u200b\u200b\u200b\u200b", "Your question is empty."),
+    ],
+    ids=["whitespace", "one-char", "short", "emoji", "zero-width"],
+)
+@async_test
+async def test_a_question_that_cannot_be_used_is_refused_and_given_back(
+    place: Place, typed: str, expected: str
+) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        await set_authority(fake, alice, DERBYSHIRE, place.general)
+        before = events(fake)
+        turn = await ask(fake, alice, typed, channel=place.general)
+        text = refused_kindly(turn, expected)
+        assert "What you typed:" in text and typed in text  # nothing they typed is lost
+        assert events(fake) == before
+        assert fake.sent_messages(place.questions) == []
+
+
+@async_test
+async def test_the_discord_client_itself_refuses_an_empty_question(place: Place) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        await set_authority(fake, alice, DERBYSHIRE, place.general)
+        opened = await fake.slash(alice, "ask", channel=place.general)
+        assert opened.response is not None
+        with pytest.raises(ValueError, match="required"):
+            await fake.submit_modal(alice, {field_ids(opened.response)["Your question"]: ""})
+
+
+@pytest.mark.parametrize("typed", ['"', "*", "NEAR(", "AND", "-", 'psn" OR "', "gcsx*"])
+@async_test
+async def test_search_takes_fts_syntax_as_plain_words(place: Place, typed: str) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        turn = await fake.slash(alice, "search", {"text": typed}, channel=place.general)
+        shown = reply_of(turn)
+        assert shown.ephemeral
+        assert "went wrong" not in shown.text
+        assert ("Search:" in shown.text) or ("type a word or two" in shown.text), shown.text
+        choices = await fake.autocomplete(alice, "search", "text", typed, channel=place.general)
+        assert isinstance(choices, list)
+        await fake.autocomplete(alice, "follow", "question", typed, channel=place.general)
+
+
+@async_test
+async def test_search_finds_by_acronym_and_by_id(place: Place) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        for typed in ("coco", "Q-1"):
+            turn = await fake.slash(alice, "search", {"text": typed}, channel=place.general)
+            assert "Q-1 · other" in reply_of(turn).text
+        choices = await fake.autocomplete(alice, "follow", "question", "gcsx", channel=place.general)
+        assert [c["value"] for c in choices] == ["Q-1"]
+        missing = await fake.slash(alice, "search", {"text": "Q-99"}, channel=place.general)
+        refused_kindly(missing, "There is no question Q-99.")
+
+
+@async_test
+async def test_mentions_in_a_question_are_stored_as_text_and_ping_nobody(place: Place) -> None:
+    async with running(place) as fake:
+        alice, bob = fake.member("Alice"), fake.member("Bob")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        role = fake.role_id("PSN Expert")
+        typed = (
+            f"@everyone @here <@&{role}> <@{bob.id}> does the PSN CoCo apply to our "
+            "schools network as well as the corporate network?"
+        )
+        turn = await ask(fake, alice, typed, channel=place.general, authority=DERBYSHIRE)
+        assert "your question is Q-1" in reply_of(turn).text
+        stored, _ = run(fake, Exchange.question, "Q-1")
+        assert stored.text == typed  # kept exactly as written
+        await fake.slash(geoff, "queue", channel=place.general)
+        await fake.slash(alice, "mine", channel=place.general)
+        await answer_and_publish(fake, geoff, "Q-1", place.general)
+        assert await deliver(fake) == 2
+        sent = [m for m in fake.messages if m.content or m.embeds]
+        assert sent
+        for message in sent:
+            assert message.allowed_mentions == {"parse": []}, message.text
+        for reply in fake.replies:
+            if reply.type in (4, 5, 7):
+                assert reply.allowed_mentions in (None, {"parse": []})
+        no_pings(fake)
+        [post] = fake.sent_messages(place.questions)
+        assert "@everyone" not in post.content.replace("@\u200beveryone", "")
+
+
+@async_test
+async def test_markdown_in_a_question_is_shown_as_text(place: Place) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        typed = "**URGENT** read [the CoCo](https://evil.example) and __reply__ about GCSx `now`"
+        turn = await ask(fake, alice, typed, channel=place.general, authority=DERBYSHIRE)
+        embed = reply_of(turn).embeds[0]
+        assert "\\*\\*URGENT\\*\\*" in embed["description"]
+        assert "\\[the CoCo\\]" in embed["description"] or "\\[the CoCo]" in embed["description"]
+        assert "**URGENT**" not in embed["description"]
+        [post] = fake.sent_messages(place.questions)
+        assert "\\*\\*URGENT\\*\\*" in post.content and "\\_\\_reply\\_\\_" in post.content
+
+
+@async_test
+async def test_follow_refuses_unknown_and_malformed_ids(place: Place) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        bob = fake.member("Bob")
+        await set_authority(fake, bob, NOTTINGHAM, place.general)
+        before = events(fake)
+        for typed, expected in (
+            ("Q-999", "There is no question Q-999."),
+            ("banana", "is not a question id. Question ids look like Q-42."),
+            ("Q-0", "is not a question id"),
+        ):
+            turn = await fake.slash(bob, "follow", {"question": typed}, channel=place.general)
+            refused_kindly(turn, expected)
+        again = await fake.slash(alice, "follow", {"question": "Q-1"}, channel=place.general)
+        refused_kindly(again, "You already follow Q-1.")
+        assert events(fake) == before
+        ok = await fake.slash(bob, "follow", {"question": "q1"}, channel=place.general)
+        assert "You now follow Q-1: 2 authorities" in reply_of(ok).text
+
+
+@pytest.mark.parametrize(
+    "links",
+    ["ftp://files.example/coco.pdf", "www.gov.uk/psn", "javascript:alert(1)", "not a link"],
+)
+@async_test
+async def test_bad_links_in_the_answer_form_are_refused(place: Place, links: str) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        opened = await fake.slash(geoff, "answer", {"question": "Q-1"}, channel=place.general)
+        assert opened.response is not None
+        ids = field_ids(opened.response)
+        turn = await fake.submit_modal(geoff, {ids["Answer"]: ANSWER, ids["Resource links"]: links})
+        refused_kindly(turn, "is not a web link")
+        assert events(fake, "answer_written") == []
+        nothing = await fake.slash(geoff, "publish", channel=place.general)
+        refused_kindly(nothing, "There is nothing to publish")
+
+
+@async_test
+async def test_a_merged_question_cannot_be_answered(place: Place) -> None:
+    async with running(place) as fake:
+        alice, bob = fake.member("Alice"), fake.member("Bob")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        await ask(
+            fake, bob, "Who pays for the PSN accreditation of our schools broadband?",
+            channel=place.general, authority=NOTTINGHAM,
+        )
+        merged = await fake.slash(
+            geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general
+        )
+        assert "Merged Q-2 into Q-1; the askers are told." in reply_of(merged).text
+        assert await deliver(fake) == 1
+        [notice] = fake.dms(bob)
+        assert "Your question Q-2 was merged into Q-1" in notice.text
+
+        opened = await fake.slash(geoff, "answer", {"question": "Q-2"}, channel=place.general)
+        assert opened.response is not None
+        ids = field_ids(opened.response)
+        turn = await fake.submit_modal(geoff, {ids["Answer"]: ANSWER})
+        refused_kindly(turn, "Q-2 was merged into Q-1; answer that question instead.")
+        again = await fake.slash(
+            geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general
+        )
+        refused_kindly(again, "Q-2 is merged; only questions still waiting can be merged.")
+        itself = await fake.slash(
+            geoff, "merge", {"question": "Q-1", "into": "Q-1"}, channel=place.general
+        )
+        refused_kindly(itself, "A question cannot be merged into itself.")
+        assert events(fake, "answer_written") == []
+
+
+# --------------------------------------------------------------------------- restarts
+
+WORKSHOP = [
+    "Who pays for the PSN accreditation of our schools broadband connections?",
+    "Can a district council buy PSN services through the ESPO framework?",
+    "Does the steering group need a named senior information risk owner for PSN?",
+    "What quality of service classes will carry our VoIP telephony traffic?",
+    "How long does the DNSP procurement take for a consortium like EMBC?",
+    "Are police forces expected to join the same regional network as councils?",
+]
+
+
+@async_test
+async def test_buttons_made_before_a_restart_still_work_after_it(place: Place) -> None:
+    fake = await started(place)
+    try:
+        alice, bob = fake.member("Alice"), fake.member("Bob")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        for text in WORKSHOP:
+            turn = await ask(fake, alice, text, channel=place.general)
+            assert "your question is" in reply_of(turn).text, reply_of(turn).text
+        offer = reply_of(
+            await ask(fake, bob, Q1_NOTTINGHAM, channel=place.general, authority=NOTTINGHAM)
+        )
+        page = reply_of(await fake.slash(geoff, "queue", channel=place.general))
+        assert "Page 1 of 2" in page.text
+        assert "psnx:queue:page:1" in page.custom_ids
+
+        fake = await fake.restart(place.bot())
+        await stop_worker(fake)
+
+        followed = await fake.click(bob, button(offer, "follow"), message=offer)
+        assert "You now follow Q-1" in reply_of(followed).text
+        turned = await fake.click(geoff, "psnx:queue:page:1", message=page)
+        assert turned.response is not None and turned.response.type == 7
+        assert "Page 2 of 2" in page.text  # the same message, edited in place
+        back = await fake.click(geoff, "psnx:queue:page:0", message=page)
+        assert back.response is not None and back.response.type == 7
+        assert "Page 1 of 2" in page.text
+        opened = await fake.click(geoff, "psnx:queue:answer:1", message=page)
+        assert opened.response is not None and opened.response.type == 9
+        assert opened.response.body["title"] == "Answer Q-1"
+        merge = await fake.click(geoff, "psnx:queue:merge:2", message=page)
+        assert merge.response is not None and merge.response.type == 9
+        [target] = field_ids(merge.response).values()
+        merged = await fake.submit_modal(geoff, {target: "Q-3"})
+        assert "Merged Q-2 into Q-3" in reply_of(merged).text
+    finally:
+        await fake.close()
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+async def q1_published(fake: FakeDiscord, place: Place) -> tuple[FakeUser, FakeUser, FakeUser]:
+    """Alice asks, Bob follows, Geoff answers and publishes; nothing delivered yet."""
+    alice, bob = fake.member("Alice"), fake.member("Bob")
+    geoff = fake.member("Geoff", roles=["PSN Expert"])
+    await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+    await set_authority(fake, bob, NOTTINGHAM, place.general)
+    await fake.slash(bob, "follow", {"question": "Q-1"}, channel=place.general)
+    await answer_and_publish(fake, geoff, "Q-1", place.general)
+    return alice, bob, geoff
+
+
+def q1_thread(fake: FakeDiscord) -> int:
+    where = run(fake, lambda ex: ex.store.question_place(1))
+    return int(where.removeprefix("discord:channel:"))
+
+
+def delivery_rows(fake: FakeDiscord) -> list[dict[str, Any]]:
+    return run(  # type: ignore[no-any-return]
+        fake, lambda ex: [ex.store.delivery_row(i) for i in range(1, 20) if ex.store.delivery_row(i)]
+    )
+
+
+@async_test
+async def test_closed_dms_fall_back_to_a_mention_of_only_that_officer(place: Place) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        fake.close_dms(bob)
+        assert await deliver(fake) == 3
+        thread = q1_thread(fake)
+        assert len(fake.dms(alice)) == 1
+        assert fake.dms(bob) == []
+        [fallback] = [m for m in fake.sent_messages(thread) if m.content]
+        assert fallback.content.startswith(f"<@{bob.id}> your direct messages are closed")
+        assert "Answered: Q-1" in fallback.text
+        assert fallback.pings == {f"user:{bob.id}"}
+        assert fallback.allowed_mentions == {"parse": [], "users": [bob.id]}
+        assert await deliver(fake) == 0
+
+
+@pytest.mark.parametrize("status", [500, 403])
+@async_test
+async def test_a_failed_send_is_recorded_and_retried_later_exactly_once(
+    place: Place, status: int
+) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        thread = q1_thread(fake)
+        # discord.py retries a 5xx itself (5 attempts); a 403 fails at once
+        fake.fail("POST", f"/channels/{thread}/messages", status, times=5 if status >= 500 else 1)
+        assert await deliver(fake) == 2  # both DMs; the thread's message failed
+        [failed] = [r for r in delivery_rows(fake) if r["recipient_is_place"]]
+        assert failed["status"] == "owed"
+        assert failed["attempts"] == 1
+        assert str(status) in failed["last_error"]
+        assert fake.sent_messages(thread) == []
+
+        worker = bot_of(fake).worker
+        assert await deliver(fake) == 0  # backing off: not retried at once
+        assert failed["id"] in worker.not_before
+        worker.not_before.clear()  # the backoff has passed
+        assert await deliver(fake) == 1
+        [answer] = fake.sent_messages(thread)
+        assert "Answered: Q-1" in answer.text
+        worker.not_before.clear()
+        assert await deliver(fake) == 0
+        assert len(fake.sent_messages(thread)) == 1
+        assert [len(fake.dms(u)) for u in (alice, bob)] == [1, 1]
+        assert all(r["status"] == "sent" for r in delivery_rows(fake))
+
+
+@async_test
+async def test_every_delivery_carries_a_nonce_from_its_id(place: Place) -> None:
+    async with running(place) as fake:
+        await q1_published(fake, place)
+        fake.requests.clear()
+        await deliver(fake)
+        posts = fake.requests_to("POST", "/channels/*/messages")
+        assert len(posts) == 3
+        rows = {r["id"] for r in delivery_rows(fake)}
+        assert {p.json["nonce"] for p in posts} == {f"psnx-{i}" for i in rows}
+        assert all(p.json["enforce_nonce"] is True for p in posts)
+
+
+@async_test
+async def test_the_background_worker_delivers_after_publish(place: Place) -> None:
+    fake = FakeDiscord(place.bot(), place.world)
+    await fake.start()
+    try:
+        alice, bob, _ = await q1_published(fake, place)
+        for _ in range(200):  # the worker was poked by /publish; give it a moment
+            if len(fake.dms(alice)) and len(fake.dms(bob)) and fake.sent_messages(q1_thread(fake)):
+                break
+            await asyncio.sleep(0.01)
+        assert [len(fake.dms(u)) for u in (alice, bob)] == [1, 1]
+        assert len(fake.sent_messages(q1_thread(fake))) == 1
+    finally:
+        await fake.close()
