@@ -76,6 +76,7 @@ class Exchange:
         self.matcher = matcher
         self.settings = settings
         self.clock = clock
+        self._seen_version = store.data_version()
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = utc_now) -> Exchange:
@@ -98,9 +99,22 @@ class Exchange:
         """One transaction; callbacks appended to the yielded list run after commit."""
         after_commit: list[Callable[[], None]] = []
         with self.store.transaction():
+            self._catch_up_with_other_writers()
             yield after_commit
         for callback in after_commit:
             callback()
+
+    def _catch_up_with_other_writers(self) -> None:
+        """Rebuild the matcher if another process (e.g. `psn-exchange import` while the bot
+        runs) changed the database, so its questions are found as duplicates too."""
+        version = self.store.data_version()
+        if version == self._seen_version:
+            return
+        matcher = Matcher(self.settings.matching)
+        matcher.add_many(self.store.matchable_texts())
+        self.matcher = matcher
+        self._seen_version = version
+        log.info("another writer changed the database; matcher rebuilt (%s)", len(matcher))
 
     def _officer(self, actor: Actor) -> dict[str, Any]:
         return self.store.save_officer(
