@@ -130,7 +130,7 @@ class DeliveryWorker:
                     "direct messages are closed and the question has no thread"
                 ) from None
             await (await self.channel(thread_id)).send(
-                f"<@{user_id}> your direct messages are closed, so here is your answer:",
+                f"<@{user_id}> your direct messages are closed, so this is for you:",
                 embed=embed,
                 nonce=nonce,
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(id=user_id)]),

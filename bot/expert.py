@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import reply_error
-from bot.render import clip, queue_embed
+from bot.render import authorities_wait, clip, queue_embed
 from knowledge.errors import NotAllowed
 from knowledge.exchange import Exchange
 from knowledge.models import QueueEntry, Role
@@ -167,8 +167,8 @@ class MergeModal(discord.ui.Modal):
         )
         bot.deliveries_due.set()
         await interaction.followup.send(
-            f"Merged Q-{self.question_id} into {target.ref}; {target.authorities} authorities now "
-            "wait on it and the askers are told.",
+            f"Merged Q-{self.question_id} into {target.ref}; "
+            f"{authorities_wait(target.authorities)} on it now and the askers are told.",
             ephemeral=True,
         )
 

@@ -16,6 +16,7 @@ from discord.ext import commands
 from bot.app import PLACE_PREFIX, reply_error
 from bot.render import (
     answer_embed,
+    authorities_wait,
     clip,
     mine_embed,
     outcome_embed,
@@ -90,9 +91,10 @@ class SuggestionButton(
             if followed.answer is not None:
                 text = f"You now follow {followed.question.ref}; its answer is above."
             else:
+                waiting = authorities_wait(followed.question.authorities)
                 text = (
-                    f"You now follow {followed.question.ref}: {followed.question.authorities} "
-                    "authorities wait on it. You will receive its answer by direct message."
+                    f"You now follow {followed.question.ref}: {waiting} on it. "
+                    "You will receive its answer by direct message."
                 )
             await interaction.followup.send(text, ephemeral=True)
         else:
@@ -253,9 +255,10 @@ class OfficersCog(commands.Cog):
                 ephemeral=True,
             )
             return
+        waiting = authorities_wait(followed.question.authorities)
         await interaction.followup.send(
-            f"You now follow {followed.question.ref}: {followed.question.authorities} authorities "
-            "wait on it. You will receive its answer by direct message.",
+            f"You now follow {followed.question.ref}: {waiting} on it. "
+            "You will receive its answer by direct message.",
             ephemeral=True,
         )
 

@@ -89,7 +89,7 @@ def outcome_embed(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord.E
         )
         embed.add_field(
             name="Waiting for the expert",
-            value=f"{plural(question.authorities, 'authority')} already wait on this question.",
+            value=f"{authorities_wait(question.authorities, already=True)} on this question.",
         )
         embed.set_footer(text=clip(outcome.match.explain(), 2048))
         return embed
@@ -153,6 +153,12 @@ def queue_embed(entries: list[QueueEntry], page: int, pages: int, total: int) ->
         )
     embed.set_footer(text=f"Page {page + 1} of {max(pages, 1)}")
     return embed
+
+
+def authorities_wait(count: int, *, already: bool = False) -> str:
+    """'1 authority waits', '2 authorities already wait'."""
+    verb = "waits" if count == 1 else "wait"
+    return f"{plural(count, 'authority')} {'already ' if already else ''}{verb}"
 
 
 def status_line(question: Question, position: int | None) -> str:

@@ -26,6 +26,7 @@ import pytest
 from bot.app import ExchangeBot, intents_for
 from knowledge.config import Settings, load_settings
 from knowledge.exchange import Exchange
+from knowledge.models import Actor
 from knowledge.runner import ExchangeThread
 from tests.fakediscord import FakeDiscord, FakeUser, Reply, Turn, World, async_test
 
@@ -183,9 +184,14 @@ def reply_of(turn: Turn) -> Any:
 def no_pings(fake: FakeDiscord) -> None:
     """Nothing the bot sent or replied could notify anyone."""
     for body in [*fake.messages, *fake.replies]:
-        if body.type == 9 if isinstance(body, Reply) else False:
-            continue
+        if isinstance(body, Reply) and body.type == 9:
+            continue  # a modal is not a message
         assert body.pings == set(), (body.text, body.allowed_mentions)
+
+
+def actor(user: FakeUser) -> Actor:
+    """The exchange's actor for a Discord user (as bot.app.actor_for builds it)."""
+    return Actor(f"discord:{user.id}", user.name)
 
 
 def world_sent(world: World) -> list[int]:
@@ -211,7 +217,11 @@ async def test_two_authorities_ask_the_same_thing_and_both_receive_the_answer_on
         geoff = fake.member("Geoff", roles=["PSN Expert"])
 
         first = await ask(
-            fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE,
+            fake,
+            alice,
+            Q1_DERBYSHIRE,
+            channel=place.general,
+            authority=DERBYSHIRE,
             topic="technical",
         )
         shown = reply_of(first)
@@ -219,15 +229,16 @@ async def test_two_authorities_ask_the_same_thing_and_both_receive_the_answer_on
         assert "your question is Q-1" in shown.text
         [post] = fake.sent_messages(place.questions)
         assert post.content.startswith("**Q-1** · technical · asked by Derbyshire County Council")
-        [thread] = fake.requests_to("POST", f"/channels/{place.questions}/messages/*/threads")
+        [_thread] = fake.requests_to("POST", f"/channels/{place.questions}/messages/*/threads")
         where = run(fake, lambda ex: ex.store.question_place(1))
-        assert where is not None and where.startswith("discord:channel:")
+        assert where is not None
+        assert where.startswith("discord:channel:")
 
         second = await ask(fake, bob, Q1_NOTTINGHAM, channel=place.general, authority=NOTTINGHAM)
         offer = reply_of(second)
         assert offer.ephemeral
         assert "Already asked: Q-1" in offer.text
-        assert "1 authority already wait" in offer.text
+        assert "1 authority already waits on this question." in offer.text
         labels = [c["label"] for c in offer.components[0]["components"]]
         assert labels == ["Follow it", "Not the same — ask anyway"]
 
@@ -240,15 +251,15 @@ async def test_two_authorities_ask_the_same_thing_and_both_receive_the_answer_on
         page = reply_of(queue)
         assert page.ephemeral
         assert "2 authorities" in page.text
-        assert DERBYSHIRE in page.text and NOTTINGHAM in page.text
+        assert DERBYSHIRE in page.text
+        assert NOTTINGHAM in page.text
         assert "psnx:queue:answer:1" in page.custom_ids
 
         opened = await fake.click(geoff, "psnx:queue:answer:1", message=page)
-        assert opened.response is not None and opened.response.type == 9
+        assert opened.response is not None
+        assert opened.response.type == 9
         ids = field_ids(opened.response)
-        saved = await fake.submit_modal(
-            geoff, {ids["Answer"]: ANSWER, ids["Resource links"]: LINK}
-        )
+        saved = await fake.submit_modal(geoff, {ids["Answer"]: ANSWER, ids["Resource links"]: LINK})
         assert "Answer saved for Q-1 (version 1)" in reply_of(saved).text
 
         published = await fake.slash(geoff, "publish", channel=place.general)
@@ -258,7 +269,8 @@ async def test_two_authorities_ask_the_same_thing_and_both_receive_the_answer_on
         for officer in (alice, bob):
             [dm] = fake.dms(officer)
             assert "Answered: Q-1" in dm.text
-            assert ANSWER in dm.text and LINK in dm.text
+            assert ANSWER in dm.text
+            assert LINK in dm.text
         in_thread = [m for m in fake.sent_messages() if "Answered: Q-1" in m.text]
         assert len(in_thread) == 1
         assert where == f"discord:channel:{in_thread[0].channel_id}"
@@ -300,7 +312,7 @@ async def answer_and_publish(
 
 def button(body: Any, action: str) -> str:
     """The custom id of a suggestion button ('accept', 'follow', 'anyway') on a reply."""
-    return next(i for i in body.custom_ids if f":{action}:" in i)
+    return str(next(i for i in body.custom_ids if f":{action}:" in i))
 
 
 @async_test
@@ -321,7 +333,8 @@ async def test_an_answered_match_is_offered_and_accepting_it_adds_nothing_to_the
         offer = reply_of(turn)
         assert offer.ephemeral
         assert "Already answered: Q-1" in offer.text
-        assert ANSWER in offer.text and LINK in offer.text
+        assert ANSWER in offer.text
+        assert LINK in offer.text
         labels = [c["label"] for c in offer.components[0]["components"]]
         assert labels == ["That answers it", "Not the same — ask anyway"]
 
@@ -385,7 +398,8 @@ def refused_kindly(turn: Turn, *words: str) -> str:
     shown = reply_of(turn)
     assert shown.ephemeral
     assert all(r.type != 9 for r in turn.replies), "a modal opened"
-    assert "went wrong" not in shown.text and "Traceback" not in shown.text
+    assert "went wrong" not in shown.text
+    assert "Traceback" not in shown.text
     for word in words:
         assert word in shown.text, shown.text
     return str(shown.text)
@@ -462,7 +476,9 @@ async def test_only_an_admin_can_resync_the_commands(place: Place) -> None:
         turn = await fake.slash(admin, "exchange-sync", channel=place.general)
         assert "Slash commands re-synced with Discord." in reply_of(turn).text
         [put] = fake.requests_to("PUT", "/applications/*")
-        assert put.path == f"/applications/{place.world.app_id}/guilds/{place.world.guild_id}/commands"
+        assert (
+            put.path == f"/applications/{place.world.app_id}/guilds/{place.world.guild_id}/commands"
+        )
 
 
 @async_test
@@ -502,7 +518,8 @@ async def test_a_question_that_cannot_be_used_is_refused_and_given_back(
         before = events(fake)
         turn = await ask(fake, alice, typed, channel=place.general)
         text = refused_kindly(turn, expected)
-        assert "What you typed:" in text and typed in text  # nothing they typed is lost
+        assert "What you typed:" in text
+        assert typed in text
         assert events(fake) == before
         assert fake.sent_messages(place.questions) == []
 
@@ -542,7 +559,9 @@ async def test_search_finds_by_acronym_and_by_id(place: Place) -> None:
         for typed in ("coco", "Q-1"):
             turn = await fake.slash(alice, "search", {"text": typed}, channel=place.general)
             assert "Q-1 · other" in reply_of(turn).text
-        choices = await fake.autocomplete(alice, "follow", "question", "gcsx", channel=place.general)
+        choices = await fake.autocomplete(
+            alice, "follow", "question", "gcsx", channel=place.general
+        )
         assert [c["value"] for c in choices] == ["Q-1"]
         missing = await fake.slash(alice, "search", {"text": "Q-99"}, channel=place.general)
         refused_kindly(missing, "There is no question Q-99.")
@@ -589,7 +608,8 @@ async def test_markdown_in_a_question_is_shown_as_text(place: Place) -> None:
         assert "\\[the CoCo\\]" in embed["description"] or "\\[the CoCo]" in embed["description"]
         assert "**URGENT**" not in embed["description"]
         [post] = fake.sent_messages(place.questions)
-        assert "\\*\\*URGENT\\*\\*" in post.content and "\\_\\_reply\\_\\_" in post.content
+        assert "\\*\\*URGENT\\*\\*" in post.content
+        assert "\\_\\_reply\\_\\_" in post.content
 
 
 @async_test
@@ -641,8 +661,11 @@ async def test_a_merged_question_cannot_be_answered(place: Place) -> None:
         geoff = fake.member("Geoff", roles=["PSN Expert"])
         await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
         await ask(
-            fake, bob, "Who pays for the PSN accreditation of our schools broadband?",
-            channel=place.general, authority=NOTTINGHAM,
+            fake,
+            bob,
+            "Who pays for the PSN accreditation of our schools broadband?",
+            channel=place.general,
+            authority=NOTTINGHAM,
         )
         merged = await fake.slash(
             geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general
@@ -703,16 +726,20 @@ async def test_buttons_made_before_a_restart_still_work_after_it(place: Place) -
         followed = await fake.click(bob, button(offer, "follow"), message=offer)
         assert "You now follow Q-1" in reply_of(followed).text
         turned = await fake.click(geoff, "psnx:queue:page:1", message=page)
-        assert turned.response is not None and turned.response.type == 7
+        assert turned.response is not None
+        assert turned.response.type == 7
         assert "Page 2 of 2" in page.text  # the same message, edited in place
         back = await fake.click(geoff, "psnx:queue:page:0", message=page)
-        assert back.response is not None and back.response.type == 7
+        assert back.response is not None
+        assert back.response.type == 7
         assert "Page 1 of 2" in page.text
         opened = await fake.click(geoff, "psnx:queue:answer:1", message=page)
-        assert opened.response is not None and opened.response.type == 9
+        assert opened.response is not None
+        assert opened.response.type == 9
         assert opened.response.body["title"] == "Answer Q-1"
         merge = await fake.click(geoff, "psnx:queue:merge:2", message=page)
-        assert merge.response is not None and merge.response.type == 9
+        assert merge.response is not None
+        assert merge.response.type == 9
         [target] = field_ids(merge.response).values()
         merged = await fake.submit_modal(geoff, {target: "Q-3"})
         assert "Merged Q-2 into Q-3" in reply_of(merged).text
@@ -741,7 +768,8 @@ def q1_thread(fake: FakeDiscord) -> int:
 
 def delivery_rows(fake: FakeDiscord) -> list[dict[str, Any]]:
     return run(  # type: ignore[no-any-return]
-        fake, lambda ex: [ex.store.delivery_row(i) for i in range(1, 20) if ex.store.delivery_row(i)]
+        fake,
+        lambda ex: [ex.store.delivery_row(i) for i in range(1, 20) if ex.store.delivery_row(i)],
     )
 
 
@@ -820,3 +848,244 @@ async def test_the_background_worker_delivers_after_publish(place: Place) -> Non
         assert len(fake.sent_messages(q1_thread(fake))) == 1
     finally:
         await fake.close()
+
+
+# --------------------------------------------------------------------------- the forum
+
+
+@async_test
+async def test_a_forum_post_becomes_a_question_once_the_officer_gives_an_authority(
+    place: Place,
+) -> None:
+    async with running(place, place.with_forum()) as fake:
+        assert bot_of(fake).intents.message_content
+        alice, bob = fake.member("Alice"), fake.member("Bob")
+        post = await fake.forum_post(
+            alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE, tags=["Technical"]
+        )
+        [prompt] = post.messages
+        assert prompt.channel_id != place.forum  # in the post's own thread
+        assert prompt.content.startswith(f"<@{alice.id}> Before your first question")
+        assert prompt.pings == {f"user:{alice.id}"}
+        assert actions(fake) == []
+        [authority_button] = prompt.custom_ids
+        assert authority_button == f"psnx:forum:authority:{prompt.channel_id}"
+
+        # somebody else cannot answer for Alice
+        await set_authority(fake, bob, NOTTINGHAM, place.general)
+        opened = await fake.click(bob, authority_button, message=prompt)
+        assert opened.response is not None
+        assert opened.response.type == 9
+        [name_field] = field_ids(opened.response).values()
+        other = await fake.submit_modal(bob, {name_field: LEICESTERSHIRE})
+        assert "Only the officer who wrote this post" in reply_of(other).text
+        assert run(fake, Exchange.authority_of, actor(bob)) == NOTTINGHAM
+
+        opened = await fake.click(alice, authority_button, message=prompt)
+        assert opened.response is not None
+        assert opened.response.type == 9
+        [name_field] = field_ids(opened.response).values()
+        submitted = await fake.submit_modal(alice, {name_field: DERBYSHIRE})
+        assert f"Thank you — recorded as {DERBYSHIRE}." in reply_of(submitted).text
+        [outcome] = [m for m in submitted.messages if m.via == "channel"]
+        assert outcome.channel_id == prompt.channel_id
+        assert "your question is Q-1" in outcome.text
+        stored, _ = run(fake, Exchange.question, "Q-1")
+        assert stored.topic == "technical"
+        assert run(fake, lambda ex: ex.store.question_place(1)) == (
+            f"discord:channel:{prompt.channel_id}"
+        )
+
+        second = await fake.forum_post(bob, place.forum, "CoCo carry over?", Q1_NOTTINGHAM)
+        [offer] = second.messages
+        assert offer.channel_id not in (place.forum, prompt.channel_id)
+        assert "Already asked: Q-1" in offer.text
+        assert not offer.ephemeral
+        followed = await fake.click(bob, button(offer, "follow"), message=offer)
+        assert "You now follow Q-1: 2 authorities" in reply_of(followed).text
+        no_pings_but(fake, {f"user:{alice.id}"})
+
+
+def no_pings_but(fake: FakeDiscord, allowed: set[str]) -> None:
+    for body in [*fake.messages, *fake.replies]:
+        assert body.pings <= allowed, body.text
+
+
+@async_test
+async def test_with_a_forum_new_questions_from_ask_become_forum_posts(place: Place) -> None:
+    async with running(place, place.with_forum()) as fake:
+        alice = fake.member("Alice")
+        await ask(
+            fake,
+            alice,
+            Q1_DERBYSHIRE,
+            channel=place.general,
+            authority=DERBYSHIRE,
+            topic="procurement",
+        )
+        [created] = fake.requests_to("POST", f"/channels/{place.forum}/threads")
+        assert created.json["applied_tags"] == [str(fake.tag_id(place.forum, "Procurement"))]
+        assert created.json["message"]["content"].startswith("**Q-1**")
+        assert len(events(fake, "asked")) == 1  # the bot's own post is not taken as an ask
+
+
+# --------------------------------------------------------------------------- unexpected errors
+
+
+@async_test
+async def test_an_unexpected_error_is_logged_with_ids_and_answered_generically(
+    place: Place, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: Exchange, *args: object) -> None:
+        raise RuntimeError("disk on fire at /var/lib/secret")
+
+    caplog.set_level(logging.ERROR, logger="bot.app")
+    # The fake's guard watches discord.* and asyncio; bot.app logging this ERROR is expected.
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        monkeypatch.setattr(Exchange, "mine", broken)
+        turn = await fake.slash(alice, "mine", channel=place.general)
+        shown = reply_of(turn)
+        assert shown.ephemeral
+        assert shown.text == (
+            "Sorry — something went wrong on our side and nothing was changed. Please try "
+            "again in a minute; if it keeps happening, tell an exchange admin "
+            f"(reference {turn.interaction_id})."
+        )
+        assert "Traceback" not in shown.text
+        assert "disk on fire" not in shown.text
+
+        # the same from a button, after the response was already deferred
+        monkeypatch.setattr(Exchange, "follow", broken)
+        bob = fake.member("Bob")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        offer = reply_of(
+            await ask(fake, bob, Q1_NOTTINGHAM, channel=place.general, authority=NOTTINGHAM)
+        )
+        clicked = await fake.click(bob, button(offer, "follow"), message=offer)
+        assert f"(reference {clicked.interaction_id})" in reply_of(clicked).text
+
+    logged = [r for r in caplog.records if r.name == "bot.app" and r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in logged] == [
+        f"unexpected error in interaction {turn.interaction_id} (user {alice.id})",
+        f"unexpected error in interaction {clicked.interaction_id} (user {bob.id})",
+    ]
+    assert all(r.exc_info and r.exc_info[0] is RuntimeError for r in logged)
+
+
+# --------------------------------------------------------------------------- running it
+
+
+def test_run_without_a_token_stops_at_once_with_help(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    env["PSNX_DATABASE__PATH"] = str(tmp_path / "exchange.db")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "psn-exchange"), "run"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "DISCORD_TOKEN is not set" in done.stderr
+    assert "https://discord.com/developers/applications" in done.stderr
+    assert "psn-exchange console" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "exchange.db").exists()
+
+
+def test_intents_ask_for_message_content_only_with_a_forum(place: Place) -> None:
+    without = intents_for(place.settings)
+    assert without.guilds
+    assert not without.message_content
+    assert not without.members
+    assert not without.presences
+    with_forum = intents_for(place.with_forum())
+    assert with_forum.message_content
+    assert with_forum.guild_messages
+    assert not with_forum.members
+
+
+@async_test
+async def test_commands_are_synced_on_first_start_and_only_when_they_change(
+    place: Place,
+) -> None:
+    fake = await started(place)
+    try:
+        [first] = fake.requests_to("PUT", "/applications/*")
+        assert first.path.endswith(f"/guilds/{place.world.guild_id}/commands")
+        assert {c["name"] for c in first.json} == {
+            "ask",
+            "authority",
+            "follow",
+            "search",
+            "mine",
+            "withdraw",
+            "queue",
+            "answer",
+            "merge",
+            "publish",
+            "exchange-sync",
+        }
+        fake = await fake.restart(place.bot())
+        await stop_worker(fake)
+        assert fake.requests_to("PUT", "/applications/*") == []  # same definitions
+        ada = fake.member("Ada", roles=["Exchange Admin"])
+        await fake.slash(ada, "exchange-sync", channel=place.general)
+        assert len(fake.requests_to("PUT", "/applications/*")) == 1
+    finally:
+        await fake.close()
+
+
+@async_test
+async def test_counts_of_authorities_read_as_english(place: Place) -> None:
+    async with running(place) as fake:
+        alice, dan = fake.member("Alice"), fake.member("Dan")  # both Derbyshire
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        offer = reply_of(
+            await ask(fake, dan, Q1_NOTTINGHAM, channel=place.general, authority=DERBYSHIRE)
+        )
+        assert "1 authority already waits on this question." in offer.text
+        followed = await fake.click(dan, button(offer, "follow"), message=offer)
+        assert "You now follow Q-1: 1 authority waits on it." in reply_of(followed).text
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        await ask(
+            fake,
+            geoff,
+            "Who pays for the PSN accreditation of our schools broadband?",
+            channel=place.general,
+            authority="Cabinet Office",
+        )
+        page = reply_of(await fake.slash(geoff, "queue", channel=place.general))
+        opened = await fake.click(geoff, "psnx:queue:merge:2", message=page)
+        assert opened.response is not None
+        [target] = field_ids(opened.response).values()
+        merged = await fake.submit_modal(geoff, {target: "Q-1"})
+        assert (
+            "Merged Q-2 into Q-1; 2 authorities wait on it now and the askers are told."
+            in reply_of(merged).text
+        )
+
+
+@async_test
+async def test_a_merge_notice_to_closed_dms_is_not_called_an_answer(place: Place) -> None:
+    async with running(place) as fake:
+        alice, bob = fake.member("Alice"), fake.member("Bob")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        await ask(
+            fake,
+            bob,
+            "Who pays for the PSN accreditation of our schools broadband?",
+            channel=place.general,
+            authority=NOTTINGHAM,
+        )
+        fake.close_dms(bob)
+        await fake.slash(geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general)
+        assert await deliver(fake) == 1
+        [notice] = [m for m in fake.sent_messages() if m.content.startswith(f"<@{bob.id}>")]
+        assert "Your question Q-2 was merged into Q-1" in notice.text
+        assert "here is your answer" not in notice.content
+        assert notice.pings == {f"user:{bob.id}"}
