@@ -125,7 +125,8 @@ class Store:
             conn.execute("PRAGMA schema_version").fetchone()
             if name != ":memory:":
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            conn.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a committed ask survives power loss too, not only a killed process.
+            conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc, name) from None
         store = cls(conn, name)
