@@ -1089,3 +1089,86 @@ async def test_a_merge_notice_to_closed_dms_is_not_called_an_answer(place: Place
         assert "Your question Q-2 was merged into Q-1" in notice.text
         assert "here is your answer" not in notice.content
         assert notice.pings == {f"user:{bob.id}"}
+
+
+@async_test
+async def test_what_each_command_records(place: Place) -> None:
+    """The audit trail each slash command leaves (the closing note of issue 3 lists it)."""
+    async with running(place) as fake:
+        alice, bob, carol = fake.member("Alice"), fake.member("Bob"), fake.member("Carol")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        seen = len(events(fake))
+
+        def new_events() -> list[str]:
+            nonlocal seen
+            found = [e["action"] for e in events(fake)[seen:]]
+            seen += len(found)
+            return found
+
+        await set_authority(fake, alice, DERBYSHIRE, place.general)
+        assert new_events() == ["authority_set"]
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general)
+        assert new_events() == ["asked"]
+        offer = reply_of(
+            await ask(fake, bob, Q1_NOTTINGHAM, channel=place.general, authority=NOTTINGHAM)
+        )
+        assert new_events() == ["authority_set", "suggested"]
+        await fake.click(bob, button(offer, "follow"), message=offer)
+        assert new_events() == ["followed"]
+        await fake.slash(carol, "authority", {"name": LEICESTERSHIRE}, channel=place.general)
+        await fake.slash(carol, "follow", {"question": "Q-1"}, channel=place.general)
+        assert new_events() == ["authority_set", "followed"]
+        for command, options in (("search", {"text": "coco"}), ("mine", {})):
+            await fake.slash(alice, command, options, channel=place.general)
+        await fake.slash(geoff, "queue", channel=place.general)
+        assert new_events() == []
+        await fake.slash(carol, "withdraw", {"question": "Q-1"}, channel=place.general)
+        assert new_events() == ["withdrawn"]
+        await ask(
+            fake,
+            bob,
+            "Who pays for the PSN accreditation of our schools broadband?",
+            channel=place.general,
+        )
+        assert new_events() == ["asked"]
+        await fake.slash(geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general)
+        assert new_events() == ["merged"]
+        await answer_and_publish(fake, geoff, "Q-1", place.general)
+        assert new_events() == ["answer_written", "published"]
+        assert await deliver(fake) == 4  # merge notice to Bob, answers to Alice, Bob, thread
+        assert new_events() == []
+        rows = delivery_rows(fake)
+        assert sorted((r["kind"], r["status"]) for r in rows) == [
+            ("answer", "sent"),
+            ("answer", "sent"),
+            ("answer", "sent"),
+            ("merged", "sent"),
+        ]
+        ada = fake.member("Ada", roles=["Exchange Admin"])
+        await fake.slash(ada, "exchange-sync", channel=place.general)
+        assert new_events() == []
+        assert run(fake, Exchange.front_end_fact, "discord.commands_hash")
+        mine = reply_of(await fake.slash(alice, "mine", channel=place.general))
+        assert "Q-1 — answered" in mine.text
+        assert ANSWER in mine.text
+
+
+@async_test
+async def test_authority_autocompletes_from_the_configured_list_and_refuses_nonsense(
+    place: Place,
+) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        offered = await fake.autocomplete(
+            alice, "authority", "name", "derby", channel=place.general
+        )
+        assert [c["value"] for c in offered] == ["Derby City Council", DERBYSHIRE]
+        for typed in ("🙂🙂", "x" * 121):
+            turn = await fake.slash(alice, "authority", {"name": typed}, channel=place.general)
+            refused_kindly(turn, "Please give your authority's name in words")
+        assert actions(fake) == []
+        turn = await fake.slash(
+            alice, "authority", {"name": "derbyshire  county council"}, channel=place.general
+        )
+        assert f"you are recorded as working for {DERBYSHIRE}." in reply_of(turn).text
+        assert run(fake, Exchange.authority_of, actor(alice)) == DERBYSHIRE
