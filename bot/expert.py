@@ -27,10 +27,13 @@ PAGE_SIZE = 5
 async def queue_message(
     bot: ExchangeBot, interaction: Interaction, page: int
 ) -> tuple[discord.Embed, discord.ui.View]:
-    entries: list[QueueEntry] = await bot.call(Exchange.queue, bot.actor(interaction.user))
-    pages = max(1, -(-len(entries) // PAGE_SIZE))
+    actor = bot.actor(interaction.user)
+    total: int = await bot.call(Exchange.queue_size, actor)
+    pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
-    shown = entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    shown: list[QueueEntry] = await bot.call(
+        Exchange.queue, actor, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+    )
     view = discord.ui.View(timeout=None)
     for row, entry in enumerate(shown):
         view.add_item(QuestionButton("answer", entry.question.id, row=row))
@@ -38,7 +41,7 @@ async def queue_message(
     if pages > 1:
         view.add_item(PageButton(page - 1, "◀ Previous", disabled=page == 0))
         view.add_item(PageButton(page + 1, "Next ▶", disabled=page >= pages - 1))
-    return queue_embed(shown, page, pages, len(entries)), view
+    return queue_embed(shown, page, pages, total), view
 
 
 class PageButton(

@@ -164,11 +164,7 @@ class Exchange:
         )
 
     def _position(self, question_id: int) -> int | None:
-        order = self.store.queue_order()
-        try:
-            return order.index(question_id) + 1
-        except ValueError:
-            return None
+        return self.store.queue_position(question_id)
 
     def _check_rate(self, officer_id: int) -> None:
         limits = self.settings.exchange
@@ -449,14 +445,13 @@ class Exchange:
         ids = [a["question_id"] for a in asks]
         questions = self.store.questions(ids)
         answers = self.store.latest_published_answers(ids)
-        order = {qid: n for n, qid in enumerate(self.store.queue_order(), start=1)}
         return [
             MyQuestion(
                 question=questions[a["question_id"]],
                 ask_id=a["id"],
                 link=Link(a["link"]),
                 asked_at=datetime.fromisoformat(a["asked_at"]),
-                position=order.get(a["question_id"]),
+                position=self._position(a["question_id"]),
                 answer=answers.get(a["question_id"]),
             )
             for a in asks
@@ -559,11 +554,8 @@ class Exchange:
 
     def queue(self, actor: Actor, *, limit: int | None = None, offset: int = 0) -> list[QueueEntry]:
         """Open questions ranked by distinct authorities, then by how long they have waited."""
-        if not (actor.has(Role.EXPERT) or actor.has(Role.STEERING) or actor.has(Role.ADMIN)):
-            raise NotAllowed("Only the PSN expert and the steering group can see the queue.")
+        self._check_can_see_queue(actor)
         now = self.clock()
-        entries = self.store.queue()
-        end = None if limit is None else offset + limit
         return [
             QueueEntry(
                 position=offset + n,
@@ -571,8 +563,18 @@ class Exchange:
                 authority_names=names,
                 waiting_days=(now - question.waiting_since).total_seconds() / 86400,
             )
-            for n, (question, names) in enumerate(entries[offset:end], start=1)
+            for n, (question, names) in enumerate(self.store.queue(limit, offset), start=1)
         ]
+
+    def queue_size(self, actor: Actor) -> int:
+        """How many questions wait in the expert's queue."""
+        self._check_can_see_queue(actor)
+        return self.store.queue_size()
+
+    @staticmethod
+    def _check_can_see_queue(actor: Actor) -> None:
+        if not (actor.has(Role.EXPERT) or actor.has(Role.STEERING) or actor.has(Role.ADMIN)):
+            raise NotAllowed("Only the PSN expert and the steering group can see the queue.")
 
     def answer(
         self, actor: Actor, ref: str | int, body: str, links: list[str] | tuple[str, ...] = ()
@@ -823,11 +825,11 @@ class Exchange:
         if self.store.notice_exists(key):
             return False
         digest = self._build_digest(now - timedelta(days=7), now)
-        queue = self.store.queue()
+        queue = self.store.queue(limit=5)
         lines = [
             f"# Release due {due.astimezone(self.settings.schedule.zone):%a %d %b %H:%M}",
             "",
-            f"**{texts.plural(len(queue), 'question')}** in the queue; "
+            f"**{texts.plural(self.store.queue_size(), 'question')}** in the queue; "
             f"{texts.plural(len(self.store.unpublished_answers()), 'answer')} written and waiting "
             "to be published.",
         ]
@@ -837,7 +839,7 @@ class Exchange:
                 f"- **{q.ref}** ({q.topic}) {q.text[:140]} — "
                 f"{texts.plural(q.authorities, 'authority')}, waiting "
                 f"{(now - q.waiting_since).total_seconds() / 86400:.0f} days"
-                for q, _ in queue[:5]
+                for q, _ in queue
             ]
         if digest.overdue:
             lines += ["", f"## Waiting longer than {digest.waiting_limit_days} days", ""]

@@ -150,6 +150,21 @@ CREATE INDEX idx_notices_owed ON notices(status, audience);
 CREATE INDEX idx_notices_kind ON notices(kind, window_end);
 """
 
+# The expert's queue ranks open questions by distinct authorities, then by waiting time.
+# Kept on the question row (refreshed whenever its asks change) so a queue position is an
+# index range count, not an aggregate over every ask.
+QUEUE_RANKING = """
+ALTER TABLE questions ADD COLUMN demand INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE questions ADD COLUMN waiting_since TEXT;
+UPDATE questions SET
+  demand = (SELECT COUNT(DISTINCT a.authority_id) FROM asks a
+            WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL),
+  waiting_since = COALESCE((SELECT MIN(a.asked_at) FROM asks a
+            WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL), created_at);
+UPDATE questions SET waiting_since = created_at WHERE waiting_since IS NULL;
+CREATE INDEX idx_questions_queue ON questions(status, demand DESC, waiting_since, id);
+"""
+
 # (name, sql) in the order they apply; the position is the schema version.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
@@ -159,4 +174,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);",
     ),
     ("digests and reminders", NOTICES),
+    ("queue ranking", QUEUE_RANKING),
 )

@@ -260,9 +260,23 @@ class Store:
 
     def add_question(self, text: str, topic: str, place: str | None, now: datetime) -> int:
         return self._insert(
-            """INSERT INTO questions (text, topic, status, place, created_at, updated_at)
-               VALUES (?, ?, 'open', ?, ?, ?)""",
-            [text, topic, place, stamp(now), stamp(now)],
+            """INSERT INTO questions (text, topic, status, place, created_at, updated_at,
+                                      waiting_since)
+               VALUES (?, ?, 'open', ?, ?, ?, ?)""",
+            [text, topic, place, stamp(now), stamp(now), stamp(now)],
+        )
+
+    def _refresh_demand(self, question_id: int) -> None:
+        """Recount the queue ranking kept on the question row after its asks changed."""
+        self._write(
+            """UPDATE questions SET
+                 demand = (SELECT COUNT(DISTINCT a.authority_id) FROM asks a
+                           WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL),
+                 waiting_since = COALESCE((SELECT MIN(a.asked_at) FROM asks a
+                           WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL),
+                           created_at)
+               WHERE id = ?""",
+            [question_id],
         )
 
     def add_ask(
@@ -277,12 +291,14 @@ class Store:
         place: str | None,
         now: datetime,
     ) -> int:
-        return self._insert(
+        ask_id = self._insert(
             """INSERT INTO asks (question_id, officer_id, authority_id, text, link, score,
                                  place, asked_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             [question_id, officer_id, authority_id, text, link.value, score, place, stamp(now)],
         )
+        self._refresh_demand(question_id)
+        return ask_id
 
     def question(self, question_id: int) -> Question | None:
         row = self._one(_QUESTION_SELECT + " WHERE q.id = ? GROUP BY q.id", [question_id])
@@ -340,6 +356,9 @@ class Store:
 
     def withdraw_ask(self, ask_id: int, now: datetime) -> None:
         self._write("UPDATE asks SET withdrawn_at = ? WHERE id = ?", [stamp(now), ask_id])
+        row = self._one("SELECT question_id FROM asks WHERE id = ?", [ask_id])
+        if row:
+            self._refresh_demand(row["question_id"])
 
     def ask_texts(self, question_id: int) -> list[str]:
         return [
@@ -363,6 +382,8 @@ class Store:
                WHERE question_id = ? AND withdrawn_at IS NULL""",
             [to_question, from_question, from_question],
         )
+        self._refresh_demand(from_question)
+        self._refresh_demand(to_question)
         return moved
 
     def officer_asks(self, officer_id: int) -> list[dict[str, Any]]:
@@ -389,26 +410,40 @@ class Store:
         )
         return int(row["n"]) if row else 0
 
-    def queue(self) -> list[tuple[Question, tuple[str, ...]]]:
-        """Open questions, most authorities first, then longest waiting."""
-        rows = self._rows(
-            _QUESTION_SELECT
-            + """ WHERE q.status = 'open' GROUP BY q.id
-                  ORDER BY authorities DESC, waiting_since ASC, q.id ASC"""
-        )
-        names = self.authorities_behind([r["id"] for r in rows])
-        return [(_question(r), names.get(r["id"], ())) for r in rows]
+    def queue(
+        self, limit: int | None = None, offset: int = 0
+    ) -> list[tuple[Question, tuple[str, ...]]]:
+        """Open questions, most authorities first, then longest waiting (one page)."""
+        ids = [
+            int(r["id"])
+            for r in self._rows(
+                """SELECT id FROM questions WHERE status = 'open'
+                   ORDER BY demand DESC, waiting_since ASC, id ASC LIMIT ? OFFSET ?""",
+                [-1 if limit is None else limit, offset],
+            )
+        ]
+        questions = self.questions(ids)
+        names = self.authorities_behind(ids)
+        return [(questions[i], names.get(i, ())) for i in ids]
 
-    def queue_order(self) -> list[int]:
-        """Question ids of the queue, in rank order (cheap: no texts)."""
-        rows = self.conn.execute(
-            """SELECT q.id, COUNT(DISTINCT a.authority_id) AS n,
-                      COALESCE(MIN(a.asked_at), q.created_at) AS since
-               FROM questions q
-               LEFT JOIN asks a ON a.question_id = q.id AND a.withdrawn_at IS NULL
-               WHERE q.status = 'open' GROUP BY q.id ORDER BY n DESC, since ASC, q.id ASC"""
+    def queue_size(self) -> int:
+        row = self._one("SELECT COUNT(*) AS n FROM questions WHERE status = 'open'")
+        return int(row["n"]) if row else 0
+
+    def queue_position(self, question_id: int) -> int | None:
+        """1 for the top of the queue; None if the question is not waiting in it."""
+        row = self._one(
+            "SELECT status, demand, waiting_since FROM questions WHERE id = ?", [question_id]
         )
-        return [int(r[0]) for r in rows]
+        if row is None or row["status"] != "open":
+            return None
+        ahead = self._one(
+            """SELECT COUNT(*) AS n FROM questions WHERE status = 'open' AND (
+                 demand > :d OR (demand = :d AND (waiting_since < :w
+                 OR (waiting_since = :w AND id < :id))))""",
+            {"d": row["demand"], "w": row["waiting_since"], "id": question_id},
+        )
+        return (int(ahead["n"]) if ahead else 0) + 1
 
     def authorities_behind(self, question_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
         wanted = sorted(set(question_ids))

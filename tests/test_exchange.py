@@ -531,3 +531,31 @@ def test_every_action_is_in_the_event_log(
 
     actions = [e["action"] for e in exchange.store.events()]
     assert actions[-5:] == ["asked", "suggested", "followed", "answer_written", "published"]
+
+
+def test_queue_positions_agree_with_the_ranked_queue_after_a_busy_year(
+    exchange: Exchange, clock: Clock, expert: Actor
+) -> None:
+    from tests.activity import fill_year
+
+    fill_year(exchange, clock, weeks=20)
+    # Leave a backlog: more asks, no answers.
+    for n in range(12):
+        person = officer(f"Late{n}")
+        exchange.set_authority(person, f"Borough {n % 4}")
+        clock.advance(hours=1)
+        outcome = exchange.ask(person, f"Late question {n} about PSN subject number {n * 7}")
+        if not isinstance(outcome, NewQuestion):
+            exchange.ask_anyway(person)
+
+    queue = exchange.queue(expert)
+
+    assert len(queue) == exchange.queue_size(expert) > 0
+    assert [exchange.store.queue_position(e.question.id) for e in queue] == list(
+        range(1, len(queue) + 1)
+    )
+    keys = [(-e.question.authorities, e.question.waiting_since) for e in queue]
+    assert keys == sorted(keys)
+    page = exchange.queue(expert, limit=3, offset=3)
+    assert [e.question.id for e in page] == [e.question.id for e in queue[3:6]]
+    assert [e.position for e in page] == [4, 5, 6][: len(page)]
