@@ -437,11 +437,12 @@ class Store:
         )
         if row is None or row["status"] != "open":
             return None
+        demand, since = row["demand"], row["waiting_since"]
         ahead = self._one(
             """SELECT COUNT(*) AS n FROM questions WHERE status = 'open' AND (
-                 demand > :d OR (demand = :d AND (waiting_since < :w
-                 OR (waiting_since = :w AND id < :id))))""",
-            {"d": row["demand"], "w": row["waiting_since"], "id": question_id},
+                 demand > ? OR (demand = ? AND (waiting_since < ?
+                 OR (waiting_since = ? AND id < ?))))""",
+            [demand, demand, since, since, question_id],
         )
         return (int(ahead["n"]) if ahead else 0) + 1
 
