@@ -123,15 +123,23 @@ class ExchangeBot(commands.Bot):
         from bot.delivery import DeliveryWorker
         from bot.expert import ExpertCog
         from bot.forum import ForumCog
+        from bot.notices import DigestCog, NoticeBoard
         from bot.officers import OfficersCog
 
         await self.add_cog(OfficersCog(self))
         await self.add_cog(ExpertCog(self))
+        await self.add_cog(DigestCog(self))
         if self.settings.discord.forum_channel_id:
             await self.add_cog(ForumCog(self))
         self.worker = DeliveryWorker(self)
         self.worker.start()
+        self.notices = NoticeBoard(self)
+        self.notices.start()
         await self.sync_commands_if_changed()
+
+    async def on_ready(self) -> None:
+        # Catch up at once: a digest missed while the bot was down is owed and posted now.
+        await self.notices.check()
 
     def commands_fingerprint(self) -> str:
         payload = [c.to_dict(self.tree) for c in self.tree.get_commands()]
@@ -157,6 +165,9 @@ class ExchangeBot(commands.Bot):
         return True
 
     async def close(self) -> None:
+        notices = getattr(self, "notices", None)
+        if notices is not None:
+            notices.stop()
         worker = getattr(self, "worker", None)
         if worker is not None:
             await worker.stop()

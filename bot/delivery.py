@@ -48,6 +48,8 @@ class DeliveryWorker:
         self.not_before: dict[int, float] = {}
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
+        # One round at a time: two overlapping rounds could both send the same delivery.
+        self.round = asyncio.Lock()
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name="psnx-deliveries")
@@ -72,6 +74,10 @@ class DeliveryWorker:
 
     async def deliver_due(self) -> int:
         """Send every owed delivery that is not backing off; returns how many went out."""
+        async with self.round:
+            return await self._deliver_due()
+
+    async def _deliver_due(self) -> int:
         owed: list[Delivery] = await self.bot.call(Exchange.owed_deliveries, USER_PREFIX, 100)
         loop = asyncio.get_running_loop()
         sent = 0

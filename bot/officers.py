@@ -5,6 +5,8 @@ Each callback parses, calls the exchange, renders. Rules live in knowledge/.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,9 +26,10 @@ from bot.render import (
     search_embed,
     shown,
 )
-from knowledge.errors import InvalidInput
+from knowledge.errors import InvalidInput, NotAllowed
 from knowledge.exchange import Exchange
 from knowledge.models import AnsweredMatch, NewQuestion, OpenMatch, Question, SearchHit
+from knowledge.text import plural
 
 if TYPE_CHECKING:
     from bot.app import ExchangeBot
@@ -99,7 +102,7 @@ class SuggestionButton(
             await interaction.followup.send(text, ephemeral=True)
         else:
             outcome = await bot.call(Exchange.ask_anyway, actor, self.draft_id)
-            await post_new_question(bot, outcome.question, actor_authority=None, actor=actor)
+            await post_new_question(bot, outcome.question, actor=actor)
             await interaction.followup.send(embed=outcome_embed(outcome), ephemeral=True)
 
 
@@ -116,16 +119,14 @@ def suggestion_view(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord
     return view
 
 
-async def post_new_question(
-    bot: ExchangeBot, question: Question, *, actor_authority: str | None, actor: Any
-) -> None:
+async def post_new_question(bot: ExchangeBot, question: Question, *, actor: Any) -> None:
     """Post a new question publicly (forum post or questions-channel thread) and record where.
 
     The question is already saved; if Discord refuses the post, the officer still gets the
     answer by direct message, so this only logs.
     """
     settings = bot.settings.discord
-    authority = actor_authority or await bot.call(Exchange.authority_of, actor)
+    authority = await bot.call(Exchange.authority_of, actor)
     content = posted_question(
         question, authority if bot.settings.exchange.name_authorities_in_answers else None
     )
@@ -193,13 +194,13 @@ class AskModal(discord.ui.Modal, title="Ask the PSN expert"):
         bot = interaction.client
         await interaction.response.defer(ephemeral=True, thinking=True)
         actor = bot.actor(interaction.user)
-        authority = None
-        if self.authority is not None:
-            authority = await bot.call(Exchange.set_authority, actor, self.authority.value)
+        authority = self.authority.value if self.authority is not None else None
         topic = self.topic.values[0] if self.topic.values else None
-        outcome = await bot.call(Exchange.ask, actor, self.question.value, topic=topic)
+        outcome = await bot.call(
+            Exchange.ask, actor, self.question.value, topic=topic, authority=authority
+        )
         if isinstance(outcome, NewQuestion):
-            await post_new_question(bot, outcome.question, actor_authority=authority, actor=actor)
+            await post_new_question(bot, outcome.question, actor=actor)
         await interaction.followup.send(
             embed=outcome_embed(outcome), view=suggestion_view(outcome), ephemeral=True
         )
@@ -213,10 +214,73 @@ class AskModal(discord.ui.Modal, title="Ask the PSN expert"):
         await reply_error(interaction, error)
 
 
+class ForgetButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"psnx:forget:(?P<user>[0-9]{1,20})"
+):
+    """The confirmation under /forget-me; only the person who asked can press it."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Erase my data",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"psnx:forget:{user_id}",
+            )
+        )
+        self.user_id = user_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> ForgetButton:
+        return cls(int(match["user"]))
+
+    async def callback(self, interaction: Interaction) -> None:
+        try:
+            if interaction.user.id != self.user_id:
+                raise NotAllowed("Only the person who asked can erase their own data.")
+            bot = interaction.client
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            kept = await bot.call(Exchange.forget_me, bot.actor(interaction.user))
+            await interaction.followup.send(
+                "Done: your name and Discord identity are erased from the exchange. "
+                f"{plural(kept, 'question')} you asked stay without your name, so their "
+                "answers still help others.",
+                ephemeral=True,
+            )
+        except Exception as error:
+            await reply_error(interaction, error)
+
+
 class OfficersCog(commands.Cog):
     def __init__(self, bot: ExchangeBot) -> None:
         self.bot = bot
-        bot.add_dynamic_items(SuggestionButton)
+        bot.add_dynamic_items(SuggestionButton, ForgetButton)
+
+    @app_commands.command(name="mydata", description="Everything the exchange keeps about you")
+    async def mydata(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await self.bot.call(Exchange.my_data, self.bot.actor(interaction.user))
+        payload = json.dumps(data, indent=2, ensure_ascii=False).encode()
+        await interaction.followup.send(
+            "Everything the exchange keeps about you is in the attached file.",
+            file=discord.File(io.BytesIO(payload), filename="psn-exchange-my-data.json"),
+            ephemeral=True,
+        )
+
+    @app_commands.command(
+        name="forget-me", description="Erase your name; your questions stay, anonymised"
+    )
+    async def forget_me(self, interaction: Interaction) -> None:
+        view = discord.ui.View(timeout=None)
+        view.add_item(ForgetButton(interaction.user.id))
+        await interaction.response.send_message(
+            "This erases your name and Discord identity from the exchange, your pending "
+            "suggestions and any messages not yet delivered to you. Your questions stay, "
+            "without your name, so their answers keep helping others. It cannot be undone.",
+            view=view,
+            ephemeral=True,
+        )
 
     @app_commands.command(name="ask", description="Ask the PSN expert a question")
     async def ask(self, interaction: Interaction) -> None:

@@ -186,25 +186,30 @@ class Exchange:
 
     def set_authority(self, actor: Actor, name: str) -> str:
         """Remember which authority the officer works for; returns the name as stored."""
+        cleaned = self._authority_name(name)
+        with self._use_case():
+            self._assign_authority(self._officer(actor), cleaned, self.clock())
+        return cleaned
+
+    def _authority_name(self, name: str) -> str:
+        """The configured spelling of a known authority, or a checked new name."""
         cleaned = texts.authority_name(name)
         known = {a.lower(): a for a in self.settings.exchange.authorities}
         if cleaned.lower() in known:
-            cleaned = known[cleaned.lower()]
-        elif known and not self.settings.exchange.allow_other_authorities:
+            return known[cleaned.lower()]
+        if known and not self.settings.exchange.allow_other_authorities:
             raise InvalidInput(
                 f"{cleaned!r} is not one of the authorities taking part. "
                 "Choose one from the list, or ask an admin to add yours."
             )
-        now = self.clock()
-        with self._use_case():
-            officer = self._officer(actor)
-            authority_id = self.store.authority_id(cleaned, now)
-            if officer["authority_id"] != authority_id:
-                self.store.set_officer_authority(officer["id"], authority_id)
-                self.store.record(
-                    "authority_set", actor_id=officer["id"], now=now, authority=cleaned
-                )
         return cleaned
+
+    def _assign_authority(self, officer: dict[str, Any], name: str, now: datetime) -> None:
+        authority_id = self.store.authority_id(name, now)
+        if officer["authority_id"] != authority_id:
+            self.store.set_officer_authority(officer["id"], authority_id)
+            self.store.record("authority_set", actor_id=officer["id"], now=now, authority=name)
+            officer["authority_id"] = authority_id
 
     def authority_of(self, actor: Actor) -> str | None:
         officer = self.store.officer(actor.user_key)
@@ -213,13 +218,26 @@ class Exchange:
     # -- asking -----------------------------------------------------------------------
 
     def ask(
-        self, actor: Actor, text: str, *, topic: str | None = None, place: str | None = None
+        self,
+        actor: Actor,
+        text: str,
+        *,
+        topic: str | None = None,
+        place: str | None = None,
+        authority: str | None = None,
     ) -> AskOutcome:
-        """Ask a question: an answered match, an open match to follow, or a new question."""
+        """Ask a question: an answered match, an open match to follow, or a new question.
+
+        `authority`, given with an officer's first question, is remembered only if the
+        question is accepted (one transaction), so a refused question changes nothing.
+        """
         question_text = self._question_text(text)
         chosen_topic = self.resolve_topic(topic)
+        authority_name = self._authority_name(authority) if authority else None
         now = self.clock()
         with self._use_case() as after:
+            if authority_name is not None:
+                self._assign_authority(self._officer(actor), authority_name, now)
             officer = self._officer_with_authority(actor)
             for match in self.matcher.find(question_text, limit=self.settings.matching.suggestions):
                 if match.verdict == "none":
@@ -806,7 +824,10 @@ class Exchange:
         added: list[str] = []
         with self._use_case():
             window = due_digest_window(
-                cron(schedule.digest_cron, zone), now, self.store.last_digest_end()
+                cron(schedule.digest_cron, zone),
+                now,
+                self.store.last_digest_end(),
+                self.store.first_activity(),
             )
             if window is not None and self._owe_digest(self._build_digest(*window)):
                 added.append("digest")

@@ -48,22 +48,28 @@ def last_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
 
 
 def due_digest_window(
-    trigger: CronTrigger, now: datetime, last_end: datetime | None
+    trigger: CronTrigger,
+    now: datetime,
+    last_end: datetime | None,
+    first_activity: datetime | None = None,
 ) -> tuple[datetime, datetime] | None:
     """The window of the digest due now, or None if the latest one was already sent.
 
     The window runs from the end of the last digest to the latest scheduled time, so
-    digests missed while the bot was down are sent once, covering the whole gap. The very
-    first digest covers one period.
+    digests missed while the bot was down are sent once, covering the whole gap. Before any
+    digest, the first covers everything since the first ask — and none is due until a
+    scheduled time has passed after it (a new, empty exchange posts nothing).
     """
     fire = last_fire(trigger, now)
-    if fire is None or (last_end is not None and last_end >= fire):
+    if fire is None:
         return None
-    if last_end is not None:
-        return last_end, fire
-    following = next_fire(trigger, fire)
-    period = (following - fire) if following is not None else timedelta(days=7)
-    return fire - period, fire
+    if last_end is None:
+        if first_activity is None or first_activity >= fire:
+            return None
+        return first_activity - _ONE_SECOND, fire
+    if last_end >= fire:
+        return None
+    return last_end, fire
 
 
 def due_release_reminder(trigger: CronTrigger, now: datetime, lead: timedelta) -> datetime | None:

@@ -19,6 +19,7 @@ _INVISIBLE = dict.fromkeys(
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _HAS_WORD = re.compile(r"[^\W_]{2,}")
+_HAS_LETTER = re.compile(r"[^\W_]")
 _QUESTION_REF = re.compile(r"^\s*#?\s*q?\s*-?\s*(\d{1,9})\s*$", re.IGNORECASE)
 
 
@@ -50,12 +51,12 @@ def question_text(raw: str, *, min_chars: int, max_chars: int) -> str:
             f"Your question is {len(text):,} characters long; the limit is {max_chars:,}. "
             "Please shorten it, or split it into separate questions."
         )
-    if not _HAS_WORD.search(text):
+    if not _HAS_LETTER.search(text):
         raise InvalidInput(
             "Your question has no words we can read (only symbols or emoji). "
             "Please write it out in words."
         )
-    if len(text) < min_chars:
+    if len(text) < min_chars or not _HAS_WORD.search(text):
         raise InvalidInput(
             f"Your question is very short ({len(text)} characters). Please write it as a "
             f"full question of at least {min_chars} characters, so others can recognise it."

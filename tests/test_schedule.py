@@ -36,10 +36,18 @@ def test_the_window_across_the_spring_change_is_one_hour_short_of_a_week() -> No
     assert end - start == timedelta(days=7, hours=-1)
 
 
-def test_the_first_digest_covers_one_period() -> None:
-    window = due_digest_window(MONDAY_9, at("2026-06-01T10:00:00+01:00"), last_end=None)
+def test_the_first_digest_covers_everything_since_the_first_ask() -> None:
+    first_ask = at("2026-05-12T14:00:00+01:00")
 
-    assert window == (at("2026-05-25T09:00:00+01:00"), at("2026-06-01T09:00:00+01:00"))
+    window = due_digest_window(MONDAY_9, at("2026-06-01T10:00:00+01:00"), None, first_ask)
+
+    assert window == (first_ask - timedelta(seconds=1), at("2026-06-01T09:00:00+01:00"))
+
+
+def test_a_new_empty_exchange_owes_no_digest() -> None:
+    assert due_digest_window(MONDAY_9, at("2026-06-01T10:00:00+01:00"), None, None) is None
+    just_started = at("2026-06-01T09:30:00+01:00")
+    assert due_digest_window(MONDAY_9, at("2026-06-01T10:00:00+01:00"), None, just_started) is None
 
 
 def test_nothing_is_due_when_the_latest_digest_was_sent() -> None:
@@ -95,6 +103,8 @@ def test_check_schedules_owes_each_digest_once_even_after_a_restart(
 def test_a_digest_missed_while_down_is_sent_once_on_start_up(
     exchange: Exchange, alice: Actor, clock: Clock
 ) -> None:
+    clock.now = at("2010-05-05T12:00:00+01:00")
+    exchange.ask(alice, "Will our GCSx CoCo compliance carry over to the PSN?")
     clock.now = at("2010-05-10T09:30:00+01:00")
     exchange.check_schedules()
     clock.now = at("2010-05-12T12:00:00+01:00")
