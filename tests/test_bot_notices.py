@@ -1,0 +1,185 @@
+"""Digests, reminders and privacy in Discord, against the fake Discord, with a fixed clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import discord
+import pytest
+
+from bot.app import ExchangeBot
+from knowledge.config import Settings, load_settings
+from knowledge.exchange import Exchange
+from knowledge.models import Actor
+from knowledge.runner import ExchangeThread
+from tests.conftest import Clock
+from tests.fakediscord import FakeDiscord, World, async_test
+from tests.test_bot import stop_worker
+
+REPO = Path(__file__).resolve().parent.parent
+MONDAY_AFTER_NINE = datetime.fromisoformat("2010-05-17T10:00:00+01:00")
+LAST_WEDNESDAY = datetime.fromisoformat("2010-05-12T11:00:00+01:00")
+
+
+class Setting:
+    """A world with general, steering and expert channels, and settings pointing at it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.world = World()
+        builder = FakeDiscord(discord.Client(intents=discord.Intents.none()), self.world)
+        self.general = builder.text_channel("general")
+        self.steering = builder.text_channel("steering-group")
+        self.expert = builder.text_channel("psn-expert")
+        loaded = load_settings(REPO / "config.toml")
+        self.settings: Settings = loaded.model_copy(
+            update={
+                "database": loaded.database.model_copy(update={"path": tmp_path / "x.db"}),
+                "discord": loaded.discord.model_copy(
+                    update={
+                        "guild_ids": (self.world.guild_id,),
+                        "steering_channel_id": self.steering,
+                        "expert_channel_id": self.expert,
+                    }
+                ),
+            }
+        )
+        self.clock = Clock(MONDAY_AFTER_NINE)
+        self.threads: list[ExchangeThread] = []
+
+    def exchange_at(self, moment: datetime) -> Exchange:
+        return Exchange.open(self.settings, Clock(moment))
+
+    def bot(self) -> ExchangeBot:
+        thread = ExchangeThread(lambda: Exchange.open(self.settings, self.clock))
+        self.threads.append(thread)
+        return ExchangeBot(self.settings, thread)
+
+
+@pytest.fixture
+def setting(tmp_path: Path) -> Iterator[Setting]:
+    made = Setting(tmp_path)
+    yield made
+    for thread in made.threads:
+        thread.close()
+
+
+def ask_last_week(setting: Setting) -> None:
+    exchange = setting.exchange_at(LAST_WEDNESDAY)
+    try:
+        alice = Actor("discord:1", "Alice")
+        exchange.set_authority(alice, "Derbyshire County Council")
+        exchange.ask(alice, "How is quality of service handled in the PSN?")
+    finally:
+        exchange.close()
+
+
+def posted_text(fake: FakeDiscord, channel: int) -> str:
+    return "\n".join(m.text for m in fake.sent_messages(channel_id=channel))
+
+
+@async_test
+async def test_a_digest_due_while_the_bot_was_down_is_posted_once_at_start_up(
+    setting: Setting,
+) -> None:
+    ask_last_week(setting)
+
+    fake = FakeDiscord(setting.bot(), setting.world)
+    await fake.start()
+    await stop_worker(fake)
+    await fake.settle()
+
+    text = posted_text(fake, setting.steering)
+    assert "PSN Exchange digest" in text
+    assert "1 ask" in text
+    assert "Derbyshire County Council" in text
+    assert "Alice" not in text
+    fake = await fake.restart(setting.bot())
+    await stop_worker(fake)
+    await fake.settle()
+    assert "PSN Exchange digest" not in posted_text(fake, setting.steering)
+    await fake.close()
+
+
+@async_test
+async def test_the_schedule_uses_london_time_and_the_configured_crons(setting: Setting) -> None:
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        bot = fake.bot
+        assert isinstance(bot, ExchangeBot)
+        scheduler = bot.notices.scheduler
+        assert scheduler.running
+        digest = scheduler.get_job("digest").trigger
+        # Summer: 09:00 BST is 08:00 UTC; winter: 09:00 GMT is 09:00 UTC.
+        summer = digest.get_next_fire_time(None, datetime(2026, 6, 2, tzinfo=UTC))
+        winter = digest.get_next_fire_time(None, datetime(2026, 11, 3, tzinfo=UTC))
+        assert summer.astimezone(UTC) == datetime(2026, 6, 8, 8, 0, tzinfo=UTC)
+        assert winter.astimezone(UTC) == datetime(2026, 11, 9, 9, 0, tzinfo=UTC)
+        release = scheduler.get_job("release").trigger
+        assert release.get_next_fire_time(None, datetime(2026, 6, 2, tzinfo=UTC)).astimezone(
+            UTC
+        ) == datetime(2026, 6, 5, 15, 0, tzinfo=UTC)
+
+
+@async_test
+async def test_the_expert_is_reminded_before_the_release(setting: Setting) -> None:
+    ask_last_week(setting)
+    setting.clock.now = datetime.fromisoformat("2010-05-20T17:00:00+01:00")  # Thursday
+
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        await fake.settle()
+        text = posted_text(fake, setting.expert)
+        assert "Release due Fri 21 May 16:00" in text
+        assert "Q-1" in text
+        assert fake.bot.notices.check is not None  # type: ignore[attr-defined]
+        before = len(fake.sent_messages(channel_id=setting.expert))
+        await fake.bot.notices.check()  # type: ignore[attr-defined]
+        assert len(fake.sent_messages(channel_id=setting.expert)) == before
+
+
+@async_test
+async def test_digest_command_for_the_steering_group_only(setting: Setting) -> None:
+    ask_last_week(setting)
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        merlin = fake.member("Merlin", roles=["Steering Group"])
+        officer = fake.member("Olive")
+
+        allowed = await fake.slash(merlin, "digest", channel=setting.general)
+        refused = await fake.slash(officer, "digest", channel=setting.general)
+
+        assert allowed.followups
+        assert allowed.followups[0].ephemeral
+        assert "PSN Exchange digest" in allowed.followups[0].text
+        assert refused.followups[0].ephemeral
+        assert "Only the steering group" in refused.followups[0].text
+
+
+@async_test
+async def test_mydata_sends_a_file_and_forget_me_needs_the_owner_to_confirm(
+    setting: Setting,
+) -> None:
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        alice = fake.member("Alice")
+        mallory = fake.member("Mallory")
+        bot = fake.bot
+        assert isinstance(bot, ExchangeBot)
+        me = Actor(f"discord:{alice.id}", "Alice")
+        bot.exchange.run_sync(Exchange.set_authority, me, "Derbyshire County Council")
+
+        exported = await fake.slash(alice, "mydata", channel=setting.general)
+        assert exported.followups[0].ephemeral
+        assert any("psn-exchange-my-data.json" in c.files for c in exported.requests)
+
+        asked = await fake.slash(alice, "forget-me", channel=setting.general)
+        [button] = asked.response.custom_ids  # type: ignore[union-attr]
+        stolen = await fake.click(mallory, button)
+        assert "Only the person who asked" in stolen.text
+        assert bot.exchange.run_sync(Exchange.authority_of, me) == "Derbyshire County Council"
+
+        confirmed = await fake.click(alice, button)
+        assert "erased" in confirmed.text
+        assert bot.exchange.run_sync(Exchange.authority_of, me) is None
