@@ -109,24 +109,33 @@ def baseline_commit_ms(db: Path, samples: int = 300) -> list[float]:
     return timings
 
 
+def timed_ask(exchange: Exchange, officer: Actor, text: str) -> tuple[object, float]:
+    """An ask, timed on the exchange's own thread (service time, without queueing)."""
+    started = time.perf_counter()
+    outcome = exchange.ask(officer, text)
+    return outcome, (time.perf_counter() - started) * 1000
+
+
 async def drive_asks(
     thread: ExchangeThread, officers: list[Actor], texts: list[str], concurrency: int
-) -> tuple[list[float], dict[str, int]]:
+) -> tuple[list[float], list[float], dict[str, int]]:
     latencies: list[float] = []
+    service: list[float] = []
     outcomes: dict[str, int] = {}
     gate = asyncio.Semaphore(concurrency)
 
     async def one(officer: Actor, text: str) -> None:
         async with gate:
             started = time.perf_counter()
-            outcome = await thread.run(Exchange.ask, officer, text)
+            outcome, spent = await thread.run(timed_ask, officer, text)
             latencies.append((time.perf_counter() - started) * 1000)
+            service.append(spent)
             name = type(outcome).__name__
             outcomes[name] = outcomes.get(name, 0) + 1
 
     rng = random.Random(11)
     await asyncio.gather(*(one(rng.choice(officers), text) for text in texts))
-    return latencies, outcomes
+    return latencies, service, outcomes
 
 
 def ask_texts(stored: Sequence[str], originals: Sequence[str], count: int) -> list[str]:
@@ -161,7 +170,9 @@ def part_one(args: argparse.Namespace, folder: Path) -> None:
     baseline = baseline_commit_ms(db)
 
     started = time.perf_counter()
-    latencies, outcomes = asyncio.run(drive_asks(thread, officers, texts, args.concurrency))
+    latencies, service, outcomes = asyncio.run(
+        drive_asks(thread, officers, texts, args.concurrency)
+    )
     elapsed = time.perf_counter() - started
     thread.close()
 
@@ -176,15 +187,20 @@ def part_one(args: argparse.Namespace, folder: Path) -> None:
         f"  throughput {args.asks / elapsed:,.0f} asks/s "
         f"({elapsed:.1f} s, {args.concurrency} in flight, one writer thread)"
     )
-    print("  ask latency ms (awaited, includes queueing behind other asks):")
+    print("  ask latency, ms      service (on the exchange thread)   awaited (with queueing)")
     for pct in (50, 95, 99):
-        print(f"    p{pct:<3} {percentile(latencies, pct):8.2f}")
-    service = [v for v in latencies]
+        print(
+            f"    p{pct:<3}              {percentile(service, pct):8.2f}"
+            f"                         {percentile(latencies, pct):8.2f}"
+        )
     print(
-        f"  baseline: bare INSERT+COMMIT p50 {base50:.2f} ms, p95 "
-        f"{percentile(baseline, 95):.2f} ms on the same file"
+        f"  baseline: bare INSERT+COMMIT on the same file, p50 {base50:.2f} ms, "
+        f"p95 {percentile(baseline, 95):.2f} ms"
     )
-    print(f"  ratio: ask p50 / bare commit p50 = {percentile(service, 50) / base50:.1f}x")
+    print(
+        f"  ratio: ask service p50 / bare commit p50 = {percentile(service, 50) / base50:.0f}x "
+        "(the rest is matching, validation and the event log)"
+    )
     print(f"  peak memory (max RSS) {peak_mb():,.0f} MB")
 
 
