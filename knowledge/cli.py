@@ -375,6 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ExchangeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a file or folder named on the command line
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

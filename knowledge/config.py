@@ -10,11 +10,16 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -260,12 +265,14 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, str(path) + " (or PSNX_* variables)")) from None
+    except SettingsError as exc:  # an environment value that cannot even be parsed
+        raise ConfigError(
+            f"A PSNX_* environment variable cannot be read: {exc}. Lists and tables are "
+            'written as JSON, e.g. PSNX_EXCHANGE__TOPICS=\'["technical", "other"]\''
+        ) from None
 
 
 def discord_token() -> str | None:
     """The bot token, from the DISCORD_TOKEN environment variable only."""
     token = os.environ.get("DISCORD_TOKEN", "").strip()
     return token or None
-
-
-Role = Literal["officer", "expert", "steering", "admin"]

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from knowledge.normalise import Normaliser
 from knowledge.store import Store, parse_stamp
-from knowledge.text import plural, question_ref
+from knowledge.text import inert, plural, question_ref
 
 TOP = 5
 
@@ -195,7 +195,7 @@ def _when(moment: datetime, zone: ZoneInfo) -> str:
 def _line(question: WaitingQuestion) -> str:
     text = question.text if len(question.text) <= 140 else question.text[:138] + " …"
     return (
-        f"- **{question.ref}** ({question.topic}) {text} — "
+        f"- **{question.ref}** ({question.topic}) {inert(text)} — "
         f"{plural(question.authorities, 'authority')}, waiting {question.waiting_days:.0f} days"
     )
 
@@ -261,8 +261,44 @@ def to_markdown(digest: Digest, zone: ZoneInfo) -> str:
             "|---|---:|---:|---:|",
         ]
         lines += [
-            f"| {a.name} | {a.asked} | {a.waiting} | {a.received} |" for a in digest.authorities
+            f"| {inert(a.name)} | {a.asked} | {a.waiting} | {a.received} |"
+            for a in digest.authorities
         ]
     elif digest.authorities:
         lines += ["", f"{plural(len(digest.authorities), 'authority')} took part."]
     return "\n".join(lines) + "\n"
+
+
+def reminder_markdown(
+    due: datetime,
+    zone: ZoneInfo,
+    *,
+    queue_size: int,
+    unpublished: int,
+    top: list[WaitingQuestion],
+    overdue: tuple[WaitingQuestion, ...],
+    waiting_limit_days: int,
+) -> str:
+    """The expert's reminder before a release: the size and shape of the queue."""
+    lines = [
+        f"# Release due {due.astimezone(zone):%a %d %b %H:%M}",
+        "",
+        f"**{plural(queue_size, 'question')}** in the queue; "
+        f"{plural(unpublished, 'answer')} written and waiting to be published.",
+    ]
+    if top:
+        lines += ["", "## Top of the queue", ""]
+        lines += [_line(q) for q in top]
+    if overdue:
+        lines += ["", f"## Waiting longer than {waiting_limit_days} days", ""]
+        lines += [_line(q) for q in overdue[:10]]
+    return "\n".join(lines) + "\n"
+
+
+def overdue_markdown(question: WaitingQuestion, crossed_days: int) -> str:
+    """The steering group's flag for a question that has waited past a limit."""
+    return (
+        f"# {question.ref} has waited more than {crossed_days} days\n\n"
+        f"{inert(question.text)}\n\n{plural(question.authorities, 'authority')} wait on it "
+        f"({question.topic}).\n"
+    )

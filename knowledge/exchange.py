@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from knowledge import text as texts
 from knowledge.config import Settings
-from knowledge.digest import Digest, build_digest
+from knowledge.digest import (
+    Digest,
+    WaitingQuestion,
+    build_digest,
+    overdue_markdown,
+    reminder_markdown,
+)
 from knowledge.digest import to_markdown as digest_to_markdown
 from knowledge.errors import (
     AuthorityNeeded,
@@ -66,6 +72,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _days(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds() / 86400
+
+
 class Exchange:
     """Ask, follow, withdraw, search; queue, answer, merge, publish; deliveries."""
 
@@ -77,6 +87,7 @@ class Exchange:
         self.settings = settings
         self.clock = clock
         self._seen_version = store.data_version()
+        self._in_batch = False
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = utc_now) -> Exchange:
@@ -98,11 +109,39 @@ class Exchange:
     def _use_case(self) -> Iterator[list[Callable[[], None]]]:
         """One transaction; callbacks appended to the yielded list run after commit."""
         after_commit: list[Callable[[], None]] = []
+        if self._in_batch:  # part of batch(): its transaction, and the index updated at once
+            yield after_commit
+            for callback in after_commit:
+                callback()
+            return
         with self.store.transaction():
             self._catch_up_with_other_writers()
             yield after_commit
         for callback in after_commit:
             callback()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run several use cases as one transaction (all or nothing), e.g. an import.
+
+        Within the batch the matcher sees each new question at once (so a file's own
+        duplicates are found); if the batch fails, the matcher is rebuilt from the database.
+        """
+        self._in_batch = True
+        try:
+            with self.store.transaction():
+                self._catch_up_with_other_writers()
+                yield
+        except BaseException:
+            self._rebuild_matcher()
+            raise
+        finally:
+            self._in_batch = False
+
+    def _rebuild_matcher(self) -> None:
+        matcher = Matcher(self.settings.matching)
+        matcher.add_many(self.store.matchable_texts())
+        self.matcher = matcher
 
     def _catch_up_with_other_writers(self) -> None:
         """Rebuild the matcher if another process (e.g. `psn-exchange import` while the bot
@@ -110,11 +149,9 @@ class Exchange:
         version = self.store.data_version()
         if version == self._seen_version:
             return
-        matcher = Matcher(self.settings.matching)
-        matcher.add_many(self.store.matchable_texts())
-        self.matcher = matcher
+        self._rebuild_matcher()
         self._seen_version = version
-        log.info("another writer changed the database; matcher rebuilt (%s)", len(matcher))
+        log.info("another writer changed the database; matcher rebuilt (%s)", len(self.matcher))
 
     def _officer(self, actor: Actor) -> dict[str, Any]:
         return self.store.save_officer(
@@ -144,6 +181,28 @@ class Exchange:
             raise NotFound(f"There is no question {texts.question_ref(question_id)}.")
         return question
 
+    def _live_question(self, ref: str | int) -> Question:
+        """The question, or the one it was merged into (through any chain of merges)."""
+        question = self._question(ref)
+        seen = {question.id}
+        while question.status is Status.MERGED and question.merged_into is not None:
+            question = self._question(question.merged_into)
+            if question.id in seen:  # a cycle cannot be made through merge(); be safe anyway
+                break
+            seen.add(question.id)
+        if question.status is Status.WITHDRAWN:
+            raise NotFound(
+                f"{question.ref} was withdrawn by everyone who asked it. "
+                "If you still need it answered, ask it with /ask."
+            )
+        return question
+
+    def _reindex(self, question_id: int, wordings: list[str]) -> None:
+        """Replace every wording the matcher holds for a question."""
+        self.matcher.remove(question_id)
+        for wording in dict.fromkeys(wordings):  # each distinct wording once, as at start-up
+            self.matcher.add(question_id, wording)
+
     def resolve_topic(self, topic: str | None) -> str:
         if topic is None or not topic.strip():
             return self.settings.exchange.default_topic
@@ -166,14 +225,16 @@ class Exchange:
     def _position(self, question_id: int) -> int | None:
         return self.store.queue_position(question_id)
 
-    def _check_rate(self, officer_id: int) -> None:
-        limits = self.settings.exchange
+    def _check_hourly_limit(self, officer_id: int) -> None:
         recent = self.store.asks_since(officer_id, self.clock() - timedelta(hours=1))
-        if recent >= limits.asks_per_hour:
+        if recent >= self.settings.exchange.asks_per_hour:
             raise RateLimited(
-                f"You have asked {recent} new questions in the last hour, the most we accept. "
+                f"You have asked {recent} questions in the last hour, the most we accept. "
                 "Please wait a while before asking more; nothing was saved."
             )
+
+    def _check_open_limit(self, officer_id: int) -> None:
+        limits = self.settings.exchange
         waiting = self.store.open_questions_started_by(officer_id)
         if waiting >= limits.max_open_questions_per_officer:
             raise RateLimited(
@@ -211,6 +272,12 @@ class Exchange:
             self.store.record("authority_set", actor_id=officer["id"], now=now, authority=name)
             officer["authority_id"] = authority_id
 
+    def authority_names(self) -> list[str]:
+        """The configured authorities and every one officers have named, sorted."""
+        names = {n.lower(): n for n in self.store.authority_names()}
+        names.update({n.lower(): n for n in self.settings.exchange.authorities})
+        return sorted(names.values(), key=str.lower)
+
     def authority_of(self, actor: Actor) -> str | None:
         officer = self.store.officer(actor.user_key)
         return officer["authority"] if officer else None
@@ -239,6 +306,7 @@ class Exchange:
             if authority_name is not None:
                 self._assign_authority(self._officer(actor), authority_name, now)
             officer = self._officer_with_authority(actor)
+            self._check_hourly_limit(officer["id"])
             for match in self.matcher.find(question_text, limit=self.settings.matching.suggestions):
                 if match.verdict == "none":
                     continue
@@ -275,7 +343,7 @@ class Exchange:
                 if existing.status is Status.ANSWERED and answer is not None:
                     return AnsweredMatch(draft_id, existing, answer, match)
                 return OpenMatch(draft_id, existing, match)
-            self._check_rate(officer["id"])
+            self._check_open_limit(officer["id"])
             question_id, ask_id = self._new_question(
                 officer, question_text, chosen_topic, place, Link.NEW, None, now, after
             )
@@ -343,7 +411,7 @@ class Exchange:
         with self._use_case() as after:
             officer = self._officer_with_authority(actor)
             draft = self._draft(officer, draft_id)
-            self._check_rate(officer["id"])
+            self._check_open_limit(officer["id"])
             question_id, ask_id = self._new_question(
                 officer,
                 draft["text"],
@@ -389,14 +457,7 @@ class Exchange:
         now = self.clock()
         with self._use_case() as after:
             officer = self._officer_with_authority(actor)
-            question = self._question(ref)
-            if question.status is Status.MERGED and question.merged_into is not None:
-                question = self._question(question.merged_into)
-            if question.status is Status.WITHDRAWN:
-                raise Conflict(
-                    f"{question.ref} was withdrawn, so it cannot be followed. "
-                    "Ask your question with /ask."
-                )
+            question = self._live_question(ref)
             if self.store.active_ask(question.id, officer["id"]) is not None:
                 raise Conflict(f"You already follow {question.ref}. /mine shows where it stands.")
             draft = self.store.latest_draft(officer["id"]) if draft_id is None else None
@@ -450,6 +511,9 @@ class Exchange:
                 self.store.set_status(question.id, Status.WITHDRAWN, now)
                 after.append(lambda: self.matcher.remove(question.id))
                 log.info("question %s withdrawn by its last asker", question.id)
+            elif remaining.status is not Status.WITHDRAWN:
+                wordings = [remaining.text, *self.store.ask_texts(question.id)]
+                after.append(lambda: self._reindex(question.id, wordings))
             result = self.store.question(question.id)
             assert result is not None
         return result
@@ -564,8 +628,8 @@ class Exchange:
         ]
 
     def question(self, ref: str | int) -> tuple[Question, Answer | None]:
-        """A question and its latest published answer (anyone may look)."""
-        question = self._question(ref)
+        """A live question (or the one it was merged into) and its latest published answer."""
+        question = self._live_question(ref)
         return question, self.store.latest_answer(question.id, published_only=True)
 
     # -- the expert -------------------------------------------------------------------
@@ -641,7 +705,12 @@ class Exchange:
             source, target = self._question(source_ref), self._question(target_ref)
             if source.id == target.id:
                 raise InvalidInput("A question cannot be merged into itself.")
-            if source.status not in (Status.OPEN, Status.IN_RELEASE):
+            if source.status is Status.IN_RELEASE:
+                raise Conflict(
+                    f"{source.ref} already has an answer waiting for the next release; "
+                    "publish it (or merge the other way round) instead."
+                )
+            if source.status is not Status.OPEN:
                 raise Conflict(
                     f"{source.ref} is {source.status.value.replace('_', ' ')}; "
                     "only questions still waiting can be merged."
@@ -650,8 +719,7 @@ class Exchange:
                 raise Conflict(
                     f"{target.ref} is {target.status.value}; merge into a live question instead."
                 )
-            wordings = [*self.store.ask_texts(source.id), source.text]
-            moved = self.store.move_asks(source.id, target.id)
+            moved = self.store.move_asks(source.id, target.id, now)
             self.store.set_status(source.id, Status.MERGED, now, merged_into=target.id)
             published = self.store.latest_answer(target.id, published_only=True)
             for ask in moved:
@@ -688,23 +756,28 @@ class Exchange:
                 asks=len(moved),
             )
 
-            def reindex() -> None:
-                self.matcher.remove(source.id)
-                for wording in wordings:
-                    self.matcher.add(target.id, wording)
-
-            after.append(reindex)
+            # The target is now found by every wording of both, as after a restart.
+            wordings = [target.text, *self.store.ask_texts(target.id)]
+            after.append(lambda: self.matcher.remove(source.id))
+            after.append(lambda: self._reindex(target.id, wordings))
             merged = self.store.question(target.id)
             assert merged is not None
         return merged
 
-    def publish(self, actor: Actor) -> Release:
-        """Publish every answer written since the last release, as the next numbered release."""
+    def publish(self, actor: Actor, *, only: Iterable[int] | None = None) -> Release:
+        """Publish every answer written since the last release, as the next numbered release.
+
+        `only` restricts the release to those answer ids (an import publishes its own
+        answers, never the expert's drafts).
+        """
         self._require(actor, Role.EXPERT, "publish a release")
+        wanted = None if only is None else set(only)
         now = self.clock()
         with self._use_case():
             expert = self._officer(actor)
-            pending = self.store.unpublished_answers()
+            pending = [
+                a for a in self.store.unpublished_answers() if wanted is None or a.id in wanted
+            ]
             if not pending:
                 last = self.store.last_release_number()
                 since = f" since release {last}" if last else " yet"
@@ -765,10 +838,15 @@ class Exchange:
         """The steering group's digest for (since, until]; by default since the last one."""
         if not (actor.has(Role.STEERING) or actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
             raise NotAllowed("Only the steering group and the PSN expert can see digests.")
-        until = until or self.clock()
+        now = self.clock()
+        until = until or now
         since = since or self.store.last_digest_end() or until - timedelta(days=7)
         if since >= until:
             raise InvalidInput("The digest period must end after it starts.")
+        if until > now + timedelta(minutes=1):
+            raise InvalidInput(
+                "A digest cannot cover the future: choose an end date no later than now."
+            )
         return self._build_digest(since, until)
 
     def _build_digest(self, since: datetime, until: datetime) -> Digest:
@@ -845,35 +923,21 @@ class Exchange:
         key = f"release-reminder:{stamp(due)}"
         if self.store.notice_exists(key):
             return False
-        digest = self._build_digest(now - timedelta(days=7), now)
-        queue = self.store.queue(limit=5)
-        lines = [
-            f"# Release due {due.astimezone(self.settings.schedule.zone):%a %d %b %H:%M}",
-            "",
-            f"**{texts.plural(self.store.queue_size(), 'question')}** in the queue; "
-            f"{texts.plural(len(self.store.unpublished_answers()), 'answer')} written and waiting "
-            "to be published.",
+        top = [
+            WaitingQuestion(q.id, q.text, q.topic, q.authorities, _days(now, q.waiting_since))
+            for q, _ in self.store.queue(limit=5)
         ]
-        if queue:
-            lines += ["", "## Top of the queue", ""]
-            lines += [
-                f"- **{q.ref}** ({q.topic}) {q.text[:140]} — "
-                f"{texts.plural(q.authorities, 'authority')}, waiting "
-                f"{(now - q.waiting_since).total_seconds() / 86400:.0f} days"
-                for q, _ in queue
-            ]
-        if digest.overdue:
-            lines += ["", f"## Waiting longer than {digest.waiting_limit_days} days", ""]
-            lines += [
-                f"- **{q.ref}** {q.text[:140]} — {q.waiting_days:.0f} days"
-                for q in digest.overdue[:10]
-            ]
+        body = reminder_markdown(
+            due,
+            self.settings.schedule.zone,
+            queue_size=self.store.queue_size(),
+            unpublished=len(self.store.unpublished_answers()),
+            top=top,
+            overdue=self._build_digest(now - timedelta(days=7), now).overdue,
+            waiting_limit_days=self.settings.schedule.waiting_limit_days,
+        )
         self.store.add_notice(
-            key=key,
-            kind="release_reminder",
-            audience="expert",
-            body="\n".join(lines) + "\n",
-            now=now,
+            key=key, kind="release_reminder", audience="expert", body=body, now=now
         )
         return True
 
@@ -881,30 +945,34 @@ class Exchange:
         limit = self.settings.schedule.waiting_limit_days
         owed = 0
         for row in self.store.waiting_at(now):
-            waited = (now - parse_stamp(row["waiting_since"])).total_seconds() / 86400
+            waited = _days(now, parse_stamp(row["waiting_since"]))
             crossed = int(waited // limit) * limit
             if crossed < limit:
                 continue
-            key = f"overdue:{row['id']}:{crossed}"
-            body = (
-                f"# {texts.question_ref(row['id'])} has waited more than {crossed} days\n\n"
-                f"{row['text']}\n\n{texts.plural(row['authorities'], 'authority')} wait on it "
-                f"({row['topic']}).\n"
+            question = WaitingQuestion(
+                row["id"], row["text"], row["topic"], row["authorities"], waited
             )
-            if (
-                self.store.add_notice(
-                    key=key, kind="overdue", audience="steering", body=body, now=now
-                )
-                is not None
-            ):
-                owed += 1
+            added = self.store.add_notice(
+                key=f"overdue:{row['id']}:{crossed}",
+                kind="overdue",
+                audience="steering",
+                body=overdue_markdown(question, crossed),
+                now=now,
+            )
+            owed += added is not None
         return owed
 
-    def owed_notices(self, audience: str | None = None, limit: int = 20) -> list[Notice]:
-        """Digests and reminders owed to the steering group or the expert, oldest first."""
+    def owed_notices(
+        self,
+        audiences: str | Iterable[str] | None = None,
+        limit: int = 20,
+        max_attempts: int | None = None,
+    ) -> list[Notice]:
+        """Digests and reminders owed to an audience ("steering", "expert"), or to several."""
+        wanted = [audiences] if isinstance(audiences, str) else audiences
         return [
             Notice(r["id"], r["kind"], r["audience"], r["body"], r["attempts"])
-            for r in self.store.owed_notices(audience, limit)
+            for r in self.store.owed_notices(wanted, limit, max_attempts)
         ]
 
     def mark_notice_sent(self, notice_id: int) -> bool:
@@ -917,12 +985,18 @@ class Exchange:
 
     # -- deliveries -------------------------------------------------------------------
 
-    def owed_deliveries(self, recipient_prefix: str = "", limit: int = 100) -> list[Delivery]:
-        """Messages owed to recipients whose key starts with `recipient_prefix`, oldest first."""
+    def owed_deliveries(
+        self, recipient_prefix: str = "", limit: int = 100, max_attempts: int | None = None
+    ) -> list[Delivery]:
+        """Messages owed to recipients whose key starts with `recipient_prefix`, oldest first.
+
+        With `max_attempts`, deliveries that have failed that often are left out, so they
+        cannot hold up newer ones.
+        """
         name = self.settings.exchange.name_authorities_in_answers
         return [
             self.store.to_delivery(row, name)
-            for row in self.store.owed_rows(recipient_prefix, limit)
+            for row in self.store.owed_rows(recipient_prefix, limit, max_attempts)
         ]
 
     def mark_sent(self, delivery_id: int) -> bool:
@@ -958,16 +1032,14 @@ class Exchange:
             raise NotAllowed("Only the PSN expert or an exchange admin can import questions.")
         question_text = self._question_text(text)
         chosen_topic = self.resolve_topic(topic)
-        authority_name = texts.authority_name(authority)
+        authority_name = self._authority_name(authority)
         name = texts.display_name(officer)
         key = f"{UNREACHABLE_PREFIX}{name.lower()}@{authority_name.lower()}"
         with self._use_case() as after:
-            self._officer(actor)
-            officer_id = self.store.save_officer(key, name, asked_at)["id"]
-            authority_id = self.store.authority_id(authority_name, asked_at)
-            self.store.set_officer_authority(officer_id, authority_id)
-            row = self.store.officer(key)
-            assert row is not None
+            operator = self._officer(actor)
+            row = self.store.save_officer(key, name, asked_at)
+            self._assign_authority(row, authority_name, asked_at)
+            officer_id, authority_id = row["id"], row["authority_id"]
             duplicate = next(
                 (m for m in self.matcher.find(question_text, limit=1) if m.verdict == "duplicate"),
                 None,
@@ -987,13 +1059,24 @@ class Exchange:
                     )
                     after.append(lambda: self.matcher.add(existing.id, question_text))
                 self.store.record(
-                    "imported", actor_id=None, now=asked_at, question_id=existing.id, joined=True
+                    "imported",
+                    actor_id=operator["id"],
+                    now=self.clock(),
+                    question_id=existing.id,
+                    joined=True,
                 )
                 joined = self.store.question(existing.id)
                 assert joined is not None
                 return True, joined, duplicate
             question_id, _ = self._new_question(
                 row, question_text, chosen_topic, None, Link.IMPORTED, None, asked_at, after
+            )
+            self.store.record(
+                "imported",
+                actor_id=operator["id"],
+                now=self.clock(),
+                question_id=question_id,
+                joined=False,
             )
             created = self.store.question(question_id)
             assert created is not None

@@ -11,8 +11,6 @@ from typing import Any
 
 from knowledge.models import PublishedEntry
 
-FORMATS = ("md", "html", "json", "csv")
-
 
 def _record(entry: PublishedEntry) -> dict[str, Any]:
     record: dict[str, Any] = {
@@ -23,7 +21,7 @@ def _record(entry: PublishedEntry) -> dict[str, Any]:
         "links": list(entry.answer.links),
         "version": entry.answer.version,
         "release": entry.answer.release_number,
-        "answered_at": entry.answer.created_at.isoformat(),
+        "written_at": entry.answer.created_at.isoformat(),
         "authorities": list(entry.authority_names),
     }
     if entry.asker_names:
@@ -45,6 +43,13 @@ def to_json(entries: list[PublishedEntry]) -> str:
     return json.dumps([_record(e) for e in entries], indent=2, ensure_ascii=False) + "\n"
 
 
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting like a formula is quoted."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def to_csv(entries: list[PublishedEntry]) -> str:
     buffer = io.StringIO()
     columns = [
@@ -55,7 +60,7 @@ def to_csv(entries: list[PublishedEntry]) -> str:
         "links",
         "version",
         "release",
-        "answered_at",
+        "written_at",
         "authorities",
         "askers",
     ]
@@ -66,7 +71,7 @@ def to_csv(entries: list[PublishedEntry]) -> str:
         record["links"] = " ".join(record["links"])
         record["authorities"] = "; ".join(record["authorities"])
         record["askers"] = "; ".join(record.get("askers", []))
-        writer.writerow(record)
+        writer.writerow({k: _cell(v) for k, v in record.items()})
     return buffer.getvalue()
 
 

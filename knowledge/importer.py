@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge import text as texts
-from knowledge.errors import ExchangeError, InvalidInput
+from knowledge.errors import InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Status
 
@@ -76,7 +76,8 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 continue
             yield number, record if isinstance(record, dict) else "not a JSON object"
     elif path.suffix.lower() == ".csv":
-        csv.field_size_limit(MAX_FIELD_CHARS * 4)
+        # Read any field whole (the file is at most 50 MB); _row refuses over-long ones.
+        csv.field_size_limit(MAX_FILE_BYTES)
         reader = csv.DictReader(io.StringIO(content, newline=""))
         header = reader.fieldnames or []
         missing = [c for c in REQUIRED if c not in header]
@@ -99,7 +100,11 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                     continue
                 yield reader.line_num, dict(record)
         except csv.Error as exc:
-            yield reader.line_num, f"not valid CSV ({exc})"
+            # The reader cannot go on past this point, so no row after it can be trusted.
+            raise InvalidInput(
+                f"{path} line {reader.line_num}: not valid CSV ({exc}); the rest of the file "
+                "cannot be read. Nothing was imported."
+            ) from None
     else:
         raise InvalidInput(f"{path}: import reads .csv or .jsonl files.")
 
@@ -112,6 +117,12 @@ def _row(number: int, record: dict[str, Any], limits: Callable[[str], str]) -> R
         if not isinstance(record.get(name), str) or not record[name].strip():
             raise InvalidInput(f"'{name}' is missing or empty")
     for name, value in record.items():
+        if (
+            name in ("topic", "asked_at", "answer")
+            and value is not None
+            and not isinstance(value, str)
+        ):
+            raise InvalidInput(f"'{name}' must be text")
         if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
             raise InvalidInput(f"'{name}' is longer than {MAX_FIELD_CHARS:,} characters")
     asked_at = datetime.now(UTC)
@@ -191,30 +202,36 @@ def import_file(
     skip_bad: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Import a question list; answers in the file are published as one release."""
+    """Import a question list in one transaction; its answers are published as one release.
+
+    Only the answers in the file are published — never answers the expert is still
+    working on. If anything fails part-way, nothing of the file is kept.
+    """
     rows, bad = read_rows(path, exchange, skip_bad=skip_bad)
     report = ImportReport(skipped=bad)
-    for done, row in enumerate(rows, start=1):
-        joined, question, _ = exchange.import_question(
-            actor,
-            text=row.text,
-            authority=row.authority,
-            officer=row.officer,
-            topic=row.topic,
-            asked_at=row.asked_at,
-        )
-        if joined:
-            report.joined += 1
-        else:
-            report.new += 1
-        if row.answer and question.status is Status.OPEN:
-            try:
-                exchange.answer(actor, question.id, row.answer, row.links)
-                report.answered += 1
-            except ExchangeError as error:
-                report.skipped.append(f"line {row.line}: answer not imported ({error})")
-        if progress is not None:
-            progress(done, len(rows))
-    if report.answered:
-        report.release = exchange.publish(actor).number
+    written: list[int] = []
+    with exchange.batch():
+        for done, row in enumerate(rows, start=1):
+            joined, question, _ = exchange.import_question(
+                actor,
+                text=row.text,
+                authority=row.authority,
+                officer=row.officer,
+                topic=row.topic,
+                asked_at=row.asked_at,
+            )
+            if joined:
+                report.joined += 1
+            else:
+                report.new += 1
+            if row.answer and question.status is Status.OPEN:
+                try:
+                    written.append(exchange.answer(actor, question.id, row.answer, row.links).id)
+                except InvalidInput as error:
+                    report.skipped.append(f"line {row.line}: answer not imported ({error})")
+            if progress is not None:
+                progress(done, len(rows))
+        if written:
+            report.answered = len(written)
+            report.release = exchange.publish(actor, only=written).number
     return report

@@ -25,12 +25,11 @@ from knowledge.models import Answer, Delivery, Link, Question, Status
 FTS_TABLES = {"questions": "questions_fts", "answers": "answers_fts"}
 
 _QUESTION_SELECT = """
-SELECT q.id, q.text, q.topic, q.status, q.created_at, q.merged_into,
-       COALESCE(MIN(a.asked_at), q.created_at) AS waiting_since,
-       COUNT(DISTINCT a.authority_id) AS authorities,
-       COUNT(a.id) AS asks
+SELECT q.id, q.text, q.topic, q.status, q.created_at, q.merged_into, q.waiting_since,
+       q.demand AS authorities,
+       (SELECT COUNT(*) FROM asks a WHERE a.question_id = q.id AND a.withdrawn_at IS NULL)
+         AS asks
 FROM questions q
-LEFT JOIN asks a ON a.question_id = q.id AND a.withdrawn_at IS NULL
 """
 
 _ANSWER_SELECT = """
@@ -198,13 +197,13 @@ class Store:
         except sqlite3.OperationalError as exc:
             raise _store_error(exc, self.path) from None
 
-    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         try:
-            return list(self.db.query(sql, tuple(params)))
+            return list(self.db.query(sql, params if isinstance(params, dict) else tuple(params)))
         except sqlite3.OperationalError as exc:
             raise _store_error(exc, self.path) from None
 
-    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+    def _one(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
 
@@ -301,7 +300,7 @@ class Store:
         return ask_id
 
     def question(self, question_id: int) -> Question | None:
-        row = self._one(_QUESTION_SELECT + " WHERE q.id = ? GROUP BY q.id", [question_id])
+        row = self._one(_QUESTION_SELECT + " WHERE q.id = ?", [question_id])
         return _question(row) if row else None
 
     def questions(self, ids: Iterable[int]) -> dict[int, Question]:
@@ -311,7 +310,7 @@ class Store:
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self._rows(
-                _QUESTION_SELECT + f" WHERE q.id IN ({marks}) GROUP BY q.id",
+                _QUESTION_SELECT + f" WHERE q.id IN ({marks})",
                 chunk,
             ):
                 found[row["id"]] = _question(row)
@@ -369,13 +368,26 @@ class Store:
             )
         ]
 
-    def move_asks(self, from_question: int, to_question: int) -> list[dict[str, Any]]:
-        """Re-point the active asks of one question at another; return them as they were."""
+    def move_asks(
+        self, from_question: int, to_question: int, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Re-point the active asks of one question at another; return them as they were.
+
+        An officer who already asks the target keeps that one ask: the moved duplicate is
+        closed (withdrawn, marked as merged) so nobody waits twice on one question.
+        """
         moved = self._rows(
             """SELECT a.id, a.officer_id, o.user_key FROM asks a
                LEFT JOIN officers o ON o.id = a.officer_id
                WHERE a.question_id = ? AND a.withdrawn_at IS NULL""",
             [from_question],
+        )
+        self._write(
+            """UPDATE asks SET withdrawn_at = ?, merged_from = ?
+               WHERE question_id = ? AND withdrawn_at IS NULL AND officer_id IN (
+                 SELECT officer_id FROM asks WHERE question_id = ? AND withdrawn_at IS NULL
+                 AND officer_id IS NOT NULL)""",
+            [stamp(now), from_question, from_question, to_question],
         )
         self._write(
             """UPDATE asks SET question_id = ?, merged_from = ?
@@ -394,10 +406,14 @@ class Store:
         )
 
     def asks_since(self, officer_id: int, since: datetime) -> int:
+        """Questions the officer has put to the exchange since `since`: new ones, and
+        ones that were offered a match (each /ask counts once, whatever its outcome)."""
         row = self._one(
-            """SELECT COUNT(*) AS n FROM asks WHERE officer_id = ? AND asked_at >= ?
-               AND link IN ('new', 'asked_anyway')""",
-            [officer_id, stamp(since)],
+            """SELECT (SELECT COUNT(*) FROM asks WHERE officer_id = :o AND asked_at >= :t
+                       AND link = 'new')
+                    + (SELECT COUNT(*) FROM drafts WHERE officer_id = :o AND created_at >= :t)
+                    AS n""",
+            {"o": officer_id, "t": stamp(since)},
         )
         return int(row["n"]) if row else 0
 
@@ -619,11 +635,19 @@ class Store:
         )
         return count == 1
 
-    def owed_rows(self, recipient_prefix: str, limit: int) -> list[dict[str, Any]]:
+    def owed_rows(
+        self, recipient_prefix: str, limit: int, max_attempts: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Owed deliveries, oldest first; with `max_attempts`, only those still worth trying."""
         return self._rows(
             """SELECT * FROM deliveries WHERE status = 'owed' AND recipient >= ? AND recipient < ?
-               ORDER BY id LIMIT ?""",
-            [recipient_prefix, recipient_prefix + "\U0010ffff", limit],
+               AND attempts < ? ORDER BY id LIMIT ?""",
+            [
+                recipient_prefix,
+                recipient_prefix + "\U0010ffff",
+                max_attempts if max_attempts is not None else 2**62,
+                limit,
+            ],
         )
 
     def delivery_row(self, delivery_id: int) -> dict[str, Any] | None:
@@ -891,12 +915,13 @@ class Store:
     ) -> int | None:
         """Record a notice owed; None if one with this key already exists."""
         start, end = (stamp(window[0]), stamp(window[1])) if window else (None, None)
-        cursor = self.conn.execute(
-            """INSERT OR IGNORE INTO notices (key, kind, audience, window_start, window_end,
-                   body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        if self.notice_exists(key):
+            return None
+        return self._insert(
+            """INSERT INTO notices (key, kind, audience, window_start, window_end, body,
+                   created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
             [key, kind, audience, start, end, body, stamp(now)],
         )
-        return cursor.lastrowid if cursor.rowcount == 1 else None
 
     def last_digest_end(self) -> datetime | None:
         row = self._one("SELECT MAX(window_end) AS end_at FROM notices WHERE kind = 'digest'")
@@ -906,15 +931,18 @@ class Store:
         row = self._one("SELECT MIN(asked_at) AS first FROM asks")
         return parse_stamp(row["first"]) if row and row["first"] else None
 
-    def owed_notices(self, audience: str | None, limit: int) -> list[dict[str, Any]]:
-        if audience is None:
-            return self._rows(
-                "SELECT * FROM notices WHERE status = 'owed' ORDER BY id LIMIT ?", [limit]
-            )
+    def owed_notices(
+        self, audiences: Iterable[str] | None, limit: int, max_attempts: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Owed notices, oldest first, for the given audiences (None: all)."""
+        wanted = ["steering", "expert"] if audiences is None else list(audiences)
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
         return self._rows(
-            """SELECT * FROM notices WHERE status = 'owed' AND audience = ?
-               ORDER BY id LIMIT ?""",
-            [audience, limit],
+            f"""SELECT * FROM notices WHERE status = 'owed' AND audience IN ({marks})
+                AND attempts < ? ORDER BY id LIMIT ?""",  # noqa: S608
+            [*wanted, max_attempts if max_attempts is not None else 2**62, limit],
         )
 
     def mark_notice_sent(self, notice_id: int, now: datetime) -> bool:

@@ -116,6 +116,18 @@ def display_name(raw: str) -> str:
     return name or "anonymous officer"
 
 
+# Mid-line, only these can format: emphasis, code, links, tables, strike, HTML-ish tags.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def inert(text: str) -> str:
+    """User text made safe to place inside Markdown we write: one line, no formatting.
+
+    A question must not be able to add a heading, a fake link or a table cell to a digest.
+    """
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
+
+
 def question_id(raw: str | int) -> int:
     """Parse 'Q-42', 'q42', '#42' or '42' into 42; InvalidInput otherwise."""
     if isinstance(raw, int):

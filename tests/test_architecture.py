@@ -65,10 +65,17 @@ def test_no_knowledge_module_imports_discord(module: str) -> None:
 @pytest.mark.parametrize("module", MODULES)
 def test_importing_a_knowledge_module_does_not_load_discord(module: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c",
-         f"import sys, {module}; print(sorted(m for m in sys.modules if m == 'discord' "
-         "or m.startswith('discord.')))"],
-        capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+        [
+            sys.executable,
+            "-c",
+            f"import sys, {module}; print(sorted(m for m in sys.modules if m == 'discord' "
+            "or m.startswith('discord.')))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -89,7 +96,11 @@ print(code, sorted(m for m in sys.modules if m.split(".")[0] == "discord"))
 """
     done = subprocess.run(
         [sys.executable, "-c", program],
-        capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0 []"

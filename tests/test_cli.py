@@ -90,9 +90,19 @@ def test_importing_the_workshop_questions_joins_the_near_duplicates(
 def test_the_installed_command_imports_a_file(tmp_path: Path) -> None:
     db = tmp_path / "exchange.db"
     done = subprocess.run(
-        [Path(sys.executable).parent / "psn-exchange", "import", "--db", db, CSV,
-         "--config", CONFIG],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            Path(sys.executable).parent / "psn-exchange",
+            "import",
+            "--db",
+            db,
+            CSV,
+            "--config",
+            CONFIG,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert SUMMARY.search(done.stdout)
@@ -161,12 +171,12 @@ def test_a_file_that_is_not_utf8_is_refused_and_nothing_imported(
     capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "questions.csv"
-    path.write_bytes(
+    latin1 = (
         "text,authority,officer\n"
         "Will PSN replace our GCSx connection next year?,Rutland County Council,Jo Smith\n"
         "Does the café wifi in the council offices count as PSN?,Derby City Council,Zoë Brown\n"
-        .encode("latin-1")
     )
+    path.write_bytes(latin1.encode("latin-1"))
 
     code, _, err = psnx(capsys, "import", "--db", db, path)
 
@@ -284,16 +294,24 @@ def test_html_export_escapes_what_people_typed(
 def test_match_prints_one_line_per_query_in_input_order(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", [
-        json.dumps({"id": "c1", "text": "How is quality of service handled in PSN?"}),
-        json.dumps({"id": "c2", "text": "Will our GCSx Code of Connection carry over to PSN?"}),
-        json.dumps({"id": "c3", "text": "Who pays for the regional PSN procurement?"}),
-    ])
-    queries = write_jsonl(tmp_path / "queries.jsonl", [
-        json.dumps({"id": "q-coco", "text": "Does our GCSx CoCo compliance carry over to PSN?"}),
-        json.dumps({"id": "q-qos", "text": "How does PSN handle QoS?"}),
-        json.dumps({"id": 7, "text": "What colour is the sky?"}),
-    ])
+    corpus = write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            json.dumps({"id": "c1", "text": "How is quality of service handled in PSN?"}),
+            json.dumps({"id": "c2", "text": "Will our GCSx Code of Connection carry over to PSN?"}),
+            json.dumps({"id": "c3", "text": "Who pays for the regional PSN procurement?"}),
+        ],
+    )
+    queries = write_jsonl(
+        tmp_path / "queries.jsonl",
+        [
+            json.dumps(
+                {"id": "q-coco", "text": "Does our GCSx CoCo compliance carry over to PSN?"}
+            ),
+            json.dumps({"id": "q-qos", "text": "How does PSN handle QoS?"}),
+            json.dumps({"id": 7, "text": "What colour is the sky?"}),
+        ],
+    )
 
     code, out, err = psnx(capsys, "match", "--corpus", corpus, "--queries", queries, "--top", "2")
 
@@ -316,10 +334,13 @@ def test_match_prints_one_line_per_query_in_input_order(
 def test_match_refuses_a_malformed_corpus_naming_the_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", [
-        json.dumps({"id": "c1", "text": "How is quality of service handled in PSN?"}),
-        '{"id": "c2", "text": "Will our GCSx',
-    ])
+    corpus = write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            json.dumps({"id": "c1", "text": "How is quality of service handled in PSN?"}),
+            '{"id": "c2", "text": "Will our GCSx',
+        ],
+    )
     queries = write_jsonl(tmp_path / "queries.jsonl", [json.dumps({"id": "q", "text": "QoS?"})])
 
     code, out, err = psnx(capsys, "match", "--corpus", corpus, "--queries", queries)
@@ -337,15 +358,30 @@ def test_queue_lists_the_questions_most_authorities_first(
 ) -> None:
     qos = "How many classes of service will PSN carry for VoIP and video?"
     rows = [
-        {"text": "Who owns the intellectual property in the regional PSN design?",
-         "authority": "Derby City Council", "officer": "A", "asked_at": "2010-05-11T09:00:00Z"},
-        {"text": "When will PSN reach north Nottinghamshire?",
-         "authority": "Nottinghamshire County Council", "officer": "B",
-         "asked_at": "2010-05-11T10:00:00Z"},
-        {"text": qos, "authority": "Rutland County Council", "officer": "C",
-         "asked_at": "2010-05-11T11:00:00Z"},
-        {"text": qos, "authority": "Leicester City Council", "officer": "D",
-         "asked_at": "2010-05-11T12:00:00Z"},
+        {
+            "text": "Who owns the intellectual property in the regional PSN design?",
+            "authority": "Derby City Council",
+            "officer": "A",
+            "asked_at": "2010-05-11T09:00:00Z",
+        },
+        {
+            "text": "When will PSN reach north Nottinghamshire?",
+            "authority": "Nottinghamshire County Council",
+            "officer": "B",
+            "asked_at": "2010-05-11T10:00:00Z",
+        },
+        {
+            "text": qos,
+            "authority": "Rutland County Council",
+            "officer": "C",
+            "asked_at": "2010-05-11T11:00:00Z",
+        },
+        {
+            "text": qos,
+            "authority": "Leicester City Council",
+            "officer": "D",
+            "asked_at": "2010-05-11T12:00:00Z",
+        },
     ]
     path = write_jsonl(tmp_path / "questions.jsonl", [json.dumps(r) for r in rows])
     assert psnx(capsys, "import", "--db", db, path)[0] == 0
@@ -381,9 +417,16 @@ def test_answer_and_publish_make_the_next_release(
     assert first
     ref = first[0]
 
-    code, out, _ = psnx(capsys, "answer", "--db", imported, ref,
-                        "PSN replaces GCSx over time; plan your move with your supplier.",
-                        "--link", "https://www.gov.uk/government/groups/public-services-network")
+    code, out, _ = psnx(
+        capsys,
+        "answer",
+        "--db",
+        imported,
+        ref,
+        "PSN replaces GCSx over time; plan your move with your supplier.",
+        "--link",
+        "https://www.gov.uk/government/groups/public-services-network",
+    )
     assert code == 0
     assert f"Answer saved for {ref} (version 1)" in out
 
@@ -464,7 +507,10 @@ def test_db_check_runs_as_a_module(tmp_path: Path, capsys: pytest.CaptureFixture
     assert psnx(capsys, "queue", "--db", db)[0] == 0  # creates and migrates it
     done = subprocess.run(
         [sys.executable, "-m", "knowledge.cli", "db", "check", "--db", db, "--config", CONFIG],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "ok" in done.stdout
@@ -473,8 +519,15 @@ def test_db_check_runs_as_a_module(tmp_path: Path, capsys: pytest.CaptureFixture
 # -- help and configuration -----------------------------------------------------------
 
 COMMANDS = [
-    ["console"], ["import"], ["export"], ["match"], ["queue"], ["answer"], ["publish"],
-    ["db"], ["db", "check"],
+    ["console"],
+    ["import"],
+    ["export"],
+    ["match"],
+    ["queue"],
+    ["answer"],
+    ["publish"],
+    ["db"],
+    ["db", "check"],
 ]
 
 
@@ -499,7 +552,7 @@ def test_a_typo_in_the_config_file_stops_with_the_key_named(
     capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
 ) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[matching]\nduplicate_treshold = 90\n', encoding="utf-8")
+    config.write_text("[matching]\nduplicate_treshold = 90\n", encoding="utf-8")
 
     code, out, err = psnx(capsys, "queue", "--db", db, "--config", config)
 
@@ -515,11 +568,12 @@ def test_export_names_askers_only_when_configured(
     shipped = CONFIG.read_text(encoding="utf-8")
     assert "name_askers_in_exports = false" in shipped
     config = tmp_path / "config.toml"
-    config.write_text(shipped.replace("name_askers_in_exports = false",
-                                      "name_askers_in_exports = true"), encoding="utf-8")
+    config.write_text(
+        shipped.replace("name_askers_in_exports = false", "name_askers_in_exports = true"),
+        encoding="utf-8",
+    )
 
-    code, out, _ = psnx(capsys, "export", "--db", imported, "--format", "json",
-                        "--config", config)
+    code, out, _ = psnx(capsys, "export", "--db", imported, "--format", "json", "--config", config)
 
     assert code == 0
     askers = {name for record in json.loads(out) for name in record["askers"]}

@@ -67,9 +67,19 @@ def test_two_officers_ask_the_same_thing_and_both_get_the_answer_once(exchange: 
 def test_the_example_runs_unattended_from_standard_input(tmp_path: Path) -> None:
     with SCRIPT.open(encoding="utf-8") as script:
         done = subprocess.run(
-            [Path(sys.executable).parent / "psn-exchange", "console",
-             "--db", tmp_path / "console.db", "--config", REPO / "config.toml"],
-            stdin=script, capture_output=True, text=True, encoding="utf-8", timeout=60,
+            [
+                Path(sys.executable).parent / "psn-exchange",
+                "console",
+                "--db",
+                tmp_path / "console.db",
+                "--config",
+                REPO / "config.toml",
+            ],
+            stdin=script,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=60,
             check=False,
         )
     assert done.returncode == 0, done.stderr

@@ -130,3 +130,25 @@ def test_cli_refuses_a_bad_date(tmp_path: Path, capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         main(["digest", "--since", "last tuesday", "--db", str(tmp_path / "x.db")])
     assert "not a date" in capsys.readouterr().err
+
+
+def test_a_digest_cannot_end_in_the_future(exchange: Exchange, clock: Clock) -> None:
+    with pytest.raises(InvalidInput, match="cannot cover the future"):
+        exchange.send_digest(STEERING, clock.now - timedelta(days=7), clock.now + timedelta(days=9))
+    assert exchange.owed_notices() == []
+
+
+def test_question_text_cannot_format_a_digest(
+    exchange: Exchange, alice: Actor, clock: Clock
+) -> None:
+    exchange.ask(alice, "What is PSN?\n## Urgent: [click here](https://evil.example) | x")
+    clock.advance(days=20)
+    exchange.check_schedules()
+
+    text = exchange.digest_markdown(exchange.digest(STEERING, clock.now - timedelta(days=30)))
+    flags = [n.body for n in exchange.owed_notices("steering") if n.kind == "overdue"]
+
+    for body in [text, *flags]:
+        assert "\n## Urgent" not in body
+        assert "[click here](" not in body
+        assert r"\[click here\]" in body

@@ -115,3 +115,18 @@ def test_privacy_cli_exports_and_forgets(
     assert json.loads(capsys.readouterr().out)["asks"][0]["text"] == COCO
     assert main(["privacy", "forget", alice.user_key, "--db", db]) == 0
     assert "1 ask(s) kept anonymously" in capsys.readouterr().out
+
+
+def test_csv_export_cells_never_run_as_spreadsheet_formulas(
+    exchange: Exchange, alice: Actor, expert: Actor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    q = exchange.ask(alice, '=HYPERLINK("https://evil.example","Is PSN safe?")')
+    assert isinstance(q, NewQuestion)
+    exchange.answer(expert, q.question.ref, "-1 is not an answer, but here it is.")
+    exchange.publish(expert)
+
+    assert main(["export", "--format", "csv", "--db", str(exchange.settings.database.path)]) == 0
+
+    out = capsys.readouterr().out
+    assert "'=HYPERLINK" in out
+    assert "'-1 is not an answer" in out

@@ -113,7 +113,7 @@ def test_a_digest_missed_while_down_is_sent_once_on_start_up(
 
     exchange.check_schedules()
 
-    digests = exchange.store.owed_notices("steering", 10)
+    digests = exchange.store.owed_notices(["steering"], 10)
     windows = [(r["window_start"], r["window_end"]) for r in digests if r["kind"] == "digest"]
     assert len(windows) == 2
     assert windows[1] == (

@@ -22,8 +22,12 @@ from knowledge.store import Store, fts_query
 from tests.conftest import Clock, officer
 
 FTS_TRIGGERS = {
-    "questions_ai", "questions_ad", "questions_au",
-    "answers_ai", "answers_ad", "answers_au",
+    "questions_ai",
+    "questions_ad",
+    "questions_au",
+    "answers_ai",
+    "answers_ad",
+    "answers_au",
 }
 FTS_VERSION = next(
     version for version, (_, sql) in enumerate(MIGRATIONS, start=1) if "fts5" in sql.lower()
@@ -151,8 +155,10 @@ def test_the_fts_index_follows_edits_and_deletes(exchange: Exchange, alice: Acto
     outcome = exchange.ask(alice, QUESTION)
     assert isinstance(outcome, NewQuestion)
     db = exchange.store.db
-    db.execute("UPDATE questions SET text = 'How are VoIP classes of service marked?' WHERE id = ?",
-               [outcome.question.id])
+    db.execute(
+        "UPDATE questions SET text = 'How are VoIP classes of service marked?' WHERE id = ?",
+        [outcome.question.id],
+    )
     assert list(db["questions"].search("connection")) == []
     assert len(list(db["questions"].search("voip"))) == 1
     assert exchange.store.check() == []
