@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
 import signal
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.render import clip
 from knowledge.config import Settings
 from knowledge.errors import ExchangeError
 from knowledge.exchange import Exchange
@@ -20,6 +23,10 @@ from knowledge.models import Actor, Role
 from knowledge.runner import ExchangeThread
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
 
 USER_PREFIX = "discord:"
 PLACE_PREFIX = "discord:channel:"
@@ -68,11 +75,19 @@ def channel_id_of(place: str | None) -> int | None:
     return int(place.removeprefix(PLACE_PREFIX))
 
 
-async def reply_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
-    """The one place errors become messages: ExchangeError kindly, anything else generically."""
+async def reply_error(
+    interaction: discord.Interaction[Any], error: BaseException, *, typed: str | None = None
+) -> None:
+    """The one place errors become messages: ExchangeError kindly, anything else generically.
+
+    `typed` is what the person wrote in a form; a refusal gives it back, so nothing is lost.
+    """
     original = getattr(error, "original", error)
     if isinstance(original, ExchangeError):
         message = str(original)
+        if typed and typed.strip():
+            kept = clip(typed, 1500).replace("`", "ˋ")
+            message = f"{message}\n\nWhat you typed:\n```\n{kept}\n```"
     elif isinstance(original, app_commands.CheckFailure | app_commands.NoPrivateMessage):
         message = "That command can only be used in the exchange's server, not in a direct message."
     else:
@@ -87,6 +102,35 @@ async def reply_error(interaction: discord.Interaction[Any], error: BaseExceptio
         await interaction.followup.send(message, ephemeral=True)
     else:
         await interaction.response.send_message(message, ephemeral=True)
+
+
+def guarded(
+    callback: Callable[[ItemT, discord.Interaction[Any]], Coroutine[Any, Any, None]],
+) -> Callable[[ItemT, discord.Interaction[Any]], Coroutine[Any, Any, None]]:
+    """For button callbacks: errors go to reply_error, as for commands and forms."""
+
+    @functools.wraps(callback)
+    async def run(item: ItemT, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await callback(item, interaction)
+        except Exception as error:
+            await reply_error(interaction, error)
+
+    return run
+
+
+class ExchangeModal(discord.ui.Modal):
+    """A form whose errors go to reply_error, giving back what the person typed."""
+
+    def typed(self) -> str | None:
+        """The text worth giving back if the form is refused (override)."""
+        return None
+
+    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], error: Exception
+    ) -> None:
+        await reply_error(interaction, error, typed=self.typed())
 
 
 class ExchangeTree(app_commands.CommandTree["ExchangeBot"]):
@@ -115,7 +159,9 @@ class ExchangeBot(commands.Bot):
     def actor(self, user: discord.User | discord.Member) -> Actor:
         return actor_for(user, self.settings)
 
-    async def call(self, method: Any, /, *args: Any, **kwargs: Any) -> Any:
+    async def call(
+        self, method: Callable[Concatenate[Exchange, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Run an Exchange method on the exchange's own thread."""
         return await self.exchange.run(method, *args, **kwargs)
 
@@ -161,6 +207,7 @@ class ExchangeBot(commands.Bot):
         else:
             await self.tree.sync()
         await self.call(Exchange.remember_front_end_fact, COMMANDS_HASH_KEY, fingerprint)
+        self.force_sync = False
         log.info("slash commands synced (%s guilds)", len(guilds) or "all")
         return True
 

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import reply_error
+from bot.app import ExchangeModal, guarded
 from bot.render import authorities_wait, clip, queue_embed
 from knowledge.errors import NotAllowed
 from knowledge.exchange import Exchange
@@ -65,12 +65,10 @@ class PageButton(
     ) -> PageButton:
         return cls(int(match["page"]))
 
+    @guarded
     async def callback(self, interaction: Interaction) -> None:
-        try:
-            embed, view = await queue_message(interaction.client, interaction, self.page)
-            await interaction.response.edit_message(embed=embed, view=view)
-        except Exception as error:
-            await reply_error(interaction, error)
+        embed, view = await queue_message(interaction.client, interaction, self.page)
+        await interaction.response.edit_message(embed=embed, view=view)
 
 
 class QuestionButton(
@@ -95,22 +93,20 @@ class QuestionButton(
     ) -> QuestionButton:
         return cls(match["action"], int(match["question"]))
 
+    @guarded
     async def callback(self, interaction: Interaction) -> None:
-        try:
-            # Refuse before the expert-only modal opens, so nobody types an answer for nothing.
-            if not interaction.client.actor(interaction.user).has(Role.EXPERT):
-                raise NotAllowed(f"Only the PSN expert can {self.action} questions.")
-            modal = (
-                AnswerModal(self.question_id)
-                if self.action == "answer"
-                else MergeModal(self.question_id)
-            )
-            await interaction.response.send_modal(modal)
-        except Exception as error:
-            await reply_error(interaction, error)
+        # Refuse before the expert-only modal opens, so nobody types an answer for nothing.
+        if not interaction.client.actor(interaction.user).has(Role.EXPERT):
+            raise NotAllowed(f"Only the PSN expert can {self.action} questions.")
+        modal = (
+            AnswerModal(self.question_id)
+            if self.action == "answer"
+            else MergeModal(self.question_id)
+        )
+        await interaction.response.send_modal(modal)
 
 
-class AnswerModal(discord.ui.Modal):
+class AnswerModal(ExchangeModal):
     def __init__(self, question_id: int) -> None:
         super().__init__(title=f"Answer Q-{question_id}", timeout=3600)
         self.question_id = question_id
@@ -125,6 +121,10 @@ class AnswerModal(discord.ui.Modal):
             placeholder="https://… (one per line)",
         )
         self.add_item(discord.ui.Label(text="Resource links", component=self.links))
+
+    def typed(self) -> str | None:
+        links = self.links.value.strip()
+        return f"{self.body.value}\n\n{links}" if links else self.body.value
 
     async def on_submit(self, interaction: Interaction) -> None:
         bot = interaction.client
@@ -142,12 +142,8 @@ class AnswerModal(discord.ui.Modal):
             ephemeral=True,
         )
 
-    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
-    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
-        await reply_error(interaction, error)
 
-
-class MergeModal(discord.ui.Modal):
+class MergeModal(ExchangeModal):
     def __init__(self, question_id: int) -> None:
         super().__init__(title=f"Merge Q-{question_id} into another question", timeout=900)
         self.question_id = question_id
@@ -174,10 +170,6 @@ class MergeModal(discord.ui.Modal):
             f"{authorities_wait(target.authorities)} on it now and the askers are told.",
             ephemeral=True,
         )
-
-    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
-    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
-        await reply_error(interaction, error)
 
 
 class ExpertCog(commands.Cog):

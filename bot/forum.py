@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.app import PLACE_PREFIX, reply_error
+from bot.app import PLACE_PREFIX, ExchangeModal, guarded
 from bot.officers import suggestion_view
 from bot.render import outcome_embed
 from knowledge.errors import AuthorityNeeded, ExchangeError
@@ -89,14 +89,12 @@ class AuthorityButton(
     ) -> AuthorityButton:
         return cls(int(match["thread"]))
 
+    @guarded
     async def callback(self, interaction: Interaction) -> None:
-        try:
-            await interaction.response.send_modal(AuthorityModal(self.thread_id))
-        except Exception as error:
-            await reply_error(interaction, error)
+        await interaction.response.send_modal(AuthorityModal(self.thread_id))
 
 
-class AuthorityModal(discord.ui.Modal, title="Your authority"):
+class AuthorityModal(ExchangeModal, title="Your authority"):
     def __init__(self, thread_id: int) -> None:
         super().__init__(timeout=900)
         self.thread_id = thread_id
@@ -120,10 +118,6 @@ class AuthorityModal(discord.ui.Modal, title="Your authority"):
         )
         await interaction.followup.send(f"Thank you — recorded as {stored}.", ephemeral=True)
         await take_post(bot, thread)
-
-    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
-    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
-        await reply_error(interaction, error)
 
 
 class ForumCog(commands.Cog):

@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import PLACE_PREFIX, reply_error
+from bot.app import PLACE_PREFIX, ExchangeModal, guarded
 from bot.render import (
     answer_embed,
     authorities_wait,
@@ -74,11 +74,9 @@ class SuggestionButton(
     ) -> SuggestionButton:
         return cls(match["action"], int(match["draft"]), int(match["question"]))
 
+    @guarded
     async def callback(self, interaction: Interaction) -> None:
-        try:
-            await self.act(interaction)
-        except Exception as error:  # one place turns errors into replies
-            await reply_error(interaction, error)
+        await self.act(interaction)
 
     async def act(self, interaction: Interaction) -> None:
         bot = interaction.client
@@ -154,7 +152,7 @@ async def post_new_question(bot: ExchangeBot, question: Question, *, actor: Any)
     await bot.call(Exchange.set_place, question.id, f"{PLACE_PREFIX}{place}")
 
 
-class AskModal(discord.ui.Modal, title="Ask the PSN expert"):
+class AskModal(ExchangeModal, title="Ask the PSN expert"):
     """The question, its topic and — the first time only — the officer's authority."""
 
     def __init__(self, bot: ExchangeBot, *, needs_authority: bool) -> None:
@@ -205,13 +203,8 @@ class AskModal(discord.ui.Modal, title="Ask the PSN expert"):
             embed=outcome_embed(outcome), view=suggestion_view(outcome), ephemeral=True
         )
 
-    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
-    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
-        if isinstance(error, InvalidInput):
-            # Give the officer their words back so nothing they typed is lost.
-            typed = clip(self.question.value, 1500).replace("`", "ˋ")
-            error = InvalidInput(f"{error}\n\nWhat you typed:\n```\n{typed}\n```")
-        await reply_error(interaction, error)
+    def typed(self) -> str | None:
+        return self.question.value
 
 
 class ForgetButton(
@@ -235,21 +228,19 @@ class ForgetButton(
     ) -> ForgetButton:
         return cls(int(match["user"]))
 
+    @guarded
     async def callback(self, interaction: Interaction) -> None:
-        try:
-            if interaction.user.id != self.user_id:
-                raise NotAllowed("Only the person who asked can erase their own data.")
-            bot = interaction.client
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            kept = await bot.call(Exchange.forget_me, bot.actor(interaction.user))
-            await interaction.followup.send(
-                "Done: your name and Discord identity are erased from the exchange. "
-                f"{plural(kept, 'question')} you asked stay without your name, so their "
-                "answers still help others.",
-                ephemeral=True,
-            )
-        except Exception as error:
-            await reply_error(interaction, error)
+        if interaction.user.id != self.user_id:
+            raise NotAllowed("Only the person who asked can erase their own data.")
+        bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        kept = await bot.call(Exchange.forget_me, bot.actor(interaction.user))
+        await interaction.followup.send(
+            "Done: your name and Discord identity are erased from the exchange. "
+            f"{plural(kept, 'question')} you asked stay without your name, so their "
+            "answers still help others.",
+            ephemeral=True,
+        )
 
 
 class OfficersCog(commands.Cog):

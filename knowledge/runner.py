@@ -12,8 +12,9 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
+from knowledge.config import Settings
 from knowledge.exchange import Exchange
 
 T = TypeVar("T")
@@ -28,18 +29,22 @@ class ExchangeThread:
         # Built on the worker thread, so the SQLite connection belongs to it.
         self._exchange = self._executor.submit(open_exchange).result()
 
-    async def run(self, method: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+    async def run(
+        self, method: Callable[Concatenate[Exchange, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Call `method(exchange, *args, **kwargs)` on the exchange's thread."""
         loop = asyncio.get_running_loop()
         call = functools.partial(method, self._exchange, *args, **kwargs)
         return await loop.run_in_executor(self._executor, call)
 
-    def run_sync(self, method: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+    def run_sync(
+        self, method: Callable[Concatenate[Exchange, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """The same, from synchronous code (start-up, shutdown, tests)."""
         return self._executor.submit(method, self._exchange, *args, **kwargs).result()
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> Settings:
         return self._exchange.settings
 
     def close(self) -> None:
