@@ -50,9 +50,16 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 
 def actor_for(user: discord.User | discord.Member, settings: Settings) -> Actor:
-    """The exchange's view of a Discord user: a stable key, a name, and roles by role name."""
+    """The exchange's view of a Discord user: a stable key, a name, and roles by role name.
+
+    Roles count only in the servers named in `discord.guild_ids` (when set): anyone can
+    create a role called "PSN Expert" in a server of their own.
+    """
     roles = {Role.OFFICER}
-    if isinstance(user, discord.Member):
+    trusted = not settings.discord.guild_ids or (
+        isinstance(user, discord.Member) and user.guild.id in settings.discord.guild_ids
+    )
+    if isinstance(user, discord.Member) and trusted:
         names = {role.name for role in user.roles}
         wanted = {
             settings.roles.expert: Role.EXPERT,

@@ -78,34 +78,43 @@ class DeliveryWorker:
             return await self._deliver_due()
 
     async def _deliver_due(self) -> int:
-        owed: list[Delivery] = await self.bot.call(Exchange.owed_deliveries, USER_PREFIX, 100)
+        # Deliveries that failed max_attempts times are left out, so they never hold up
+        # newer ones (they stay owed in the database, with their last error, for an admin).
+        owed = await self.bot.call(
+            Exchange.owed_deliveries, USER_PREFIX, 100, max_attempts=self.max_attempts
+        )
         loop = asyncio.get_running_loop()
         sent = 0
         for delivery in owed:
             if self.stopping:
                 break
-            if delivery.attempts >= self.max_attempts:
-                continue
             if self.not_before.get(delivery.id, 0.0) > loop.time():
                 continue
             try:
                 await self.send(delivery)
-            except (discord.HTTPException, Undeliverable) as error:
-                reason = f"{getattr(error, 'status', '')} {error}".strip()[:200]
-                await self.bot.call(Exchange.mark_failed, delivery.id, reason)
-                delay = min(3600.0, 5.0 * 2**delivery.attempts)
-                self.not_before[delivery.id] = loop.time() + delay
-                log.warning(
-                    "delivery %s failed (attempt %s), retry in %ss",
-                    delivery.id,
-                    delivery.attempts + 1,
-                    int(delay),
-                )
+            except Exception as error:  # one bad delivery must not stop the others
+                await self.failed(delivery, error)
                 continue
             await self.bot.call(Exchange.mark_sent, delivery.id)
             self.not_before.pop(delivery.id, None)
             sent += 1
         return sent
+
+    async def failed(self, delivery: Delivery, error: Exception) -> None:
+        """Record a failed attempt and back off; say so loudly when giving up."""
+        if not isinstance(error, discord.HTTPException | Undeliverable):
+            log.exception("delivery %s failed unexpectedly", delivery.id, exc_info=error)
+        reason = f"{getattr(error, 'status', '')} {error}".strip()[:200]
+        await self.bot.call(Exchange.mark_failed, delivery.id, reason)
+        attempts = delivery.attempts + 1
+        if attempts >= self.max_attempts:
+            log.error("delivery %s gave up after %s attempts: %s", delivery.id, attempts, reason)
+            return
+        delay = min(3600.0, 5.0 * 2**delivery.attempts)
+        self.not_before[delivery.id] = asyncio.get_running_loop().time() + delay
+        log.warning(
+            "delivery %s failed (attempt %s), retry in %ss", delivery.id, attempts, int(delay)
+        )
 
     async def channel(self, channel_id: int) -> discord.abc.Messageable:
         channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBEDS_PER_MESSAGE = 10
+MAX_ATTEMPTS = 8
 _TABLE_RULE = re.compile(r"^\|[\s:|-]+\|$")
 
 
@@ -160,35 +161,55 @@ class NoticeBoard:
         )
 
     async def post_owed(self) -> int:
-        notices: list[Notice] = await self.bot.call(Exchange.owed_notices, None, 20)
+        """Post every owed notice whose audience has a channel; returns how many went out."""
+        audiences = [a for a in ("steering", "expert") if self.channel_id(a)]
+        for missing in {"steering", "expert"} - set(audiences) - self.warned:
+            log.warning("no channel configured for %s notices; they stay owed", missing)
+            self.warned.add(missing)
+        notices: list[Notice] = await self.bot.call(
+            Exchange.owed_notices, audiences, 50, max_attempts=MAX_ATTEMPTS
+        )
         posted = 0
-        for notice in notices:
-            channel_id = self.channel_id(notice.audience)
-            if not channel_id:
-                if notice.audience not in self.warned:
-                    log.warning(
-                        "no channel configured for %s notices; they stay owed", notice.audience
-                    )
-                    self.warned.add(notice.audience)
-                continue
+        for group in _grouped(notices):
             try:
-                channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(
-                    channel_id
-                )
-                if not isinstance(channel, discord.abc.Messageable):
-                    raise TypeError(f"channel {channel_id} cannot receive messages")
-                colour = (
-                    discord.Colour.blue() if notice.kind == "digest" else discord.Colour.orange()
-                )
-                for part, embeds in enumerate(markdown_embeds(notice.body, colour)):
-                    await channel.send(embeds=embeds, nonce=f"psnx-n{notice.id}-{part}")
-            except (discord.HTTPException, TypeError) as error:
-                await self.bot.call(Exchange.mark_notice_failed, notice.id, str(error)[:200])
-                log.warning("notice %s could not be posted: %s", notice.id, error)
+                await self.post(group)
+            except Exception as error:  # one notice must not hold up the others
+                for notice in group:
+                    await self.bot.call(Exchange.mark_notice_failed, notice.id, str(error)[:200])
+                log.warning("notices %s could not be posted: %s", [n.id for n in group], error)
                 continue
-            await self.bot.call(Exchange.mark_notice_sent, notice.id)
-            posted += 1
+            for notice in group:
+                await self.bot.call(Exchange.mark_notice_sent, notice.id)
+            posted += len(group)
         return posted
+
+    async def post(self, group: list[Notice]) -> None:
+        """One message (or a few, if long) for a notice or a group of overdue flags."""
+        first = group[0]
+        channel_id = self.channel_id(first.audience)
+        channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            raise TypeError(f"channel {channel_id} cannot receive messages")
+        if len(group) == 1:
+            body = first.body
+        else:
+            heading = f"# {len(group)} questions have waited past the limit"
+            body = "\n\n".join([heading, *("#" + n.body for n in group)])
+        colour = discord.Colour.blue() if first.kind == "digest" else discord.Colour.orange()
+        for part, embeds in enumerate(markdown_embeds(body, colour)):
+            await channel.send(embeds=embeds, nonce=f"psnx-n{first.id}-{part}")
+
+
+def _grouped(notices: list[Notice]) -> list[list[Notice]]:
+    """Each notice alone, except overdue flags for one audience, which go out together."""
+    groups: list[list[Notice]] = []
+    flags: dict[str, list[Notice]] = {}
+    for notice in notices:
+        if notice.kind == "overdue":
+            flags.setdefault(notice.audience, []).append(notice)
+        else:
+            groups.append([notice])
+    return groups + list(flags.values())
 
 
 class DigestCog(commands.Cog):

@@ -5,6 +5,7 @@ Each callback parses, calls the exchange, renders. Rules live in knowledge/.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -276,15 +277,21 @@ class OfficersCog(commands.Cog):
     @app_commands.command(name="ask", description="Ask the PSN expert a question")
     async def ask(self, interaction: Interaction) -> None:
         actor = self.bot.actor(interaction.user)
-        authority = await self.bot.call(Exchange.authority_of, actor)
-        # A modal must be the first response: no defer before it.
+        try:
+            # A modal must be the first response, within Discord's 3 seconds: don't wait long.
+            authority = await asyncio.wait_for(
+                self.bot.call(Exchange.authority_of, actor), timeout=1.5
+            )
+        except TimeoutError:
+            authority = "unknown"  # if it is missing after all, the form's refusal says so
         await interaction.response.send_modal(AskModal(self.bot, needs_authority=authority is None))
 
     @app_commands.command(name="authority", description="Set or change the authority you work for")
     @app_commands.describe(name="Your council, trust, force or consortium")
     async def authority(self, interaction: Interaction, name: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         stored = await self.bot.call(Exchange.set_authority, self.bot.actor(interaction.user), name)
-        await interaction.response.send_message(
+        await interaction.followup.send(
             f"Thank you — you are recorded as working for {shown(stored)}.", ephemeral=True
         )
 
@@ -293,7 +300,8 @@ class OfficersCog(commands.Cog):
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         wanted = current.lower()
-        names = [a for a in self.bot.settings.exchange.authorities if wanted in a.lower()]
+        known = await self.bot.call(Exchange.authority_names)
+        names = [a for a in known if wanted in a.lower()]
         return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
 
     @app_commands.command(

@@ -12,7 +12,7 @@ import pytest
 from bot.app import ExchangeBot
 from knowledge.config import Settings, load_settings
 from knowledge.exchange import Exchange
-from knowledge.models import Actor
+from knowledge.models import Actor, Delivery, NewQuestion, Role
 from knowledge.runner import ExchangeThread
 from tests.conftest import Clock
 from tests.fakediscord import FakeDiscord, World, async_test
@@ -183,3 +183,90 @@ async def test_mydata_sends_a_file_and_forget_me_needs_the_owner_to_confirm(
         confirmed = await fake.click(alice, button)
         assert "erased" in confirmed.text
         assert bot.exchange.run_sync(Exchange.authority_of, me) is None
+
+
+@async_test
+async def test_roles_count_only_in_the_configured_servers(setting: Setting) -> None:
+    elsewhere = setting.settings.discord.model_copy(update={"guild_ids": (424242,)})
+    setting.settings = setting.settings.model_copy(update={"discord": elsewhere})
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        impostor = fake.member("Mallory", roles=["PSN Expert"])
+
+        turn = await fake.slash(impostor, "publish", channel=setting.general)
+
+        assert "Only the PSN expert" in turn.text
+
+
+@async_test
+async def test_overdue_flags_go_out_together_in_one_message(setting: Setting) -> None:
+    exchange = setting.exchange_at(LAST_WEDNESDAY)
+    try:
+        for n, text in enumerate(
+            [
+                "How is quality of service handled in the PSN?",
+                "Who will decide IP addressing and naming across the region?",
+                "Can staff working for several agencies avoid having many employee IDs?",
+            ]
+        ):
+            officer = Actor(f"discord:{n + 1}", f"Officer {n}")
+            exchange.set_authority(officer, "Rutland County Council")
+            assert isinstance(exchange.ask(officer, text), NewQuestion)
+    finally:
+        exchange.close()
+    setting.clock.now = datetime.fromisoformat("2010-06-02T10:00:00+01:00")  # 3 weeks later
+
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        await fake.settle()
+        flags = [
+            m for m in fake.sent_messages(channel_id=setting.steering) if "waited past" in m.text
+        ]
+        assert len(flags) == 1
+        assert "3 questions have waited past the limit" in flags[0].text
+        assert all(f"Q-{n}" in flags[0].text for n in (1, 2, 3))
+        assert fake.bot.exchange.run_sync(Exchange.owed_notices) == []  # type: ignore[attr-defined]
+
+
+@async_test
+async def test_one_broken_delivery_never_holds_up_the_others(
+    setting: Setting, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeDiscord(setting.bot(), setting.world)
+    first, second = fake.member("Ann"), fake.member("Ben")
+    ann, ben = (Actor(f"discord:{m.id}", m.name) for m in (first, second))
+    exchange = setting.exchange_at(LAST_WEDNESDAY)
+    expert = Actor("discord:99", "Geoff", frozenset({Role.OFFICER, Role.EXPERT}))
+    try:
+        exchange.set_authority(ann, "Rutland County Council")
+        exchange.set_authority(ben, "Derby City Council")
+        q = exchange.ask(ann, "How is QoS handled in the PSN?")
+        assert isinstance(q, NewQuestion)
+        exchange.follow(ben, q.question.ref)
+        exchange.answer(expert, q.question.ref, "Six classes of service.")
+    finally:
+        exchange.close()
+
+    async with fake:
+        await stop_worker(fake)
+        publisher = setting.exchange_at(LAST_WEDNESDAY)
+        publisher.publish(expert)  # after the background worker stopped: we drive the rounds
+        publisher.close()
+        worker = fake.bot.worker  # type: ignore[attr-defined]
+        real_send = worker.send
+
+        async def send(delivery: Delivery) -> None:
+            if delivery.recipient == ann.user_key:
+                raise ValueError("a bug in rendering")
+            await real_send(delivery)
+
+        worker.send = send
+        assert await worker.deliver_due() == 1
+        assert "failed unexpectedly" in caplog.text
+        assert len(fake.dms(second)) == 1
+        worker.max_attempts = 1  # the broken one has now used its attempts
+        worker.not_before.clear()
+        assert await worker.deliver_due() == 0
+        [left] = fake.bot.exchange.run_sync(Exchange.owed_deliveries, "discord:")  # type: ignore[attr-defined]
+        assert left.recipient == ann.user_key
+        assert left.attempts == 1
