@@ -12,9 +12,9 @@ from discord.ext import commands
 
 from bot.app import ExchangeModal, guarded
 from bot.render import authorities_wait, clip, queue_embed
-from knowledge.errors import NotAllowed
 from knowledge.exchange import Exchange
 from knowledge.models import QueueEntry, Role
+from knowledge.text import question_id
 
 if TYPE_CHECKING:
     from bot.app import ExchangeBot
@@ -96,8 +96,9 @@ class QuestionButton(
     @guarded
     async def callback(self, interaction: Interaction) -> None:
         # Refuse before the expert-only modal opens, so nobody types an answer for nothing.
-        if not interaction.client.actor(interaction.user).has(Role.EXPERT):
-            raise NotAllowed(f"Only the PSN expert can {self.action} questions.")
+        Exchange.require(
+            interaction.client.actor(interaction.user), Role.EXPERT, f"{self.action} questions"
+        )
         modal = (
             AnswerModal(self.question_id)
             if self.action == "answer"
@@ -188,10 +189,7 @@ class ExpertCog(commands.Cog):
     @app_commands.describe(question="The question's id, e.g. Q-12")
     @app_commands.guild_only()
     async def answer(self, interaction: Interaction, question: str) -> None:
-        from knowledge.text import question_id
-
-        if not self.bot.actor(interaction.user).has(Role.EXPERT):
-            raise NotAllowed("Only the PSN expert can answer questions.")
+        Exchange.require(self.bot.actor(interaction.user), Role.EXPERT, "answer questions")
         await interaction.response.send_modal(AnswerModal(question_id(question)))
 
     @app_commands.command(
@@ -230,8 +228,7 @@ class ExpertCog(commands.Cog):
     )
     @app_commands.guild_only()
     async def sync(self, interaction: Interaction) -> None:
-        if not self.bot.actor(interaction.user).has(Role.ADMIN):
-            raise NotAllowed("Only an exchange admin can re-sync the commands.")
+        Exchange.require(self.bot.actor(interaction.user), Role.ADMIN, "re-sync the commands")
         await interaction.response.defer(ephemeral=True, thinking=True)
         self.bot.force_sync = True
         await self.bot.sync_commands_if_changed()

@@ -8,7 +8,6 @@ the database and the index as they were.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -64,8 +63,6 @@ Clock = Callable[[], datetime]
 
 # Officers imported from a file have no chat channel: nothing is owed to them.
 UNREACHABLE_PREFIX = "import:"
-
-_WORDS = re.compile(r"[^\W_]+")
 
 
 def utc_now() -> datetime:
@@ -165,7 +162,11 @@ class Exchange:
         return officer
 
     @staticmethod
-    def _require(actor: Actor, role: Role, action: str) -> None:
+    def require(actor: Actor, role: Role, action: str) -> None:
+        """NotAllowed, in the exchange's words, unless `actor` has `role`.
+
+        Front ends may call it before opening a form, so nobody fills one in for nothing.
+        """
         if not actor.has(role):
             names = {
                 Role.EXPERT: "the PSN expert",
@@ -572,25 +573,13 @@ class Exchange:
     def search(self, text: str, limit: int = 10) -> list[SearchHit]:
         """Questions and published answers matching any words of `text`, best first."""
         cleaned = texts.clean(text)[:500]
-        query = fts_query(self._with_glossary(cleaned), STOP_WORDS)
+        query = fts_query(self.matcher.normalise.with_other_forms(cleaned), STOP_WORDS)
         if query is None:
             raise InvalidInput("Please type a word or two to search for.")
         ids = self.store.search(query, max(1, min(limit, 50)))
         questions = self.store.questions(ids)
         answers = self.store.latest_published_answers(ids)
         return [SearchHit(questions[i], answers.get(i)) for i in ids if i in questions]
-
-    def _with_glossary(self, text: str) -> str:
-        """`text` plus the other form of every acronym or long form it contains."""
-        words = set(_WORDS.findall(text.lower()))
-        lowered = " ".join(_WORDS.findall(text.lower()))
-        extra = []
-        for short, long in self.settings.matching.glossary.items():
-            if short in words:
-                extra.append(long)
-            elif f" {long} " in f" {lowered} ":
-                extra.append(short)
-        return " ".join([text, *extra])
 
     def set_place(self, question_id: int, place: str) -> None:
         """Record where a question was posted publicly; its answer is delivered there too."""
@@ -662,7 +651,7 @@ class Exchange:
         self, actor: Actor, ref: str | int, body: str, links: list[str] | tuple[str, ...] = ()
     ) -> Answer:
         """Answer a question (again, for a new version); published with the next release."""
-        self._require(actor, Role.EXPERT, "answer questions")
+        self.require(actor, Role.EXPERT, "answer questions")
         cleaned = texts.answer_text(body, max_chars=self.settings.exchange.max_answer_chars)
         checked = texts.resource_links(list(links), max_links=self.settings.exchange.max_links)
         now = self.clock()
@@ -698,7 +687,7 @@ class Exchange:
 
     def merge(self, actor: Actor, source_ref: str | int, target_ref: str | int) -> Question:
         """Merge a duplicate the matcher missed: its askers now wait on the target."""
-        self._require(actor, Role.EXPERT, "merge questions")
+        self.require(actor, Role.EXPERT, "merge questions")
         now = self.clock()
         with self._use_case() as after:
             expert = self._officer(actor)
@@ -770,7 +759,7 @@ class Exchange:
         `only` restricts the release to those answer ids (an import publishes its own
         answers, never the expert's drafts).
         """
-        self._require(actor, Role.EXPERT, "publish a release")
+        self.require(actor, Role.EXPERT, "publish a release")
         wanted = None if only is None else set(only)
         now = self.clock()
         with self._use_case():

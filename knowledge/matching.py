@@ -66,7 +66,7 @@ class Matcher:
 
     def __init__(self, settings: MatchingSettings) -> None:
         self._settings = settings
-        self._normalise = Normaliser(settings.glossary)
+        self.normalise = Normaliser(settings.glossary)
         self._postings: dict[str, set[int]] = {}
         self._terms: dict[int, tuple[str, ...]] = {}  # wording -> its distinct terms
         self._texts: dict[int, str] = {}  # wording -> normalised text
@@ -85,11 +85,11 @@ class Matcher:
 
     def add(self, question_id: int, text: str) -> None:
         """Index one wording of a question; another wording of a known id adds to it."""
-        self._add(question_id, self._normalise(text))
+        self._add(question_id, self.normalise(text))
 
     def add_many(self, items: Iterable[tuple[int, str]]) -> None:
         """Index many wordings at once (start-up)."""
-        normalise = self._normalise
+        normalise = self.normalise
         for question_id, text in items:
             self._add(question_id, normalise(text))
 
@@ -139,7 +139,7 @@ class Matcher:
 
     def find(self, text: str, limit: int = 5) -> list[Match]:
         """Stored questions most like `text`, best first, one per question, at most `limit`."""
-        query = self._normalise(text)
+        query = self.normalise(text)
         if not query.terms or not self._terms or limit <= 0:
             return []
         idf = self._idf_table(query.terms)

@@ -64,12 +64,14 @@ class Normaliser:
     def __init__(self, glossary: Mapping[str, str]) -> None:
         self._expand: dict[str, str] = {}
         self._phrases: dict[tuple[str, ...], str] = {}
+        self._short_forms: dict[str, list[str]] = {}
         for short, long in glossary.items():
             long_words = _WORD.findall(clean(long).lower())
             short_words = _WORD.findall(clean(short).lower())
             if not long_words or not short_words:
                 continue
             concept = " ".join(long_words)
+            self._short_forms.setdefault(concept, []).append(" ".join(short_words))
             if len(short_words) == 1:
                 self._expand[short_words[0]] = concept
             for words in (long_words, short_words):
@@ -98,3 +100,9 @@ class Normaliser:
                     shown.setdefault(stems[i], word)
                 i += 1
         return Normalised(text=text, terms=tuple(terms), shown=shown)
+
+    def with_other_forms(self, raw: str) -> str:
+        """`raw` followed by the other form of every glossary term in it (for search)."""
+        found = [t for t in self(raw).terms if t in self._short_forms]
+        extra = [form for concept in found for form in (concept, *self._short_forms[concept])]
+        return " ".join([raw, *extra])

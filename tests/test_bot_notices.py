@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,3 +271,59 @@ async def test_one_broken_delivery_never_holds_up_the_others(
         [left] = fake.bot.exchange.run_sync(Exchange.owed_deliveries, "discord:")  # type: ignore[attr-defined]
         assert left.recipient == ann.user_key
         assert left.attempts == 1
+
+
+@async_test
+async def test_a_delivery_sent_but_not_marked_is_resent_with_the_same_nonce(
+    setting: Setting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeDiscord(setting.bot(), setting.world)
+    member = fake.member("Ann")
+    ann = Actor(f"discord:{member.id}", member.name)
+    expert = Actor("discord:99", "Geoff", frozenset({Role.OFFICER, Role.EXPERT}))
+    exchange = setting.exchange_at(LAST_WEDNESDAY)
+    try:
+        exchange.set_authority(ann, "Rutland County Council")
+        q = exchange.ask(ann, "How is QoS handled in the PSN?")
+        assert isinstance(q, NewQuestion)
+        exchange.answer(expert, q.question.ref, "Six classes of service.")
+    finally:
+        exchange.close()
+
+    await fake.start()
+    await stop_worker(fake)
+    publisher = setting.exchange_at(LAST_WEDNESDAY)
+    publisher.publish(expert)
+    publisher.close()
+
+    def crash(self: Exchange, delivery_id: int) -> bool:
+        raise RuntimeError("the bot died here")
+
+    with monkeypatch.context() as patched:  # Discord took the DM; then the bot died
+        patched.setattr(Exchange, "mark_sent", crash)
+        with pytest.raises(RuntimeError):
+            await fake.bot.worker.deliver_due()  # type: ignore[attr-defined]
+    before = nonces(fake)
+    fake = await fake.restart(setting.bot())  # its worker resumes with what is owed
+    await fake.settle()
+    after = nonces(fake)
+    await fake.close()
+
+    assert len(before) == 1
+    assert after == before  # the same message again: Discord drops it as a duplicate
+    check = setting.exchange_at(LAST_WEDNESDAY)
+    try:
+        assert check.owed_deliveries("discord:") == []
+    finally:
+        check.close()
+
+
+def nonces(fake: FakeDiscord) -> list[tuple[str, bool]]:
+    """(nonce, enforce_nonce) of every delivery (not digest) the bot posted through REST."""
+    return [
+        (c.json["nonce"], c.json["enforce_nonce"])
+        for c in fake.requests
+        if c.method == "POST"
+        and c.path.endswith("/messages")
+        and re.fullmatch(r"psnx-\d+", str((c.json or {}).get("nonce", "")))
+    ]
