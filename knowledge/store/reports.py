@@ -1,0 +1,159 @@
+"""The queries behind digests and reminders, and the notices owed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from knowledge.store.base import parse_stamp, stamp
+from knowledge.store.releases import ReleaseTables
+
+
+class ReportQueries(ReleaseTables):
+    """Read-mostly queries over a window of time, and the notices table."""
+
+    # -- reporting (digests and reminders) --------------------------------------------
+
+    def asks_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Asks made in (since, until], with their question's topic and authority."""
+        return self._rows(
+            """SELECT a.id, a.question_id, a.link, a.asked_at, q.text, q.topic,
+                      au.name AS authority
+               FROM asks a JOIN questions q ON q.id = a.question_id
+               JOIN authorities au ON au.id = a.authority_id
+               WHERE a.asked_at > ? AND a.asked_at <= ? ORDER BY a.asked_at""",
+            [stamp(since), stamp(until)],
+        )
+
+    def questions_created_between(self, since: datetime, until: datetime) -> int:
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM questions WHERE created_at > ? AND created_at <= ?",
+            [stamp(since), stamp(until)],
+        )
+        return int(row["n"]) if row else 0
+
+    def event_questions(self, action: str, since: datetime, until: datetime) -> list[int | None]:
+        """The question id of every `action` event in (since, until]."""
+        return [
+            r["question_id"]
+            for r in self._rows(
+                "SELECT question_id FROM events WHERE action = ? AND at > ? AND at <= ?",
+                [action, stamp(since), stamp(until)],
+            )
+        ]
+
+    def releases_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Releases published in (since, until] with each question they answered."""
+        return self._rows(
+            """SELECT r.number, r.published_at, an.question_id, an.version,
+                      q.created_at AS asked_at,
+                      (SELECT MIN(r2.published_at) FROM answers a2
+                       JOIN releases r2 ON r2.id = a2.release_id
+                       WHERE a2.question_id = an.question_id) AS first_published_at
+               FROM releases r JOIN answers an ON an.release_id = r.id
+               JOIN questions q ON q.id = an.question_id
+               WHERE r.published_at > ? AND r.published_at <= ?
+               ORDER BY r.number, an.question_id""",
+            [stamp(since), stamp(until)],
+        )
+
+    def waiting_at(self, moment: datetime) -> list[dict[str, Any]]:
+        """Questions that were waiting for a published answer at `moment`."""
+        at = stamp(moment)
+        return self._rows(
+            """SELECT q.id, q.text, q.topic, q.status,
+                      COALESCE(MIN(a.asked_at), q.created_at) AS waiting_since,
+                      COUNT(DISTINCT a.authority_id) AS authorities
+               FROM questions q
+               LEFT JOIN asks a ON a.question_id = q.id AND a.asked_at <= ?
+                    AND (a.withdrawn_at IS NULL OR a.withdrawn_at > ?)
+               WHERE q.created_at <= ?
+               AND NOT (q.status IN ('withdrawn', 'merged') AND q.updated_at <= ?)
+               AND NOT EXISTS (SELECT 1 FROM answers an JOIN releases r ON r.id = an.release_id
+                               WHERE an.question_id = q.id AND r.published_at <= ?)
+               GROUP BY q.id ORDER BY waiting_since, q.id""",
+            [at, at, at, at, at],
+        )
+
+    def authorities_waiting_at(
+        self, moment: datetime, question_ids: Iterable[int]
+    ) -> dict[str, int]:
+        """For each authority, how many of the given questions it was waiting on."""
+        at = stamp(moment)
+        counts: dict[str, int] = {}
+        wanted = sorted(set(question_ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._rows(
+                f"""SELECT au.name, COUNT(DISTINCT a.question_id) AS n FROM asks a
+                    JOIN authorities au ON au.id = a.authority_id
+                    WHERE a.asked_at <= ? AND (a.withdrawn_at IS NULL OR a.withdrawn_at > ?)
+                    AND a.question_id IN ({marks}) GROUP BY au.name""",  # noqa: S608
+                [at, at, *chunk],
+            ):
+                counts[row["name"]] = counts.get(row["name"], 0) + int(row["n"])
+        return counts
+
+    def notice_exists(self, key: str) -> bool:
+        return self._one("SELECT 1 AS found FROM notices WHERE key = ?", [key]) is not None
+
+    def add_notice(
+        self,
+        *,
+        key: str,
+        kind: str,
+        audience: str,
+        body: str,
+        now: datetime,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> int | None:
+        """Record a notice owed; None if one with this key already exists."""
+        start, end = (stamp(window[0]), stamp(window[1])) if window else (None, None)
+        if self.notice_exists(key):
+            return None
+        return self._insert(
+            """INSERT INTO notices (key, kind, audience, window_start, window_end, body,
+                   created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            [key, kind, audience, start, end, body, stamp(now)],
+        )
+
+    def last_digest_end(self) -> datetime | None:
+        row = self._one("SELECT MAX(window_end) AS end_at FROM notices WHERE kind = 'digest'")
+        return parse_stamp(row["end_at"]) if row and row["end_at"] else None
+
+    def first_activity(self) -> datetime | None:
+        row = self._one("SELECT MIN(asked_at) AS first FROM asks")
+        return parse_stamp(row["first"]) if row and row["first"] else None
+
+    def owed_notices(
+        self, audiences: Iterable[str] | None, limit: int, max_attempts: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Owed notices, oldest first, for the given audiences (None: all)."""
+        wanted = ["steering", "expert"] if audiences is None else list(audiences)
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        return self._rows(
+            f"""SELECT * FROM notices WHERE status = 'owed' AND audience IN ({marks})
+                AND attempts < ? ORDER BY id LIMIT ?""",  # noqa: S608
+            [*wanted, max_attempts if max_attempts is not None else 2**62, limit],
+        )
+
+    def mark_notice_sent(self, notice_id: int, now: datetime) -> bool:
+        return (
+            self._write(
+                """UPDATE notices SET status = 'sent', sent_at = ?, attempts = attempts + 1
+                   WHERE id = ? AND status = 'owed'""",
+                [stamp(now), notice_id],
+            )
+            == 1
+        )
+
+    def mark_notice_failed(self, notice_id: int, error: str) -> None:
+        self._write(
+            """UPDATE notices SET attempts = attempts + 1, last_error = ?
+               WHERE id = ? AND status = 'owed'""",
+            [error[:500], notice_id],
+        )
