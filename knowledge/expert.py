@@ -18,7 +18,7 @@ from knowledge.models import (
     Role,
     Status,
 )
-from knowledge.service import UNREACHABLE_PREFIX, ExchangeBase
+from knowledge.service import UNREACHABLE, ExchangeBase
 
 log = logging.getLogger(__name__)
 
@@ -115,30 +115,10 @@ class ExpertUseCases(ExchangeBase):
             self.store.set_status(source.id, Status.MERGED, now, merged_into=target.id)
             published = self.store.latest_answer(target.id, published_only=True)
             for ask in moved:
-                key = ask["user_key"]
-                if key is None or key.startswith(UNREACHABLE_PREFIX):
-                    continue
-                self.store.owe(
-                    dedupe_key=f"merged:{source.id}:{key}",
-                    kind="merged",
-                    question_id=target.id,
-                    merged_from=source.id,
-                    recipient=key,
-                    recipient_is_place=False,
-                    officer_id=ask["officer_id"],
-                    now=now,
-                )
+                key, officer_id = ask["user_key"], ask["officer_id"]
+                self._owe(now, "merged", target.id, key, officer_id, merged_from=source.id)
                 if published is not None:
-                    self.store.owe(
-                        dedupe_key=f"answer:{published.id}:{key}",
-                        kind="answer",
-                        question_id=target.id,
-                        answer_id=published.id,
-                        recipient=key,
-                        recipient_is_place=False,
-                        officer_id=ask["officer_id"],
-                        now=now,
-                    )
+                    self._owe(now, "answer", target.id, key, officer_id, answer_id=published.id)
             self.store.record(
                 "merged",
                 actor_id=expert["id"],
@@ -194,30 +174,38 @@ class ExpertUseCases(ExchangeBase):
         return Release(number, now, tuple(sorted(latest)), owed)
 
     def _owe_answer(self, question_id: int, answer_id: int, now: datetime) -> int:
-        owed = 0
-        for row in self.store.recipients(question_id):
-            key = row["user_key"]
-            if key.startswith(UNREACHABLE_PREFIX):
-                continue
-            owed += self.store.owe(
-                dedupe_key=f"answer:{answer_id}:{key}",
-                kind="answer",
-                question_id=question_id,
-                answer_id=answer_id,
-                recipient=key,
-                recipient_is_place=False,
-                officer_id=row["officer_id"],
-                now=now,
-            )
+        """Owe an answer to every asker and follower, and to the question's thread."""
+        owed = sum(
+            self._owe(now, "answer", question_id, row["user_key"], row["officer_id"], answer_id)
+            for row in self.store.recipients(question_id)
+        )
         place = self.store.question_place(question_id)
-        if place and not place.startswith(UNREACHABLE_PREFIX):
-            owed += self.store.owe(
-                dedupe_key=f"answer:{answer_id}:{place}",
-                kind="answer",
-                question_id=question_id,
-                answer_id=answer_id,
-                recipient=place,
-                recipient_is_place=True,
-                now=now,
-            )
+        if place:
+            owed += self._owe(now, "answer", question_id, place, None, answer_id)
         return owed
+
+    def _owe(
+        self,
+        now: datetime,
+        kind: str,
+        question_id: int,
+        recipient: str | None,
+        officer_id: int | None,
+        answer_id: int | None = None,
+        merged_from: int | None = None,
+    ) -> bool:
+        """Record one message owed (once: the same message to the same recipient is one)."""
+        if recipient is None or recipient.startswith(UNREACHABLE):
+            return False
+        about = answer_id if kind == "answer" else merged_from
+        return self.store.owe(
+            dedupe_key=f"{kind}:{about}:{recipient}",
+            kind=kind,
+            question_id=question_id,
+            answer_id=answer_id,
+            merged_from=merged_from,
+            recipient=recipient,
+            recipient_is_place=officer_id is None,
+            officer_id=officer_id,
+            now=now,
+        )

@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-# Officers imported from a file have no chat channel: nothing is owed to them.
+# Officers imported from a file have no chat channel, and erased officers no identity:
+# nothing is owed to either.
 UNREACHABLE_PREFIX = "import:"
+UNREACHABLE = (UNREACHABLE_PREFIX, "forgotten:")
 
 
 def utc_now() -> datetime:

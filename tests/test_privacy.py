@@ -130,3 +130,17 @@ def test_csv_export_cells_never_run_as_spreadsheet_formulas(
     out = capsys.readouterr().out
     assert "'=HYPERLINK" in out
     assert "'-1 is not an answer" in out
+
+
+def test_nothing_is_owed_to_an_erased_officer_after_a_merge(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q1 = exchange.ask(alice, COCO)
+    q2 = exchange.ask(bob, "How will PSN avoid officers needing multiple employee IDs?")
+    assert isinstance(q1, NewQuestion)
+    assert isinstance(q2, NewQuestion)
+    exchange.forget_me(bob)
+
+    exchange.merge(expert, q2.question.ref, q1.question.ref)
+
+    assert [d.recipient for d in exchange.owed_deliveries("")] == []

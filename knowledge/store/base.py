@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +14,8 @@ import sqlite_utils
 
 from knowledge.errors import StoreError
 from knowledge.migrations import MIGRATIONS
+
+_IDS_PER_QUERY = 500  # well under SQLite's older default of 999 parameters
 
 FTS_TABLES = {"questions": "questions_fts", "answers": "answers_fts"}
 
@@ -156,6 +158,20 @@ class StoreBase:
             return list(self.db.query(sql, params if isinstance(params, dict) else tuple(params)))
         except sqlite3.OperationalError as exc:
             raise _store_error(exc, self.path) from None
+
+    def _rows_for_ids(
+        self, sql: str, ids: Iterable[int], params_before: Sequence[Any] = ()
+    ) -> Iterator[dict[str, Any]]:
+        """Rows of `sql` for any number of ids; `{ids}` in `sql` stands for the IN list.
+
+        The ids go in chunks, as SQLite limits the parameters of one statement.
+        """
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            chunk = wanted[start : start + _IDS_PER_QUERY]
+            yield from self._rows(
+                sql.format(ids=",".join("?" * len(chunk))), [*params_before, *chunk]
+            )
 
     def _one(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, params)

@@ -132,17 +132,8 @@ class QuestionTables(StoreBase):
         return _question(row) if row else None
 
     def questions(self, ids: Iterable[int]) -> dict[int, Question]:
-        wanted = sorted(set(ids))
-        found: dict[int, Question] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._rows(
-                _QUESTION_SELECT + f" WHERE q.id IN ({marks})",
-                chunk,
-            ):
-                found[row["id"]] = _question(row)
-        return found
+        rows = self._rows_for_ids(_QUESTION_SELECT + " WHERE q.id IN ({ids})", ids)
+        return {row["id"]: _question(row) for row in rows}
 
     def question_place(self, question_id: int) -> str | None:
         row = self._one("SELECT place FROM questions WHERE id = ?", [question_id])
@@ -291,19 +282,14 @@ class QuestionTables(StoreBase):
         return (int(ahead["n"]) if ahead else 0) + 1
 
     def authorities_behind(self, question_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
-        wanted = sorted(set(question_ids))
         result: dict[int, list[str]] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._rows(
-                f"""SELECT DISTINCT a.question_id, au.name FROM asks a
-                    JOIN authorities au ON au.id = a.authority_id
-                    WHERE a.withdrawn_at IS NULL AND a.question_id IN ({marks})
-                    ORDER BY au.name""",  # noqa: S608
-                chunk,
-            ):
-                result.setdefault(row["question_id"], []).append(row["name"])
+        for row in self._rows_for_ids(
+            """SELECT DISTINCT a.question_id, au.name FROM asks a
+               JOIN authorities au ON au.id = a.authority_id
+               WHERE a.withdrawn_at IS NULL AND a.question_id IN ({ids}) ORDER BY au.name""",
+            question_ids,
+        ):
+            result.setdefault(row["question_id"], []).append(row["name"])
         return {qid: tuple(names) for qid, names in result.items()}
 
     def recipients(self, question_id: int) -> list[dict[str, Any]]:

@@ -67,19 +67,12 @@ class ReleaseTables(QuestionTables):
         return _answer(row) if row else None
 
     def latest_published_answers(self, question_ids: Iterable[int]) -> dict[int, Answer]:
-        found: dict[int, Answer] = {}
-        wanted = sorted(set(question_ids))
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._rows(
-                _ANSWER_SELECT
-                + f""" WHERE an.release_id IS NOT NULL AND an.question_id IN ({marks})
-                       ORDER BY an.version""",
-                chunk,
-            ):
-                found[row["question_id"]] = _answer(row)
-        return found
+        rows = self._rows_for_ids(
+            _ANSWER_SELECT
+            + " WHERE an.release_id IS NOT NULL AND an.question_id IN ({ids}) ORDER BY an.version",
+            question_ids,
+        )
+        return {row["question_id"]: _answer(row) for row in rows}  # the last version wins
 
     def unpublished_answers(self) -> list[Answer]:
         return [
@@ -209,19 +202,15 @@ class ReleaseTables(QuestionTables):
 
     def asker_names(self, question_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
         """Display names of the officers behind each question (for opted-in exports)."""
-        wanted = sorted(set(question_ids))
         result: dict[int, list[str]] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._rows(
-                f"""SELECT DISTINCT a.question_id, o.display_name FROM asks a
-                    JOIN officers o ON o.id = a.officer_id
-                    WHERE a.withdrawn_at IS NULL AND o.forgotten_at IS NULL
-                    AND a.question_id IN ({marks}) ORDER BY o.display_name""",  # noqa: S608
-                chunk,
-            ):
-                result.setdefault(row["question_id"], []).append(row["display_name"])
+        for row in self._rows_for_ids(
+            """SELECT DISTINCT a.question_id, o.display_name FROM asks a
+               JOIN officers o ON o.id = a.officer_id
+               WHERE a.withdrawn_at IS NULL AND o.forgotten_at IS NULL
+               AND a.question_id IN ({ids}) ORDER BY o.display_name""",
+            question_ids,
+        ):
+            result.setdefault(row["question_id"], []).append(row["display_name"])
         return {qid: tuple(names) for qid, names in result.items()}
 
     # -- events -----------------------------------------------------------------------

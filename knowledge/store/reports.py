@@ -82,18 +82,15 @@ class ReportQueries(ReleaseTables):
         """For each authority, how many of the given questions it was waiting on."""
         at = stamp(moment)
         counts: dict[str, int] = {}
-        wanted = sorted(set(question_ids))
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._rows(
-                f"""SELECT au.name, COUNT(DISTINCT a.question_id) AS n FROM asks a
-                    JOIN authorities au ON au.id = a.authority_id
-                    WHERE a.asked_at <= ? AND (a.withdrawn_at IS NULL OR a.withdrawn_at > ?)
-                    AND a.question_id IN ({marks}) GROUP BY au.name""",  # noqa: S608
-                [at, at, *chunk],
-            ):
-                counts[row["name"]] = counts.get(row["name"], 0) + int(row["n"])
+        for row in self._rows_for_ids(
+            """SELECT au.name, COUNT(DISTINCT a.question_id) AS n FROM asks a
+               JOIN authorities au ON au.id = a.authority_id
+               WHERE a.asked_at <= ? AND (a.withdrawn_at IS NULL OR a.withdrawn_at > ?)
+               AND a.question_id IN ({ids}) GROUP BY au.name""",
+            question_ids,
+            params_before=[at, at],
+        ):
+            counts[row["name"]] = counts.get(row["name"], 0) + int(row["n"])
         return counts
 
     def notice_exists(self, key: str) -> bool:
