@@ -13,11 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from knowledge.normalise import Normaliser
+from knowledge.normalise import Normaliser, stem
 from knowledge.store import Store, parse_stamp
 from knowledge.text import inert, plural, question_ref
 
 TOP = 5
+
+# Words officers use in every kind of question; they say nothing about its theme.
+_NOT_THEME_WORDS = """
+    authority authorities council councils organisation organisations work working move
+    moving need needs use using make making get way ways thing things time share shares
+    know want like able going take help new existing current region regional local
+    question questions case east west north south
+"""
+_NOT_THEMES = frozenset(stem(word) for word in _NOT_THEME_WORDS.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +193,11 @@ def _themes(
     distinct = len(dict(questions))
     # A word in most questions (e.g. "public sector network" itself) is no theme.
     common = {t for t, n in counts.items() if distinct >= 6 and n > distinct / 2}
-    ranked = [(shown[t], n) for t, n in counts.most_common() if n >= 2 and t not in common]
+    ranked = [
+        (shown[t], n)
+        for t, n in counts.most_common()
+        if n >= 2 and t not in common and t not in _NOT_THEMES
+    ]
     return tuple(ranked[:8])
 
 
