@@ -42,6 +42,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     exchange = _open(args)
     interactive = sys.stdin.isatty()
     if interactive:
+        import readline  # noqa: F401  (line editing and history for input())
+
         print("PSN Exchange console — type /help for commands, /quit to leave.")
         print("Start with: /as YOUR NAME @ YOUR AUTHORITY")
     console = Console(exchange, sys.stdout, echo=not interactive)
