@@ -52,13 +52,12 @@ def intents_for(settings: Settings) -> discord.Intents:
 def actor_for(user: discord.User | discord.Member, settings: Settings) -> Actor:
     """The exchange's view of a Discord user: a stable key, a name, and roles by role name.
 
-    Roles count only in the servers named in `discord.guild_ids` (when set): anyone can
-    create a role called "PSN Expert" in a server of their own.
+    Roles count only in the servers named in `discord.guild_ids`: anyone can create a role
+    called "PSN Expert" in a server of their own, so with no servers named, everyone is an
+    officer.
     """
     roles = {Role.OFFICER}
-    trusted = not settings.discord.guild_ids or (
-        isinstance(user, discord.Member) and user.guild.id in settings.discord.guild_ids
-    )
+    trusted = isinstance(user, discord.Member) and user.guild.id in settings.discord.guild_ids
     if isinstance(user, discord.Member) and trusted:
         names = {role.name for role in user.roles}
         wanted = {
@@ -195,7 +194,9 @@ class ExchangeBot(commands.Bot):
         await self.notices.check()
 
     def commands_fingerprint(self) -> str:
-        payload = [c.to_dict(self.tree) for c in self.tree.get_commands()]
+        """Changes when the commands or the servers they are synced to change."""
+        payload: list[Any] = [c.to_dict(self.tree) for c in self.tree.get_commands()]
+        payload.append({"guild_ids": sorted(self.settings.discord.guild_ids)})
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -244,6 +245,11 @@ def run(settings: Settings, token: str, *, sync: bool = False) -> int:
 
 async def serve(settings: Settings, token: str, *, sync: bool = False) -> None:
     """Run the bot until SIGINT/SIGTERM, then finish the current delivery and close."""
+    if not settings.discord.guild_ids:
+        log.warning(
+            "discord.guild_ids is empty: nobody gets the expert, steering or admin role "
+            "(roles only count in the servers named there)"
+        )
     exchange = ExchangeThread(lambda: Exchange.open(settings))
     bot = ExchangeBot(settings, exchange, sync=sync)
     loop = asyncio.get_running_loop()

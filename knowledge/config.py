@@ -147,12 +147,16 @@ class ScheduleSettings(Section):
     @field_validator("release_cron", "digest_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from datetime import UTC, datetime
+
+        from knowledge.schedule import cron
 
         try:
-            CronTrigger.from_crontab(value)
+            trigger = cron(value, ZoneInfo("Europe/London"))
         except ValueError as exc:
             raise ValueError(f"not a valid cron string {value!r}: {exc}") from None
+        if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+            raise ValueError(f"the cron string {value!r} never fires")
         return value
 
     @property

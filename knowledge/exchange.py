@@ -79,7 +79,7 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
         """
         question_text = self._question_text(text)
         chosen_topic = self.resolve_topic(topic)
-        authority_name = self._authority_name(authority) if authority else None
+        authority_name = self.check_authority(authority) if authority else None
         now = self.clock()
         with self._use_case() as after:
             if authority_name is not None:
@@ -420,7 +420,7 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
             raise NotAllowed("Only the PSN expert or an exchange admin can import questions.")
         question_text = self._question_text(text)
         chosen_topic = self.resolve_topic(topic)
-        authority_name = self._authority_name(authority)
+        authority_name = self.check_authority(authority)
         name = texts.display_name(officer)
         key = f"{UNREACHABLE_PREFIX}{name.lower()}@{authority_name.lower()}"
         with self._use_case() as after:

@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,9 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         raise InvalidInput(f"{path}: import reads .csv or .jsonl files.")
 
 
-def _row(number: int, record: dict[str, Any], limits: Callable[[str], str]) -> Row:
+def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:
+    """One checked row, or InvalidInput saying what is wrong with it (checked as /ask and
+    the expert's answers are, so nothing fails later, inside the import)."""
     unknown = sorted(set(record) - set(COLUMNS))
     if unknown:
         raise InvalidInput(f"unknown field(s) {', '.join(unknown)}")
@@ -117,42 +119,48 @@ def _row(number: int, record: dict[str, Any], limits: Callable[[str], str]) -> R
         if not isinstance(record.get(name), str) or not record[name].strip():
             raise InvalidInput(f"'{name}' is missing or empty")
     for name, value in record.items():
-        if (
-            name in ("topic", "asked_at", "answer")
-            and value is not None
-            and not isinstance(value, str)
-        ):
+        if name in ("topic", "asked_at", "answer") and not isinstance(value, str | None):
             raise InvalidInput(f"'{name}' must be text")
         if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
             raise InvalidInput(f"'{name}' is longer than {MAX_FIELD_CHARS:,} characters")
-    asked_at = datetime.now(UTC)
+    limits = exchange.settings.exchange
+    now = exchange.clock()
+    asked_at = now
     if record.get("asked_at"):
         try:
-            asked_at = datetime.fromisoformat(str(record["asked_at"]))
+            asked_at = datetime.fromisoformat(record["asked_at"])
         except ValueError:
             raise InvalidInput(
-                f"asked_at {str(record['asked_at'])[:40]!r} is not a date like "
-                "2010-05-11T14:05:00+01:00"
+                f"asked_at {record['asked_at'][:40]!r} is not a date like 2010-05-11T14:05:00+01:00"
             ) from None
-        if asked_at.tzinfo is None:
-            asked_at = asked_at.replace(tzinfo=UTC)
+        if asked_at.tzinfo is None:  # a local date, as the council wrote it
+            asked_at = asked_at.replace(tzinfo=exchange.settings.schedule.zone)
+        if asked_at > now + timedelta(minutes=1):
+            raise InvalidInput(f"asked_at {record['asked_at'][:40]!r} is in the future")
     links = record.get("links") or ()
     if isinstance(links, str):
         links = links.split()
     if not isinstance(links, list | tuple) or not all(isinstance(x, str) for x in links):
         raise InvalidInput("'links' must be a list of web links")
     answer = record.get("answer") or None
-    if answer is not None and not isinstance(answer, str):
-        raise InvalidInput("'answer' must be text")
+    if answer is not None:
+        answer = texts.answer_text(answer, max_chars=limits.max_answer_chars)
+    topic = record.get("topic") or None
+    if topic is not None:
+        exchange.resolve_topic(topic)
     return Row(
         line=number,
-        text=limits(record["text"]),
-        authority=texts.authority_name(record["authority"]),
+        text=texts.question_text(
+            record["text"],
+            min_chars=limits.min_question_chars,
+            max_chars=limits.max_question_chars,
+        ),
+        authority=exchange.check_authority(record["authority"]),
         officer=record["officer"],
-        topic=record.get("topic") or None,
+        topic=topic,
         asked_at=asked_at,
         answer=answer,
-        links=texts.resource_links(list(links), max_links=50),
+        links=texts.resource_links(list(links), max_links=limits.max_links),
     )
 
 
@@ -161,7 +169,6 @@ def read_rows(path: Path, exchange: Exchange, *, skip_bad: bool) -> tuple[list[R
 
     Without `skip_bad`, any bad row raises InvalidInput listing the bad lines.
     """
-    limits = exchange.settings.exchange
     rows: list[Row] = []
     bad: list[str] = []
     for number, record in _records(path):
@@ -169,19 +176,9 @@ def read_rows(path: Path, exchange: Exchange, *, skip_bad: bool) -> tuple[list[R
             bad.append(f"line {number}: {record}")
             continue
         try:
-            row = _row(
-                number,
-                record,
-                lambda t: texts.question_text(
-                    t, min_chars=limits.min_question_chars, max_chars=limits.max_question_chars
-                ),
-            )
-            if row.topic is not None:
-                exchange.resolve_topic(row.topic)
+            rows.append(_row(number, record, exchange))
         except InvalidInput as error:
             bad.append(f"line {number}: {error}")
-            continue
-        rows.append(row)
     if bad and not skip_bad:
         shown = "\n  ".join(bad[:20])
         more = f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else ""

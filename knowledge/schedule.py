@@ -7,7 +7,8 @@ digest nor lose one (missed digests coalesce into one covering the whole gap).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -23,14 +24,35 @@ _LOOKBACK = (
 
 
 def cron(expression: str, zone: ZoneInfo) -> CronTrigger:
-    """A cron trigger in `zone` (five fields: minute hour day month day-of-week)."""
+    """A cron trigger in `zone` (five fields: minute hour day month day-of-week).
+
+    Days of the week must be names (mon … sun): in crontab 1 is Monday and 0 Sunday, but
+    APScheduler counts 0 as Monday, so a number would silently fire on the wrong day.
+    """
+    fields = expression.split()
+    if len(fields) == 5 and re.search(r"\d", fields[4]):
+        raise ValueError(
+            f"write the day of the week as names, e.g. 'mon' or 'mon-fri', not {fields[4]!r}"
+        )
     return CronTrigger.from_crontab(expression, timezone=zone)
 
 
 def next_fire(trigger: CronTrigger, after: datetime) -> datetime | None:
-    """The first fire time strictly after `after`."""
-    fire: datetime | None = trigger.get_next_fire_time(None, after + _ONE_SECOND)
+    """The first fire time strictly after `after` — and never the same wall-clock time
+    twice: when the clocks go back, 01:30 happens twice, and it fires once."""
+    fire: datetime | None = trigger.get_next_fire_time(None, _just_after(after))
+    while fire is not None and _wall(fire) == _wall(after.astimezone(fire.tzinfo)):
+        fire = trigger.get_next_fire_time(None, _just_after(fire))
     return fire
+
+
+def _just_after(moment: datetime) -> datetime:
+    # Step in UTC: local arithmetic across a clock change lands on the same instant again.
+    return moment.astimezone(UTC) + _ONE_SECOND
+
+
+def _wall(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=None, fold=0)
 
 
 def last_fire(trigger: CronTrigger, now: datetime) -> datetime | None:

@@ -202,12 +202,12 @@ class ExchangeBase:
 
     def set_authority(self, actor: Actor, name: str) -> str:
         """Remember which authority the officer works for; returns the name as stored."""
-        cleaned = self._authority_name(name)
+        cleaned = self.check_authority(name)
         with self._use_case():
             self._assign_authority(self._officer(actor), cleaned, self.clock())
         return cleaned
 
-    def _authority_name(self, name: str) -> str:
+    def check_authority(self, name: str) -> str:
         """The configured spelling of a known authority, or a checked new name."""
         cleaned = texts.authority_name(name)
         known = {a.lower(): a for a in self.settings.exchange.authorities}
