@@ -32,8 +32,25 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _open(args: argparse.Namespace) -> Exchange:
-    return Exchange.open(_settings(args))
+def _open(args: argparse.Namespace, *, create: bool = True) -> Exchange:
+    """The exchange on the chosen database; commands that only read it need it to exist."""
+    settings = _settings(args)
+    if not create and not settings.database.path.exists():
+        raise ExchangeError(
+            f"There is no database at {settings.database.path}. Check --db or "
+            "database.path (the console or an import creates one)."
+        )
+    return Exchange.open(settings)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -117,7 +134,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from knowledge.export import RENDERERS
 
-    exchange = _open(args)
+    exchange = _open(args, create=False)
     try:
         text = RENDERERS[args.format](exchange.knowledge_base())
     finally:
@@ -139,7 +156,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    exchange = _open(args)
+    exchange = _open(args, create=False)
     try:
         entries = exchange.queue(OPERATOR, limit=args.limit)
     finally:
@@ -157,7 +174,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
-    exchange = _open(args)
+    exchange = _open(args, create=False)
     try:
         answer = exchange.answer(OPERATOR, args.question, args.text, args.link)
     finally:
@@ -170,7 +187,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    exchange = _open(args)
+    exchange = _open(args, create=False)
     try:
         release = exchange.publish(OPERATOR)
     finally:
@@ -216,7 +233,7 @@ def _date(text: str) -> datetime:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    exchange = _open(args)
+    exchange = _open(args, create=False)
     zone = exchange.settings.schedule.zone
     since, until = (
         m.replace(tzinfo=zone) if m is not None and m.tzinfo is None else m
@@ -270,7 +287,7 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
 def cmd_privacy(args: argparse.Namespace) -> int:
     import json
 
-    exchange = _open(args)
+    exchange = _open(args, create=False)
     person = Actor(args.user_key, args.user_key)
     try:
         if args.privacy_command == "export":
@@ -325,10 +342,10 @@ def parser() -> argparse.ArgumentParser:
     matching = add("match", cmd_match, "match queries against a corpus (JSONL in, JSONL out)")
     matching.add_argument("--corpus", type=Path, required=True)
     matching.add_argument("--queries", type=Path, required=True)
-    matching.add_argument("--top", type=int, default=5)
+    matching.add_argument("--top", type=_positive, default=5)
 
     queue = add("queue", cmd_queue, "show the expert's ranked queue")
-    queue.add_argument("--limit", type=int, default=None)
+    queue.add_argument("--limit", type=_positive, default=None, help="show the first N only")
 
     answering = add("answer", cmd_answer, "answer a question as the expert")
     answering.add_argument("question", help="question id, e.g. Q-3")

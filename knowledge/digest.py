@@ -310,8 +310,12 @@ def reminder_markdown(
 
 def overdue_markdown(question: WaitingQuestion, crossed_days: int) -> str:
     """The steering group's flag for a question that has waited past a limit."""
+    waiting = (
+        "1 authority waits"
+        if question.authorities == 1
+        else f"{question.authorities} authorities wait"
+    )
     return (
         f"# {question.ref} has waited more than {crossed_days} days\n\n"
-        f"{inert(question.text)}\n\n{plural(question.authorities, 'authority')} wait on it "
-        f"({question.topic}).\n"
+        f"> {inert(question.text)}\n\n{waiting} on it ({question.topic}).\n"
     )

@@ -275,7 +275,7 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
         now = self.clock()
         with self._use_case() as after:
             officer = self._officer(actor)
-            question = self._question(ref)
+            question = self._live_question(ref)
             ask = self.store.active_ask(question.id, officer["id"])
             if ask is None:
                 raise NotAllowed(

@@ -29,13 +29,13 @@ def _record(entry: PublishedEntry) -> dict[str, Any]:
     return record
 
 
-def _byline(entry: PublishedEntry) -> str:
-    """Release, version and (where configured) who asked."""
+def _byline(entry: PublishedEntry, escape: Callable[[str], str] = str) -> str:
+    """Release, version and (where configured) who asked; names typed by people escaped."""
     line = f"Release {entry.answer.release_number}, version {entry.answer.version}"
     if entry.authority_names:
-        line += " · asked by " + ", ".join(entry.authority_names)
+        line += " · asked by " + ", ".join(escape(n) for n in entry.authority_names)
     if entry.asker_names:
-        line += " · askers: " + ", ".join(entry.asker_names)
+        line += " · askers: " + ", ".join(escape(n) for n in entry.asker_names)
     return line
 
 
@@ -96,7 +96,7 @@ def to_markdown(entries: list[PublishedEntry]) -> str:
         lines += [f"- <{link}>" for link in entry.answer.links]
         if entry.answer.links:
             lines.append("")
-        lines += [f"*{_byline(entry)}*", ""]
+        lines += [f"*{_byline(entry, _md_escape)}*", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

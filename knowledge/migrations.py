@@ -165,6 +165,26 @@ UPDATE questions SET waiting_since = created_at WHERE waiting_since IS NULL;
 CREATE INDEX idx_questions_queue ON questions(status, demand DESC, waiting_since, id);
 """
 
+# A counter bumped by every change that matters to the duplicate matcher, so a process can
+# tell whether another one (e.g. an import while the bot runs) changed questions or asks,
+# and only then rebuild its index.
+MATCHING_CHANGES = """
+CREATE TABLE matching_changes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+INSERT INTO matching_changes (id, n) VALUES (1, 0);
+CREATE TRIGGER questions_matching_ai AFTER INSERT ON questions BEGIN
+  UPDATE matching_changes SET n = n + 1 WHERE id = 1;
+END;
+CREATE TRIGGER questions_matching_au AFTER UPDATE OF status, text ON questions BEGIN
+  UPDATE matching_changes SET n = n + 1 WHERE id = 1;
+END;
+CREATE TRIGGER asks_matching_ai AFTER INSERT ON asks BEGIN
+  UPDATE matching_changes SET n = n + 1 WHERE id = 1;
+END;
+CREATE TRIGGER asks_matching_au AFTER UPDATE OF withdrawn_at, question_id, text ON asks BEGIN
+  UPDATE matching_changes SET n = n + 1 WHERE id = 1;
+END;
+"""
+
 # (name, sql) in the order they apply; the position is the schema version.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
@@ -175,4 +195,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ),
     ("digests and reminders", NOTICES),
     ("queue ranking", QUEUE_RANKING),
+    ("matching changes counter", MATCHING_CHANGES),
 )

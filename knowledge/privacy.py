@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -22,7 +23,10 @@ class PrivacyUseCases(ExchangeBase):
             return {"officer": None, "asks": [], "suggestions": [], "deliveries": [], "events": []}
         with self._use_case():
             self.store.record("data_exported", actor_id=officer["id"], now=self.clock())
-        return self.store.personal_data(officer["id"])
+        data = self.store.personal_data(officer["id"])
+        for event in data["events"]:
+            event["detail"] = json.loads(event["detail"])
+        return data
 
     def forget_me(self, actor: Actor) -> int:
         """Erase the caller's name and chat identity; their questions stay, anonymised.

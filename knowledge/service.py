@@ -49,6 +49,7 @@ class ExchangeBase:
         self.settings = settings
         self.clock = clock
         self._seen_version = store.data_version()
+        self._seen_changes = store.matching_changes()
         self._in_batch = False
 
     def close(self) -> None:
@@ -68,6 +69,7 @@ class ExchangeBase:
         with self.store.transaction():
             self._catch_up_with_other_writers()
             yield after_commit
+            self._seen_changes = self.store.matching_changes()  # ours, already in the index
         for callback in after_commit:
             callback()
 
@@ -83,6 +85,7 @@ class ExchangeBase:
             with self.store.transaction():
                 self._catch_up_with_other_writers()
                 yield
+                self._seen_changes = self.store.matching_changes()
         except BaseException:
             self._rebuild_matcher()
             raise
@@ -100,9 +103,13 @@ class ExchangeBase:
         version = self.store.data_version()
         if version == self._seen_version:
             return
-        self._rebuild_matcher()
         self._seen_version = version
-        log.info("another writer changed the database; matcher rebuilt (%s)", len(self.matcher))
+        changes = self.store.matching_changes()
+        if changes == self._seen_changes:
+            return  # another process wrote, but nothing the matcher holds (e.g. an event)
+        self._rebuild_matcher()
+        self._seen_changes = changes
+        log.info("another writer changed questions; matcher rebuilt (%s)", len(self.matcher))
 
     def _officer(self, actor: Actor) -> dict[str, Any]:
         return self.store.save_officer(

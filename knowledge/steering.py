@@ -143,7 +143,7 @@ class SteeringUseCases(ExchangeBase):
         for row in self.store.waiting_at(now):
             waited = days_between(now, parse_stamp(row["waiting_since"]))
             crossed = int(waited // limit) * limit
-            if crossed < limit:
+            if crossed < limit or row["authorities"] == 0:  # nobody waits on it any more
                 continue
             question = WaitingQuestion(
                 row["id"], row["text"], row["topic"], row["authorities"], waited

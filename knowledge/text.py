@@ -125,7 +125,9 @@ def inert(text: str) -> str:
 
     A question must not be able to add a heading, a fake link or a table cell to a digest.
     """
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
+    line = _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
+    # At the start of a line, these would make a heading, a list, a quote or a rule.
+    return "\\" + line if line[:1] in ("#", "-", "+", ">", "=") else line
 
 
 def question_id(raw: str | int) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.cli import main, parser
+from knowledge.store import Store
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples"
@@ -404,9 +405,19 @@ def test_queue_says_one_authority_not_one_authorities(
 
 
 def test_queue_on_an_empty_exchange_says_so(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    Store.open(db).close()  # a new, empty exchange
     code, out, _ = psnx(capsys, "queue", "--db", db)
     assert code == 0
     assert "The queue is empty." in out
+
+
+def test_reading_a_database_that_is_not_there_says_so_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], db: Path
+) -> None:
+    code, _, err = psnx(capsys, "queue", "--db", db)
+    assert code == 1
+    assert "There is no database at" in err
+    assert not db.exists()
 
 
 def test_answer_and_publish_make_the_next_release(
@@ -504,7 +515,7 @@ def test_db_check_on_a_corrupt_file_explains_without_a_traceback(
 
 def test_db_check_runs_as_a_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "exchange.db"
-    assert psnx(capsys, "queue", "--db", db)[0] == 0  # creates and migrates it
+    Store.open(db).close()  # creates and migrates it
     done = subprocess.run(
         [sys.executable, "-m", "knowledge.cli", "db", "check", "--db", db, "--config", CONFIG],
         capture_output=True,

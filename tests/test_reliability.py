@@ -268,3 +268,25 @@ def test_concurrent_publishes_make_one_release(settings: Settings) -> None:
         assert len(check.owed_deliveries("test:")) == 1
     finally:
         check.close()
+
+
+def test_the_matcher_is_rebuilt_only_when_another_process_changes_questions(
+    settings: Settings,
+) -> None:
+    bot, cli = Exchange.open(settings), Exchange.open(settings)
+    try:
+        alice, bob = officer("Alice"), officer("Bob")
+        bot.set_authority(alice, "Derbyshire County Council")
+        index = bot.matcher
+
+        cli.my_data(alice)  # another process writes, but only an audit event
+        bot.set_authority(alice, "Derby City Council")
+        assert bot.matcher is index
+
+        cli.set_authority(bob, "Nottingham City Council")
+        cli.ask(bob, COCO)  # another process adds a question
+        assert isinstance(bot.ask(alice, COCO), OpenMatch)
+        assert bot.matcher is not index
+    finally:
+        bot.close()
+        cli.close()

@@ -92,6 +92,11 @@ class StoreBase:
     def close(self) -> None:
         self.conn.close()
 
+    def matching_changes(self) -> int:
+        """How many changes to questions and asks the database has seen (by any process)."""
+        row = self.conn.execute("SELECT n FROM matching_changes WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
     def data_version(self) -> int:
         """Changes whenever another connection commits to the database (not our own)."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
@@ -142,7 +147,7 @@ class StoreBase:
     def _insert(self, sql: str, params: Iterable[Any]) -> int:
         try:
             cursor = self.conn.execute(sql, tuple(params))
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             raise _store_error(exc, self.path) from None
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -150,13 +155,13 @@ class StoreBase:
     def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
         try:
             return self.conn.execute(sql, tuple(params)).rowcount
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             raise _store_error(exc, self.path) from None
 
     def _rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         try:
             return list(self.db.query(sql, params if isinstance(params, dict) else tuple(params)))
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             raise _store_error(exc, self.path) from None
 
     def _rows_for_ids(
@@ -209,6 +214,10 @@ class StoreBase:
                 self.conn.execute(
                     f"INSERT INTO [{fts}]([{fts}]) VALUES ('integrity-check')"  # noqa: S608
                 )
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc) or "readonly" in str(exc):
+                    raise _store_error(exc, self.path) from None  # could not check: not damage
+                problems.append(f"{fts}: full-text index out of step with {table} ({exc})")
             except sqlite3.DatabaseError as exc:
                 problems.append(f"{fts}: full-text index out of step with {table} ({exc})")
             for suffix in ("ai", "ad", "au"):

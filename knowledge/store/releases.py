@@ -143,7 +143,7 @@ class ReleaseTables(QuestionTables):
         """Owed deliveries, oldest first; with `max_attempts`, only those still worth trying."""
         return self._rows(
             """SELECT * FROM deliveries WHERE status = 'owed' AND recipient >= ? AND recipient < ?
-               AND attempts < ? ORDER BY id LIMIT ?""",
+               AND attempts < ? ORDER BY attempts, id LIMIT ?""",
             [
                 recipient_prefix,
                 recipient_prefix + "\U0010ffff",

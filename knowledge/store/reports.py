@@ -134,7 +134,7 @@ class ReportQueries(ReleaseTables):
         marks = ",".join("?" * len(wanted))
         return self._rows(
             f"""SELECT * FROM notices WHERE status = 'owed' AND audience IN ({marks})
-                AND attempts < ? ORDER BY id LIMIT ?""",  # noqa: S608
+                AND attempts < ? ORDER BY attempts, id LIMIT ?""",  # noqa: S608
             [*wanted, max_attempts if max_attempts is not None else 2**62, limit],
         )
 
