@@ -184,20 +184,29 @@ class NoticeBoard:
         return posted
 
     async def post(self, group: list[Notice]) -> None:
-        """One message (or a few, if long) for a notice or a group of overdue flags."""
+        """One message (or a few, if long) for a notice or a group of overdue flags.
+
+        A single notice resumes after the parts already posted, so a retry never repeats
+        them; a group is only ever made of notices not yet tried.
+        """
         first = group[0]
         channel_id = self.channel_id(first.audience)
         channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             raise TypeError(f"channel {channel_id} cannot receive messages")
         if len(group) == 1:
-            body = first.body
+            body, tag = first.body, f"n{first.id}"
         else:
             heading = f"# {len(group)} questions have waited past the limit"
             body = "\n\n".join([heading, *("#" + n.body for n in group)])
+            tag = f"g{first.id}-{len(group)}"
         colour = discord.Colour.blue() if first.kind == "digest" else discord.Colour.orange()
         for part, embeds in enumerate(markdown_embeds(body, colour)):
-            await channel.send(embeds=embeds, nonce=f"psnx-n{first.id}-{part}")
+            if part < first.parts_sent:
+                continue
+            await channel.send(embeds=embeds, nonce=f"psnx-{tag}-{part}")
+            if len(group) == 1:
+                await self.bot.call(Exchange.mark_notice_part_sent, first.id, part + 1)
 
 
 def _grouped(notices: list[Notice]) -> list[list[Notice]]:
@@ -205,7 +214,7 @@ def _grouped(notices: list[Notice]) -> list[list[Notice]]:
     groups: list[list[Notice]] = []
     flags: dict[str, list[Notice]] = {}
     for notice in notices:
-        if notice.kind == "overdue":
+        if notice.kind == "overdue" and notice.attempts == 0:
             flags.setdefault(notice.audience, []).append(notice)
         else:
             groups.append([notice])

@@ -61,7 +61,7 @@ class TopicLine:
 class Digest:
     since: datetime
     until: datetime
-    asked: int
+    asked: int  # new_questions + joined + answered_from_store
     new_questions: int
     joined: int
     answered_from_store: int
@@ -110,7 +110,7 @@ def build_digest(
         raise ValueError("a digest window must end after it starts")
     asks = store.asks_between(since, until)
     new_questions = store.questions_created_between(since, until)
-    from_store = len(store.event_questions("answered_from_store", since, until))
+    taken = store.answered_from_store_between(since, until)
     answered = len({q for q in store.event_questions("answer_written", since, until) if q})
     released = store.releases_between(since, until)
     published_ids = {r["question_id"] for r in released}
@@ -132,11 +132,10 @@ def build_digest(
         for r in waiting_rows
     ]
     waiting_by_authority = store.authorities_waiting_at(until, [w.id for w in waiting])
-    received = Counter[str]()
-    for behind in store.authorities_behind(published_ids).values():
-        received.update(behind)
+    received = Counter(store.authorities_receiving_between(since, until))
 
-    asked_by_authority = Counter(a["authority"] for a in asks)
+    # Taking an answer straight from the store is asking too, just never reaching the expert.
+    asked_by_authority = Counter(a["authority"] for a in [*asks, *taken])
     names = sorted(set(asked_by_authority) | set(waiting_by_authority) | set(received))
     authority_lines = tuple(
         sorted(
@@ -147,7 +146,7 @@ def build_digest(
             key=lambda line: (-line.asked, -line.waiting, line.name),
         )
     )
-    asked_by_topic = Counter(a["topic"] for a in asks)
+    asked_by_topic = Counter(a["topic"] for a in [*asks, *taken])
     waiting_by_topic = Counter(w.topic for w in waiting)
     topic_lines = tuple(
         TopicLine(t, asked_by_topic[t], waiting_by_topic[t])
@@ -157,10 +156,10 @@ def build_digest(
     return Digest(
         since=since,
         until=until,
-        asked=len(asks),
+        asked=len(asks) + len(taken),
         new_questions=new_questions,
         joined=max(0, len(asks) - new_questions),
-        answered_from_store=from_store,
+        answered_from_store=len(taken),
         answered_by_expert=answered,
         published=len(published_ids),
         releases=tuple(sorted({r["number"] for r in released})),

@@ -196,4 +196,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("digests and reminders", NOTICES),
     ("queue ranking", QUEUE_RANKING),
     ("matching changes counter", MATCHING_CHANGES),
+    (
+        "notice progress",
+        # A long digest goes out in several messages; remember how many went, so a retry
+        # after a failure part-way sends only the rest.
+        "ALTER TABLE notices ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0;",
+    ),
 )

@@ -195,3 +195,4 @@ class Notice:
     audience: str  # "steering" or "expert"
     body: str
     attempts: int = 0
+    parts_sent: int = 0  # messages of it already posted (a long one takes several)

@@ -167,13 +167,18 @@ class SteeringUseCases(ExchangeBase):
         """Digests and reminders owed to an audience ("steering", "expert"), or to several."""
         wanted = [audiences] if isinstance(audiences, str) else audiences
         return [
-            Notice(r["id"], r["kind"], r["audience"], r["body"], r["attempts"])
+            Notice(r["id"], r["kind"], r["audience"], r["body"], r["attempts"], r["parts_sent"])
             for r in self.store.owed_notices(wanted, limit, max_attempts)
         ]
 
     def mark_notice_sent(self, notice_id: int) -> bool:
         with self._use_case():
             return self.store.mark_notice_sent(notice_id, self.clock())
+
+    def mark_notice_part_sent(self, notice_id: int, parts_sent: int) -> None:
+        """Record that the first `parts_sent` messages of a notice went out."""
+        with self._use_case():
+            self.store.mark_notice_part_sent(notice_id, parts_sent)
 
     def mark_notice_failed(self, notice_id: int, error: str) -> None:
         with self._use_case():

@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import discord
 import pytest
@@ -327,3 +329,50 @@ def nonces(fake: FakeDiscord) -> list[tuple[str, bool]]:
         and c.path.endswith("/messages")
         and re.fullmatch(r"psnx-\d+", str((c.json or {}).get("nonce", "")))
     ]
+
+
+@async_test
+async def test_a_long_digest_that_failed_part_way_resumes_without_repeating(
+    setting: Setting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = "# A long digest\n\n## Waiting\n\n" + "\n".join(
+        f"- **Q-{n}** question number {n} " + "x" * 150 for n in range(400)
+    )
+    exchange = setting.exchange_at(LAST_WEDNESDAY)
+    try:
+        with exchange.store.transaction():
+            exchange.store.add_notice(
+                key="digest:test",
+                kind="digest",
+                audience="steering",
+                body=body,
+                now=LAST_WEDNESDAY,
+            )
+    finally:
+        exchange.close()
+
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        board = fake.bot.notices  # type: ignore[attr-defined]
+        real_send = discord.TextChannel.send
+        calls = []
+
+        async def flaky_send(self: discord.TextChannel, *args: Any, **kwargs: Any) -> Any:
+            calls.append(kwargs.get("nonce"))
+            if len(calls) == 2:
+                raise discord.HTTPException(SimpleNamespace(status=500, reason="boom"), "boom")
+            return await real_send(self, *args, **kwargs)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(discord.TextChannel, "send", flaky_send)
+            assert await board.post_owed() == 0
+        assert await board.post_owed() == 1
+
+        posted = [
+            c.json["nonce"]
+            for c in fake.requests
+            if c.method == "POST" and str((c.json or {}).get("nonce", "")).startswith("psnx-n")
+        ]
+        assert len(posted) == len(set(posted))  # no part posted twice
+        assert posted[0].endswith("-0")
+        assert len(posted) > 2

@@ -10,7 +10,7 @@ import pytest
 from knowledge.cli import main
 from knowledge.errors import InvalidInput, NotAllowed
 from knowledge.exchange import Exchange
-from knowledge.models import Actor, NewQuestion
+from knowledge.models import Actor, AnsweredMatch, NewQuestion
 from tests.activity import fill_year
 from tests.conftest import EXPERT, STEERING, Clock
 
@@ -27,7 +27,7 @@ def test_a_year_of_activity_adds_up(year: Exchange, clock: Clock) -> None:
 
     digest = year.digest(STEERING, since, until)
 
-    assert digest.asked == digest.new_questions + digest.joined
+    assert digest.asked == digest.new_questions + digest.joined + digest.answered_from_store
     assert digest.asked == sum(a.asked for a in digest.authorities)
     assert digest.asked == sum(t.asked for t in digest.topics)
     assert digest.waiting == len(year.queue(EXPERT)) + len(year.store.unpublished_answers())
@@ -81,6 +81,36 @@ def test_only_steering_and_expert_see_digests(exchange: Exchange, alice: Actor) 
 def test_a_backwards_window_is_refused(exchange: Exchange, clock: Clock) -> None:
     with pytest.raises(InvalidInput, match="end after it starts"):
         exchange.digest(STEERING, clock.now, clock.now - timedelta(days=1))
+
+
+def test_answers_taken_from_the_store_count_for_their_authority(
+    exchange: Exchange, alice: Actor, bob: Actor, carol: Actor, expert: Actor, clock: Clock
+) -> None:
+    start = clock.now
+    asked = exchange.ask(alice, "How is quality of service handled in the PSN?")
+    assert isinstance(asked, NewQuestion)
+    exchange.answer(expert, asked.question.ref, "Six classes of service.")
+    exchange.publish(expert)
+    clock.advance(days=1)
+    offered = exchange.ask(bob, "How does the Public Sector Network handle QoS?")
+    assert isinstance(offered, AnsweredMatch)
+    exchange.accept_answer(bob, offered.draft_id)
+    window_end = clock.advance(hours=1)
+    clock.advance(days=10)
+    exchange.follow(carol, asked.question.ref)  # after the window: not in it
+
+    digest = exchange.digest(STEERING, start - timedelta(seconds=1), window_end)
+
+    assert (digest.asked, digest.new_questions, digest.joined, digest.answered_from_store) == (
+        2,
+        1,
+        0,
+        1,
+    )
+    lines = {a.name: (a.asked, a.received) for a in digest.authorities}
+    assert lines["Nottingham City Council"] == (1, 0)
+    assert lines["Derbyshire County Council"] == (1, 1)
+    assert "Leicestershire County Council" not in lines
 
 
 def test_digest_counts_one_story(

@@ -93,6 +93,31 @@ class ReportQueries(ReleaseTables):
             counts[row["name"]] = counts.get(row["name"], 0) + int(row["n"])
         return counts
 
+    def answered_from_store_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Each time an officer took an answer from the store: their authority, the topic."""
+        return self._rows(
+            """SELECT au.name AS authority, q.topic FROM events e
+               JOIN officers o ON o.id = e.actor_id
+               JOIN authorities au ON au.id = o.authority_id
+               JOIN questions q ON q.id = e.question_id
+               WHERE e.action = 'answered_from_store' AND e.at > ? AND e.at <= ?""",
+            [stamp(since), stamp(until)],
+        )
+
+    def authorities_receiving_between(self, since: datetime, until: datetime) -> dict[str, int]:
+        """For each authority, how many answers published in (since, until] it was waiting
+        for when they were published (later followers are not counted)."""
+        rows = self._rows(
+            """SELECT au.name, COUNT(DISTINCT an.question_id) AS n
+               FROM releases r JOIN answers an ON an.release_id = r.id
+               JOIN asks a ON a.question_id = an.question_id AND a.asked_at <= r.published_at
+                    AND (a.withdrawn_at IS NULL OR a.withdrawn_at > r.published_at)
+               JOIN authorities au ON au.id = a.authority_id
+               WHERE r.published_at > ? AND r.published_at <= ? GROUP BY au.name""",
+            [stamp(since), stamp(until)],
+        )
+        return {r["name"]: int(r["n"]) for r in rows}
+
     def notice_exists(self, key: str) -> bool:
         return self._one("SELECT 1 AS found FROM notices WHERE key = ?", [key]) is not None
 
@@ -146,6 +171,12 @@ class ReportQueries(ReleaseTables):
                 [stamp(now), notice_id],
             )
             == 1
+        )
+
+    def mark_notice_part_sent(self, notice_id: int, parts_sent: int) -> None:
+        self._write(
+            "UPDATE notices SET parts_sent = ? WHERE id = ? AND parts_sent < ?",
+            [parts_sent, notice_id, parts_sent],
         )
 
     def mark_notice_failed(self, notice_id: int, error: str) -> None:
