@@ -338,8 +338,9 @@ async def test_a_long_digest_that_failed_part_way_resumes_without_repeating(
     body = "# A long digest\n\n## Waiting\n\n" + "\n".join(
         f"- **Q-{n}** question number {n} " + "x" * 150 for n in range(400)
     )
-    exchange = setting.exchange_at(LAST_WEDNESDAY)
-    try:
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        exchange = setting.exchange_at(LAST_WEDNESDAY)  # owed after start-up's round
         with exchange.store.transaction():
             exchange.store.add_notice(
                 key="digest:test",
@@ -348,11 +349,7 @@ async def test_a_long_digest_that_failed_part_way_resumes_without_repeating(
                 body=body,
                 now=LAST_WEDNESDAY,
             )
-    finally:
         exchange.close()
-
-    async with FakeDiscord(setting.bot(), setting.world) as fake:
-        await stop_worker(fake)
         board = fake.bot.notices  # type: ignore[attr-defined]
         real_send = discord.TextChannel.send
         calls = []
