@@ -32,14 +32,22 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _existing(settings: Settings) -> Path:
+    """The database path, which must exist (commands that only read it never create one)."""
+    path = settings.database.path
+    if not path.exists():
+        raise ExchangeError(
+            f"There is no database at {path}. Check --db or database.path "
+            "(the console or an import creates one)."
+        )
+    return path
+
+
 def _open(args: argparse.Namespace, *, create: bool = True) -> Exchange:
     """The exchange on the chosen database; commands that only read it need it to exist."""
     settings = _settings(args)
-    if not create and not settings.database.path.exists():
-        raise ExchangeError(
-            f"There is no database at {settings.database.path}. Check --db or "
-            "database.path (the console or an import creates one)."
-        )
+    if not create:
+        _existing(settings)
     return Exchange.open(settings)
 
 
@@ -202,11 +210,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_db_check(args: argparse.Namespace) -> int:
     from knowledge.store import Store
 
-    settings = _settings(args)
-    path = settings.database.path
-    if not path.exists():
-        print(f"error: there is no database at {path}.", file=sys.stderr)
-        return 1
+    path = _existing(_settings(args))
     store = Store.open(path, migrate=False)
     try:
         problems = store.check()
@@ -255,11 +259,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 def cmd_db_backup(args: argparse.Namespace) -> int:
     from knowledge.store import Store
 
-    settings = _settings(args)
-    source = settings.database.path
-    if not source.exists():
-        print(f"error: there is no database at {source}.", file=sys.stderr)
-        return 1
+    source = _existing(_settings(args))
     target: Path = args.target
     if target.exists():
         print(f"error: {target} already exists; choose a new file name.", file=sys.stderr)

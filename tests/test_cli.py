@@ -489,7 +489,7 @@ def test_db_check_without_a_database_fails(
     missing = tmp_path / "none.db"
     code, _, err = psnx(capsys, "db", "check", "--db", missing)
     assert code == 1
-    assert "there is no database" in err
+    assert "There is no database at" in err
     assert not missing.exists()
 
 
