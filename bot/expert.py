@@ -14,7 +14,7 @@ from bot.app import ExchangeModal, guarded
 from bot.render import authorities_wait, clip, queue_embed
 from knowledge.exchange import Exchange
 from knowledge.models import QueueEntry, Role
-from knowledge.text import question_id
+from knowledge.text import plural, question_id
 
 if TYPE_CHECKING:
     from bot.app import ExchangeBot
@@ -218,8 +218,8 @@ class ExpertCog(commands.Cog):
         release = await self.bot.call(Exchange.publish, self.bot.actor(interaction.user))
         self.bot.deliveries_due.set()
         await interaction.followup.send(
-            f"Release {release.number} published: {len(release.question_ids)} answer(s); "
-            f"{release.deliveries_owed} message(s) are on their way to the askers.",
+            f"Release {release.number} published: {plural(len(release.question_ids), 'answer')}; "
+            f"{plural(release.deliveries_owed, 'message')} on their way to the askers.",
             ephemeral=True,
         )
 

@@ -131,9 +131,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         exchange.close()
     if show:
         print(file=sys.stderr)
-    print(f"{report.new} new question(s), {report.joined} joined existing question(s).")
+    summary = f"{plural(report.new, 'new question')}, {report.joined} joined an existing question"
+    if report.present:
+        summary += f", {report.present} already there (skipped)"
+    print(summary + ".")
     if report.answered:
-        print(f"{report.answered} answer(s) imported and published as release {report.release}.")
+        print(
+            f"{plural(report.answered, 'answer')} imported and published as release "
+            f"{report.release}."
+        )
     for problem in report.skipped:
         print(f"skipped {problem}")
     return 0
@@ -201,8 +207,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     finally:
         exchange.close()
     print(
-        f"Release {release.number}: {len(release.question_ids)} answer(s), "
-        f"{release.deliveries_owed} deliveries owed."
+        f"Release {release.number}: {plural(len(release.question_ids), 'answer')}, "
+        f"{plural(release.deliveries_owed, 'delivery')} owed."
     )
     return 0
 
@@ -294,7 +300,7 @@ def cmd_privacy(args: argparse.Namespace) -> int:
             print(json.dumps(exchange.my_data(person), indent=2, ensure_ascii=False))
         else:
             kept = exchange.forget_me(person)
-            print(f"erased {args.user_key}; {kept} ask(s) kept anonymously")
+            print(f"erased {args.user_key}; {plural(kept, 'ask')} kept anonymously")
     finally:
         exchange.close()
     return 0

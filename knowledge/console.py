@@ -283,7 +283,7 @@ class Console:
         if not entries:
             self.say("The queue is empty: every question has an answer.")
             return
-        self.say(f"{len(entries)} question(s) waiting, most authorities first:")
+        self.say(f"{plural(len(entries), 'question')} waiting, most authorities first:")
         for entry in entries:
             question = entry.question
             self.say(
@@ -332,6 +332,6 @@ class Console:
     def cmd_publish(self, rest: str) -> None:
         release = self.exchange.publish(self.actor)
         self.say(
-            f"Release {release.number} published: {len(release.question_ids)} answer(s), "
-            f"{release.deliveries_owed} deliveries owed."
+            f"Release {release.number} published: {plural(len(release.question_ids), 'answer')}, "
+            f"{plural(release.deliveries_owed, 'delivery')} owed."
         )

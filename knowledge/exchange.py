@@ -18,7 +18,7 @@ from knowledge import text as texts
 from knowledge.config import Settings
 from knowledge.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from knowledge.expert import ExpertUseCases
-from knowledge.matching import Match, Matcher
+from knowledge.matching import Matcher
 from knowledge.models import (
     LIVE_STATUSES,
     Actor,
@@ -410,11 +410,13 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
         officer: str,
         topic: str | None,
         asked_at: datetime,
-    ) -> tuple[bool, Question, Match | None]:
+    ) -> tuple[str, Question]:
         """Add one question from a file, de-duplicated like /ask.
 
-        Returns (joined an existing question?, the question, the duplicate match if any).
-        Only a "duplicate" verdict joins: nobody is there to confirm a mere similarity.
+        Returns what happened — "new", "joined" (another authority's ask joined an existing
+        question) or "present" (this officer's ask was already there: a file imported
+        twice) — and the question. Only a "duplicate" verdict joins: nobody is there to
+        confirm a mere similarity.
         """
         if not (actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
             raise NotAllowed("Only the PSN expert or an exchange admin can import questions.")
@@ -434,7 +436,8 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
             )
             existing = self.store.question(duplicate.question_id) if duplicate else None
             if duplicate and existing and existing.status in LIVE_STATUSES:
-                if self.store.active_ask(existing.id, officer_id) is None:
+                present = self.store.active_ask(existing.id, officer_id) is not None
+                if not present:
                     self.store.add_ask(
                         question_id=existing.id,
                         officer_id=officer_id,
@@ -451,11 +454,11 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
                     actor_id=operator["id"],
                     now=self.clock(),
                     question_id=existing.id,
-                    joined=True,
+                    joined=not present,
                 )
                 joined = self.store.question(existing.id)
                 assert joined is not None
-                return True, joined, duplicate
+                return ("present" if present else "joined"), joined
             question_id, _ = self._new_question(
                 row, question_text, chosen_topic, None, Link.IMPORTED, None, asked_at, after
             )
@@ -468,4 +471,4 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
             )
             created = self.store.question(question_id)
             assert created is not None
-        return False, created, None
+        return "new", created

@@ -43,9 +43,14 @@ class Row:
 class ImportReport:
     new: int = 0
     joined: int = 0
+    present: int = 0  # already in the exchange (the same file imported again)
     answered: int = 0
     skipped: list[str] = field(default_factory=list)
     release: int | None = None
+
+
+def _columns(names: list[str]) -> str:
+    return ("column " if len(names) == 1 else "columns ") + ", ".join(names)
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -85,9 +90,9 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         if missing or unknown:
             problems = []
             if missing:
-                problems.append("missing column(s) " + ", ".join(missing))
+                problems.append("missing " + _columns(missing))
             if unknown:
-                problems.append("unknown column(s) " + ", ".join(unknown))
+                problems.append("unknown " + _columns(unknown))
             raise InvalidInput(
                 f"{path} line 1: {'; '.join(problems)}. The columns are: "
                 + ", ".join(COLUMNS)
@@ -114,7 +119,7 @@ def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:
     the expert's answers are, so nothing fails later, inside the import)."""
     unknown = sorted(set(record) - set(COLUMNS))
     if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}")
+        raise InvalidInput(f"unknown field {', '.join(unknown)}")
     for name in REQUIRED:
         if not isinstance(record.get(name), str) or not record[name].strip():
             raise InvalidInput(f"'{name}' is missing or empty")
@@ -183,7 +188,8 @@ def read_rows(path: Path, exchange: Exchange, *, skip_bad: bool) -> tuple[list[R
         shown = "\n  ".join(bad[:20])
         more = f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else ""
         raise InvalidInput(
-            f"{path} has {len(bad)} bad row(s); nothing was imported:\n  {shown}{more}\n"
+            f"{path} has {texts.plural(len(bad), 'bad row')}; nothing was imported:\n"
+            f"  {shown}{more}\n"
             "Fix them, or import the good rows with --skip-bad."
         )
     if not rows and not bad:
@@ -209,7 +215,7 @@ def import_file(
     written: list[int] = []
     with exchange.batch():
         for done, row in enumerate(rows, start=1):
-            joined, question, _ = exchange.import_question(
+            outcome, question = exchange.import_question(
                 actor,
                 text=row.text,
                 authority=row.authority,
@@ -217,10 +223,7 @@ def import_file(
                 topic=row.topic,
                 asked_at=row.asked_at,
             )
-            if joined:
-                report.joined += 1
-            else:
-                report.new += 1
+            setattr(report, outcome, getattr(report, outcome) + 1)
             if row.answer and question.status is Status.OPEN:
                 try:
                     written.append(exchange.answer(actor, question.id, row.answer, row.links).id)

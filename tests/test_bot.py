@@ -263,7 +263,7 @@ async def test_two_authorities_ask_the_same_thing_and_both_receive_the_answer_on
         assert "Answer saved for Q-1 (version 1)" in reply_of(saved).text
 
         published = await fake.slash(geoff, "publish", channel=place.general)
-        assert "Release 1 published: 1 answer(s); 3 message(s)" in reply_of(published).text
+        assert "Release 1 published: 1 answer; 3 messages" in reply_of(published).text
 
         assert await deliver(fake) == 3
         for officer in (alice, bob):

@@ -48,7 +48,7 @@ def test_two_officers_ask_the_same_thing_and_both_get_the_answer_once(exchange: 
     assert "You now follow Q-1: 2 authorities wait on it" in output
     assert exchange.store.conn.execute("SELECT COUNT(*) FROM questions").fetchone()[0] == 2
     # After /publish each officer receives their answer exactly once.
-    assert "Release 1 published: 2 answer(s)" in output
+    assert "Release 1 published: 2 answers" in output
     assert delivered(output, "Helen Cartwright", "Q-1") == 1
     assert delivered(output, "Anita Chauhan", "Q-1") == 1
     assert delivered(output, "Paul Hextall", "Q-2") == 1

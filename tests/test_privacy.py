@@ -114,7 +114,7 @@ def test_privacy_cli_exports_and_forgets(
     assert main(["privacy", "export", alice.user_key, "--db", db]) == 0
     assert json.loads(capsys.readouterr().out)["asks"][0]["text"] == COCO
     assert main(["privacy", "forget", alice.user_key, "--db", db]) == 0
-    assert "1 ask(s) kept anonymously" in capsys.readouterr().out
+    assert "1 ask kept anonymously" in capsys.readouterr().out
 
 
 def test_csv_export_cells_never_run_as_spreadsheet_formulas(
