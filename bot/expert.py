@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -190,7 +191,16 @@ class ExpertCog(commands.Cog):
     @app_commands.guild_only()
     async def answer(self, interaction: Interaction, question: str) -> None:
         Exchange.require(self.bot.actor(interaction.user), Role.EXPERT, "answer questions")
-        await interaction.response.send_modal(AnswerModal(question_id(question)))
+        # Look the question up first (quickly: the form must open within 3 seconds), so
+        # the expert never writes an answer to a question that is not there.
+        try:
+            found, _ = await asyncio.wait_for(
+                self.bot.call(Exchange.question, question_id(question)), timeout=1.5
+            )
+            target = found.id  # a merged question's answer goes to the one it joined
+        except TimeoutError:
+            target = question_id(question)
+        await interaction.response.send_modal(AnswerModal(target))
 
     @app_commands.command(
         name="merge", description="(Expert) Merge a duplicate question into another"

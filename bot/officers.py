@@ -101,7 +101,16 @@ class SuggestionButton(
             await interaction.followup.send(text, ephemeral=True)
         else:
             outcome = await bot.call(Exchange.ask_anyway, actor, self.draft_id)
-            await post_new_question(bot, outcome.question, actor=actor)
+            channel = interaction.channel
+            forum = bot.settings.discord.forum_channel_id
+            if isinstance(channel, discord.Thread) and forum and channel.parent_id == forum:
+                # Asked in a forum post: that post is the question's place; say so there.
+                await channel.send(
+                    f"Asked as a new question: **{outcome.question.ref}**. "
+                    "The answer will be posted here."
+                )
+            else:
+                await post_new_question(bot, outcome.question, actor=actor)
             await interaction.followup.send(embed=outcome_embed(outcome), ephemeral=True)
 
 

@@ -13,7 +13,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from knowledge.config import ConfigError, Settings, discord_token, load_settings
+from knowledge.config import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    Settings,
+    discord_token,
+    load_settings,
+)
 from knowledge.errors import ExchangeError
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Role
@@ -25,6 +31,8 @@ log = logging.getLogger("knowledge.cli")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    if args.config is None and not DEFAULT_CONFIG.exists():
+        log.warning("no config.toml here and no --config: using the built-in defaults")
     settings = load_settings(args.config)
     if args.db is not None:
         database = settings.database.model_copy(update={"path": args.db})
@@ -257,8 +265,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
         sys.stdout.write(exchange.digest_markdown(digest))
     finally:
         exchange.close()
-    if args.send:
+    if args.send and exchange.settings.discord.steering_channel_id:
         print("\n(recorded for the steering group's channel; the bot posts it)", file=sys.stderr)
+    elif args.send:
+        print(
+            "\n(recorded, but discord.steering_channel_id is not set: it will be posted "
+            "once a steering channel is configured)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -296,6 +310,11 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     exchange = _open(args, create=False)
     person = Actor(args.user_key, args.user_key)
     try:
+        if not exchange.is_known(person):
+            raise ExchangeError(
+                f"No officer has the key {args.user_key!r}. Keys look like "
+                "discord:80351110224678912 or console:alice (the officers table lists them)."
+            )
         if args.privacy_command == "export":
             print(json.dumps(exchange.my_data(person), indent=2, ensure_ascii=False))
         else:

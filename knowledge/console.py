@@ -41,11 +41,11 @@ Commands (the same as in Discord):
   /search TEXT             search questions and published answers
   /mine                    your questions, their status and queue position
   /withdraw Q-ID           withdraw your own question
-  /queue                   (expert) the ranked queue of unique questions
+  /queue                   (expert, steering) the ranked queue of unique questions
   /answer Q-ID TEXT [| LINK ...]   (expert) answer; links after a |
   /merge Q-ID INTO-Q-ID    (expert) merge a duplicate into another question
   /publish                 (expert) publish all new answers as a release
-  /digest                  (steering) where things stand since the last digest
+  /digest                  (steering, expert) where things stand since the last digest
   /mydata                  everything kept about you, as JSON
   /forget-me               erase your name; your questions stay, anonymised
   /help                    this list;  /quit  leave
@@ -217,13 +217,17 @@ class Console:
         )
 
     def cmd_ask_anyway(self, rest: str) -> None:
-        self.say_new(self.exchange.ask_anyway(self.actor))
+        outcome = self.exchange.ask_anyway(self.actor)
+        self.say(f'Asked as a new question: "{outcome.question.text}"')
+        self.say_new(outcome)
 
     def cmd_accept(self, rest: str) -> None:
         question = self.exchange.accept_answer(self.actor)
         self.say(f"Glad {question.ref} answered it. Nothing was added to the queue.")
 
     def cmd_follow(self, rest: str) -> None:
+        if not rest.strip():
+            raise InvalidInput("Use /follow Q-ID, for example /follow Q-3.")
         followed = self.exchange.follow(self.actor, rest)
         ref = followed.question.ref
         if followed.answer is not None:
@@ -269,6 +273,8 @@ class Console:
                 self.say("    " + format_answer(item.answer).replace("\n", "\n    "))
 
     def cmd_withdraw(self, rest: str) -> None:
+        if not rest.strip():
+            raise InvalidInput("Use /withdraw Q-ID; /mine lists your questions.")
         question = self.exchange.withdraw(self.actor, rest)
         if question.status is Status.WITHDRAWN:
             still = " and, as nobody else waits on it, it has left the expert's queue"
@@ -294,6 +300,8 @@ class Console:
             )
 
     def cmd_answer(self, rest: str) -> None:
+        if not rest.strip():
+            raise InvalidInput("Use /answer Q-ID TEXT, with any links after a |.")
         ref, _, text = rest.partition(" ")
         body, _, link_text = text.partition(" | ")
         answer = self.exchange.answer(self.actor, ref, body, link_text.split())

@@ -117,7 +117,10 @@ def build_digest(
     days_to_answer = [
         _days(parse_stamp(r["published_at"]), parse_stamp(r["asked_at"]))
         for r in released
-        if r["published_at"] == r["first_published_at"] and r["version"] == 1
+        # First answers only; a question imported from an old list has no real turnaround.
+        if r["published_at"] == r["first_published_at"]
+        and r["version"] == 1
+        and r["first_link"] != "imported"
     ]
 
     waiting_rows = store.waiting_at(until)

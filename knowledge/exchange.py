@@ -100,6 +100,8 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
                     )
                 if mine is not None:
                     continue
+                # Only the latest suggestion waits for a choice: an earlier one is dropped.
+                self.store.resolve_open_drafts(officer["id"], "superseded", now)
                 draft_id = self.store.add_draft(
                     officer_id=officer["id"],
                     text=question_text,
@@ -323,7 +325,8 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
     def search(self, text: str, limit: int = 10) -> list[SearchHit]:
         """Questions and published answers matching any words of `text`, best first."""
         cleaned = texts.clean(text)[:500]
-        query = fts_query(self.matcher.normalise.with_other_forms(cleaned), STOP_WORDS)
+        forms = self.matcher.normalise.glossary_forms(cleaned)
+        query = fts_query(cleaned, STOP_WORDS, phrases=forms)
         if query is None:
             raise InvalidInput("Please type a word or two to search for.")
         ids = self.store.search(query, max(1, min(limit, 50)))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from knowledge.models import PublishedEntry
+from knowledge.text import inert
 
 
 def _record(entry: PublishedEntry) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def to_csv(entries: list[PublishedEntry]) -> str:
 
 def _md_escape(text: str) -> str:
     # Questions are shown as text: markdown typed by an officer must not format the page.
-    return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|~" else ch for ch in text)
+    return inert(text)
 
 
 def to_markdown(entries: list[PublishedEntry]) -> str:

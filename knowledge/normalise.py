@@ -101,8 +101,8 @@ class Normaliser:
                 i += 1
         return Normalised(text=text, terms=tuple(terms), shown=shown)
 
-    def with_other_forms(self, raw: str) -> str:
-        """`raw` followed by the other form of every glossary term in it (for search)."""
+    def glossary_forms(self, raw: str) -> list[str]:
+        """Both forms of every glossary term in `raw` (for search: "vpn" gives
+        "virtual private network" and "vpn")."""
         found = [t for t in self(raw).terms if t in self._short_forms]
-        extra = [form for concept in found for form in (concept, *self._short_forms[concept])]
-        return " ".join([raw, *extra])
+        return [form for concept in found for form in (concept, *self._short_forms[concept])]

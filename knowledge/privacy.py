@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 class PrivacyUseCases(ExchangeBase):
     """Export and erase one's own data."""
 
+    def is_known(self, actor: Actor) -> bool:
+        """Whether the exchange keeps anything about this person."""
+        return self.store.officer(actor.user_key) is not None
+
     def my_data(self, actor: Actor) -> dict[str, Any]:
         """Everything the exchange keeps about the caller (an officer may always see it)."""
         officer = self.store.officer(actor.user_key)

@@ -228,7 +228,8 @@ class ExchangeBase:
         return cleaned
 
     def _assign_authority(self, officer: dict[str, Any], name: str, now: datetime) -> None:
-        authority_id = self.store.authority_id(name, now)
+        configured = name in self.settings.exchange.authorities
+        authority_id = self.store.authority_id(name, now, canonical=configured)
         if officer["authority_id"] != authority_id:
             self.store.set_officer_authority(officer["id"], authority_id)
             self.store.record("authority_set", actor_id=officer["id"], now=now, authority=name)

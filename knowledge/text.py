@@ -69,7 +69,7 @@ def answer_text(raw: str, *, max_chars: int) -> str:
     if "\x00" in raw:
         raise InvalidInput("The answer contains a null character; please retype it as text.")
     text = clean(raw)
-    if not _HAS_WORD.search(text):
+    if not _HAS_LETTER.search(text):
         raise InvalidInput("The answer is empty. Please write the answer text.")
     if len(text) > max_chars:
         raise InvalidInput(

@@ -656,7 +656,7 @@ async def test_bad_links_in_the_answer_form_are_refused(place: Place, links: str
 
 
 @async_test
-async def test_a_merged_question_cannot_be_answered(place: Place) -> None:
+async def test_a_merged_question_is_answered_through_the_one_it_joined(place: Place) -> None:
     async with running(place) as fake:
         alice, bob = fake.member("Alice"), fake.member("Bob")
         geoff = fake.member("Geoff", roles=["PSN Expert"])
@@ -676,11 +676,13 @@ async def test_a_merged_question_cannot_be_answered(place: Place) -> None:
         [notice] = fake.dms(bob)
         assert "Your question Q-2 was merged into Q-1" in notice.text
 
+        # /answer on the merged question opens the form for the question it joined.
         opened = await fake.slash(geoff, "answer", {"question": "Q-2"}, channel=place.general)
         assert opened.response is not None
+        assert opened.response.body["title"] == "Answer Q-1"
         ids = field_ids(opened.response)
         turn = await fake.submit_modal(geoff, {ids["Answer"]: ANSWER})
-        refused_kindly(turn, "Q-2 was merged into Q-1; answer that question instead.")
+        assert "Answer saved for Q-1" in reply_of(turn).text
         again = await fake.slash(
             geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general
         )
@@ -689,7 +691,7 @@ async def test_a_merged_question_cannot_be_answered(place: Place) -> None:
             geoff, "merge", {"question": "Q-1", "into": "Q-1"}, channel=place.general
         )
         refused_kindly(itself, "A question cannot be merged into itself.")
-        assert events(fake, "answer_written") == []
+        assert [e["question_id"] for e in events(fake, "answer_written")] == [1]
 
 
 # --------------------------------------------------------------------------- restarts
@@ -905,6 +907,30 @@ async def test_a_forum_post_becomes_a_question_once_the_officer_gives_an_authori
         followed = await fake.click(bob, button(offer, "follow"), message=offer)
         assert "You now follow Q-1: 2 authorities" in reply_of(followed).text
         no_pings_but(fake, {f"user:{alice.id}"})
+
+
+@async_test
+async def test_asking_anyway_from_a_forum_post_keeps_the_answer_in_that_post(
+    place: Place,
+) -> None:
+    async with running(place, place.with_forum()) as fake:
+        alice, bob = fake.member("Alice"), fake.member("Bob")
+        await set_authority(fake, alice, DERBYSHIRE, place.general)
+        await set_authority(fake, bob, NOTTINGHAM, place.general)
+        await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+        second = await fake.forum_post(bob, place.forum, "CoCo carry over?", Q1_NOTTINGHAM)
+        [offer] = second.messages
+        threads_before = len(fake.requests_to("POST", f"/channels/{place.forum}/threads"))
+
+        anyway = await fake.click(bob, button(offer, "anyway"), message=offer)
+
+        assert "Asked as a new question: **Q-2**" in anyway.text
+        assert len(fake.requests_to("POST", f"/channels/{place.forum}/threads")) == (
+            threads_before
+        )  # no second post for Q-2
+        assert run(fake, lambda ex: ex.store.question_place(2)) == (
+            f"discord:channel:{offer.channel_id}"
+        )
 
 
 def no_pings_but(fake: FakeDiscord, allowed: set[str]) -> None:

@@ -182,3 +182,25 @@ def test_question_text_cannot_format_a_digest(
         assert "\n## Urgent" not in body
         assert "[click here](" not in body
         assert r"\[click here\]" in body
+
+
+def test_imported_questions_do_not_count_towards_turnaround(
+    exchange: Exchange, clock: Clock, tmp_path: Path
+) -> None:
+    from knowledge.cli import OPERATOR
+    from knowledge.importer import import_file
+
+    old = tmp_path / "old.jsonl"
+    old.write_text(
+        '{"text": "How is QoS handled in the PSN?", "authority": "Rutland County Council",'
+        ' "officer": "Ruth", "asked_at": "2009-01-05T10:00:00+00:00",'
+        ' "answer": "Six classes of service."}\n',
+        encoding="utf-8",
+    )
+    start = clock.now
+    import_file(exchange, OPERATOR, old)
+
+    digest = exchange.digest(STEERING, start - timedelta(seconds=1), clock.advance(minutes=1))
+
+    assert digest.published == 1
+    assert digest.median_days_to_answer is None

@@ -663,3 +663,43 @@ def test_authority_names_offer_the_configured_list_and_those_in_use(
     assert "Wolds Parish Council" in names
     assert "Rutland County Council" in names
     assert names == sorted(names, key=str.lower)
+
+
+def test_only_the_latest_suggestion_waits_for_a_choice(
+    exchange: Exchange, alice: Actor, bob: Actor
+) -> None:
+    exchange.ask(alice, COCO)
+    exchange.ask(alice, QOS)
+    first = exchange.ask(bob, COCO_AGAIN)
+    second = exchange.ask(bob, "How does the Public Sector Network handle QoS?")
+    assert isinstance(first, OpenMatch)
+    assert isinstance(second, OpenMatch)
+
+    filed = exchange.ask_anyway(bob)
+
+    assert filed.question.text == "How does the Public Sector Network handle QoS?"
+    with pytest.raises(Conflict, match="already chosen"):
+        exchange.ask_anyway(bob, first.draft_id)
+    with pytest.raises(NotFound):
+        exchange.ask_anyway(bob)
+
+
+def test_search_by_acronym_matches_the_long_form_as_a_phrase(
+    exchange: Exchange, alice: Actor
+) -> None:
+    vpn = new(exchange.ask(alice, "Can we keep our virtual private network links under PSN?"))
+    exchange.ask(alice, "Will the regional network replace our private schools contract?")
+
+    hits = exchange.search("vpn")
+
+    assert [h.question.id for h in hits] == [vpn.question.id]
+
+
+def test_the_configured_spelling_of_an_authority_wins(exchange: Exchange) -> None:
+    first, second = officer("Una"), officer("Vic")
+    exchange.set_authority(first, "derby city council (ICT)")
+    exchange.set_authority(second, "DERBY CITY COUNCIL")
+
+    assert exchange.authority_of(second) == "Derby City Council"
+    assert exchange.authority_of(first) == "derby city council (ICT)"
+    assert "DERBY CITY COUNCIL" not in exchange.authority_names()

@@ -144,3 +144,12 @@ def test_nothing_is_owed_to_an_erased_officer_after_a_merge(
     exchange.merge(expert, q2.question.ref, q1.question.ref)
 
     assert [d.recipient for d in exchange.owed_deliveries("")] == []
+
+
+def test_privacy_cli_refuses_a_key_it_does_not_know(
+    exchange: Exchange, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(exchange.settings.database.path)
+
+    assert main(["privacy", "export", "discord:123", "--db", db]) == 1
+    assert "No officer has the key 'discord:123'" in capsys.readouterr().err

@@ -33,15 +33,19 @@ def parse_stamp(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def fts_query(text: str, stop_words: frozenset[str] = frozenset()) -> str | None:
-    """An FTS5 MATCH expression that ORs the words of `text`, each quoted.
+def fts_query(
+    text: str, stop_words: frozenset[str] = frozenset(), phrases: Iterable[str] = ()
+) -> str | None:
+    """An FTS5 MATCH expression that ORs the words of `text` and the given phrases.
 
     Whatever the user typed (quotes, `*`, `NEAR(`, `AND`, `-`) becomes plain quoted words,
-    so the query can never be a syntax error.
+    so the query can never be a syntax error. A phrase (e.g. an acronym's long form) must
+    match as a whole, so its common words cannot match on their own.
     """
     words = [w.lower() for w in _WORD.findall(text)]
     kept = [w for w in words if w not in stop_words] or words
-    unique = list(dict.fromkeys(kept))[:32]
+    terms = [" ".join(_WORD.findall(p.lower())) for p in phrases]
+    unique = list(dict.fromkeys([*kept, *(t for t in terms if t)]))[:32]
     if not unique:
         return None
     return " OR ".join(f'"{w}"' for w in unique)

@@ -37,9 +37,12 @@ class QuestionTables(StoreBase):
 
     # -- authorities and officers -----------------------------------------------------
 
-    def authority_id(self, name: str, now: datetime) -> int:
-        row = self._one("SELECT id FROM authorities WHERE name = ?", [name])
+    def authority_id(self, name: str, now: datetime, *, canonical: bool = False) -> int:
+        """The authority's id, adding it if new; a `canonical` spelling replaces another."""
+        row = self._one("SELECT id, name FROM authorities WHERE name = ?", [name])
         if row:
+            if canonical and row["name"] != name:
+                self._write("UPDATE authorities SET name = ? WHERE id = ?", [name, row["id"]])
             return int(row["id"])
         return self._insert(
             "INSERT INTO authorities (name, created_at) VALUES (?, ?)", [name, stamp(now)]
@@ -329,6 +332,13 @@ class QuestionTables(StoreBase):
             """SELECT * FROM drafts WHERE officer_id = ? AND resolved_at IS NULL
                ORDER BY id DESC LIMIT 1""",
             [officer_id],
+        )
+
+    def resolve_open_drafts(self, officer_id: int, resolution: str, now: datetime) -> None:
+        self._write(
+            """UPDATE drafts SET resolved_at = ?, resolution = ?
+               WHERE officer_id = ? AND resolved_at IS NULL""",
+            [stamp(now), resolution, officer_id],
         )
 
     def resolve_draft(self, draft_id: int, resolution: str, now: datetime) -> None:

@@ -48,6 +48,8 @@ class ReportQueries(ReleaseTables):
         return self._rows(
             """SELECT r.number, r.published_at, an.question_id, an.version,
                       q.created_at AS asked_at,
+                      (SELECT a.link FROM asks a WHERE a.question_id = an.question_id
+                       ORDER BY a.asked_at, a.id LIMIT 1) AS first_link,
                       (SELECT MIN(r2.published_at) FROM answers a2
                        JOIN releases r2 ON r2.id = a2.release_id
                        WHERE a2.question_id = an.question_id) AS first_published_at
