@@ -373,3 +373,16 @@ async def test_a_long_digest_that_failed_part_way_resumes_without_repeating(
         assert len(posted) == len(set(posted))  # no part posted twice
         assert posted[0].endswith("-0")
         assert len(posted) > 2
+
+
+@async_test
+async def test_answer_refuses_an_unknown_question_before_any_form_opens(setting: Setting) -> None:
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+
+        turn = await fake.slash(geoff, "answer", {"question": "Q-999"}, channel=setting.general)
+
+        assert turn.response is not None
+        assert turn.response.type != 9  # no form
+        assert "There is no question Q-999." in turn.text
