@@ -58,8 +58,11 @@ class SuggestionButton(
         "anyway": ("Not the same — ask anyway", discord.ButtonStyle.secondary),
     }
 
-    def __init__(self, action: str, draft_id: int, question_id: int) -> None:
-        label, style = self.LABELS[action]
+    def __init__(
+        self, action: str, draft_id: int, question_id: int, *, label: str | None = None
+    ) -> None:
+        default, style = self.LABELS[action]
+        label = label or default
         super().__init__(
             discord.ui.Button(
                 label=label,
@@ -124,6 +127,12 @@ def suggestion_view(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord
         return view
     for action in actions:
         view.add_item(SuggestionButton(action, outcome.draft_id, outcome.question.id))
+    for other in outcome.others:  # "or is it one of these?"
+        view.add_item(
+            SuggestionButton(
+                "follow", outcome.draft_id, other.question.id, label=f"Follow {other.question.ref}"
+            )
+        )
     return view
 
 

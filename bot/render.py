@@ -74,6 +74,25 @@ def answer_embed(
 
 
 def outcome_embed(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord.Embed:
+    embed = _outcome_embed(outcome)
+    others = [] if isinstance(outcome, NewQuestion) else outcome.others
+    if others:
+        embed.add_field(
+            name="Or is it one of these?",
+            value=clip(
+                "\n".join(
+                    f"**{o.question.ref}** ({'answered' if o.answer else 'waiting'}, "
+                    f"{o.match.score:.0f}% alike) {shown(o.question.text)}"
+                    for o in others
+                ),
+                FIELD_VALUE_MAX,
+            ),
+            inline=False,
+        )
+    return embed
+
+
+def _outcome_embed(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord.Embed:
     if isinstance(outcome, AnsweredMatch):
         embed = answer_embed(
             outcome.question, outcome.answer, heading=f"Already answered: {outcome.question.ref}"

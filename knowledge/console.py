@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+from knowledge import text as texts
 from knowledge.errors import AuthorityNeeded, ExchangeError, InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import (
@@ -95,6 +96,7 @@ class Console:
         self.out = out
         self.echo = echo
         self.actor = Actor(PREFIX + "officer", "officer")
+        self.offered: dict[int, int] = {}  # question id -> suggestion (draft) it was offered in
         self.commands: dict[str, Callable[[str], None]] = {
             "as": self.cmd_as,
             "ask": self.cmd_ask,
@@ -179,6 +181,7 @@ class Console:
         if found["role"]:
             roles.add(Role(found["role"].lower()))
         self.actor = Actor(PREFIX + name.lower(), name, frozenset(roles))
+        self.offered = {}
         if found["authority"]:
             authority = self.exchange.set_authority(self.actor, found["authority"])
             self.say(f"You are now {name} from {authority}.")
@@ -191,6 +194,12 @@ class Console:
         if found:
             topic, rest = found["topic"], found["text"]
         outcome = self.exchange.ask(self.actor, rest, topic=topic, place=PLACE)
+        self.offered = {}
+        if isinstance(outcome, AnsweredMatch | OpenMatch):
+            self.offered = {
+                q.id: outcome.draft_id
+                for q in [outcome.question, *(o.question for o in outcome.others)]
+            }
         if isinstance(outcome, AnsweredMatch):
             self.say(
                 f"This looks already answered — {outcome.question.ref} "
@@ -209,6 +218,13 @@ class Console:
             )
         else:
             self.say_new(outcome)
+            return
+        for other in outcome.others:
+            state = "answered" if other.answer is not None else "waiting"
+            self.say(
+                f'  Also possibly the same: {other.question.ref} "{other.question.text}" '
+                f"({state}, {other.match.score:.0f}% alike) — /follow {other.question.ref}"
+            )
 
     def say_new(self, outcome: NewQuestion) -> None:
         self.say(
@@ -228,7 +244,9 @@ class Console:
     def cmd_follow(self, rest: str) -> None:
         if not rest.strip():
             raise InvalidInput("Use /follow Q-ID, for example /follow Q-3.")
-        followed = self.exchange.follow(self.actor, rest)
+        target = texts.question_id(rest)
+        followed = self.exchange.follow(self.actor, target, self.offered.pop(target, None))
+        self.offered.clear()
         ref = followed.question.ref
         if followed.answer is not None:
             self.say(

@@ -36,6 +36,7 @@ from knowledge.models import (
     Role,
     SearchHit,
     Status,
+    Suggestion,
 )
 from knowledge.normalise import STOP_WORDS
 from knowledge.privacy import PrivacyUseCases
@@ -86,20 +87,9 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
                 self._assign_authority(self._officer(actor), authority_name, now)
             officer = self._officer_with_authority(actor)
             self._check_hourly_limit(officer["id"])
-            for match in self.matcher.find(question_text, limit=self.settings.matching.suggestions):
-                if match.verdict == "none":
-                    continue
-                existing = self.store.question(match.question_id)
-                if existing is None or existing.status not in LIVE_STATUSES:
-                    continue
-                mine = self.store.active_ask(existing.id, officer["id"])
-                if mine is not None and match.verdict == "duplicate":
-                    raise Conflict(
-                        f"You have already asked this as {existing.ref}. "
-                        "/mine shows where it stands."
-                    )
-                if mine is not None:
-                    continue
+            offered = self._suggestions(question_text, officer["id"])
+            if offered:
+                best, others = offered[0], tuple(offered[1:])
                 # Only the latest suggestion waits for a choice: an earlier one is dropped.
                 self.store.resolve_open_drafts(officer["id"], "superseded", now)
                 draft_id = self.store.add_draft(
@@ -107,28 +97,50 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
                     text=question_text,
                     topic=chosen_topic,
                     place=place,
-                    suggested_question_id=existing.id,
-                    score=match.score,
+                    suggested_question_id=best.question.id,
+                    score=best.match.score,
                     now=now,
                 )
                 self.store.record(
                     "suggested",
                     actor_id=officer["id"],
                     now=now,
-                    question_id=existing.id,
-                    score=round(match.score, 1),
-                    verdict=match.verdict,
+                    question_id=best.question.id,
+                    score=round(best.match.score, 1),
+                    verdict=best.match.verdict,
                     draft=draft_id,
+                    also=[o.question.id for o in others],
                 )
-                answer = self.store.latest_answer(existing.id, published_only=True)
-                if existing.status is Status.ANSWERED and answer is not None:
-                    return AnsweredMatch(draft_id, existing, answer, match)
-                return OpenMatch(draft_id, existing, match)
+                if best.answer is not None:
+                    return AnsweredMatch(draft_id, best.question, best.answer, best.match, others)
+                return OpenMatch(draft_id, best.question, best.match, others)
             self._check_open_limit(officer["id"])
             question_id, ask_id = self._new_question(
                 officer, question_text, chosen_topic, place, Link.NEW, None, now, after
             )
         return self._new_outcome(question_id, ask_id)
+
+    def _suggestions(self, text: str, officer_id: int) -> list[Suggestion]:
+        """Live questions that may be the same as `text`, best first, none of them the
+        officer's own (the same one again, as a duplicate, is refused)."""
+        found: list[Suggestion] = []
+        for match in self.matcher.find(text, limit=self.settings.matching.suggestions):
+            if match.verdict == "none":
+                continue
+            existing = self.store.question(match.question_id)
+            if existing is None or existing.status not in LIVE_STATUSES:
+                continue
+            if self.store.active_ask(existing.id, officer_id) is not None:
+                if match.verdict == "duplicate" and not found:
+                    raise Conflict(
+                        f"You have already asked this as {existing.ref}. "
+                        "/mine shows where it stands."
+                    )
+                continue
+            answer = self.store.latest_answer(existing.id, published_only=True)
+            published = answer if existing.status is Status.ANSWERED else None
+            found.append(Suggestion(existing, match, published))
+        return found
 
     def _new_question(
         self,
@@ -244,8 +256,12 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
             draft = self.store.latest_draft(officer["id"]) if draft_id is None else None
             if draft_id is not None:
                 draft = self._draft(officer, draft_id)
-            if draft is not None and draft["suggested_question_id"] != question.id:
-                draft = None
+            if (
+                draft_id is None
+                and draft is not None
+                and (draft["suggested_question_id"] != question.id)
+            ):
+                draft = None  # an unrelated pending suggestion: leave it waiting
             wording = draft["text"] if draft else question.text
             ask_id = self.store.add_ask(
                 question_id=question.id,

@@ -87,6 +87,15 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A live question that may be the one asked, and its published answer if any."""
+
+    question: Question
+    match: Match
+    answer: Answer | None
+
+
+@dataclass(frozen=True, slots=True)
 class AnsweredMatch:
     """An earlier question with a published answer looks the same."""
 
@@ -94,6 +103,7 @@ class AnsweredMatch:
     question: Question
     answer: Answer
     match: Match
+    others: tuple[Suggestion, ...] = ()  # further possible matches, to follow instead
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +113,7 @@ class OpenMatch:
     draft_id: int
     question: Question
     match: Match
+    others: tuple[Suggestion, ...] = ()  # further possible matches, to follow instead
 
 
 @dataclass(frozen=True, slots=True)

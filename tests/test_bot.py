@@ -316,6 +316,40 @@ def button(body: Any, action: str) -> str:
 
 
 @async_test
+async def test_other_possible_matches_get_their_own_follow_buttons(place: Place) -> None:
+    async with running(place) as fake:
+        alice, bob, carol = fake.member("Alice"), fake.member("Bob"), fake.member("Carol")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        cost = await ask(
+            fake,
+            carol,
+            "How much will GCSx Code of Connection compliance cost under PSN?",
+            channel=place.general,
+            authority=LEICESTERSHIRE,
+        )
+        if "Already asked" in reply_of(cost).text:
+            await fake.click(carol, button(reply_of(cost), "anyway"), message=reply_of(cost))
+
+        turn = await ask(
+            fake,
+            bob,
+            "Will our GCSx CoCo compliance carry over to PSN, and how much will it cost?",
+            channel=place.general,
+            authority=NOTTINGHAM,
+        )
+        offer = reply_of(turn)
+        assert "Or is it one of these?" in offer.text
+        [other] = [i for i in offer.custom_ids if ":follow:" in i][1:]
+        other_ref = "Q-" + other.rsplit(":", 1)[1]
+        assert f"Follow {other_ref}" in offer.text
+
+        followed = await fake.click(bob, other, message=offer)
+
+        assert f"You now follow {other_ref}" in reply_of(followed).text
+        assert run(fake, Exchange.mine, actor(bob))[0].question.ref == other_ref
+
+
+@async_test
 async def test_an_answered_match_is_offered_and_accepting_it_adds_nothing_to_the_queue(
     place: Place,
 ) -> None:

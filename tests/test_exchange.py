@@ -703,3 +703,26 @@ def test_the_configured_spelling_of_an_authority_wins(exchange: Exchange) -> Non
     assert exchange.authority_of(second) == "Derby City Council"
     assert exchange.authority_of(first) == "derby city council (ICT)"
     assert "DERBY CITY COUNCIL" not in exchange.authority_names()
+
+
+def test_other_possible_matches_are_offered_and_can_be_followed(
+    exchange: Exchange, alice: Actor, bob: Actor, carol: Actor
+) -> None:
+    carry = new(exchange.ask(alice, COCO)).question
+    asked = exchange.ask(carol, "How much will GCSx Code of Connection compliance cost PSN?")
+    cost = asked if isinstance(asked, NewQuestion) else exchange.ask_anyway(carol)
+
+    offered = exchange.ask(
+        bob, "Our GCSx CoCo compliance and PSN: carried forward, and at what cost?"
+    )
+
+    assert isinstance(offered, OpenMatch)
+    offered_ids = {offered.question.id, *(o.question.id for o in offered.others)}
+    assert offered_ids == {carry.id, cost.question.id}
+    other = next(o for o in offered.others)
+    followed = exchange.follow(bob, other.question.ref, offered.draft_id)
+    assert followed.question.id == other.question.id
+    [mine] = exchange.mine(bob)
+    assert mine.question.id == other.question.id
+    with pytest.raises(Conflict, match="already chosen"):
+        exchange.ask_anyway(bob, offered.draft_id)
