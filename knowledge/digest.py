@@ -14,6 +14,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from knowledge.normalise import Normaliser, stem
+from knowledge.schedule import days_between
 from knowledge.store import Store, parse_stamp
 from knowledge.text import inert, plural, question_ref
 
@@ -86,10 +87,6 @@ class Digest:
         return not (self.asked or self.published or self.answered_from_store or self.waiting)
 
 
-def _days(later: datetime, earlier: datetime) -> float:
-    return (later - earlier).total_seconds() / 86400
-
-
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, round(fraction * (len(ordered) - 1))))
@@ -115,7 +112,7 @@ def build_digest(
     released = store.releases_between(since, until)
     published_ids = {r["question_id"] for r in released}
     days_to_answer = [
-        _days(parse_stamp(r["published_at"]), parse_stamp(r["asked_at"]))
+        days_between(parse_stamp(r["published_at"]), parse_stamp(r["asked_at"]))
         for r in released
         # First answers only; a question imported from an old list has no real turnaround.
         if r["published_at"] == r["first_published_at"]
@@ -130,7 +127,7 @@ def build_digest(
             r["text"],
             r["topic"],
             r["authorities"],
-            _days(until, parse_stamp(r["waiting_since"])),
+            days_between(until, parse_stamp(r["waiting_since"])),
         )
         for r in waiting_rows
     ]

@@ -18,6 +18,7 @@ from knowledge.models import (
     Role,
     Status,
 )
+from knowledge.schedule import days_between
 from knowledge.service import UNREACHABLE, ExchangeBase
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class ExpertUseCases(ExchangeBase):
                 position=offset + n,
                 question=question,
                 authority_names=names,
-                waiting_days=(now - question.waiting_since).total_seconds() / 86400,
+                waiting_days=days_between(now, question.waiting_since),
             )
             for n, (question, names) in enumerate(self.store.queue(limit, offset), start=1)
         ]

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Concatenate, ParamSpec, TypeVar
 
-from knowledge.config import Settings
 from knowledge.exchange import Exchange
 
 T = TypeVar("T")
@@ -42,10 +41,6 @@ class ExchangeThread:
     ) -> T:
         """The same, from synchronous code (start-up, shutdown, tests)."""
         return self._executor.submit(method, self._exchange, *args, **kwargs).result()
-
-    @property
-    def settings(self) -> Settings:
-        return self._exchange.settings
 
     def close(self) -> None:
         """Close the database on its own thread and stop the thread."""

@@ -23,6 +23,11 @@ _LOOKBACK = (
 )
 
 
+def days_between(later: datetime, earlier: datetime) -> float:
+    """How many days (with fractions) lie between two moments."""
+    return (later - earlier).total_seconds() / 86400
+
+
 def cron(expression: str, zone: ZoneInfo) -> CronTrigger:
     """A cron trigger in `zone` (five fields: minute hour day month day-of-week).
 

@@ -34,10 +34,6 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def days_between(later: datetime, earlier: datetime) -> float:
-    return (later - earlier).total_seconds() / 86400
-
-
 class ExchangeBase:
     """State and plumbing shared by the use cases; build an Exchange with Exchange.open."""
 

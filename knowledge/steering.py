@@ -16,8 +16,8 @@ from knowledge.digest import (
 from knowledge.digest import to_markdown as digest_to_markdown
 from knowledge.errors import InvalidInput, NotAllowed
 from knowledge.models import Actor, Notice, Role
-from knowledge.schedule import cron, due_digest_window, due_release_reminder
-from knowledge.service import ExchangeBase, days_between
+from knowledge.schedule import cron, days_between, due_digest_window, due_release_reminder
+from knowledge.service import ExchangeBase
 from knowledge.store import parse_stamp, stamp
 
 log = logging.getLogger(__name__)
