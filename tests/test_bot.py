@@ -689,19 +689,27 @@ async def test_bad_links_in_the_answer_form_are_refused(place: Place, links: str
         refused_kindly(nothing, "There is nothing to publish")
 
 
+async def two_different_questions(
+    fake: FakeDiscord, place: Place
+) -> tuple[FakeUser, FakeUser, FakeUser]:
+    """Alice asks Q-1 (Derbyshire), Bob asks Q-2 (Nottingham); and the expert, Geoff."""
+    alice, bob = fake.member("Alice"), fake.member("Bob")
+    geoff = fake.member("Geoff", roles=["PSN Expert"])
+    await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+    await ask(
+        fake,
+        bob,
+        "Who pays for the PSN accreditation of our schools broadband?",
+        channel=place.general,
+        authority=NOTTINGHAM,
+    )
+    return alice, bob, geoff
+
+
 @async_test
 async def test_a_merged_question_is_answered_through_the_one_it_joined(place: Place) -> None:
     async with running(place) as fake:
-        alice, bob = fake.member("Alice"), fake.member("Bob")
-        geoff = fake.member("Geoff", roles=["PSN Expert"])
-        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
-        await ask(
-            fake,
-            bob,
-            "Who pays for the PSN accreditation of our schools broadband?",
-            channel=place.general,
-            authority=NOTTINGHAM,
-        )
+        _, bob, geoff = await two_different_questions(fake, place)
         merged = await fake.slash(
             geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general
         )
@@ -1136,16 +1144,7 @@ async def test_counts_of_authorities_read_as_english(place: Place) -> None:
 @async_test
 async def test_a_merge_notice_to_closed_dms_is_not_called_an_answer(place: Place) -> None:
     async with running(place) as fake:
-        alice, bob = fake.member("Alice"), fake.member("Bob")
-        geoff = fake.member("Geoff", roles=["PSN Expert"])
-        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
-        await ask(
-            fake,
-            bob,
-            "Who pays for the PSN accreditation of our schools broadband?",
-            channel=place.general,
-            authority=NOTTINGHAM,
-        )
+        _, bob, geoff = await two_different_questions(fake, place)
         fake.close_dms(bob)
         await fake.slash(geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general)
         assert await deliver(fake) == 1
