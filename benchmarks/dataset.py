@@ -23,19 +23,21 @@ class Dataset:
     queries: list[Query]
 
 
-def load(path: Path) -> Dataset:
-    """Read `path`/corpus.jsonl and `path`/queries.jsonl."""
+def load(path: Path, queries: Path | None = None) -> Dataset:
+    """Read `path`/corpus.jsonl and `queries` (default `path`/queries.jsonl)."""
+    queries_file = queries or path / "queries.jsonl"
     corpus = [(str(row["id"]), str(row["text"])) for row in _rows(path / "corpus.jsonl")]
-    queries = [
+    queries_ = [
         Query(
             id=str(row["id"]),
             text=str(row["text"]),
             relevant=frozenset(str(i) for i in row.get("relevant_ids", [])),
             hard_negatives=frozenset(str(i) for i in row.get("hard_negative_ids", [])),
         )
-        for row in _rows(path / "queries.jsonl")
+        for row in _rows(queries_file)
     ]
-    return Dataset(path.name, corpus, queries)
+    name = path.name if queries is None else f"{path.name} ({queries_file.name})"
+    return Dataset(name, corpus, queries_)
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

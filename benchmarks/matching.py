@@ -2,6 +2,7 @@
 
     python -m benchmarks.matching --dataset benchmarks/data/psn
     python -m benchmarks.matching --dataset ../shared/data/qqp-tech-dev
+    python -m benchmarks.matching --queries benchmarks/data/psn/holdout.jsonl
 
 Quality at the dataset's size (recall@1, recall@5, MRR@10, the duplicate verdict's precision
 and recall, false duplicates on hard negatives), then latency with the store padded to
@@ -49,6 +50,7 @@ class Result:
     dup_precision: float | None = None
     dup_recall: float | None = None
     false_dup_rate: float | None = None
+    offered: float | None = None
     hard_pairs: int = 0
 
 
@@ -168,25 +170,40 @@ def matcher_ranker(matcher: Matcher) -> Ranker:
 
 
 def verdicts(result: Result, data: Dataset, matcher: Matcher, settings: MatchingSettings) -> None:
-    """Duplicate-verdict precision/recall on the top match; false duplicates on hard negatives."""
+    """Duplicate-verdict precision/recall on the top match; false duplicates on hard negatives;
+    and how often the right question is among the suggestions an officer is shown (the top
+    `suggestions` matches scoring at least `similar_threshold`)."""
     ids = [cid for cid, _ in data.corpus]
     position = {cid: i for i, cid in enumerate(ids)}
-    called = right = answerable = pairs = false = 0
+    called = right = answerable = pairs = false = offered = 0
     for query in data.queries:
         found = matcher.find(query.text, limit=settings.candidates)
         answerable += bool(query.relevant)
         if found and found[0].verdict == "duplicate":
             called += 1
             right += ids[found[0].question_id] in query.relevant
+        shown = [m for m in found[: settings.suggestions] if m.verdict != "none"]
+        offered += any(ids[m.question_id] in query.relevant for m in shown)
         duplicates = {m.question_id for m in found if m.verdict == "duplicate"}
         for negative in query.hard_negatives:
             if negative in position:
                 pairs += 1
                 false += position[negative] in duplicates
-    result.dup_precision = right / called if called else 1.0
+    result.dup_precision = right / called if called else None
     result.dup_recall = right / answerable if answerable else 0.0
     result.false_dup_rate = false / pairs if pairs else 0.0
+    result.offered = offered / answerable if answerable else 0.0
     result.hard_pairs = pairs
+
+
+def evaluate(data: Dataset, settings: MatchingSettings) -> Result:
+    """The matcher's quality on `data` at the dataset's size (no timing that matters)."""
+    result = Result("matcher")
+    matcher = Matcher(settings)
+    matcher.add_many(enumerate(text for _, text in data.corpus))
+    timed_ranking(result, data.queries, matcher_ranker(matcher))
+    verdicts(result, data, matcher, settings)
+    return result
 
 
 def quality(result: Result, data: Dataset) -> tuple[float, float, float]:
@@ -237,6 +254,7 @@ def report(data: Dataset, results: list[Result], pad_size: int) -> None:
     )
     head = (
         f"{'method':<24}{'r@1':>7}{'r@5':>7}{'MRR10':>7}{'dupP':>7}{'dupR':>7}{'falseDup':>9}"
+        f"{'offer':>7}"
         f"{'p50ms':>8}{'p95ms':>8}{'p50@pad':>9}{'p95@pad':>9}{'build_s':>9}{'bld@pad':>9}"
         f"{'peakMB':>8}"
     )
@@ -246,7 +264,7 @@ def report(data: Dataset, results: list[Result], pad_size: int) -> None:
         r1, r5, mrr = quality(res, data)
         print(
             f"{res.name:<24}{fmt(r1):>7}{fmt(r5):>7}{fmt(mrr):>7}{fmt(res.dup_precision):>7}"
-            f"{fmt(res.dup_recall):>7}{fmt(res.false_dup_rate):>9}"
+            f"{fmt(res.dup_recall):>7}{fmt(res.false_dup_rate):>9}{fmt(res.offered):>7}"
             f"{fmt(ms(res.latencies, 0.5), '.2f'):>8}{fmt(ms(res.latencies, 0.95), '.2f'):>8}"
             f"{fmt(ms(res.padded, 0.5), '.2f'):>9}{fmt(ms(res.padded, 0.95), '.2f'):>9}"
             f"{fmt(res.build_s, '.2f'):>9}{fmt(res.padded_build_s or None, '.2f'):>9}"
@@ -269,7 +287,9 @@ def report(data: Dataset, results: list[Result], pad_size: int) -> None:
         )
     print(
         f"\nfalseDup = share of {mine.hard_pairs} (query, hard negative) pairs called duplicate; "
-        "dupP/dupR = the top match's duplicate verdict, right / all queries with a duplicate."
+        "dupP/dupR = the top match's duplicate verdict, right / all queries with a duplicate\n"
+        "(dupP '-' when nothing was called a duplicate); offer = the right question is among "
+        "the suggestions an officer is shown (top matches at or above similar_threshold)."
     )
 
 
@@ -286,11 +306,9 @@ def run(data: Dataset, settings: MatchingSettings, pad_size: int, sample: int) -
         return matcher
 
     results = []
-    mine = Result("matcher")
-    _, mine.build_s = build(lambda: matcher_ranker(make_matcher(texts)))
-    matcher = make_matcher(texts)
-    timed_ranking(mine, queries, matcher_ranker(matcher))
-    verdicts(mine, data, matcher, settings)
+    _, build_s = build(lambda: matcher_ranker(make_matcher(texts)))
+    mine = evaluate(data, settings)
+    mine.build_s = build_s
     gc.collect()
     start = time.perf_counter()
     big = make_matcher(padded_texts)
@@ -322,6 +340,12 @@ def run(data: Dataset, settings: MatchingSettings, pad_size: int, sample: int) -
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        default=None,
+        help="queries file (default: the dataset's queries.jsonl; e.g. the PSN holdout.jsonl)",
+    )
     parser.add_argument("--config", type=Path, default=None, help="config.toml for thresholds")
     parser.add_argument("--pad", type=int, default=100_000, help="store size for the latency run")
     parser.add_argument(
@@ -332,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     settings = load_settings(args.config).matching
-    data = load(args.dataset)
+    data = load(args.dataset, args.queries)
     results = run(data, settings, args.pad, args.sample)
     report(data, results, args.pad)
 

@@ -21,6 +21,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from knowledge.normalise import Normaliser
+
 DEFAULT_CONFIG = Path("config.toml")
 
 DEFAULT_GLOSSARY = {
@@ -49,6 +51,39 @@ DEFAULT_GLOSSARY = {
     "ipr": "intellectual property rights",
     "cio": "chief information officer",
     "cto": "chief technology officer",
+    "cex": "chief executive",
+    "ceo": "chief executive officer",
+    "smt": "senior management team",
+    "cmt": "corporate management team",
+    "siro": "senior information risk owner",
+    "ig": "information governance",
+    "la": "local authority",
+}
+
+# Words officers use for the same thing; each head is matched as all of its forms.
+DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "councillor": ("member", "elected member", "cllr"),
+    # A longer form wins, so "members of the public" is not read as councillors.
+    "member of the public": ("resident", "citizen", "general public"),
+    "chief executive": ("chief exec", "chief executive officer", "head of paid service"),
+    "senior manager": (
+        "senior management",
+        "senior management team",
+        "corporate management team",
+        "senior leadership",
+        "senior leadership team",
+        "leadership team",
+        "management team",
+    ),
+    "council": ("local authority", "authority"),
+    "summary": ("overview", "synopsis"),
+    "timetable": ("timescale", "timeline"),
+    "switch off": ("turn off", "shut down", "close down"),
+    "equipment": ("kit", "hardware"),
+    "supplier": ("vendor",),
+    "cost": ("price", "expense"),
+    "approval": ("sign off", "authorisation"),
+    "email": ("e mail",),
 }
 
 
@@ -100,6 +135,7 @@ class MatchingSettings(Section):
     candidates: int = Field(default=40, ge=1, le=1000)
     suggestions: int = Field(default=3, ge=1, le=25)
     glossary: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_GLOSSARY))
+    synonyms: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_SYNONYMS))
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:
@@ -111,6 +147,14 @@ class MatchingSettings(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _each_form_has_one_meaning(self) -> Self:
+        try:
+            Normaliser(self.glossary, self.synonyms)
+        except ValueError as exc:
+            raise ValueError(f"matching.glossary / matching.synonyms: {exc}") from None
+        return self
+
     @field_validator("glossary")
     @classmethod
     def _glossary_entries_are_words(cls, glossary: dict[str, str]) -> dict[str, str]:
@@ -118,6 +162,22 @@ class MatchingSettings(Section):
             if not short.strip() or not long.strip():
                 raise ValueError(f"matching.glossary entry {short!r} needs both forms")
         return {k.strip().lower(): v.strip().lower() for k, v in glossary.items()}
+
+    @field_validator("synonyms")
+    @classmethod
+    def _synonym_groups_have_forms(
+        cls, synonyms: dict[str, tuple[str, ...]]
+    ) -> dict[str, tuple[str, ...]]:
+        cleaned: dict[str, tuple[str, ...]] = {}
+        for head, forms in synonyms.items():
+            kept = tuple(f.strip().lower() for f in forms if f.strip())
+            if not head.strip() or not kept:
+                raise ValueError(
+                    f"matching.synonyms entry {head!r} needs a word and at least one other "
+                    'form, e.g. councillor = ["member", "elected member"]'
+                )
+            cleaned[head.strip().lower()] = kept
+        return cleaned
 
 
 class RoleSettings(Section):

@@ -100,7 +100,7 @@ def build_digest(
     *,
     waiting_limit_days: int,
     name_authorities: bool,
-    glossary: dict[str, str],
+    normalise: Normaliser,
 ) -> Digest:
     """Everything the steering group needs about (since, until]."""
     if until <= since:
@@ -171,17 +171,14 @@ def build_digest(
         overdue=tuple(w for w in waiting if w.waiting_days > waiting_limit_days),
         median_days_to_answer=statistics.median(days_to_answer) if days_to_answer else None,
         p90_days_to_answer=_percentile(days_to_answer, 0.9) if days_to_answer else None,
-        themes=_themes([(a["question_id"], a["text"]) for a in asks], glossary),
+        themes=_themes([(a["question_id"], a["text"]) for a in asks], normalise),
         waiting_limit_days=waiting_limit_days,
         authorities_named=name_authorities,
     )
 
 
-def _themes(
-    questions: list[tuple[int, str]], glossary: dict[str, str]
-) -> tuple[tuple[str, int], ...]:
-    """Key words (acronyms and long forms as one) shared by several questions in the window."""
-    normalise = Normaliser(glossary)
+def _themes(questions: list[tuple[int, str]], normalise: Normaliser) -> tuple[tuple[str, int], ...]:
+    """Key words (acronyms, long forms and synonyms as one) shared by several questions."""
     counts = Counter[str]()
     shown: dict[str, str] = {}
     for _, text in dict(questions).items():

@@ -341,7 +341,7 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
     def search(self, text: str, limit: int = 10) -> list[SearchHit]:
         """Questions and published answers matching any words of `text`, best first."""
         cleaned = texts.clean(text)[:500]
-        forms = self.matcher.normalise.glossary_forms(cleaned)
+        forms = self.matcher.normalise.forms(cleaned)
         query = fts_query(cleaned, STOP_WORDS, phrases=forms)
         if query is None:
             raise InvalidInput("Please type a word or two to search for.")

@@ -2,9 +2,10 @@
 
 Two stages, so a check stays fast with a whole country's questions stored:
 
-1. Retrieval: an in-memory inverted index from key terms (stemmed, stop words dropped,
-   glossary acronyms and long forms joined) to wordings, scored BM25-style. Rare terms are
-   walked first; very common terms only re-weight the candidates the rare ones found.
+1. Retrieval: an in-memory inverted index from key terms (stemmed, stop words dropped;
+   glossary acronyms and long forms, and thesaurus synonyms, joined) to wordings, scored
+   BM25-style. Rare terms are walked first; very common terms only re-weight the
+   candidates the rare ones found.
 2. Scoring: the best `candidates` wordings get one 0-100 score that blends an IDF-weighted
    term cosine, character trigram overlap and two rapidfuzz scorers. `token_set_ratio` is
    damped by term coverage, since alone it calls any one-word subset a perfect match.
@@ -66,7 +67,7 @@ class Matcher:
 
     def __init__(self, settings: MatchingSettings) -> None:
         self._settings = settings
-        self.normalise = Normaliser(settings.glossary)
+        self.normalise = Normaliser(settings.glossary, settings.synonyms)
         self._postings: dict[str, set[int]] = {}
         self._terms: dict[int, tuple[str, ...]] = {}  # wording -> its distinct terms
         self._texts: dict[int, str] = {}  # wording -> normalised text

@@ -1,10 +1,11 @@
 """Turning a question into the words the matcher compares: cleaned, lower-case, stemmed,
-without stop words, with glossary acronyms and their long forms made one and the same term."""
+without stop words, with glossary acronyms and their long forms, and thesaurus synonyms,
+made one and the same term."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from knowledge.text import clean
@@ -53,35 +54,80 @@ def stem(word: str) -> str:
 class Normalised:
     """One wording, ready to compare."""
 
-    text: str  # lower-case words with acronyms written out, for character-level scorers
-    terms: tuple[str, ...]  # distinct key terms, stemmed; a glossary entry is one term
+    text: str  # lower-case words, glossary and thesaurus forms written as their concept
+    terms: tuple[str, ...]  # distinct key terms, stemmed; a glossary or thesaurus concept is one
     shown: dict[str, str]  # term -> how to show it to a person
 
 
-class Normaliser:
-    """Applies one glossary: acronym and long form become the same term, either way round."""
+def _words(text: str) -> list[str]:
+    return _WORD.findall(clean(text).lower())
 
-    def __init__(self, glossary: Mapping[str, str]) -> None:
-        self._expand: dict[str, str] = {}
+
+class Normaliser:
+    """Applies one glossary and one thesaurus, so every form of a concept is the same term.
+
+    The glossary joins an acronym and its long form ("coco" = "code of connection"); the
+    thesaurus joins words officers use for the same thing ("councillor" = "member", "elected
+    member"). A glossary long form that is also in the thesaurus joins its group, so "CEX",
+    "chief exec" and "chief executive" are one term. The longest form wins: with "member of
+    the public" in the thesaurus, "members of the public" is not read as councillors.
+
+    Raises ValueError, naming both, if one form is given two different meanings.
+    """
+
+    def __init__(
+        self, glossary: Mapping[str, str], synonyms: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        group_of: dict[str, str] = {}  # a thesaurus form -> its group's head
+        for head, alternatives in (synonyms or {}).items():
+            concept = " ".join(_words(head))
+            for form in (head, *alternatives):
+                self._claim(group_of, " ".join(_words(form)), concept, "thesaurus")
         self._phrases: dict[tuple[str, ...], str] = {}
-        self._short_forms: dict[str, list[str]] = {}
+        self._forms: dict[str, list[str]] = {}  # concept -> every way of writing it
         for short, long in glossary.items():
-            long_words = _WORD.findall(clean(long).lower())
-            short_words = _WORD.findall(clean(short).lower())
-            if not long_words or not short_words:
-                continue
-            concept = " ".join(long_words)
-            self._short_forms.setdefault(concept, []).append(" ".join(short_words))
-            if len(short_words) == 1:
-                self._expand[short_words[0]] = concept
-            for words in (long_words, short_words):
-                self._phrases[tuple(stem(w) for w in words)] = concept
+            concept = " ".join(_words(long))
+            self._add_forms(group_of.get(concept, concept), [short, long])
+        for form, concept in group_of.items():
+            self._add_forms(concept, [form])
         self._longest = max((len(p) for p in self._phrases), default=1)
 
+    @staticmethod
+    def _claim(owners: dict[str, str], form: str, concept: str, where: str) -> None:
+        if not form or not concept:
+            raise ValueError(f"the {where} entry for {concept!r} has an empty form")
+        if owners.setdefault(form, concept) != concept:
+            raise ValueError(
+                f"{form!r} is in two {where} entries, {owners[form]!r} and {concept!r}; "
+                "keep it in one"
+            )
+
+    def _add_forms(self, concept: str, forms: Sequence[str]) -> None:
+        known = self._forms.setdefault(concept, [concept])
+        stems_of = {tuple(stem(w) for w in concept.split()): concept}
+        for form in forms:
+            words = _words(form)
+            if not words:
+                raise ValueError(f"the glossary entry for {concept!r} has an empty form")
+            stems_of[tuple(stem(w) for w in words)] = " ".join(words)
+        for key, written in list(stems_of.items()):
+            owner = self._phrases.setdefault(key, concept)
+            if owner != concept:
+                raise ValueError(
+                    f"{written!r} would mean both {owner!r} and {concept!r}; "
+                    "keep it in one glossary or thesaurus entry"
+                )
+            if written not in known:
+                known.append(written)
+            # Plurals the light stemmer does not join to the form ("boxes" and "box").
+            last = written.split()[-1]
+            for plural in (last + "s", last + "es"):
+                self._phrases.setdefault((*key[:-1], stem(plural)), concept)
+
     def __call__(self, raw: str) -> Normalised:
-        words = _WORD.findall(clean(raw).lower())
-        text = " ".join(self._expand.get(w, w) for w in words)
+        words = _words(raw)
         stems = [stem(w) for w in words]
+        text: list[str] = []
         terms: dict[str, None] = {}
         shown: dict[str, str] = {}
         i = 0
@@ -89,20 +135,22 @@ class Normaliser:
             for size in range(min(self._longest, len(words) - i), 0, -1):
                 concept = self._phrases.get(tuple(stems[i : i + size]))
                 if concept is not None:
+                    text.append(concept)
                     terms[concept] = None
                     shown[concept] = concept
                     i += size
                     break
             else:
                 word = words[i]
+                text.append(word)
                 if word not in STOP_WORDS and (len(word) > 1 or word.isdigit()):
                     terms[stems[i]] = None
                     shown.setdefault(stems[i], word)
                 i += 1
-        return Normalised(text=text, terms=tuple(terms), shown=shown)
+        return Normalised(text=" ".join(text), terms=tuple(terms), shown=shown)
 
-    def glossary_forms(self, raw: str) -> list[str]:
-        """Both forms of every glossary term in `raw` (for search: "vpn" gives
-        "virtual private network" and "vpn")."""
-        found = [t for t in self(raw).terms if t in self._short_forms]
-        return [form for concept in found for form in (concept, *self._short_forms[concept])]
+    def forms(self, raw: str) -> list[str]:
+        """Every way of writing each glossary or thesaurus concept in `raw`, for search:
+        "vpn" gives "virtual private network" and "vpn"; "members" gives "councillor",
+        "member", "elected member" …"""
+        return [form for t in self(raw).terms for form in self._forms.get(t, ())]

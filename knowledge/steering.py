@@ -50,7 +50,7 @@ class SteeringUseCases(ExchangeBase):
             until,
             waiting_limit_days=self.settings.schedule.waiting_limit_days,
             name_authorities=self.settings.exchange.name_authorities_in_digests,
-            glossary=self.settings.matching.glossary,
+            normalise=self.matcher.normalise,
         )
 
     def digest_markdown(self, digest: Digest) -> str:

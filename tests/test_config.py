@@ -191,6 +191,23 @@ def test_similar_threshold_above_duplicate_threshold_is_refused(tmp_path: Path) 
     assert "duplicate_threshold" in message
 
 
+def test_a_thesaurus_form_in_two_lines_is_refused_naming_it(tmp_path: Path) -> None:
+    message = refusal(
+        write(
+            tmp_path,
+            '[matching.synonyms]\ncouncillor = ["member"]\nassociate = ["member", "partner"]\n',
+        )
+    )
+    assert "matching.synonyms" in message
+    assert "'member'" in message
+
+
+def test_a_thesaurus_line_without_other_forms_is_refused(tmp_path: Path) -> None:
+    message = refusal(write(tmp_path, '[matching.synonyms]\ncouncillor = [" "]\n'))
+    assert "matching.synonyms" in message
+    assert "councillor" in message
+
+
 def test_a_threshold_outside_0_to_100_is_named(tmp_path: Path) -> None:
     message = refusal(write(tmp_path, "[matching]\nduplicate_threshold = 186\n"))
     assert "matching.duplicate_threshold" in message

@@ -695,6 +695,16 @@ def test_search_by_acronym_matches_the_long_form_as_a_phrase(
     assert [h.question.id for h in hits] == [vpn.question.id]
 
 
+def test_search_finds_a_thesaurus_word_by_any_of_its_forms(
+    exchange: Exchange, alice: Actor
+) -> None:
+    members = new(exchange.ask(alice, "How should we explain PSN to councillors?"))
+    exchange.ask(alice, "Will the regional network replace our private schools contract?")
+
+    assert [h.question.id for h in exchange.search("elected members")] == [members.question.id]
+    assert [h.question.id for h in exchange.search("cllr")] == [members.question.id]
+
+
 def test_the_configured_spelling_of_an_authority_wins(exchange: Exchange) -> None:
     first, second = officer("Una"), officer("Vic")
     exchange.set_authority(first, "derby city council (ICT)")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from benchmarks.dataset import load
+from benchmarks.matching import Result, brute_force, evaluate, fts5, quality, timed_ranking
 from knowledge.config import MatchingSettings
 from knowledge.matching import Match, Matcher
+from knowledge.normalise import Normaliser
 
 PSN_SET = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "psn"
 
@@ -156,38 +158,94 @@ def test_empty_index_and_unknown_words(settings: MatchingSettings) -> None:
     assert 2 in m
 
 
-def _rows(name: str) -> list[dict[str, object]]:
-    with (PSN_SET / name).open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+def test_thesaurus_words_are_the_same_word_in_either_direction(
+    settings: MatchingSettings,
+) -> None:
+    stored = Matcher(settings)
+    stored.add(1, "Is there a short summary of PSN for our chief executive and councillors?")
+    stored.add(2, "Is there any help with a business case for PSN?")
+    found = best(stored, "one-page overview of PSN for the CEX and members")
+    assert found.question_id == 1
+    assert {"summary", "chief executive", "councillor"} <= set(found.shared_words)
+    other_way = Matcher(settings)
+    other_way.add(1, "one-page overview of PSN for the CEX and members")
+    assert best(other_way, "PSN summary for the chief executive and councillors").question_id == 1
 
 
-@pytest.mark.skipif(not PSN_SET.exists(), reason="PSN benchmark set not present")
-def test_quality_floor_on_the_psn_set(settings: MatchingSettings) -> None:
-    """CI quality floor (no timing): the figures `python -m benchmarks.matching` reports."""
-    corpus = _rows("corpus.jsonl")
-    queries = _rows("queries.jsonl")
-    ids = [str(row["id"]) for row in corpus]
-    m = Matcher(settings)
-    m.add_many((i, str(row["text"])) for i, row in enumerate(corpus))
-    r1 = r5 = labelled = called = right = pairs = false = 0
-    for query in queries:
-        relevant = {str(i) for i in query.get("relevant_ids", [])}  # type: ignore[attr-defined]
-        found = m.find(str(query["text"]), limit=settings.candidates)
-        got = [ids[f.question_id] for f in found]
-        if relevant:
-            labelled += 1
-            r1 += bool(got) and got[0] in relevant
-            r5 += bool(relevant.intersection(got[:5]))
-        if found and found[0].verdict == "duplicate":
-            called += 1
-            right += got[0] in relevant
-        duplicates = {ids[f.question_id] for f in found if f.verdict == "duplicate"}
-        for negative in query.get("hard_negative_ids", []):  # type: ignore[attr-defined]
-            pairs += 1
-            false += negative in duplicates
-    assert r1 / labelled >= 0.92
-    assert r5 / labelled >= 0.97
-    assert called
-    assert right / called >= 0.9
-    assert pairs
-    assert false / pairs <= 0.05
+def test_the_longest_thesaurus_form_wins(settings: MatchingSettings) -> None:
+    normalise = Matcher(settings).normalise
+    assert "councillor" in normalise("Do members need to approve it?").terms
+    public = normalise("Can members of the public use the PSN ID broker?").terms
+    assert "councillor" not in public
+    assert "member of the public" in public
+    # A glossary acronym whose long form is in the thesaurus joins that line.
+    assert normalise("CEX").terms == normalise("chief exec").terms == ("chief executive",)
+
+
+def test_an_operator_can_add_a_thesaurus_line(settings: MatchingSettings) -> None:
+    plain = Matcher(settings)
+    plain.add(1, "Can our firewall appliance be reused?")
+    before = best(plain, "Can our boxes be reused?")
+    assert "appliance" not in before.shared_words
+    own = Matcher(
+        settings.model_copy(update={"synonyms": {**settings.synonyms, "appliance": ("box",)}})
+    )
+    own.add(1, "Can our firewall appliance be reused?")
+    after = best(own, "Can our boxes be reused?")
+    assert "appliance" in after.shared_words
+    assert after.score > before.score
+
+
+def test_search_forms_cover_the_thesaurus(settings: MatchingSettings) -> None:
+    forms = Matcher(settings).normalise.forms("briefing for members on the VPN")
+    assert {"councillor", "member", "elected member", "cllr"} <= set(forms)
+    assert {"virtual private network", "vpn"} <= set(forms)
+
+
+@pytest.mark.parametrize(
+    ("glossary", "synonyms", "named"),
+    [
+        ({}, {"councillor": ("member",), "associate": ("member",)}, "'member'"),
+        ({}, {"councillor": ("member",), "member": ("cllr",)}, "'member'"),
+        ({"cex": "chief executive"}, {"leader": ("cex",)}, "'cex'"),
+        ({}, {"councillor": ("!!!",)}, "empty"),
+    ],
+)
+def test_a_form_with_two_meanings_is_refused(
+    glossary: dict[str, str], synonyms: dict[str, tuple[str, ...]], named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        Normaliser(glossary, synonyms)
+
+
+# Floors a change must not fall below (the benchmark prints the current figures; these sit a
+# little under them). queries.jsonl tuned the weights and thresholds; holdout.jsonl was
+# written blind, by someone who never saw the matcher, and has tuned nothing.
+FLOORS = {
+    "queries.jsonl": {"r@1": 0.93, "r@5": 0.98, "offered": 0.80},
+    "holdout.jsonl": {"r@1": 0.85, "r@5": 0.95, "offered": 0.50},
+}
+
+
+@pytest.mark.parametrize("queries", sorted(FLOORS))
+def test_quality_floor_on_the_psn_set(settings: MatchingSettings, queries: str) -> None:
+    """CI quality floor (no timing): the figures `python -m benchmarks.matching` reports,
+    and the two baselines that need no extra packages beaten on recall@1 and recall@5."""
+    data = load(PSN_SET, PSN_SET / queries)
+    mine = evaluate(data, settings)
+    r1, r5, _ = quality(mine, data)
+    floor = FLOORS[queries]
+    assert r1 >= floor["r@1"]
+    assert r5 >= floor["r@5"]
+    assert mine.offered is not None
+    assert mine.offered >= floor["offered"]
+    assert mine.dup_precision is None or mine.dup_precision >= 0.9
+    assert mine.hard_pairs
+    assert mine.false_dup_rate is not None
+    assert mine.false_dup_rate <= 0.05
+    for make in (brute_force, fts5):
+        baseline = Result(make.__name__)
+        timed_ranking(baseline, data.queries, make([text for _, text in data.corpus]))
+        b1, b5, _ = quality(baseline, data)
+        assert r1 > b1, make.__name__
+        assert r5 > b5, make.__name__
