@@ -219,11 +219,13 @@ def test_a_form_with_two_meanings_is_refused(
 
 
 # Floors a change must not fall below (the benchmark prints the current figures; these sit a
-# little under them). queries.jsonl tuned the weights and thresholds; holdout.jsonl was
-# written blind, by someone who never saw the matcher, and has tuned nothing.
+# little under them). queries.jsonl tuned the weights and thresholds; reworded.jsonl was
+# written blind but its misses have since been studied; holdout.jsonl was written blind,
+# by someone who never saw the matcher, and has tuned nothing.
 FLOORS = {
     "queries.jsonl": {"r@1": 0.93, "r@5": 0.98, "offered": 0.80},
-    "holdout.jsonl": {"r@1": 0.85, "r@5": 0.95, "offered": 0.50},
+    "reworded.jsonl": {"r@1": 0.85, "r@5": 0.95, "offered": 0.50},
+    "holdout.jsonl": {"r@1": 0.93, "r@5": 0.98, "offered": 0.70},
 }
 
 
@@ -248,4 +250,5 @@ def test_quality_floor_on_the_psn_set(settings: MatchingSettings, queries: str) 
         timed_ranking(baseline, data.queries, make([text for _, text in data.corpus]))
         b1, b5, _ = quality(baseline, data)
         assert r1 > b1, make.__name__
-        assert r5 > b5, make.__name__
+        # Beaten on the tuning set; on the blind sets a baseline may tie at the ceiling.
+        assert r5 > b5 or (queries != "queries.jsonl" and r5 == b5 == 1.0), make.__name__
