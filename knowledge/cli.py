@@ -177,6 +177,21 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from knowledge.calibration import to_text
+
+    exchange = _open(args, create=False)
+    since = args.since
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=exchange.settings.schedule.zone)
+    try:
+        report = exchange.suggestion_report(OPERATOR, since)
+    finally:
+        exchange.close()
+    sys.stdout.write(to_text(report))
+    return 0
+
+
 def cmd_queue(args: argparse.Namespace) -> int:
     exchange = _open(args, create=False)
     try:
@@ -368,6 +383,13 @@ def parser() -> argparse.ArgumentParser:
     matching.add_argument("--corpus", type=Path, required=True)
     matching.add_argument("--queries", type=Path, required=True)
     matching.add_argument("--top", type=_positive, default=5)
+
+    calibrating = add(
+        "calibrate",
+        cmd_calibrate,
+        "how officers took the matcher's suggestions, and whether to move the thresholds",
+    )
+    calibrating.add_argument("--since", type=_date, help="count from this date (default: all)")
 
     queue = add("queue", cmd_queue, "show the expert's ranked queue")
     queue.add_argument("--limit", type=_positive, default=None, help="show the first N only")

@@ -263,25 +263,32 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
             ):
                 draft = None  # an unrelated pending suggestion: leave it waiting
             wording = draft["text"] if draft else question.text
+            score: float | None = None
+            other = draft is not None and draft["suggested_question_id"] != question.id
+            if draft is not None:
+                # One of the other suggestions: its own score, not the best one's.
+                score = self._score_against(wording, question.id) if other else draft["score"]
             ask_id = self.store.add_ask(
                 question_id=question.id,
                 officer_id=officer["id"],
                 authority_id=officer["authority_id"],
                 text=wording,
                 link=Link.FOLLOWED,
-                score=draft["score"] if draft else None,
+                score=score,
                 place=draft["place"] if draft else None,
                 now=now,
             )
             if draft is not None:
-                self.store.resolve_draft(draft["id"], "followed", now)
+                resolution = "followed_other" if other else "followed"
+                self.store.resolve_draft(draft["id"], resolution, now)
                 after.append(lambda: self.matcher.add(question.id, wording))
             self.store.record(
                 "followed",
                 actor_id=officer["id"],
                 now=now,
                 question_id=question.id,
-                score=round(draft["score"], 1) if draft else None,
+                score=round(score, 1) if score is not None else None,
+                suggested=draft["suggested_question_id"] if draft else None,
             )
             refreshed = self.store.question(question.id)
             assert refreshed is not None

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from knowledge import text as texts
+from knowledge.calibration import SuggestionReport, suggestion_report
 from knowledge.errors import Conflict, InvalidInput, NotAllowed
 from knowledge.models import (
     LIVE_STATUSES,
@@ -50,6 +51,18 @@ class ExpertUseCases(ExchangeBase):
     def _check_can_see_queue(actor: Actor) -> None:
         if not (actor.has(Role.EXPERT) or actor.has(Role.STEERING) or actor.has(Role.ADMIN)):
             raise NotAllowed("Only the PSN expert and the steering group can see the queue.")
+
+    def suggestion_report(self, actor: Actor, since: datetime | None = None) -> SuggestionReport:
+        """How officers answered the matcher's suggestions, and the expert's merges, by score
+        (aggregate counts only: no wording and no names)."""
+        if not (actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
+            raise NotAllowed("Only the PSN expert and exchange admins can see this report.")
+        return suggestion_report(
+            self.store.suggestion_outcomes(since),
+            self.store.merge_scores(since),
+            similar_threshold=self.settings.matching.similar_threshold,
+            since=since,
+        )
 
     def answer(
         self, actor: Actor, ref: str | int, body: str, links: list[str] | tuple[str, ...] = ()
@@ -112,6 +125,8 @@ class ExpertUseCases(ExchangeBase):
                 raise Conflict(
                     f"{target.ref} is {target.status.value}; merge into a live question instead."
                 )
+            # What the matcher made of the pair: the live labels `suggestion_report` reads.
+            score = self._score_against(source.text, target.id)
             moved = self.store.move_asks(source.id, target.id, now)
             self.store.set_status(source.id, Status.MERGED, now, merged_into=target.id)
             published = self.store.latest_answer(target.id, published_only=True)
@@ -127,6 +142,7 @@ class ExpertUseCases(ExchangeBase):
                 question_id=source.id,
                 into=target.id,
                 asks=len(moved),
+                score=score,
             )
 
             # The target is now found by every wording of both, as after a restart.

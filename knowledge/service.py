@@ -155,6 +155,13 @@ class ExchangeBase:
             )
         return question
 
+    def _score_against(self, text: str, question_id: int) -> float:
+        """The matcher's score for `text` against one question; 0 if it is not retrieved."""
+        for match in self.matcher.find(text, limit=self.settings.matching.candidates):
+            if match.question_id == question_id:
+                return match.score
+        return 0.0
+
     def _reindex(self, question_id: int, wordings: list[str]) -> None:
         """Replace every wording the matcher holds for a question."""
         self.matcher.remove(question_id)

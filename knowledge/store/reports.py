@@ -26,6 +26,29 @@ class ReportQueries(ReleaseTables):
             [stamp(since), stamp(until)],
         )
 
+    def suggestion_outcomes(self, since: datetime | None) -> list[tuple[float, str]]:
+        """(score, resolution) of every suggestion an officer has answered since `since`:
+        followed, followed_other, answered_from_store or asked_anyway."""
+        rows = self._rows(
+            """SELECT score, resolution FROM drafts
+               WHERE resolution IN ('followed', 'followed_other', 'answered_from_store',
+                                    'asked_anyway')
+                 AND resolved_at > ? ORDER BY id""",
+            [stamp(since) if since else ""],
+        )
+        return [(float(r["score"]), str(r["resolution"])) for r in rows]
+
+    def merge_scores(self, since: datetime | None) -> list[float]:
+        """The matcher's score for each pair the expert merged since `since` (merges
+        recorded before scores were kept are left out)."""
+        rows = self._rows(
+            """SELECT json_extract(detail, '$.score') AS score FROM events
+               WHERE action = 'merged' AND at > ?
+                 AND json_extract(detail, '$.score') IS NOT NULL ORDER BY id""",
+            [stamp(since) if since else ""],
+        )
+        return [float(r["score"]) for r in rows]
+
     def questions_created_between(self, since: datetime, until: datetime) -> int:
         row = self._one(
             "SELECT COUNT(*) AS n FROM questions WHERE created_at > ? AND created_at <= ?",

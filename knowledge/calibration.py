@@ -1,0 +1,161 @@
+"""How the matcher's suggestions fare with real officers, and what that says about the
+thresholds.
+
+`python -m benchmarks.calibrate` chooses `similar_threshold` and `duplicate_threshold` on
+labelled sets written for the purpose. Real officers word things their own way, so the
+exchange keeps its own labels as it runs:
+
+- every suggestion an officer answers is a label on the best match's score: taken
+  (followed, or "that answers it") or not (asked anyway, or followed one of the others);
+- every merge the expert makes is a repeat the officer was not offered (or turned down),
+  with the score the matcher gave the pair at the time.
+
+The report counts both by score band and turns them into advice using the same target as
+the benchmark's calibration: a suggestion should be taken at least 90% of the time. Only
+suggestions at or above `similar_threshold` are ever shown, so the report can tell when to
+raise it; for lowering it, the merged repeats scoring below it are the only evidence, and the
+report says how far down they lie rather than promising what lower would cost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+TAKEN = frozenset({"followed", "answered_from_store"})
+# The benchmark's target for suggestions (benchmarks/calibrate.py SIMILAR_PRECISION).
+TARGET = 0.9
+# Fewer resolved suggestions than this and the report advises waiting.
+MIN_RESOLVED = 30
+BAND = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBand:
+    low: float  # scores in [low, low + 5)
+    taken: int
+    declined: int
+    merged: int  # pairs the expert merged by hand whose score fell in this band
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionReport:
+    since: datetime | None
+    similar_threshold: float
+    bands: tuple[ScoreBand, ...]  # lowest score first, only bands with something in them
+    taken: int
+    declined: int
+    merged_below: tuple[float, ...]  # merged pairs that scored under similar_threshold
+    advice: tuple[str, ...]
+
+    @property
+    def resolved(self) -> int:
+        return self.taken + self.declined
+
+
+def suggestion_report(
+    outcomes: Sequence[tuple[float, str]],
+    merge_scores: Sequence[float],
+    *,
+    similar_threshold: float,
+    since: datetime | None = None,
+) -> SuggestionReport:
+    """Count `outcomes` ((score, draft resolution)) and `merge_scores` by band; advise."""
+    counts: dict[float, list[int]] = {}
+    for score, resolution in outcomes:
+        band = counts.setdefault(_band(score), [0, 0, 0])
+        band[0 if resolution in TAKEN else 1] += 1
+    for score in merge_scores:
+        counts.setdefault(_band(score), [0, 0, 0])[2] += 1
+    bands = tuple(ScoreBand(low, *counts[low]) for low in sorted(counts))
+    taken = sum(resolution in TAKEN for _, resolution in outcomes)
+    below = tuple(sorted(s for s in merge_scores if s < similar_threshold))
+    return SuggestionReport(
+        since=since,
+        similar_threshold=similar_threshold,
+        bands=bands,
+        taken=taken,
+        declined=len(outcomes) - taken,
+        merged_below=below,
+        advice=_advice(outcomes, below, similar_threshold),
+    )
+
+
+def _band(score: float) -> float:
+    return min(math.floor(score / BAND) * BAND, 100.0 - BAND)
+
+
+def _advice(
+    outcomes: Sequence[tuple[float, str]], below: Sequence[float], similar: float
+) -> tuple[str, ...]:
+    resolved = len(outcomes)
+    if resolved < MIN_RESOLVED:
+        return (
+            f"Only {resolved} suggestion{'s' if resolved != 1 else ''} answered so far: keep "
+            f"the thresholds until at least {MIN_RESOLVED} have been, then look again.",
+        )
+    advice = []
+    share = _taken_share(outcomes, similar)
+    if share < TARGET:
+        raise_to = next(
+            (
+                t / 2
+                for t in range(math.ceil(similar * 2), 201)
+                if _taken_share(outcomes, t / 2) >= TARGET
+            ),
+            None,
+        )
+        advice.append(
+            f"Suggestions were taken {share:.0%} of the time, under the {TARGET:.0%} target."
+            + (
+                f" Raising similar_threshold to {raise_to:g} would have kept "
+                f"{sum(s >= raise_to for s, _ in outcomes)} of the {resolved} and met it."
+                if raise_to is not None
+                else " No higher threshold meets it: look at the declined suggestions."
+            )
+        )
+    else:
+        advice.append(
+            f"Suggestions were taken {share:.0%} of the time (target {TARGET:.0%}): "
+            "similar_threshold is not too low."
+        )
+    if below:
+        quarter = below[len(below) // 4]
+        advice.append(
+            f"{len(below)} question{'s' if len(below) != 1 else ''} the expert merged by hand "
+            f"scored under similar_threshold ({similar:g}), between {below[0]:g} and "
+            f"{below[-1]:g}, so the officer was never offered the match. Lowering it to "
+            f"{math.floor(quarter):g} would have offered {len(below) - len(below) // 4} of "
+            "them; if you try it, watch the taken share here stay on target."
+        )
+    return tuple(advice)
+
+
+def _taken_share(outcomes: Sequence[tuple[float, str]], threshold: float) -> float:
+    kept = [resolution in TAKEN for score, resolution in outcomes if score >= threshold]
+    return sum(kept) / len(kept) if kept else 1.0
+
+
+def to_text(report: SuggestionReport) -> str:
+    """The report as a plain-text table with its advice."""
+    since = f" since {report.since:%Y-%m-%d %H:%M}" if report.since else ""
+    lines = [
+        f"Suggestions{since} (similar_threshold {report.similar_threshold:g})",
+        "",
+        f"{'score':<10}{'taken':>7}{'declined':>10}{'merged by the expert':>22}",
+    ]
+    for band in reversed(report.bands):
+        label = f"{band.low:g}-{band.low + BAND:g}"
+        lines.append(f"{label:<10}{band.taken:>7}{band.declined:>10}{band.merged:>22}")
+    if not report.bands:
+        lines.append("(nothing yet: no suggestion answered and no merge recorded)")
+    lines += [
+        "",
+        f"Taken: {report.taken} of {report.resolved}. 'Taken' is followed or 'that answers it'; "
+        "'declined' is asked anyway or followed another suggestion.",
+        "",
+        *(f"- {line}" for line in report.advice),
+    ]
+    return "\n".join(lines) + "\n"
