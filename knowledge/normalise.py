@@ -85,11 +85,16 @@ class Normaliser:
                 self._claim(group_of, " ".join(_words(form)), concept, "thesaurus")
         self._phrases: dict[tuple[str, ...], str] = {}
         self._forms: dict[str, list[str]] = {}  # concept -> every way of writing it
+        plurals: list[tuple[tuple[str, ...], str]] = []
         for short, long in glossary.items():
             concept = " ".join(_words(long))
-            self._add_forms(group_of.get(concept, concept), [short, long])
+            plurals += self._add_forms(group_of.get(concept, concept), [short, long])
         for form, concept in group_of.items():
-            self._add_forms(concept, [form])
+            plurals += self._add_forms(concept, [form])
+        # Plurals the light stemmer does not join to a form ("boxes" and "box"), after every
+        # written form, so that they never take a form's place or count as a second meaning.
+        for key, concept in plurals:
+            self._phrases.setdefault(key, concept)
         self._longest = max((len(p) for p in self._phrases), default=1)
 
     @staticmethod
@@ -102,15 +107,22 @@ class Normaliser:
                 "keep it in one"
             )
 
-    def _add_forms(self, concept: str, forms: Sequence[str]) -> None:
+    def _add_forms(self, concept: str, forms: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:
+        """Register each form as `concept`; returns the plural variants to add last."""
         known = self._forms.setdefault(concept, [concept])
         stems_of = {tuple(stem(w) for w in concept.split()): concept}
         for form in forms:
             words = _words(form)
             if not words:
-                raise ValueError(f"the glossary entry for {concept!r} has an empty form")
+                raise ValueError(f"the entry for {concept!r} has an empty form")
+            if len(words) == 1 and words[0] in STOP_WORDS:
+                raise ValueError(
+                    f"{words[0]!r} (in the entry for {concept!r}) is a common English word, "
+                    "so it would match almost every question; use a longer form"
+                )
             stems_of[tuple(stem(w) for w in words)] = " ".join(words)
-        for key, written in list(stems_of.items()):
+        plurals = []
+        for key, written in stems_of.items():
             owner = self._phrases.setdefault(key, concept)
             if owner != concept:
                 raise ValueError(
@@ -119,10 +131,9 @@ class Normaliser:
                 )
             if written not in known:
                 known.append(written)
-            # Plurals the light stemmer does not join to the form ("boxes" and "box").
             last = written.split()[-1]
-            for plural in (last + "s", last + "es"):
-                self._phrases.setdefault((*key[:-1], stem(plural)), concept)
+            plurals += [((*key[:-1], stem(last + end)), concept) for end in ("s", "es")]
+        return plurals
 
     def __call__(self, raw: str) -> Normalised:
         words = _words(raw)

@@ -196,6 +196,15 @@ def test_an_operator_can_add_a_thesaurus_line(settings: MatchingSettings) -> Non
     assert after.score > before.score
 
 
+def test_a_plural_variant_never_takes_a_written_form(settings: MatchingSettings) -> None:
+    # The stemmer does not join "boxes" to "box": a line with "box" makes "boxes" a variant
+    # of it, unless another line writes "boxes" itself, which then wins.
+    assert Normaliser({}, {"equipment": ("box",)})("boxes").terms == ("equipment",)
+    normalise = Normaliser({}, {"equipment": ("box",), "crate": ("boxes",)})
+    assert normalise("boxes").terms == ("crate",)
+    assert normalise("box").terms == ("equipment",)
+
+
 def test_search_forms_cover_the_thesaurus(settings: MatchingSettings) -> None:
     forms = Matcher(settings).normalise.forms("briefing for members on the VPN")
     assert {"councillor", "member", "elected member", "cllr"} <= set(forms)
@@ -209,6 +218,8 @@ def test_search_forms_cover_the_thesaurus(settings: MatchingSettings) -> None:
         ({}, {"councillor": ("member",), "member": ("cllr",)}, "'member'"),
         ({"cex": "chief executive"}, {"leader": ("cex",)}, "'cex'"),
         ({}, {"councillor": ("!!!",)}, "empty"),
+        ({"it": "information technology"}, {}, "common English word"),
+        ({}, {"information technology": ("ict", "it")}, "common English word"),
     ],
 )
 def test_a_form_with_two_meanings_is_refused(
