@@ -67,7 +67,8 @@ class ExpertUseCases(ExchangeBase):
     def answer(
         self, actor: Actor, ref: str | int, body: str, links: list[str] | tuple[str, ...] = ()
     ) -> Answer:
-        """Answer a question (again, for a new version); published with the next release."""
+        """Answer a question; published with the next release. Answering again before then
+        rewrites the draft; after it, makes a new version that officers are sent again."""
         self.require(actor, Role.EXPERT, "answer questions")
         cleaned = texts.answer_text(body, max_chars=self.settings.exchange.max_answer_chars)
         checked = texts.resource_links(list(links), max_links=self.settings.exchange.max_links)
@@ -82,7 +83,7 @@ class ExpertUseCases(ExchangeBase):
                 )
             if question.status is Status.WITHDRAWN:
                 raise Conflict(f"{question.ref} was withdrawn by everyone who asked it.")
-            answer_id = self.store.add_answer(
+            answer_id = self.store.save_answer(
                 question_id=question.id,
                 body=cleaned,
                 links=checked,

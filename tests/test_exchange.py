@@ -373,6 +373,25 @@ def test_a_new_answer_version_is_owed_again_to_the_same_people(
     assert {(d.answer.version, d.answer.release_number) for d in owed if d.answer} == {(2, 2)}
 
 
+def test_answering_again_before_the_release_rewrites_the_draft(
+    exchange: Exchange, alice: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, QOS)).question
+    exchange.answer(expert, q.ref, "Five classes of service.")
+    rewritten = exchange.answer(
+        expert, q.ref, "Six classes of service.", ["https://example.org/qos"]
+    )
+
+    assert rewritten.version == 1
+    assert count(exchange, "answers") == 1
+    exchange.publish(expert)
+    [owed] = [d for d in exchange.owed_deliveries("test:") if d.recipient == "test:alice"]
+    assert owed.answer is not None
+    assert (owed.answer.version, owed.answer.body) == (1, "Six classes of service.")
+    assert owed.answer.links == ("https://example.org/qos",)
+    assert exchange.answer(expert, q.ref, "Seven, since 2011.").version == 2
+
+
 def test_marking_a_delivery_sent_twice_changes_nothing(
     exchange: Exchange, alice: Actor, expert: Actor
 ) -> None:

@@ -34,7 +34,7 @@ class ReleaseTables(QuestionTables):
 
     # -- answers and releases ---------------------------------------------------------
 
-    def add_answer(
+    def save_answer(
         self,
         *,
         question_id: int,
@@ -43,6 +43,21 @@ class ReleaseTables(QuestionTables):
         author_id: int,
         now: datetime,
     ) -> int:
+        """Save the expert's answer. Until it is published it is a draft, rewritten in place;
+        after that, answering again makes the next version. So a version number counts the
+        answers officers were sent, and the first one they get is never "version 2"."""
+        draft = self._one(
+            "SELECT id FROM answers WHERE question_id = ? AND release_id IS NULL "
+            "ORDER BY version DESC LIMIT 1",
+            [question_id],
+        )
+        if draft is not None:
+            self._write(
+                "UPDATE answers SET body = ?, links = ?, author_id = ?, created_at = ? "
+                "WHERE id = ?",
+                [body, json.dumps(list(links)), author_id, stamp(now), draft["id"]],
+            )
+            return int(draft["id"])
         row = self._one(
             "SELECT COALESCE(MAX(version), 0) AS v FROM answers WHERE question_id = ?",
             [question_id],
