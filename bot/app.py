@@ -150,6 +150,10 @@ class ExchangeBot(commands.Bot):
     """A discord.py bot whose every action goes through the exchange service."""
 
     def __init__(self, settings: Settings, exchange: ExchangeThread, *, sync: bool = False) -> None:
+        # The bot never joins voice, so the missing voice libraries are not worth a warning
+        # at every start (it made operators think something was wrong).
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents_for(settings),

@@ -207,6 +207,21 @@ def queue_size(fake: FakeDiscord) -> int:
 
 
 @async_test
+async def test_starting_logs_no_voice_library_warnings(
+    place: Place, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As on a fresh install without PyNaCl and davey (the bot never joins voice).
+    monkeypatch.setattr(discord.VoiceClient, "warn_nacl", True)
+    monkeypatch.setattr(discord.VoiceClient, "warn_dave", True)
+    caplog.set_level(logging.WARNING, logger="discord")
+
+    async with running(place):
+        pass
+
+    assert not [r for r in caplog.records if "voice" in r.getMessage()]
+
+
+@async_test
 async def test_two_authorities_ask_the_same_thing_and_both_receive_the_answer_once(
     place: Place,
 ) -> None:
