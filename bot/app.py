@@ -216,12 +216,25 @@ class ExchangeBot(commands.Bot):
                 guild = discord.Object(id=guild_id)
                 self.tree.copy_global_to(guild=guild)
                 await self.tree.sync(guild=guild)
+            await self._clear_global_commands()
         else:
             await self.tree.sync()
         await self.call(Exchange.remember_front_end_fact, COMMANDS_HASH_KEY, fingerprint)
         self.force_sync = False
         log.info("slash commands synced (%s guilds)", len(guilds) or "all")
         return True
+
+    async def _clear_global_commands(self) -> None:
+        """Remove commands an earlier run registered globally (before `guild_ids` was set):
+        left there, every server would show each command twice. Discord's sync is a bulk
+        overwrite, so syncing an empty global list clears them; the tree is then restored."""
+        commands = self.tree.get_commands()
+        self.tree.clear_commands(guild=None)
+        try:
+            await self.tree.sync()
+        finally:
+            for command in commands:
+                self.tree.add_command(command)
 
     async def close(self) -> None:
         notices = getattr(self, "notices", None)

@@ -308,7 +308,8 @@ class World:
         self.channels: dict[int, dict[str, Any]] = {}
         self.messages: dict[int, Msg] = {}
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
-        self.commands: dict[str, dict[str, Any]] = {}  # command name -> synced payload
+        # Synced commands by scope (None: global, else a guild id), then by name.
+        self.commands: dict[int | None, dict[str, dict[str, Any]]] = {}
         self.guild = {
             "id": str(self.guild_id),
             "name": guild_name,
@@ -787,7 +788,8 @@ class FakeDiscord:
         opts = self._options(cmd, options, resolved, focused)
         for kind, name in reversed(chain):
             opts = [{"type": kind, "name": name, "options": opts}]
-        synced = self.world.commands.get(root)
+        scope = self.world.guild_id if guild_scoped else None
+        synced = self.world.commands.get(scope, {}).get(root)
         data = {
             "id": synced["id"] if synced else str(self.world.snowflake()),
             "name": root,
@@ -1097,11 +1099,11 @@ class FakeDiscord:
             ("PUT", r"/channels/\d+/messages/\d+/reactions/.+", lambda c: None),
             ("POST", rf"/channels/{n}/messages/{n}/threads", self._thread_from_message),
             ("POST", rf"/channels/{n}/threads", self._new_thread),
-            ("PUT", r"/applications/\d+(?:/guilds/\d+)?/commands", self._sync),
+            ("PUT", r"/applications/\d+(?:/guilds/(\d+))?/commands", self._sync),
             (
                 "GET",
-                r"/applications/\d+(?:/guilds/\d+)?/commands",
-                lambda c: list(w.commands.values()),
+                r"/applications/\d+(?:/guilds/(\d+))?/commands",
+                lambda c, g: list(w.commands.get(int(g) if g else None, {}).values()),
             ),
             ("POST", r"/interactions/\d+/([^/]+)/callback", self._callback),
             ("POST", r"/webhooks/\d+/([^/]+)", self._followup),
@@ -1223,16 +1225,22 @@ class FakeDiscord:
             data = {**thread, "newly_created": True}
             asyncio.get_running_loop().call_soon(self._dispatch, "THREAD_CREATE", data)
 
-    def _sync(self, call: Call) -> list[dict[str, Any]]:
+    def _sync(self, call: Call, guild: str | None) -> list[dict[str, Any]]:
+        """Bulk overwrite, as Discord does: the scope's commands become exactly these."""
+        scope = int(guild) if guild else None
+        before = self.world.commands.get(scope, {})
+        after = {}
         for cmd in call.json:
-            old = self.world.commands.get(cmd["name"])
-            self.world.commands[cmd["name"]] = {
+            old = before.get(cmd["name"])
+            after[cmd["name"]] = {
                 **cmd,
                 "id": old["id"] if old else str(self.world.snowflake()),
                 "application_id": str(self.world.app_id),
                 "version": str(self.world.snowflake()),
+                **({"guild_id": guild} if guild else {}),
             }
-        return [self.world.commands[c["name"]] for c in call.json]
+        self.world.commands[scope] = after
+        return list(after.values())
 
     def _ix(self, token: str) -> dict[str, Any]:
         if token not in self._interactions:

@@ -512,7 +512,8 @@ async def test_an_officer_cannot_withdraw_someone_elses_question(place: Place) -
 @async_test
 async def test_only_an_admin_can_resync_the_commands(place: Place) -> None:
     async with running(place) as fake:
-        assert len(fake.requests_to("PUT", "/applications/*")) == 1  # first start, empty db
+        # First start, empty db: the server's commands, then an empty global list.
+        assert len(fake.requests_to("PUT", "/applications/*")) == 2
         fake.requests.clear()
         bob = fake.member("Bob")
         geoff = fake.member("Geoff", roles=["PSN Expert"])
@@ -524,7 +525,7 @@ async def test_only_an_admin_can_resync_the_commands(place: Place) -> None:
         admin = fake.member("Ada", roles=["Exchange Admin"])
         turn = await fake.slash(admin, "exchange-sync", channel=place.general)
         assert "Slash commands re-synced with Discord." in reply_of(turn).text
-        [put] = fake.requests_to("PUT", "/applications/*")
+        put, _ = fake.requests_to("PUT", "/applications/*")
         assert (
             put.path == f"/applications/{place.world.app_id}/guilds/{place.world.guild_id}/commands"
         )
@@ -1098,8 +1099,10 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
 ) -> None:
     fake = await started(place)
     try:
-        [first] = fake.requests_to("PUT", "/applications/*")
+        first, clear = fake.requests_to("PUT", "/applications/*")
         assert first.path.endswith(f"/guilds/{place.world.guild_id}/commands")
+        assert clear.path.endswith(f"/applications/{place.world.app_id}/commands")
+        assert clear.json == []
         assert {c["name"] for c in first.json} == {
             "ask",
             "authority",
@@ -1121,7 +1124,31 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
         assert fake.requests_to("PUT", "/applications/*") == []  # same definitions
         ada = fake.member("Ada", roles=["Exchange Admin"])
         await fake.slash(ada, "exchange-sync", channel=place.general)
-        assert len(fake.requests_to("PUT", "/applications/*")) == 1
+        assert len(fake.requests_to("PUT", "/applications/*")) == 2  # the server, then global
+    finally:
+        await fake.close()
+
+
+@async_test
+async def test_moving_to_guild_commands_clears_the_global_ones(place: Place) -> None:
+    # An earlier run with no guild_ids registered the commands globally.
+    everywhere = place.settings.model_copy(
+        update={"discord": place.settings.discord.model_copy(update={"guild_ids": ()})}
+    )
+    async with running(place, everywhere):
+        pass
+    assert "ask" in place.world.commands[None]
+
+    fake = await started(place)  # now with guild_ids: a changed fingerprint, so a sync
+    try:
+        assert place.world.commands[None] == {}
+        assert "ask" in place.world.commands[place.world.guild_id]
+        # The commands still work, and a forced re-sync keeps them in the server.
+        ada = fake.member("Ada", roles=["Exchange Admin"])
+        turn = await fake.slash(ada, "exchange-sync", channel=place.general)
+        assert "Slash commands re-synced with Discord." in reply_of(turn).text
+        assert "ask" in place.world.commands[place.world.guild_id]
+        assert place.world.commands[None] == {}
     finally:
         await fake.close()
 

@@ -333,7 +333,12 @@ async def test_tree_sync_is_recorded() -> None:
         synced = await fake.bot.tree.sync()
         [put] = fake.requests_to("PUT", f"/applications/{fake.world.app_id}/commands")
         assert {c["name"] for c in put.json} == {c.name for c in synced}
-        assert "hello" in fake.world.commands
+        assert "hello" in fake.world.commands[None]
+        # A bulk overwrite: a second sync with fewer commands leaves only those.
+        fake.bot.tree.remove_command("hello")
+        await fake.bot.tree.sync()
+        assert "hello" not in fake.world.commands[None]
+        assert len(fake.world.commands[None]) == len(synced) - 1
 
 
 @async_test
@@ -342,7 +347,8 @@ async def test_subcommand_defers_then_edits_the_original() -> None:
         alice, general = fake.member("Alice"), fake.text_channel("general")
         turn = await fake.slash(alice, "admin sync", channel=general)
         assert turn.response.type == 5
-        assert turn.response.message.content == f"synced {len(fake.world.commands)} commands"
+        synced = fake.world.commands[None]
+        assert turn.response.message.content == f"synced {len(synced)} commands"
         assert turn.response.message.ephemeral
         assert turn.followups == []
 
