@@ -19,7 +19,7 @@ import discord
 from bot.app import USER_PREFIX, channel_id_of, user_id_of
 from bot.render import delivery_embed
 from knowledge.exchange import Exchange
-from knowledge.models import Delivery
+from knowledge.models import SEND_ATTEMPTS, Delivery
 
 if TYPE_CHECKING:
     from bot.app import ExchangeBot
@@ -40,7 +40,7 @@ class DeliveryWorker:
     """Background task: deliver everything owed, then wait to be poked or for the next poll."""
 
     def __init__(
-        self, bot: ExchangeBot, *, poll_seconds: float = 30.0, max_attempts: int = 8
+        self, bot: ExchangeBot, *, poll_seconds: float = 30.0, max_attempts: int = SEND_ATTEMPTS
     ) -> None:
         self.bot = bot
         self.poll_seconds = poll_seconds
@@ -108,7 +108,13 @@ class DeliveryWorker:
         await self.bot.call(Exchange.mark_failed, delivery.id, reason)
         attempts = delivery.attempts + 1
         if attempts >= self.max_attempts:
-            log.error("delivery %s gave up after %s attempts: %s", delivery.id, attempts, reason)
+            log.error(
+                "delivery %s gave up after %s attempts: %s "
+                "(`psn-exchange deliveries` lists it; --retry tries again)",
+                delivery.id,
+                attempts,
+                reason,
+            )
             return
         delay = min(3600.0, 5.0 * 2**delivery.attempts)
         self.not_before[delivery.id] = asyncio.get_running_loop().time() + delay

@@ -21,7 +21,7 @@ from discord.ext import commands
 
 from bot.render import DESCRIPTION_MAX, EMBED_TOTAL_MAX, TITLE_MAX, clip
 from knowledge.exchange import Exchange
-from knowledge.models import Notice
+from knowledge.models import SEND_ATTEMPTS, Notice
 from knowledge.schedule import cron
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBEDS_PER_MESSAGE = 10
-MAX_ATTEMPTS = 8
 _TABLE_RULE = re.compile(r"^\|[\s:|-]+\|$")
 
 
@@ -167,7 +166,7 @@ class NoticeBoard:
             log.warning("no channel configured for %s notices; they stay owed", missing)
             self.warned.add(missing)
         notices: list[Notice] = await self.bot.call(
-            Exchange.owed_notices, audiences, 50, max_attempts=MAX_ATTEMPTS
+            Exchange.owed_notices, audiences, 50, max_attempts=SEND_ATTEMPTS
         )
         posted = 0
         for group in _grouped(notices):

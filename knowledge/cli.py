@@ -192,6 +192,40 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    exchange = _open(args, create=False)
+    try:
+        if args.retry:
+            retried = exchange.retry_given_up(OPERATOR)
+            print(
+                f"{plural(retried, 'message')} given a fresh round of attempts; "
+                "the running bot picks them up at its next poll."
+                if retried
+                else "Nothing had been given up on."
+            )
+            return 0
+        failing = exchange.failing_messages(OPERATOR)
+    finally:
+        exchange.close()
+    if not failing:
+        print("Every owed message is going out: none has failed.")
+        return 0
+    for message in failing:
+        state = "GAVE UP" if message.given_up else "retrying"
+        print(
+            f"{message.table} {message.id}: {message.what} for {message.recipient}, "
+            f"{plural(message.attempts, 'failed attempt')} ({state}), owed since "
+            f"{message.created_at:%Y-%m-%d %H:%M}\n    last error: {message.last_error}"
+        )
+    given_up = sum(m.given_up for m in failing)
+    if given_up:
+        print(
+            f"\n{plural(given_up, 'message')} given up on. Fix the cause (the last error says "
+            "what Discord refused), then run `psn-exchange deliveries --retry`."
+        )
+    return 0
+
+
 def cmd_queue(args: argparse.Namespace) -> int:
     exchange = _open(args, create=False)
     try:
@@ -390,6 +424,15 @@ def parser() -> argparse.ArgumentParser:
         "how officers took the matcher's suggestions, and whether to move the thresholds",
     )
     calibrating.add_argument("--since", type=_date, help="count from this date (default: all)")
+
+    deliveries = add(
+        "deliveries", cmd_deliveries, "owed messages that failed to send, and why; retry them"
+    )
+    deliveries.add_argument(
+        "--retry",
+        action="store_true",
+        help="give the messages the bot gave up on a fresh round of attempts",
+    )
 
     queue = add("queue", cmd_queue, "show the expert's ranked queue")
     queue.add_argument("--limit", type=_positive, default=None, help="show the first N only")

@@ -21,11 +21,13 @@ from knowledge.expert import ExpertUseCases
 from knowledge.matching import Matcher
 from knowledge.models import (
     LIVE_STATUSES,
+    SEND_ATTEMPTS,
     Actor,
     Answer,
     AnsweredMatch,
     AskOutcome,
     Delivery,
+    FailingMessage,
     Followed,
     Link,
     MyQuestion,
@@ -424,6 +426,39 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
         """Record a failed attempt; the delivery stays owed."""
         with self._use_case():
             self.store.mark_failed(delivery_id, error)
+
+    def failing_messages(self, actor: Actor) -> list[FailingMessage]:
+        """Owed deliveries and notices that have failed at least once, for an admin: after
+        SEND_ATTEMPTS failures the bot stops trying them until `retry_given_up`."""
+        self.require(actor, Role.ADMIN, "see failing deliveries")
+        return [
+            FailingMessage(
+                table=row["tbl"],
+                id=row["id"],
+                what=(
+                    f"{row['kind']} to {texts.question_ref(row['question_id'])}"
+                    if row["question_id"] is not None
+                    else row["kind"].replace("_", " ")
+                ),
+                recipient=row["recipient"],
+                attempts=row["attempts"],
+                last_error=row["last_error"] or "",
+                created_at=datetime.fromisoformat(row["created_at"]),
+            )
+            for row in self.store.failing_messages()
+        ]
+
+    def retry_given_up(self, actor: Actor) -> int:
+        """Give the deliveries and notices the bot gave up on a fresh round of attempts
+        (after fixing what stopped them, e.g. a channel permission); returns how many."""
+        self.require(actor, Role.ADMIN, "retry deliveries")
+        with self._use_case():
+            retried = self.store.retry_given_up(SEND_ATTEMPTS)
+            if retried:
+                self.store.record(
+                    "deliveries_retried", actor_id=None, now=self.clock(), count=retried
+                )
+        return retried
 
     # -- importing --------------------------------------------------------------------
 

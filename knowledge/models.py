@@ -31,6 +31,10 @@ class Status(StrEnum):
 # Questions that new asks can still match and join.
 LIVE_STATUSES = (Status.OPEN, Status.IN_RELEASE, Status.ANSWERED)
 
+# Failed attempts after which a delivery or notice is given up on, so it cannot hold up newer
+# ones; it stays owed, and `psn-exchange deliveries --retry` gives it another round.
+SEND_ATTEMPTS = 8
+
 
 class Link(StrEnum):
     """How an ask came to be linked to its question."""
@@ -207,3 +211,20 @@ class Notice:
     body: str
     attempts: int = 0
     parts_sent: int = 0  # messages of it already posted (a long one takes several)
+
+
+@dataclass(frozen=True, slots=True)
+class FailingMessage:
+    """An owed delivery or notice that has failed at least once (for an admin to look at)."""
+
+    table: str  # "delivery" or "notice"
+    id: int
+    what: str  # e.g. "answer to Q-3", "digest"
+    recipient: str  # a user key or place reference, or the notice's audience
+    attempts: int
+    last_error: str
+    created_at: datetime
+
+    @property
+    def given_up(self) -> bool:
+        return self.attempts >= SEND_ATTEMPTS

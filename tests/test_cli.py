@@ -589,3 +589,33 @@ def test_export_names_askers_only_when_configured(
     assert code == 0
     askers = {name for record in json.loads(out) for name in record["askers"]}
     assert {row["officer"] for row in answered_rows()} <= askers
+
+
+# -- deliveries -------------------------------------------------------------------------
+
+
+def test_deliveries_lists_what_failed_and_retry_gives_it_another_round(
+    capsys: pytest.CaptureFixture[str], imported: Path
+) -> None:
+    code, out, _ = psnx(capsys, "deliveries", "--db", imported)
+    assert code == 0
+    assert "none has failed" in out
+    conn = sqlite3.connect(imported)
+    with conn:
+        conn.execute(
+            "INSERT INTO notices (key, kind, audience, body, attempts, last_error, created_at) "
+            "VALUES ('digest:x', 'digest', 'steering', '# Digest', 8, '403 Missing Access', "
+            "'2026-11-20T09:00:00+00:00')"
+        )
+    conn.close()
+
+    code, out, _ = psnx(capsys, "deliveries", "--db", imported)
+    assert code == 0
+    assert "notice 1: digest for steering, 8 failed attempts (GAVE UP)" in out
+    assert "last error: 403 Missing Access" in out
+    assert "psn-exchange deliveries --retry" in out
+
+    code, out, _ = psnx(capsys, "deliveries", "--db", imported, "--retry")
+    assert code == 0
+    assert out.startswith("1 message given a fresh round")
+    assert "none has failed" in psnx(capsys, "deliveries", "--db", imported)[1]

@@ -14,11 +14,13 @@ from knowledge.errors import (
 )
 from knowledge.exchange import Exchange
 from knowledge.models import (
+    SEND_ATTEMPTS,
     Actor,
     AnsweredMatch,
     Link,
     NewQuestion,
     OpenMatch,
+    Role,
     Status,
 )
 from tests.conftest import STEERING, Clock, officer
@@ -755,3 +757,43 @@ def test_other_possible_matches_are_offered_and_can_be_followed(
     assert mine.question.id == other.question.id
     with pytest.raises(Conflict, match="already chosen"):
         exchange.ask_anyway(bob, offered.draft_id)
+
+
+# -- messages that fail to send -------------------------------------------------------
+
+
+def test_failing_messages_are_listed_and_given_up_ones_retried(
+    exchange: Exchange, alice: Actor, expert: Actor, settings: object
+) -> None:
+    q = new(exchange.ask(alice, QOS)).question
+    exchange.answer(expert, q.ref, "Six classes of service.")
+    exchange.publish(expert)
+    [owed] = [d for d in exchange.owed_deliveries("test:") if d.recipient == "test:alice"]
+    for _ in range(SEND_ATTEMPTS):
+        exchange.mark_failed(owed.id, "403 Forbidden (error code: 50007)")
+    admin = Actor("test:ada", "Ada", frozenset({Role.OFFICER, Role.ADMIN}))
+
+    [failing] = exchange.failing_messages(admin)
+
+    assert (failing.table, failing.id, failing.what) == ("delivery", owed.id, f"answer to {q.ref}")
+    assert failing.given_up
+    assert "50007" in failing.last_error
+    assert owed.id not in {
+        d.id for d in exchange.owed_deliveries("test:", max_attempts=SEND_ATTEMPTS)
+    }
+    assert exchange.retry_given_up(admin) == 1
+    assert owed.id in {d.id for d in exchange.owed_deliveries("test:", max_attempts=SEND_ATTEMPTS)}
+    assert exchange.failing_messages(admin) == []
+    assert exchange.retry_given_up(admin) == 0
+    exchange.mark_sent(owed.id)
+    assert exchange.retry_given_up(admin) == 0  # a sent message is never sent again
+
+
+def test_only_an_admin_sees_or_retries_failing_messages(
+    exchange: Exchange, alice: Actor, expert: Actor
+) -> None:
+    for actor in (alice, expert, STEERING):
+        with pytest.raises(NotAllowed, match="exchange admin"):
+            exchange.failing_messages(actor)
+        with pytest.raises(NotAllowed, match="exchange admin"):
+            exchange.retry_given_up(actor)

@@ -204,6 +204,28 @@ class ReportQueries(ReleaseTables):
             [parts_sent, notice_id, parts_sent],
         )
 
+    def failing_messages(self) -> list[dict[str, Any]]:
+        """Owed deliveries and notices that have failed at least once, most attempts first."""
+        return self._rows(
+            """SELECT 'delivery' AS tbl, id, kind, question_id, recipient, attempts,
+                      last_error, created_at
+               FROM deliveries WHERE status = 'owed' AND attempts > 0
+               UNION ALL
+               SELECT 'notice', id, kind, NULL, audience, attempts, last_error, created_at
+               FROM notices WHERE status = 'owed' AND attempts > 0
+               ORDER BY attempts DESC, created_at"""
+        )
+
+    def retry_given_up(self, attempts: int) -> int:
+        """Give every owed delivery and notice that failed `attempts` times a fresh round."""
+        return sum(
+            self._write(
+                f"UPDATE {table} SET attempts = 0 WHERE status = 'owed' AND attempts >= ?",  # noqa: S608
+                [attempts],
+            )
+            for table in ("deliveries", "notices")
+        )
+
     def mark_notice_failed(self, notice_id: int, error: str) -> None:
         self._write(
             """UPDATE notices SET attempts = attempts + 1, last_error = ?
