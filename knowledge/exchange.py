@@ -229,14 +229,28 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
         return self._new_outcome(question_id, ask_id)
 
     def accept_answer(self, actor: Actor, draft_id: int | None = None) -> Question:
-        """The officer says the suggested answered question answers theirs."""
+        """The officer says the suggested answered question answers theirs: it joins their
+        questions (/mine) as answered, they are sent any later version of the answer, and
+        their wording helps the matcher find the question next time."""
         now = self.clock()
-        with self._use_case():
+        with self._use_case() as after:
             officer = self._officer_with_authority(actor)
             draft = self._draft(officer, draft_id)
             question = self._question(draft["suggested_question_id"])
             if question.status is not Status.ANSWERED:
                 raise Conflict(f"{question.ref} has no published answer yet; follow it instead.")
+            wording = draft["text"]
+            self.store.add_ask(
+                question_id=question.id,
+                officer_id=officer["id"],
+                authority_id=officer["authority_id"],
+                text=wording,
+                link=Link.ANSWERED_FROM_STORE,
+                score=draft["score"],
+                place=draft["place"],
+                now=now,
+            )
+            after.append(lambda: self.matcher.add(question.id, wording))
             self.store.resolve_draft(draft["id"], "answered_from_store", now)
             self.store.record(
                 "answered_from_store",

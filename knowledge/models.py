@@ -44,6 +44,8 @@ class Link(StrEnum):
     ASKED_ANYWAY = "asked_anyway"  # a new question after declining a suggestion
     MERGED = "merged"  # moved here by the expert from a duplicate question
     IMPORTED = "imported"
+    # Took the published answer of a suggested question; gets its later versions too.
+    ANSWERED_FROM_STORE = "answered_from_store"
 
 
 @dataclass(frozen=True, slots=True)

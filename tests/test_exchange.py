@@ -109,6 +109,18 @@ def test_an_answered_match_is_offered_with_its_answer(
     exchange.accept_answer(bob, offered.draft_id)
     assert [e["question_id"] for e in exchange.store.events("answered_from_store")] == [q.id]
     assert exchange.queue(expert) == []
+    # Bob sees it among his questions, answered, and will be sent a revised answer.
+    [mine] = exchange.mine(bob)
+    assert (mine.question.id, mine.link) == (q.id, Link.ANSWERED_FROM_STORE)
+    assert mine.answer is not None
+    for delivery in exchange.owed_deliveries("test:"):
+        exchange.mark_sent(delivery.id)
+    exchange.answer(expert, q.ref, "Since 2011 there are seven classes of service.")
+    exchange.publish(expert)
+    assert "test:bob" in {d.recipient for d in exchange.owed_deliveries("test:")}
+    # His wording now finds the question as a duplicate.
+    [match] = exchange.matcher.find("How does the Public Sector Network handle QoS?", limit=1)
+    assert (match.question_id, match.verdict) == (q.id, "duplicate")
 
 
 def test_different_questions_sharing_words_are_not_called_the_same(

@@ -16,13 +16,15 @@ class ReportQueries(ReleaseTables):
     # -- reporting (digests and reminders) --------------------------------------------
 
     def asks_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        """Asks made in (since, until], with their question's topic and authority."""
+        """Asks made in (since, until], with their question's topic and authority; not those
+        answered straight from the store (`answered_from_store_between` counts them)."""
         return self._rows(
             """SELECT a.id, a.question_id, a.link, a.asked_at, q.text, q.topic,
                       au.name AS authority
                FROM asks a JOIN questions q ON q.id = a.question_id
                JOIN authorities au ON au.id = a.authority_id
-               WHERE a.asked_at > ? AND a.asked_at <= ? ORDER BY a.asked_at""",
+               WHERE a.asked_at > ? AND a.asked_at <= ? AND a.link != 'answered_from_store'
+               ORDER BY a.asked_at""",
             [stamp(since), stamp(until)],
         )
 
