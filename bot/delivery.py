@@ -150,9 +150,20 @@ class DeliveryWorker:
                 raise Undeliverable(
                     "direct messages are closed and the question has no thread"
                 ) from None
-            await (await self.channel(thread_id)).send(
+            only_them = discord.AllowedMentions(users=[discord.Object(id=user_id)])
+            thread = await self.channel(thread_id)
+            if await self.bot.call(Exchange.place_has_answer, delivery):
+                # The same answer is already posted in this thread: point to it, don't repeat it.
+                await thread.send(
+                    f"<@{user_id}> your direct messages are closed: the answer to "
+                    f"{delivery.question.ref} is posted in this thread.",
+                    nonce=nonce,
+                    allowed_mentions=only_them,
+                )
+                return
+            await thread.send(
                 f"<@{user_id}> your direct messages are closed, so this is for you:",
                 embed=embed,
                 nonce=nonce,
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(id=user_id)]),
+                allowed_mentions=only_them,
             )

@@ -436,6 +436,16 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
                 raise NotFound(f"There is no delivery {delivery_id}.")
             return self.store.mark_sent(delivery_id, self.clock())
 
+    def place_has_answer(self, delivery: Delivery) -> bool:
+        """Whether the answer `delivery` carries is already posted at its question's place
+        (so a fallback there can point to it instead of repeating it)."""
+        return (
+            delivery.kind == "answer"
+            and delivery.answer is not None
+            and delivery.place is not None
+            and self.store.answer_sent_to_place(delivery.answer.id, delivery.place)
+        )
+
     def mark_failed(self, delivery_id: int, error: str) -> None:
         """Record a failed attempt; the delivery stays owed."""
         with self._use_case():

@@ -21,6 +21,7 @@ from knowledge.models import (
 )
 from knowledge.schedule import days_between
 from knowledge.service import UNREACHABLE, ExchangeBase
+from knowledge.store.releases import delivery_key
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class ExpertUseCases(ExchangeBase):
             return False
         about = answer_id if kind == "answer" else merged_from
         return self.store.owe(
-            dedupe_key=f"{kind}:{about}:{recipient}",
+            dedupe_key=delivery_key(kind, about, recipient),
             kind=kind,
             question_id=question_id,
             answer_id=answer_id,

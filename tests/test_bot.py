@@ -843,12 +843,33 @@ async def test_closed_dms_fall_back_to_a_mention_of_only_that_officer(place: Pla
         thread = q1_thread(fake)
         assert len(fake.dms(alice)) == 1
         assert fake.dms(bob) == []
-        [fallback] = [m for m in fake.sent_messages(thread) if m.content]
-        assert fallback.content.startswith(f"<@{bob.id}> your direct messages are closed")
-        assert "Answered: Q-1" in fallback.text
+        posted, fallback = fake.sent_messages(thread)[-2:]
+        # The thread got the answer first; the fallback points to it rather than repeat it.
+        assert "Answered: Q-1" in posted.text
+        assert fallback.content == (
+            f"<@{bob.id}> your direct messages are closed: the answer to Q-1 is posted in "
+            "this thread."
+        )
+        assert fallback.embeds == []
         assert fallback.pings == {f"user:{bob.id}"}
         assert fallback.allowed_mentions == {"parse": [], "users": [bob.id]}
         assert await deliver(fake) == 0
+
+
+@async_test
+async def test_closed_dms_get_the_whole_answer_if_the_thread_does_not_have_it(
+    place: Place,
+) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        fake.close_dms(bob)
+        thread = q1_thread(fake)
+        fake.fail("POST", f"/channels/{thread}/messages", 403)  # the thread's copy fails
+        assert await deliver(fake) == 2  # Alice's DM and Bob's fallback
+        assert len(fake.dms(alice)) == 1
+        [fallback] = [m for m in fake.sent_messages(thread) if m.content]
+        assert fallback.content.startswith(f"<@{bob.id}> your direct messages are closed")
+        assert "Answered: Q-1" in fallback.text
 
 
 @pytest.mark.parametrize("status", [500, 403])

@@ -29,6 +29,12 @@ def _answer(row: dict[str, Any]) -> Answer:
     )
 
 
+def delivery_key(kind: str, about: int | None, recipient: str) -> str:
+    """The one key of a message (kind, the answer or merge it is about, recipient): the
+    same message to the same recipient is owed once."""
+    return f"{kind}:{about}:{recipient}"
+
+
 class ReleaseTables(QuestionTables):
     """What the expert writes and publishes, and what is owed to whom."""
 
@@ -155,10 +161,11 @@ class ReleaseTables(QuestionTables):
     def owed_rows(
         self, recipient_prefix: str, limit: int, max_attempts: int | None = None
     ) -> list[dict[str, Any]]:
-        """Owed deliveries, oldest first; with `max_attempts`, only those still worth trying."""
+        """Owed deliveries, oldest first, places (public threads) before officers; with
+        `max_attempts`, only those still worth trying."""
         return self._rows(
             """SELECT * FROM deliveries WHERE status = 'owed' AND recipient >= ? AND recipient < ?
-               AND attempts < ? ORDER BY attempts, id LIMIT ?""",
+               AND attempts < ? ORDER BY attempts, recipient_is_place DESC, id LIMIT ?""",
             [
                 recipient_prefix,
                 recipient_prefix + "\U0010ffff",
@@ -169,6 +176,15 @@ class ReleaseTables(QuestionTables):
 
     def delivery_row(self, delivery_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM deliveries WHERE id = ?", [delivery_id])
+
+    def answer_sent_to_place(self, answer_id: int, place: str) -> bool:
+        return (
+            self._one(
+                "SELECT 1 FROM deliveries WHERE dedupe_key = ? AND status = 'sent'",
+                [delivery_key("answer", answer_id, place)],
+            )
+            is not None
+        )
 
     def mark_sent(self, delivery_id: int, now: datetime) -> bool:
         """True if this call marked it; False if it was already sent."""
