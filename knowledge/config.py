@@ -62,8 +62,8 @@ DEFAULT_GLOSSARY = {
 
 # Words officers use for the same thing; each head is matched as all of its forms.
 DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "councillor": ("member", "elected member", "cllr"),
-    # A longer form wins, so "members of the public" is not read as councillors.
+    # Not bare "member": member authorities and members of staff are not councillors.
+    "councillor": ("elected member", "ward member", "cllr"),
     "member of the public": ("resident", "citizen", "general public"),
     "chief executive": ("chief exec", "chief executive officer", "head of paid service"),
     "senior manager": (
@@ -75,7 +75,8 @@ DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
         "leadership team",
         "management team",
     ),
-    "council": ("local authority", "authority"),
+    # Not bare "authority": certificate and design authorities are not councils.
+    "council": ("local authority",),
     "summary": ("overview", "synopsis"),
     "timetable": ("timescale", "timeline"),
     "switch off": ("turn off", "shut down", "close down"),

@@ -69,8 +69,8 @@ class Normaliser:
     The glossary joins an acronym and its long form ("coco" = "code of connection"); the
     thesaurus joins words officers use for the same thing ("councillor" = "member", "elected
     member"). A glossary long form that is also in the thesaurus joins its group, so "CEX",
-    "chief exec" and "chief executive" are one term. The longest form wins: with "member of
-    the public" in the thesaurus, "members of the public" is not read as councillors.
+    "chief exec" and "chief executive" are one term. The longest form wins: "directly
+    connected network service provider" is DNSP, not SP.
 
     Raises ValueError, naming both, if one form is given two different meanings.
     """
@@ -132,7 +132,12 @@ class Normaliser:
             if written not in known:
                 known.append(written)
             last = written.split()[-1]
-            plurals += [((*key[:-1], stem(last + end)), concept) for end in ("s", "es")]
+            ends = ("s", "es") if last.endswith(("s", "x", "z", "ch", "sh")) else ("s",)
+            plurals += [
+                (variant, concept)
+                for end in ends
+                if (variant := (*key[:-1], stem(last + end))) != key
+            ]
         return plurals
 
     def __call__(self, raw: str) -> Normalised:
