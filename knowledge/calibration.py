@@ -27,8 +27,10 @@ from datetime import datetime
 TAKEN = frozenset({"followed", "answered_from_store"})
 # The benchmark's target for suggestions (benchmarks/calibrate.py SIMILAR_PRECISION).
 TARGET = 0.9
-# Fewer resolved suggestions than this and the report advises waiting.
+# Fewer answered suggestions than this at the current threshold and the report advises waiting.
 MIN_RESOLVED = 30
+# A raised threshold is only advised if at least this many answered suggestions are above it.
+MIN_KEPT = 10
 BAND = 5.0
 
 
@@ -60,6 +62,7 @@ def suggestion_report(
     merge_scores: Sequence[float],
     *,
     similar_threshold: float,
+    duplicate_threshold: float,
     since: datetime | None = None,
 ) -> SuggestionReport:
     """Count `outcomes` ((score, draft resolution)) and `merge_scores` by band; advise."""
@@ -79,7 +82,10 @@ def suggestion_report(
         taken=taken,
         declined=len(outcomes) - taken,
         merged_below=below,
-        advice=_advice(outcomes, below, similar_threshold),
+        advice=(
+            _threshold_advice(outcomes, similar_threshold, duplicate_threshold)
+            + _merge_advice(below, similar_threshold)
+        ),
     )
 
 
@@ -87,55 +93,56 @@ def _band(score: float) -> float:
     return min(math.floor(score / BAND) * BAND, 100.0 - BAND)
 
 
-def _advice(
-    outcomes: Sequence[tuple[float, str]], below: Sequence[float], similar: float
+def _threshold_advice(
+    outcomes: Sequence[tuple[float, str]], similar: float, duplicate: float
 ) -> tuple[str, ...]:
-    resolved = len(outcomes)
-    if resolved < MIN_RESOLVED:
+    # Only suggestions the current threshold would still show say anything about it (older
+    # ones may come from a lower threshold).
+    current = [o for o in outcomes if o[0] >= similar]
+    if len(current) < MIN_RESOLVED:
         return (
-            f"Only {resolved} suggestion{'s' if resolved != 1 else ''} answered so far: keep "
-            f"the thresholds until at least {MIN_RESOLVED} have been, then look again.",
+            f"{len(current)} of the {len(outcomes)} suggestions answered so far scored at or "
+            f"above similar_threshold ({similar:g}): keep the thresholds until at least "
+            f"{MIN_RESOLVED} have, then look again.",
         )
-    advice = []
-    share = _taken_share(outcomes, similar)
-    if share < TARGET:
-        raise_to = next(
-            (
-                t / 2
-                for t in range(math.ceil(similar * 2), 201)
-                if _taken_share(outcomes, t / 2) >= TARGET
-            ),
-            None,
+    share = _taken_share(current)
+    if share >= TARGET:
+        return (
+            f"Suggestions at or above similar_threshold were taken {share:.1%} of the time "
+            f"(target {TARGET:.0%}): it is not too low.",
         )
-        advice.append(
-            f"Suggestions were taken {share:.0%} of the time, under the {TARGET:.0%} target."
-            + (
-                f" Raising similar_threshold to {raise_to:g} would have kept "
-                f"{sum(s >= raise_to for s, _ in outcomes)} of the {resolved} and met it."
-                if raise_to is not None
-                else " No higher threshold meets it: look at the declined suggestions."
+    said = f"Suggestions at or above similar_threshold were taken {share:.1%} of the time, "
+    said += f"under the {TARGET:.0%} target."
+    for t in (x / 2 for x in range(math.floor(similar * 2) + 1, math.floor(duplicate * 2) + 1)):
+        kept = [o for o in current if o[0] >= t]
+        if len(kept) >= MIN_KEPT and _taken_share(kept) >= TARGET:
+            return (
+                said + f" Raising it to {t:g} would have kept {len(kept)} of the "
+                f"{len(current)} and met the target.",
             )
-        )
-    else:
-        advice.append(
-            f"Suggestions were taken {share:.0%} of the time (target {TARGET:.0%}): "
-            "similar_threshold is not too low."
-        )
-    if below:
-        quarter = below[len(below) // 4]
-        advice.append(
-            f"{len(below)} question{'s' if len(below) != 1 else ''} the expert merged by hand "
-            f"scored under similar_threshold ({similar:g}), between {below[0]:g} and "
-            f"{below[-1]:g}, so the officer was never offered the match. Lowering it to "
-            f"{math.floor(quarter):g} would have offered {len(below) - len(below) // 4} of "
-            "them; if you try it, watch the taken share here stay on target."
-        )
-    return tuple(advice)
+    return (
+        said + f" No threshold up to duplicate_threshold ({duplicate:g}) keeps {MIN_KEPT} "
+        "suggestions and meets it; the matcher is offering the wrong questions, so look at "
+        "which ones officers declined before moving the thresholds.",
+    )
 
 
-def _taken_share(outcomes: Sequence[tuple[float, str]], threshold: float) -> float:
-    kept = [resolution in TAKEN for score, resolution in outcomes if score >= threshold]
-    return sum(kept) / len(kept) if kept else 1.0
+def _merge_advice(below: Sequence[float], similar: float) -> tuple[str, ...]:
+    if not below:
+        return ()
+    quarter = below[len(below) // 4]
+    offered = sum(s >= math.floor(quarter) for s in below)
+    return (
+        f"{len(below)} question{'s' if len(below) != 1 else ''} the expert merged by hand "
+        f"scored under similar_threshold ({similar:g}), between {below[0]:g} and "
+        f"{below[-1]:g}, so the officer was never offered the match. Lowering it to "
+        f"{math.floor(quarter):g} would have offered {offered} of them; if you try it, watch "
+        "the taken share here stay on target.",
+    )
+
+
+def _taken_share(outcomes: Sequence[tuple[float, str]]) -> float:
+    return sum(resolution in TAKEN for _, resolution in outcomes) / len(outcomes)
 
 
 def to_text(report: SuggestionReport) -> str:

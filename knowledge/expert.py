@@ -62,6 +62,7 @@ class ExpertUseCases(ExchangeBase):
             self.store.suggestion_outcomes(since),
             self.store.merge_scores(since),
             similar_threshold=self.settings.matching.similar_threshold,
+            duplicate_threshold=self.settings.matching.duplicate_threshold,
             since=since,
         )
 

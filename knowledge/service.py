@@ -155,12 +155,13 @@ class ExchangeBase:
             )
         return question
 
-    def _score_against(self, text: str, question_id: int) -> float:
-        """The matcher's score for `text` against one question; 0 if it is not retrieved."""
+    def _score_against(self, text: str, question_id: int) -> float | None:
+        """The matcher's score for `text` against one question; None if it is not retrieved
+        (no key word in common)."""
         for match in self.matcher.find(text, limit=self.settings.matching.candidates):
             if match.question_id == question_id:
                 return match.score
-        return 0.0
+        return None
 
     def _reindex(self, question_id: int, wordings: list[str]) -> None:
         """Replace every wording the matcher holds for a question."""

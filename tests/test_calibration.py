@@ -25,7 +25,9 @@ COCO_AGAIN = "Does our existing GCSx CoCo compliance carry forward into PSN?"
 
 
 def test_too_few_answered_suggestions_means_keep_the_thresholds() -> None:
-    report = suggestion_report([(60.0, "followed")] * 5, [], similar_threshold=48)
+    report = suggestion_report(
+        [(60.0, "followed")] * 5, [], similar_threshold=48, duplicate_threshold=81
+    )
 
     assert report.taken == 5
     assert report.resolved == 5
@@ -37,11 +39,11 @@ def test_suggestions_mostly_declined_near_the_threshold_advise_raising_it() -> N
     outcomes = [(50.0, "asked_anyway")] * 8 + [(50.0, "followed")] * 2
     outcomes += [(70.0, "followed")] * 27 + [(70.0, "followed_other")] * 1
 
-    report = suggestion_report(outcomes, [], similar_threshold=48)
+    report = suggestion_report(outcomes, [], similar_threshold=48, duplicate_threshold=81)
 
     assert (report.taken, report.declined) == (29, 9)
-    assert "Raising similar_threshold to 50.5" in report.advice[0]
-    assert "kept 28 of the 38" in report.advice[0]
+    assert "taken 76.3% of the time" in report.advice[0]
+    assert "Raising it to 50.5 would have kept 28 of the 38" in report.advice[0]
     bands = {b.low: (b.taken, b.declined) for b in report.bands}
     assert bands == {50.0: (2, 8), 70.0: (27, 1)}
 
@@ -50,7 +52,7 @@ def test_suggestions_taken_on_target_and_merges_below_it_are_reported() -> None:
     outcomes = [(55.0, "followed")] * 20 + [(80.0, "answered_from_store")] * 12
     merges = [30.0, 38.5, 41.0, 44.0, 60.0]
 
-    report = suggestion_report(outcomes, merges, similar_threshold=48)
+    report = suggestion_report(outcomes, merges, similar_threshold=48, duplicate_threshold=81)
 
     assert "not too low" in report.advice[0]
     assert report.merged_below == (30.0, 38.5, 41.0, 44.0)
@@ -62,8 +64,36 @@ def test_suggestions_taken_on_target_and_merges_below_it_are_reported() -> None:
     assert text.index("80-85") < text.index("55-60") < text.index("30-35")
 
 
+@pytest.mark.parametrize(
+    ("outcomes", "says"),
+    [
+        # every suggestion declined: no threshold helps
+        ([(60.0, "asked_anyway")] * 30, "No threshold up to duplicate_threshold (81)"),
+        # the line between declined and taken lies above duplicate_threshold: not advised
+        (
+            [(85.0, "asked_anyway")] * 25 + [(95.0, "followed")] * 10,
+            "No threshold up to duplicate_threshold (81)",
+        ),
+        # one taken suggestion is no evidence for a raise
+        (
+            [(50.0, "asked_anyway")] * 29 + [(99.0, "followed")],
+            "No threshold up to duplicate_threshold (81)",
+        ),
+        # answered under an older, lower threshold: they say nothing about this one
+        ([(40.0, "followed")] * 30, "0 of the 30 suggestions answered so far"),
+        # just under the target is not rounded up to it
+        ([(60.0, "followed")] * 35 + [(60.0, "asked_anyway")] * 4, "taken 89.7% of the time"),
+    ],
+)
+def test_advice_at_the_edges(outcomes: list[tuple[float, str]], says: str) -> None:
+    report = suggestion_report(outcomes, [], similar_threshold=48, duplicate_threshold=81)
+
+    assert says in report.advice[0]
+    assert "Raising" not in report.advice[0]
+
+
 def test_an_empty_exchange_reports_nothing_yet() -> None:
-    text = to_text(suggestion_report([], [], similar_threshold=48))
+    text = to_text(suggestion_report([], [], similar_threshold=48, duplicate_threshold=81))
 
     assert "nothing yet" in text
     assert "Taken: 0 of 0" in text
@@ -169,3 +199,20 @@ def test_the_calibrate_command_refuses_a_bad_date_and_a_missing_database(
 
     assert main(["calibrate", *config]) != 0
     assert "none.db" in capsys.readouterr().err
+
+
+def test_a_merge_the_matcher_could_not_see_has_no_score(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    first = exchange.ask(alice, "Who signs off the Code of Connection submission?")
+    second = exchange.ask(bob, "Which officer approves our accreditation paperwork?")
+    assert isinstance(first, NewQuestion)
+    assert isinstance(second, NewQuestion)
+
+    exchange.merge(expert, second.question.ref, first.question.ref)
+
+    [merged] = exchange.store.events("merged")
+    assert json.loads(merged["detail"])["score"] is None
+    report = exchange.suggestion_report(expert)
+    assert sum(b.merged for b in report.bands) == 0
+    assert report.merged_below == ()
