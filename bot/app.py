@@ -31,6 +31,7 @@ ItemT = TypeVar("ItemT")
 USER_PREFIX = "discord:"
 PLACE_PREFIX = "discord:channel:"
 COMMANDS_HASH_KEY = "discord.commands_hash"
+SYNCED_GUILDS_KEY = "discord.synced_guild_ids"
 
 GENERIC_ERROR = (
     "Sorry — something went wrong on our side and nothing was changed. "
@@ -211,6 +212,10 @@ class ExchangeBot(commands.Bot):
         if known == fingerprint and not self.force_sync:
             return False
         guilds = self.settings.discord.guild_ids
+        synced: str | None = await self.call(Exchange.front_end_fact, SYNCED_GUILDS_KEY)
+        before = json.loads(synced or "[]")
+        for guild_id in sorted(set(before) - set(guilds)):
+            await self._clear_guild_commands(guild_id)  # a server dropped from guild_ids
         if guilds:
             for guild_id in guilds:
                 guild = discord.Object(id=guild_id)
@@ -219,6 +224,9 @@ class ExchangeBot(commands.Bot):
             await self._clear_global_commands()
         else:
             await self.tree.sync()
+        await self.call(
+            Exchange.remember_front_end_fact, SYNCED_GUILDS_KEY, json.dumps(sorted(guilds))
+        )
         await self.call(Exchange.remember_front_end_fact, COMMANDS_HASH_KEY, fingerprint)
         self.force_sync = False
         log.info("slash commands synced (%s guilds)", len(guilds) or "all")
@@ -235,6 +243,17 @@ class ExchangeBot(commands.Bot):
         finally:
             for command in commands:
                 self.tree.add_command(command)
+
+    async def _clear_guild_commands(self, guild_id: int) -> None:
+        """Remove the commands synced to a server no longer in `guild_ids` (with global
+        commands as well, it would show each one twice). A server the bot has left cannot be
+        cleared, and has nothing to show: that is logged and skipped."""
+        guild = discord.Object(id=guild_id)
+        self.tree.clear_commands(guild=guild)
+        try:
+            await self.tree.sync(guild=guild)
+        except (discord.Forbidden, discord.NotFound) as error:
+            log.warning("could not clear the commands of server %s: %s", guild_id, error)
 
     async def close(self) -> None:
         notices = getattr(self, "notices", None)

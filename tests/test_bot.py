@@ -1175,6 +1175,42 @@ async def test_moving_to_guild_commands_clears_the_global_ones(place: Place) -> 
 
 
 @async_test
+async def test_moving_back_to_global_commands_clears_the_servers_copy(place: Place) -> None:
+    async with running(place):
+        pass
+    assert "ask" in place.world.commands[place.world.guild_id]
+    everywhere = place.settings.model_copy(
+        update={"discord": place.settings.discord.model_copy(update={"guild_ids": ()})}
+    )
+
+    async with running(place, everywhere):
+        pass
+
+    assert place.world.commands[place.world.guild_id] == {}
+    assert "ask" in place.world.commands[None]
+
+
+@async_test
+async def test_a_server_the_bot_left_does_not_stop_the_sync(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(place):
+        pass
+    everywhere = place.settings.model_copy(
+        update={"discord": place.settings.discord.model_copy(update={"guild_ids": ()})}
+    )
+    fake = FakeDiscord(place.bot(everywhere), place.world)
+    fake.fail("PUT", f"/applications/*/guilds/{place.world.guild_id}/commands", 403)
+    await fake.start()
+    try:
+        await stop_worker(fake)
+        assert "ask" in place.world.commands[None]
+        assert f"could not clear the commands of server {place.world.guild_id}" in caplog.text
+    finally:
+        await fake.close()
+
+
+@async_test
 async def test_counts_of_authorities_read_as_english(place: Place) -> None:
     async with running(place) as fake:
         alice, dan = fake.member("Alice"), fake.member("Dan")  # both Derbyshire
