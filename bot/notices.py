@@ -213,7 +213,8 @@ def _grouped(notices: list[Notice]) -> list[list[Notice]]:
     groups: list[list[Notice]] = []
     flags: dict[str, list[Notice]] = {}
     for notice in notices:
-        if notice.kind == "overdue" and notice.attempts == 0:
+        # Only flags never tried go together: one Discord refuses must not sink the rest.
+        if notice.kind == "overdue" and notice.attempts == 0 and not notice.failed_before:
             flags.setdefault(notice.audience, []).append(notice)
         else:
             groups.append([notice])

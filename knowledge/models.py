@@ -213,6 +213,7 @@ class Notice:
     body: str
     attempts: int = 0
     parts_sent: int = 0  # messages of it already posted (a long one takes several)
+    failed_before: bool = False  # it has failed at least once (even if since retried)
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,7 +167,15 @@ class SteeringUseCases(ExchangeBase):
         """Digests and reminders owed to an audience ("steering", "expert"), or to several."""
         wanted = [audiences] if isinstance(audiences, str) else audiences
         return [
-            Notice(r["id"], r["kind"], r["audience"], r["body"], r["attempts"], r["parts_sent"])
+            Notice(
+                r["id"],
+                r["kind"],
+                r["audience"],
+                r["body"],
+                r["attempts"],
+                r["parts_sent"],
+                failed_before=r["last_error"] is not None,
+            )
             for r in self.store.owed_notices(wanted, limit, max_attempts)
         ]
 

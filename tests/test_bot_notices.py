@@ -13,9 +13,10 @@ import discord
 import pytest
 
 from bot.app import ExchangeBot
+from bot.notices import _grouped
 from knowledge.config import Settings, load_settings
 from knowledge.exchange import Exchange
-from knowledge.models import Actor, Delivery, NewQuestion, Role
+from knowledge.models import Actor, Delivery, NewQuestion, Notice, Role
 from knowledge.runner import ExchangeThread
 from tests.conftest import Clock
 from tests.fakediscord import FakeDiscord, World, async_test
@@ -386,3 +387,14 @@ async def test_answer_refuses_an_unknown_question_before_any_form_opens(setting:
         assert turn.response is not None
         assert turn.response.type != 9  # no form
         assert "There is no question Q-999." in turn.text
+
+
+def test_overdue_flags_go_together_only_if_none_has_failed_before() -> None:
+    fresh = [Notice(i, "overdue", "expert", f"# Q-{i}") for i in (1, 2)]
+    retried = Notice(3, "overdue", "expert", "# Q-3", attempts=0, failed_before=True)
+    trying = Notice(4, "overdue", "expert", "# Q-4", attempts=2, failed_before=True)
+    digest = Notice(5, "digest", "steering", "# Digest")
+
+    groups = _grouped([*fresh, retried, trying, digest])
+
+    assert sorted([n.id for n in g] for g in groups) == [[1, 2], [3], [4], [5]]
