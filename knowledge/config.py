@@ -132,7 +132,7 @@ class ExchangeSettings(Section):
 
 class MatchingSettings(Section):
     duplicate_threshold: float = Field(default=81.0, ge=0, le=100)
-    similar_threshold: float = Field(default=48.0, ge=0, le=100)
+    similar_threshold: float = Field(default=47.5, ge=0, le=100)
     candidates: int = Field(default=40, ge=1, le=1000)
     suggestions: int = Field(default=3, ge=1, le=25)
     glossary: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_GLOSSARY))
