@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from knowledge.config import (
@@ -51,12 +52,23 @@ def _existing(settings: Settings) -> Path:
     return path
 
 
-def _open(args: argparse.Namespace, *, create: bool = True) -> Exchange:
-    """The exchange on the chosen database; commands that only read it need it to exist."""
+@contextmanager
+def _opened(args: argparse.Namespace, *, create: bool = True) -> Iterator[Exchange]:
+    """The exchange on the chosen database, closed after use; commands that only read it
+    need it to exist."""
     settings = _settings(args)
     if not create:
         _existing(settings)
-    return Exchange.open(settings)
+    exchange = Exchange.open(settings)
+    try:
+        yield exchange
+    finally:
+        exchange.close()
+
+
+def _in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
+    """A --since/--until value without a timezone is in the configured one."""
+    return moment.replace(tzinfo=zone) if moment is not None and moment.tzinfo is None else moment
 
 
 def _positive(text: str) -> int:
@@ -72,16 +84,11 @@ def _positive(text: str) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     from knowledge.console import Console
 
-    exchange = _open(args)
     interactive = sys.stdin.isatty()
     if interactive:
         import readline  # noqa: F401  (line editing and history for input())
 
-        print("PSN Exchange console — type /help for commands, /quit to leave.")
-        print("Start with: /as YOUR NAME @ YOUR AUTHORITY")
-    console = Console(exchange, sys.stdout, echo=not interactive)
-
-    def lines() -> object:
+    def lines(console: Console) -> object:
         while True:
             if interactive:
                 try:
@@ -95,10 +102,12 @@ def cmd_console(args: argparse.Namespace) -> int:
                     return
                 yield line
 
-    try:
-        return console.run(lines())  # type: ignore[arg-type]
-    finally:
-        exchange.close()
+    with _opened(args) as exchange:
+        if interactive:
+            print("PSN Exchange console — type /help for commands, /quit to leave.")
+            print("Start with: /as YOUR NAME @ YOUR AUTHORITY")
+        console = Console(exchange, sys.stdout, echo=not interactive)
+        return console.run(lines(console))  # type: ignore[arg-type]
 
 
 NO_TOKEN = """\
@@ -124,19 +133,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from knowledge.importer import import_file
 
-    exchange = _open(args)
     show = sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
         if show and (done == total or done % 25 == 0):
             print(f"\rimporting {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
 
-    try:
+    with _opened(args) as exchange:
         report = import_file(
             exchange, OPERATOR, args.file, skip_bad=args.skip_bad, progress=progress
         )
-    finally:
-        exchange.close()
     if show:
         print(file=sys.stderr)
     summary = f"{plural(report.new, 'new question')}, {report.joined} joined an existing question"
@@ -156,11 +162,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from knowledge.export import RENDERERS
 
-    exchange = _open(args, create=False)
-    try:
+    with _opened(args, create=False) as exchange:
         text = RENDERERS[args.format](exchange.knowledge_base())
-    finally:
-        exchange.close()
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")
@@ -180,21 +183,15 @@ def cmd_match(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from knowledge.calibration import to_text
 
-    exchange = _open(args, create=False)
-    since = args.since
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=exchange.settings.schedule.zone)
-    try:
+    with _opened(args, create=False) as exchange:
+        since = _in_zone(args.since, exchange.settings.schedule.zone)
         report = exchange.suggestion_report(OPERATOR, since)
-    finally:
-        exchange.close()
     sys.stdout.write(to_text(report))
     return 0
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    exchange = _open(args, create=False)
-    try:
+    with _opened(args, create=False) as exchange:
         if args.retry:
             retried = exchange.retry_given_up(OPERATOR)
             print(
@@ -205,8 +202,6 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
             )
             return 0
         failing = exchange.failing_messages(OPERATOR)
-    finally:
-        exchange.close()
     if not failing:
         print("Every owed message is going out: none has failed.")
         return 0
@@ -227,11 +222,8 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    exchange = _open(args, create=False)
-    try:
+    with _opened(args, create=False) as exchange:
         entries = exchange.queue(OPERATOR, limit=args.limit)
-    finally:
-        exchange.close()
     if not entries:
         print("The queue is empty.")
     for entry in entries:
@@ -245,11 +237,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
-    exchange = _open(args, create=False)
-    try:
+    with _opened(args, create=False) as exchange:
         answer = exchange.answer(OPERATOR, args.question, args.text, args.link)
-    finally:
-        exchange.close()
     print(
         f"Answer saved for Q-{answer.question_id} (version {answer.version}); "
         "`psn-exchange publish` releases it."
@@ -258,11 +247,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    exchange = _open(args, create=False)
-    try:
+    with _opened(args, create=False) as exchange:
         release = exchange.publish(OPERATOR)
-    finally:
-        exchange.close()
     print(
         f"Release {release.number}: {plural(len(release.question_ids), 'answer')}, "
         f"{plural(release.deliveries_owed, 'delivery')} owed."
@@ -300,20 +286,14 @@ def _date(text: str) -> datetime:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    exchange = _open(args, create=False)
-    zone = exchange.settings.schedule.zone
-    since, until = (
-        m.replace(tzinfo=zone) if m is not None and m.tzinfo is None else m
-        for m in (args.since, args.until)
-    )
-    try:
+    with _opened(args, create=False) as exchange:
+        zone = exchange.settings.schedule.zone
+        since, until = _in_zone(args.since, zone), _in_zone(args.until, zone)
         if args.send:
             digest = exchange.send_digest(OPERATOR, since, until)
         else:
             digest = exchange.digest(OPERATOR, since, until)
         sys.stdout.write(exchange.digest_markdown(digest))
-    finally:
-        exchange.close()
     if args.send and exchange.settings.discord.steering_channel_id:
         print("\n(recorded for the steering group's channel; the bot posts it)", file=sys.stderr)
     elif args.send:
@@ -356,9 +336,8 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
 def cmd_privacy(args: argparse.Namespace) -> int:
     import json
 
-    exchange = _open(args, create=False)
     person = Actor(args.user_key, args.user_key)
-    try:
+    with _opened(args, create=False) as exchange:
         if not exchange.is_known(person):
             raise ExchangeError(
                 f"No officer has the key {args.user_key!r}. Keys look like "
@@ -369,8 +348,6 @@ def cmd_privacy(args: argparse.Namespace) -> int:
         else:
             kept = exchange.forget_me(person)
             print(f"erased {args.user_key}; {plural(kept, 'ask')} kept anonymously")
-    finally:
-        exchange.close()
     return 0
 
 
