@@ -11,6 +11,7 @@ import pytest
 from knowledge.config import Settings, load_settings
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Role
+from tests.botkit import place  # noqa: F401  (the bot tests' world, as a fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 

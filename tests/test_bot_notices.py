@@ -18,9 +18,9 @@ from knowledge.config import Settings, load_settings
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Delivery, NewQuestion, Notice, Role
 from knowledge.runner import ExchangeThread
+from tests.botkit import stop_worker
 from tests.conftest import Clock
 from tests.fakediscord import FakeDiscord, World, async_test
-from tests.test_bot import stop_worker
 
 REPO = Path(__file__).resolve().parent.parent
 MONDAY_AFTER_NINE = datetime.fromisoformat("2010-05-17T10:00:00+01:00")
