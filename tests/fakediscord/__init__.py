@@ -1,0 +1,64 @@
+"""A fake Discord for driving a real ``commands.Bot`` in tests, with no network.
+
+Why: dpytest cannot drive slash commands, interactions, buttons, modals, threads or forums
+(DESIGN.md §7). Here everything is real discord.py: gateway events go in as raw payload dicts
+through ``ConnectionState.parsers`` (as the websocket would feed them), and everything the bot
+sends comes out through two seams we replace:
+
+* ``bot.http.request`` — every REST call (send message, open DM, edit, create thread, sync);
+* the interaction webhook adapter (``discord.webhook.async_.async_context``) — interaction
+  callbacks (type 4 message, 5 defer, 6 deferred update, 7 update, 8 choices, 9 modal),
+  followups and ``@original`` edits.
+
+Each call is recorded (``fake.requests``) and answered with a plausible payload; messages get
+increasing snowflake ids and are kept, so later edits, clicks and threads find them. A story::
+
+    @async_test
+    async def test_ask():
+        async with FakeDiscord(make_bot()) as fake:
+            alice = fake.member("Alice")
+            turn = await fake.slash(alice, "ask", {"question": "VPN?"})
+            assert turn.response.ephemeral and "VPN" in turn.response.text
+
+Every dispatch helper waits (``settle``) until discord.py's dispatch tasks are done, then fails
+the test if anything logged ERROR on a guarded logger (discord.py logs and swallows callback
+exceptions).
+
+Discord behaviour kept on purpose: the bot's own messages and threads come back to it as
+MESSAGE_CREATE / THREAD_CREATE; without the Message Content intent a guild message arrives with
+empty content; events an intent does not cover are not sent; the first interaction callback
+must come within ``response_deadline`` (3 s) and only once (else 404/10062, 400/40060); the
+first followup after a "thinking" defer replaces the loading message; modal submits mirror the
+modal's layout (Label type 18 or action row type 1); required/length/choice rules the Discord
+client enforces raise ``ValueError`` in the helper.
+
+Not modelled: channel permission overwrites and command ``default_permissions`` (Discord
+hides such commands; the bot must check anyway), attachments' content, reactions state,
+message history/pins, member chunking, presences, voice. ``settle`` waits only for
+discord.py's own task names (``settle_prefixes``): add a prefix for the bot's own named
+background tasks, or call their functions directly.
+"""
+
+from tests.fakediscord.core import FakeDiscord
+from tests.fakediscord.records import (
+    Call,
+    FakeUser,
+    Msg,
+    Reply,
+    Turn,
+    async_test,
+    fail_on_error_logs,
+)
+from tests.fakediscord.world import World
+
+__all__ = [
+    "Call",
+    "FakeDiscord",
+    "FakeUser",
+    "Msg",
+    "Reply",
+    "Turn",
+    "World",
+    "async_test",
+    "fail_on_error_logs",
+]

@@ -1,0 +1,361 @@
+"""The wire: every REST call and interaction webhook call the bot makes, routed to a
+handler that records it and answers as Discord would."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import logging
+import re
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from discord.errors import DiscordServerError, Forbidden, HTTPException, NotFound, RateLimited
+from discord.webhook.async_ import AsyncWebhookAdapter
+
+from tests.fakediscord.records import (
+    EPHEMERAL,
+    LOADING,
+    Call,
+    Msg,
+    Reply,
+    _Fail,
+    _now,
+)
+
+if TYPE_CHECKING:
+    from tests.fakediscord.core import FakeDiscord
+
+
+class _Adapter(AsyncWebhookAdapter):
+    """Interaction webhook adapter: every callback/followup/@original call goes to the fake."""
+
+    def __init__(self, fake: FakeDiscord) -> None:
+        super().__init__()
+        self.fake = fake
+
+    async def request(
+        self,
+        route: Any,
+        session: Any = None,
+        *,
+        payload: Any = None,
+        multipart: Any = None,
+        files: Any = None,
+        params: Any = None,
+        **_: Any,
+    ) -> Any:
+        body = payload if payload is not None else _from_multipart(multipart)
+        return await self.fake._transport(route, body, params, files, webhook=True)
+
+
+def _from_multipart(form: Any) -> Any:
+    for part in form or []:
+        if part.get("name") == "payload_json":
+            return json.loads(part["value"])
+    return None
+
+
+class _Wire:
+    """FakeDiscord's HTTP side (a mixin: the state lives on FakeDiscord)."""
+
+    # ---- the wire
+    async def _http_request(
+        self, route: Any, *, files: Any = None, form: Any = None, **kwargs: Any
+    ) -> Any:
+        body = kwargs.get("json", _from_multipart(form))
+        return await self._transport(route, body, kwargs.get("params"), files, webhook=False)
+
+    async def _transport(
+        self, route: Any, body: Any, params: Any, files: Any, webhook: bool
+    ) -> Any:
+        path = route.url[len(route.BASE) :]
+        names = [getattr(f, "filename", "") for f in files or []]
+        fail: _Fail | None = None
+        for _attempt in range(5):
+            call = Call(route.method, path, body, params, names)
+            self.requests.append(call)
+            try:
+                self._injected_failure(call)
+                return self._answer(call)
+            except _Fail as exc:
+                fail = exc
+                call.status = exc.status
+            resp = SimpleNamespace(status=fail.status, reason=f"HTTP {fail.status}", headers={})
+            data = {"message": fail.message, "code": fail.code}
+            if fail.status == 429:
+                limit = self.bot.http.max_ratelimit_timeout
+                if not webhook and limit and fail.retry_after > limit:
+                    raise RateLimited(fail.retry_after)
+                logging.getLogger("discord.http").warning("429 on %s %s", call.method, path)
+                await asyncio.sleep(fail.retry_after)
+            elif fail.status < 500:
+                raise {403: Forbidden, 404: NotFound}.get(fail.status, HTTPException)(resp, data)
+        assert fail is not None
+        raise (DiscordServerError if fail.status >= 500 else HTTPException)(resp, data)
+
+    def _injected_failure(self, call: Call) -> None:
+        for f in self._failures:
+            if (
+                f.method == call.method
+                and fnmatch.fnmatchcase(call.path, f.pattern)
+                and f.times != 0
+            ):
+                if f.times is not None:
+                    f.times -= 1
+                raise f.fail
+
+    def _answer(self, call: Call) -> Any:
+        for method, pattern, handler in self._routes():
+            m = re.fullmatch(pattern, call.path)
+            if m and method == call.method:
+                return handler(call, *m.groups())
+        raise NotImplementedError(f"fakediscord has no answer for {call.method} {call.path}")
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., Any]]]:
+        w, n = self.world, r"(\d+)"
+        return [
+            ("GET", r"/users/@me", lambda c: w.bot_user),
+            (
+                "GET",
+                r"/oauth2/applications/@me",
+                lambda c: {
+                    "id": str(w.app_id),
+                    "name": "PSN Exchange",
+                    "description": "",
+                    "icon": None,
+                    "bot_public": False,
+                    "bot_require_code_grant": False,
+                    "owner": w.bot_user,
+                    "verify_key": "",
+                    "flags": 0,
+                },
+            ),
+            ("GET", rf"/users/{n}", lambda c, u: self._known(w.users, u)),
+            ("GET", rf"/guilds/\d+/members/{n}", lambda c, u: self._known(w.members, u)),
+            ("GET", rf"/channels/{n}", lambda c, ch: self._known(w.channels, ch)),
+            (
+                "POST",
+                r"/users/@me/channels",
+                lambda c: w.channels[self._dm_channel(int(c.json["recipient_id"]))],
+            ),
+            ("POST", rf"/channels/{n}/messages", self._post_message),
+            (
+                "GET",
+                rf"/channels/\d+/messages/{n}",
+                lambda c, m: self._message_payload(self._msg(m)),
+            ),
+            (
+                "PATCH",
+                rf"/channels/\d+/messages/{n}",
+                lambda c, m: self._edit(self._msg(m), c.json),
+            ),
+            ("DELETE", rf"/channels/\d+/messages/{n}", lambda c, m: self._delete(self._msg(m))),
+            ("POST", r"/channels/\d+/typing", lambda c: None),
+            ("PUT", r"/channels/\d+/messages/\d+/reactions/.+", lambda c: None),
+            ("POST", rf"/channels/{n}/messages/{n}/threads", self._thread_from_message),
+            ("POST", rf"/channels/{n}/threads", self._new_thread),
+            ("PUT", r"/applications/\d+(?:/guilds/(\d+))?/commands", self._sync),
+            (
+                "GET",
+                r"/applications/\d+(?:/guilds/(\d+))?/commands",
+                lambda c, g: list(w.commands.get(int(g) if g else None, {}).values()),
+            ),
+            ("POST", r"/interactions/\d+/([^/]+)/callback", self._callback),
+            ("POST", r"/webhooks/\d+/([^/]+)", self._followup),
+            (
+                "PATCH",
+                r"/webhooks/\d+/([^/]+)/messages/(@original|\d+)",
+                lambda c, t, m: self._edit(self._webhook_msg(t, m), c.json),
+            ),
+            (
+                "GET",
+                r"/webhooks/\d+/([^/]+)/messages/(@original|\d+)",
+                lambda c, t, m: self._message_payload(self._webhook_msg(t, m)),
+            ),
+            (
+                "DELETE",
+                r"/webhooks/\d+/([^/]+)/messages/(@original|\d+)",
+                lambda c, t, m: self._delete(self._webhook_msg(t, m)),
+            ),
+        ]
+
+    @staticmethod
+    def _known(table: dict[int, Any], key: str) -> Any:
+        if int(key) not in table:
+            raise _Fail(404, 10013, "Unknown")
+        return table[int(key)]
+
+    def _msg(self, mid: str | int) -> Msg:
+        msg = self.world.messages.get(int(mid))
+        if msg is None or msg.deleted:
+            raise _Fail(404, 10008, "Unknown Message")
+        return msg
+
+    def _dm_channel(self, user_id: int) -> int:
+        if user_id not in self.world.dm_channels:
+            cid = self.world.snowflake()
+            self.world.dm_channels[user_id] = cid
+            self.world.channels[cid] = {
+                "id": str(cid),
+                "type": 1,
+                "last_message_id": None,
+                "recipients": [self.world.users[user_id]],
+            }
+        return self.world.dm_channels[user_id]
+
+    def _message_payload(self, msg: Msg, author: dict[str, Any] | None = None) -> dict[str, Any]:
+        b = msg.body
+        return {
+            "id": str(msg.id),
+            "channel_id": str(msg.channel_id),
+            "type": 0,
+            "author": author
+            or (self.world.users[msg.user_id or 0] if msg.via == "user" else self.world.bot_user),
+            "content": b.get("content") or "",
+            "embeds": b.get("embeds") or [],
+            "components": b.get("components") or [],
+            "flags": int(b.get("flags") or 0),
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "pinned": False,
+            "mention_everyone": False,
+            "tts": False,
+            "timestamp": _now(),
+            "edited_timestamp": _now() if msg.edits else None,
+        }
+
+    def _store(
+        self, channel_id: int, body: Any, via: str, user_id: int | None, mid: int | None = None
+    ) -> Msg:
+        msg = Msg(mid or self.world.snowflake(), channel_id, dict(body or {}), via, user_id)
+        self.world.messages[msg.id] = msg
+        self.messages.append(msg)
+        if msg.ephemeral or (via == "response" and msg.flags & LOADING):
+            return msg
+        payload = self._message_payload(msg)
+        in_guild = channel_id not in self.world.dm_channels.values()
+        if in_guild:
+            payload["guild_id"] = str(self.world.guild_id)
+        if self.bot.intents.guild_messages if in_guild else self.bot.intents.dm_messages:
+            # the gateway echoes the bot's own messages back to it
+            asyncio.get_running_loop().call_soon(self._dispatch, "MESSAGE_CREATE", payload)
+        return msg
+
+    def _post_message(self, call: Call, cid: str) -> dict[str, Any]:
+        channel = self._known(self.world.channels, cid)
+        dm_user = next((u for u, c in self.world.dm_channels.items() if c == int(cid)), None)
+        via, user = ("dm", dm_user) if channel["type"] == 1 else ("channel", None)
+        return self._message_payload(self._store(int(cid), call.json, via, user))
+
+    def _edit(self, msg: Msg, body: Any) -> dict[str, Any]:
+        msg.body.update({k: v for k, v in (body or {}).items() if k != "attachments"})
+        msg.body["flags"] = msg.flags & ~LOADING
+        msg.edits += 1
+        return self._message_payload(msg)
+
+    def _delete(self, msg: Msg) -> None:
+        msg.deleted = True
+
+    def _thread_from_message(self, call: Call, cid: str, mid: str) -> dict[str, Any]:
+        self._msg(mid)
+        thread = self._thread(int(cid), self.world.app_id, call.json["name"], [], int(mid))
+        self._echo_thread(thread)
+        return thread
+
+    def _new_thread(self, call: Call, cid: str) -> dict[str, Any]:
+        body = call.json or {}
+        tid = self.world.snowflake()
+        thread = self._thread(
+            int(cid), self.world.app_id, body["name"], body.get("applied_tags", []), tid
+        )
+        self._echo_thread(thread)
+        if "message" not in body:  # thread in a text channel
+            return thread
+        starter = self._store(tid, body["message"], "channel", None, mid=tid)
+        return {**thread, "message": self._message_payload(starter)}
+
+    def _echo_thread(self, thread: dict[str, Any]) -> None:
+        if self.bot.intents.guilds:
+            data = {**thread, "newly_created": True}
+            asyncio.get_running_loop().call_soon(self._dispatch, "THREAD_CREATE", data)
+
+    def _sync(self, call: Call, guild: str | None) -> list[dict[str, Any]]:
+        """Bulk overwrite, as Discord does: the scope's commands become exactly these."""
+        scope = int(guild) if guild else None
+        before = self.world.commands.get(scope, {})
+        after = {}
+        for cmd in call.json:
+            old = before.get(cmd["name"])
+            after[cmd["name"]] = {
+                **cmd,
+                "id": old["id"] if old else str(self.world.snowflake()),
+                "application_id": str(self.world.app_id),
+                "version": str(self.world.snowflake()),
+                **({"guild_id": guild} if guild else {}),
+            }
+        self.world.commands[scope] = after
+        return list(after.values())
+
+    def _ix(self, token: str) -> dict[str, Any]:
+        if token not in self._interactions:
+            raise _Fail(404, 10015, "Unknown Webhook")
+        return self._interactions[token]
+
+    def _callback(self, call: Call, token: str) -> dict[str, Any]:
+        ix = self._ix(token)
+        late = asyncio.get_running_loop().time() - ix["at"] > self.response_deadline
+        if ix["responded"] is not None:
+            raise _Fail(400, 40060, "Interaction has already been acknowledged.")
+        if late:
+            raise _Fail(404, 10062, "Unknown interaction")
+        rtype, data = call.json["type"], call.json.get("data") or {}
+        ix["responded"] = rtype
+        iid = int(ix["payload"]["id"])
+        reply = Reply(iid, ix["user_id"], rtype, data)
+        self.replies.append(reply)
+        out: dict[str, Any] = {
+            "interaction": {
+                "id": str(iid),
+                "type": ix["payload"]["type"],
+                "response_message_loading": rtype == 5,
+                "response_message_ephemeral": bool(int(data.get("flags") or 0) & EPHEMERAL),
+            }
+        }
+        if rtype in (4, 5):
+            if rtype == 5:
+                data = {"flags": int(data.get("flags") or 0) | LOADING}
+            reply.message = self._store(ix["channel_id"], data, "response", ix["user_id"])
+            ix["original"] = reply.message
+        elif rtype == 7 and ix["message"] is not None:
+            reply.message = ix["message"]
+            self._edit(reply.message, data)
+        if reply.message is not None:
+            out["interaction"]["response_message_id"] = str(reply.message.id)
+            out["resource"] = {"type": rtype, "message": self._message_payload(reply.message)}
+        return out
+
+    def _followup(self, call: Call, token: str) -> dict[str, Any]:
+        ix = self._ix(token)
+        original: Msg | None = ix["original"]
+        if original is not None and original.flags & LOADING:
+            # the first followup after a "thinking" defer replaces the loading message and
+            # keeps the defer's ephemerality
+            body = {**(call.json or {}), "flags": original.flags & EPHEMERAL}
+            self._edit(original, body)
+            original.via = "followup"
+            return self._message_payload(original)
+        return self._message_payload(
+            self._store(ix["channel_id"], call.json, "followup", ix["user_id"])
+        )
+
+    def _webhook_msg(self, token: str, mid: str) -> Msg:
+        ix = self._ix(token)
+        if mid == "@original":
+            if ix["original"] is None:
+                raise _Fail(404, 10008, "Unknown Message")
+            return ix["original"]
+        return self._msg(mid)

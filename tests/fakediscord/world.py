@@ -1,0 +1,112 @@
+"""The world the bot lives in: guild, roles, members, channels, synced commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from tests.fakediscord.records import (
+    EVERYONE_PERMS,
+    Msg,
+    _ids,
+    _now,
+)
+
+
+class World:
+    """The guild, users and messages; shared across a simulated restart."""
+
+    def __init__(self, guild_name: str = "PSN Test") -> None:
+        self.app_id = self.snowflake()
+        self.guild_id = self.snowflake()
+        self.bot_user = self._user_payload(self.app_id, "PSN Exchange", bot=True)
+        self.users: dict[int, dict[str, Any]] = {self.app_id: self.bot_user}
+        self.members: dict[int, dict[str, Any]] = {}
+        self.roles: dict[int, dict[str, Any]] = {}
+        self.channels: dict[int, dict[str, Any]] = {}
+        self.messages: dict[int, Msg] = {}
+        self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
+        # Synced commands by scope (None: global, else a guild id), then by name.
+        self.commands: dict[int | None, dict[str, dict[str, Any]]] = {}
+        self.guild = {
+            "id": str(self.guild_id),
+            "name": guild_name,
+            "owner_id": str(self.app_id),
+            "features": [],
+            "preferred_locale": "en-GB",
+        }
+        self.roles[self.guild_id] = self._role_payload(
+            self.guild_id, "@everyone", EVERYONE_PERMS.value
+        )
+        self.members[self.app_id] = self._member_payload(self.bot_user, [])
+
+    @staticmethod
+    def snowflake() -> int:
+        return next(_ids)
+
+    @staticmethod
+    def _user_payload(uid: int, name: str, bot: bool = False) -> dict[str, Any]:
+        return {
+            "id": str(uid),
+            "username": name.lower(),
+            "global_name": name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": bot,
+            "public_flags": 0,
+        }
+
+    @staticmethod
+    def _role_payload(rid: int, name: str, permissions: int) -> dict[str, Any]:
+        return {
+            "id": str(rid),
+            "name": name,
+            "permissions": str(permissions),
+            "position": 0,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+
+    @staticmethod
+    def _member_payload(user: dict[str, Any], roles: list[int]) -> dict[str, Any]:
+        return {
+            "user": user,
+            "roles": [str(r) for r in roles],
+            "joined_at": _now(),
+            "nick": None,
+            "flags": 0,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+        }
+
+    def permissions(self, user_id: int) -> int:
+        role_ids = [self.guild_id] + [int(r) for r in self.members[user_id]["roles"]]
+        value = 0
+        for rid in role_ids:
+            value |= int(self.roles[rid]["permissions"])
+        return discord.Permissions.all().value if value & 8 else value  # 8 = administrator
+
+    def guild_payload(self, with_members: bool) -> dict[str, Any]:
+        members = list(self.members.values()) if with_members else [self.members[self.app_id]]
+        channels = [c for c in self.channels.values() if c["type"] not in (1, 11, 12)]
+        threads = [c for c in self.channels.values() if c["type"] in (11, 12)]
+        return {
+            **self.guild,
+            "roles": list(self.roles.values()),
+            "channels": channels,
+            "threads": threads,
+            "members": members,
+            "member_count": len(members),
+            "emojis": [],
+            "stickers": [],
+            "large": False,
+            "unavailable": False,
+            "joined_at": _now(),
+            "voice_states": [],
+            "presences": [],
+        }
