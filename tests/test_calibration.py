@@ -13,13 +13,7 @@ from knowledge.errors import NotAllowed
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Link, NewQuestion, OpenMatch
 from tests.conftest import REPO, STEERING, officer
-
-COCO = (
-    "Will the investment we made in GCSx Code of Connection compliance be carried "
-    "forward into the Public Sector Network?"
-)
-COCO_AGAIN = "Does our existing GCSx CoCo compliance carry forward into PSN?"
-
+from tests.stories import COCO, COCO_AGAIN
 
 # -- the report, from counts ------------------------------------------------------------
 
