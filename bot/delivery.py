@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.app import USER_PREFIX, channel_id_of, user_id_of
+from bot.app import channel_id_of, user_id_of
 from bot.render import delivery_embed
+from knowledge.addresses import Channel
 from knowledge.exchange import Exchange
 from knowledge.models import SEND_ATTEMPTS, Delivery
 
@@ -81,7 +82,7 @@ class DeliveryWorker:
         # Deliveries that failed max_attempts times are left out, so they never hold up
         # newer ones (they stay owed in the database, with their last error, for an admin).
         owed = await self.bot.call(
-            Exchange.owed_deliveries, USER_PREFIX, 100, max_attempts=self.max_attempts
+            Exchange.owed_deliveries, Channel.DISCORD.prefix, 100, max_attempts=self.max_attempts
         )
         loop = asyncio.get_running_loop()
         sent = 0

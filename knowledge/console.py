@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from knowledge import text as texts
+from knowledge.addresses import Address, Channel
 from knowledge.errors import AuthorityNeeded, ExchangeError, InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import (
@@ -29,8 +30,7 @@ from knowledge.models import (
 )
 from knowledge.text import plural
 
-PREFIX = "console:"
-PLACE = "console:#questions"
+PLACE = str(Address.console_place("questions"))
 
 HELP = """\
 Commands (the same as in Discord):
@@ -71,7 +71,7 @@ def format_answer(answer: Answer) -> str:
 
 def format_delivery(delivery: Delivery) -> str:
     question = delivery.question
-    who = delivery.recipient_name or delivery.recipient.removeprefix(PREFIX)
+    who = delivery.recipient_name or Address.parse(delivery.recipient).id
     if delivery.kind == "merged":
         return (
             f"📬 to {who}: your question Q-{delivery.merged_from} was the same as "
@@ -95,7 +95,7 @@ class Console:
         self.exchange = exchange
         self.out = out
         self.echo = echo
-        self.actor = Actor(PREFIX + "officer", "officer")
+        self.actor = Actor(str(Address.console_user("officer")), "officer")
         self.offered: dict[int, int] = {}  # question id -> suggestion (draft) it was offered in
         self.commands: dict[str, Callable[[str], None]] = {
             "as": self.cmd_as,
@@ -161,7 +161,7 @@ class Console:
 
     def deliver(self) -> None:
         """Print (and mark sent) everything owed to console users."""
-        for delivery in self.exchange.owed_deliveries(PREFIX):
+        for delivery in self.exchange.owed_deliveries(Channel.CONSOLE.prefix):
             if delivery.recipient_is_place:
                 self.say(f"[#questions] {format_delivery(delivery).split(': ', 1)[1]}")
             else:
@@ -180,7 +180,7 @@ class Console:
         roles = {Role.OFFICER}
         if found["role"]:
             roles.add(Role(found["role"].lower()))
-        self.actor = Actor(PREFIX + name.lower(), name, frozenset(roles))
+        self.actor = Actor(str(Address.console_user(name)), name, frozenset(roles))
         self.offered = {}
         if found["authority"]:
             authority = self.exchange.set_authority(self.actor, found["authority"])

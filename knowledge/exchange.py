@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from knowledge import text as texts
+from knowledge.addresses import Address
 from knowledge.config import Settings
 from knowledge.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from knowledge.expert import ExpertUseCases
@@ -42,7 +43,7 @@ from knowledge.models import (
 )
 from knowledge.normalise import STOP_WORDS
 from knowledge.privacy import PrivacyUseCases
-from knowledge.service import UNREACHABLE_PREFIX, Clock, ExchangeBase, utc_now
+from knowledge.service import Clock, ExchangeBase, utc_now
 from knowledge.steering import SteeringUseCases
 from knowledge.store import Store, fts_query
 
@@ -418,7 +419,8 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
     def owed_deliveries(
         self, recipient_prefix: str = "", limit: int = 100, max_attempts: int | None = None
     ) -> list[Delivery]:
-        """Messages owed to recipients whose key starts with `recipient_prefix`, oldest first.
+        """Messages owed to recipients whose address starts with `recipient_prefix` (e.g.
+        `Channel.DISCORD.prefix`), oldest first.
 
         With `max_attempts`, deliveries that have failed that often are left out, so they
         cannot hold up newer ones.
@@ -509,7 +511,7 @@ class Exchange(ExpertUseCases, SteeringUseCases, PrivacyUseCases, ExchangeBase):
         chosen_topic = self.resolve_topic(topic)
         authority_name = self.check_authority(authority)
         name = texts.display_name(officer)
-        key = f"{UNREACHABLE_PREFIX}{name.lower()}@{authority_name.lower()}"
+        key = str(Address.imported(name, authority_name))
         with self._use_case() as after:
             operator = self._officer(actor)
             row = self.store.save_officer(key, name, asked_at)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from knowledge import text as texts
+from knowledge.addresses import reachable
 from knowledge.calibration import SuggestionReport, suggestion_report
 from knowledge.errors import Conflict, InvalidInput, NotAllowed
 from knowledge.models import (
@@ -20,7 +21,7 @@ from knowledge.models import (
     Status,
 )
 from knowledge.schedule import days_between
-from knowledge.service import UNREACHABLE, ExchangeBase
+from knowledge.service import ExchangeBase
 from knowledge.store.releases import delivery_key
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class ExpertUseCases(ExchangeBase):
         merged_from: int | None = None,
     ) -> bool:
         """Record one message owed (once: the same message to the same recipient is one)."""
-        if recipient is None or recipient.startswith(UNREACHABLE):
+        if recipient is None or not reachable(recipient):  # imported, erased: none owed
             return False
         about = answer_id if kind == "answer" else merged_from
         return self.store.owe(

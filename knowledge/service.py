@@ -24,12 +24,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-# Officers imported from a file have no chat channel, and erased officers no identity:
-# nothing is owed to either.
-UNREACHABLE_PREFIX = "import:"
-UNREACHABLE = (UNREACHABLE_PREFIX, "forgotten:")
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from knowledge.addresses import Address
 from knowledge.models import Link, Question, Status
 from knowledge.store.base import StoreBase, parse_stamp, stamp
 
@@ -405,7 +406,7 @@ class QuestionTables(StoreBase):
 
     def anonymise_officer(self, officer_id: int, now: datetime) -> None:
         """Erase an officer's identity; their asks stay, linked to an anonymous row."""
-        anonymous = f"forgotten:{officer_id}"
+        anonymous = str(Address.forgotten(officer_id))
         self._write(
             """UPDATE officers SET user_key = ?, display_name = NULL, forgotten_at = ?
                WHERE id = ?""",
