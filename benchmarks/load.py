@@ -67,11 +67,11 @@ def seed_store(db: Path, texts: Sequence[str], authorities: int) -> float:
     store = Store.open(db)
     rng = random.Random(7)
     with store.transaction():
-        ids = [store.authority_id(f"Authority {n}", _now()) for n in range(authorities)]
-        officer = store.save_officer("bench:seed", "Seed", _now())["id"]
+        ids = [store.officers.authority_id(f"Authority {n}", _now()) for n in range(authorities)]
+        officer = store.officers.save("bench:seed", "Seed", _now()).id
         for text in texts:
-            question = store.add_question(text, "technical", None, _now())
-            store.add_ask(
+            question = store.questions.add(text, "technical", None, _now())
+            store.asks.add(
                 question_id=question,
                 officer_id=officer,
                 authority_id=rng.choice(ids),

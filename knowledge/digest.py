@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from knowledge.normalise import Normaliser, stem
 from knowledge.schedule import days_between
-from knowledge.store import Store, parse_stamp
+from knowledge.store import parse_stamp
+from knowledge.store.reports import Reports
 from knowledge.text import inert, plural, question_ref
 
 TOP = 5
@@ -94,7 +95,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def build_digest(
-    store: Store,
+    reports: Reports,
     since: datetime,
     until: datetime,
     *,
@@ -105,11 +106,11 @@ def build_digest(
     """Everything the steering group needs about (since, until]."""
     if until <= since:
         raise ValueError("a digest window must end after it starts")
-    asks = store.asks_between(since, until)
-    new_questions = store.questions_created_between(since, until)
-    taken = store.answered_from_store_between(since, until)
-    answered = len({q for q in store.event_questions("answer_written", since, until) if q})
-    released = store.releases_between(since, until)
+    asks = reports.asks_between(since, until)
+    new_questions = reports.questions_created_between(since, until)
+    taken = reports.answered_from_store_between(since, until)
+    answered = len({q for q in reports.event_questions("answer_written", since, until) if q})
+    released = reports.releases_between(since, until)
     published_ids = {r["question_id"] for r in released}
     days_to_answer = [
         days_between(parse_stamp(r["published_at"]), parse_stamp(r["asked_at"]))
@@ -120,7 +121,7 @@ def build_digest(
         and r["first_link"] != "imported"
     ]
 
-    waiting_rows = store.waiting_at(until)
+    waiting_rows = reports.waiting_at(until)
     waiting = [
         WaitingQuestion(
             r["id"],
@@ -131,8 +132,8 @@ def build_digest(
         )
         for r in waiting_rows
     ]
-    waiting_by_authority = store.authorities_waiting_at(until, [w.id for w in waiting])
-    received = Counter(store.authorities_receiving_between(since, until))
+    waiting_by_authority = reports.authorities_waiting_at(until, [w.id for w in waiting])
+    received = Counter(reports.authorities_receiving_between(since, until))
 
     # Taking an answer straight from the store is asking too, just never reaching the expert.
     asked_by_authority = Counter(a["authority"] for a in [*asks, *taken])

@@ -81,6 +81,10 @@ class Matcher:
     def __len__(self) -> int:
         return len(self._wordings)
 
+    @property
+    def settings(self) -> MatchingSettings:
+        return self._settings
+
     def __contains__(self, question_id: object) -> bool:
         return question_id in self._wordings
 

@@ -185,6 +185,36 @@ CREATE TRIGGER asks_matching_au AFTER UPDATE OF withdrawn_at, question_id, text 
 END;
 """
 
+# The matcher's change log replaces the counter: each process reads which questions changed
+# since it last looked and re-indexes just those, instead of rebuilding everything.
+# AUTOINCREMENT keeps positions consecutive (a rolled-back change takes none), so a gap
+# means the log was trimmed past a reader, which then rebuilds.
+QUESTION_CHANGES = """
+DROP TRIGGER questions_matching_ai;
+DROP TRIGGER questions_matching_au;
+DROP TRIGGER asks_matching_ai;
+DROP TRIGGER asks_matching_au;
+DROP TABLE matching_changes;
+CREATE TABLE question_changes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  question_id INTEGER NOT NULL
+);
+CREATE TRIGGER questions_changes_ai AFTER INSERT ON questions BEGIN
+  INSERT INTO question_changes (question_id) VALUES (new.id);
+END;
+CREATE TRIGGER questions_changes_au AFTER UPDATE OF status, text ON questions BEGIN
+  INSERT INTO question_changes (question_id) VALUES (new.id);
+END;
+CREATE TRIGGER asks_changes_ai AFTER INSERT ON asks BEGIN
+  INSERT INTO question_changes (question_id) VALUES (new.question_id);
+END;
+CREATE TRIGGER asks_changes_au AFTER UPDATE OF withdrawn_at, question_id, text ON asks BEGIN
+  INSERT INTO question_changes (question_id) VALUES (new.question_id);
+  INSERT INTO question_changes (question_id)
+    SELECT old.question_id WHERE old.question_id IS NOT new.question_id;
+END;
+"""
+
 # (name, sql) in the order they apply; the position is the schema version.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
@@ -202,4 +232,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         # after a failure part-way sends only the rest.
         "ALTER TABLE notices ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0;",
     ),
+    ("question change log", QUESTION_CHANGES),
 )

@@ -48,6 +48,31 @@ class Link(StrEnum):
     ANSWERED_FROM_STORE = "answered_from_store"
 
 
+class Resolution(StrEnum):
+    """What an officer did with a suggested match (kept: it labels the matcher's scores)."""
+
+    FOLLOWED = "followed"
+    FOLLOWED_OTHER = "followed_other"  # one of the other suggestions, not the best
+    ANSWERED_FROM_STORE = "answered_from_store"
+    ASKED_ANYWAY = "asked_anyway"
+    SUPERSEDED = "superseded"  # the officer asked something else before choosing
+
+
+class MessageKind(StrEnum):
+    """What an owed message is."""
+
+    ANSWER = "answer"
+    MERGED = "merged"
+    DIGEST = "digest"
+    RELEASE_REMINDER = "release_reminder"
+    OVERDUE = "overdue"
+
+
+class MessageStatus(StrEnum):
+    OWED = "owed"
+    SENT = "sent"
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who is speaking: a stable key from the front end, a name, and roles."""
@@ -58,6 +83,54 @@ class Actor:
 
     def has(self, role: Role) -> bool:
         return role in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class Officer:
+    """A person the exchange knows, and the authority they said they work for."""
+
+    id: int
+    user_key: str
+    display_name: str | None
+    authority_id: int | None
+    authority: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One officer asking (or following) one question."""
+
+    id: int
+    question_id: int
+    officer_id: int | None
+    link: Link
+    asked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Asker:
+    """Someone waiting on a question, as far as messages owed to them go."""
+
+    officer_id: int | None
+    user_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An ask waiting on the officer's choice after the matcher suggested a question."""
+
+    id: int
+    officer_id: int
+    text: str
+    topic: str
+    place: str | None
+    suggested_question_id: int
+    score: float
+    resolution: Resolution | None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolution is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,12 +295,35 @@ class FailingMessage:
 
     table: str  # "delivery" or "notice"
     id: int
-    what: str  # e.g. "answer to Q-3", "digest"
+    kind: MessageKind
+    question_id: int | None
     recipient: str  # a user key or place reference, or the notice's audience
     attempts: int
     last_error: str
     created_at: datetime
 
     @property
+    def what(self) -> str:
+        """E.g. "answer to Q-3", "digest"."""
+        if self.question_id is not None:
+            return f"{self.kind.value} to {question_ref(self.question_id)}"
+        return self.kind.value.replace("_", " ")
+
+    @property
     def given_up(self) -> bool:
         return self.attempts >= SEND_ATTEMPTS
+
+
+@dataclass(frozen=True, slots=True)
+class OwedDelivery:
+    """A delivery row as the outbox keeps it (the exchange adds the question and answer)."""
+
+    id: int
+    kind: MessageKind
+    question_id: int
+    answer_id: int | None
+    merged_from: int | None
+    recipient: str
+    recipient_is_place: bool
+    officer_id: int | None
+    attempts: int

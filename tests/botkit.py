@@ -120,7 +120,7 @@ def run(fake: FakeDiscord, method: Any, *args: Any) -> Any:
 
 
 def events(fake: FakeDiscord, action: str | None = None) -> list[dict[str, Any]]:
-    return run(fake, lambda ex: ex.store.events(action))  # type: ignore[no-any-return]
+    return run(fake, lambda ex: ex.store.events.all(action))  # type: ignore[no-any-return]
 
 
 def actions(fake: FakeDiscord) -> list[str]:
@@ -187,7 +187,7 @@ def world_sent(world: World) -> list[int]:
 
 
 def queue_size(fake: FakeDiscord) -> int:
-    return len(run(fake, lambda ex: ex.store.queue()))
+    return len(run(fake, lambda ex: ex.store.questions.queue()))
 
 
 async def set_authority(fake: FakeDiscord, user: FakeUser, name: str, channel: int) -> None:
@@ -269,14 +269,14 @@ async def q1_published(fake: FakeDiscord, place: Place) -> tuple[FakeUser, FakeU
 
 
 def q1_thread(fake: FakeDiscord) -> int:
-    where = run(fake, lambda ex: ex.store.question_place(1))
+    where = run(fake, lambda ex: ex.store.questions.place(1))
     return int(where.removeprefix("discord:channel:"))
 
 
 def delivery_rows(fake: FakeDiscord) -> list[dict[str, Any]]:
     return run(  # type: ignore[no-any-return]
         fake,
-        lambda ex: [ex.store.delivery_row(i) for i in range(1, 20) if ex.store.delivery_row(i)],
+        lambda ex: list(ex.store.db["deliveries"].rows_where(order_by="id")),
     )
 
 

@@ -69,7 +69,7 @@ async def test_two_authorities_ask_the_same_thing_and_both_receive_the_answer_on
         [post] = fake.sent_messages(place.questions)
         assert post.content.startswith("**Q-1** · technical · asked by Derbyshire County Council")
         [_thread] = fake.requests_to("POST", f"/channels/{place.questions}/messages/*/threads")
-        where = run(fake, lambda ex: ex.store.question_place(1))
+        where = run(fake, lambda ex: ex.store.questions.place(1))
         assert where is not None
         assert where.startswith("discord:channel:")
 
@@ -315,7 +315,7 @@ async def test_a_forum_post_becomes_a_question_once_the_officer_gives_an_authori
         assert "your question is Q-1" in outcome.text
         stored, _ = run(fake, Exchange.question, "Q-1")
         assert stored.topic == "technical"
-        assert run(fake, lambda ex: ex.store.question_place(1)) == (
+        assert run(fake, lambda ex: ex.store.questions.place(1)) == (
             f"discord:channel:{prompt.channel_id}"
         )
 
@@ -348,7 +348,7 @@ async def test_asking_anyway_from_a_forum_post_keeps_the_answer_in_that_post(
         assert len(fake.requests_to("POST", f"/channels/{place.forum}/threads")) == (
             threads_before
         )  # no second post for Q-2
-        assert run(fake, lambda ex: ex.store.question_place(2)) == (
+        assert run(fake, lambda ex: ex.store.questions.place(2)) == (
             f"discord:channel:{offer.channel_id}"
         )
 

@@ -343,7 +343,7 @@ async def test_a_long_digest_that_failed_part_way_resumes_without_repeating(
         await stop_worker(fake)
         exchange = setting.exchange_at(LAST_WEDNESDAY)  # owed after start-up's round
         with exchange.store.transaction():
-            exchange.store.add_notice(
+            exchange.store.outbox.add_notice(
                 key="digest:test",
                 kind="digest",
                 audience="steering",

@@ -112,7 +112,7 @@ def test_taken_declined_and_merged_suggestions_are_counted(
     report = exchange.suggestion_report(expert)
 
     assert (report.taken, report.declined) == (1, 1)
-    [merged] = [e for e in exchange.store.events("merged")]
+    [merged] = [e for e in exchange.store.events.all("merged")]
     score = json.loads(merged["detail"])["score"]
     assert score >= exchange.settings.matching.similar_threshold
     assert sum(b.merged for b in report.bands) == 1
@@ -137,7 +137,7 @@ def test_following_another_suggestion_records_its_own_score(
     [ask] = exchange.store.db["asks"].rows_where("link = ?", [Link.FOLLOWED.value])
     assert ask["score"] == pytest.approx(other.match.score, abs=0.01)
     assert ask["score"] != pytest.approx(offered.match.score, abs=0.01)
-    followed = json.loads(exchange.store.events("followed")[-1]["detail"])
+    followed = json.loads(exchange.store.events.all("followed")[-1]["detail"])
     assert followed["suggested"] == offered.question.id
     report = exchange.suggestion_report(expert)
     assert report.declined >= 1  # the best suggestion was not the one taken
@@ -205,7 +205,7 @@ def test_a_merge_the_matcher_could_not_see_has_no_score(
 
     exchange.merge(expert, second.question.ref, first.question.ref)
 
-    [merged] = exchange.store.events("merged")
+    [merged] = exchange.store.events.all("merged")
     assert json.loads(merged["detail"])["score"] is None
     report = exchange.suggestion_report(expert)
     assert sum(b.merged for b in report.bands) == 0

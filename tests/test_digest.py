@@ -30,7 +30,7 @@ def test_a_year_of_activity_adds_up(year: Exchange, clock: Clock) -> None:
     assert digest.asked == digest.new_questions + digest.joined + digest.answered_from_store
     assert digest.asked == sum(a.asked for a in digest.authorities)
     assert digest.asked == sum(t.asked for t in digest.topics)
-    assert digest.waiting == len(year.queue(EXPERT)) + len(year.store.unpublished_answers())
+    assert digest.waiting == len(year.queue(EXPERT)) + len(year.store.answers.unpublished())
     assert digest.waiting == sum(t.waiting for t in digest.topics)
     assert 1 <= len(digest.releases) <= 4  # weekly, except when the expert is away
     assert digest.published > 0

@@ -69,7 +69,7 @@ def test_ask_anyway_makes_a_new_question_and_records_the_declined_suggestion(
 
     assert outcome.question.id != offered.question.id
     assert exchange.mine(bob)[0].link is Link.ASKED_ANYWAY
-    declined = exchange.store.events("suggestion_declined")
+    declined = exchange.store.events.all("suggestion_declined")
     assert [e["question_id"] for e in declined] == [offered.question.id]
     with pytest.raises(Conflict):
         exchange.ask_anyway(bob, offered.draft_id)
@@ -87,7 +87,7 @@ def test_an_answered_match_is_offered_with_its_answer(
     assert isinstance(offered, AnsweredMatch)
     assert offered.answer.body.startswith("PSN provides")
     exchange.accept_answer(bob, offered.draft_id)
-    assert [e["question_id"] for e in exchange.store.events("answered_from_store")] == [q.id]
+    assert [e["question_id"] for e in exchange.store.events.all("answered_from_store")] == [q.id]
     assert exchange.queue(expert) == []
     # Bob sees it among his questions, answered, and will be sent a revised answer.
     [mine] = exchange.mine(bob)
@@ -326,7 +326,7 @@ def test_every_action_is_in_the_event_log(
     exchange.answer(expert, q.ref, "Yes.")
     exchange.publish(expert)
 
-    actions = [e["action"] for e in exchange.store.events()]
+    actions = [e["action"] for e in exchange.store.events.all()]
     assert actions[-5:] == ["asked", "suggested", "followed", "answer_written", "published"]
 
 
@@ -349,7 +349,7 @@ def test_a_withdrawn_wording_stops_matching_as_after_a_restart(
         "user_key = 'test:bob')",
         [odd],
     )
-    exchange._rebuild_matcher()  # as a restart would see Bob's wording
+    exchange.uow.rebuild_matcher()  # as a restart would see Bob's wording
     exchange.withdraw(bob, q.ref)
 
     live = [(m.question_id, round(m.score, 1)) for m in exchange.matcher.find(odd)]

@@ -180,7 +180,7 @@ def test_merging_moves_the_askers_and_tells_them(
     merged = exchange.merge(expert, duplicate.question.ref, target.question.ref)
 
     assert merged.authorities == 2
-    assert exchange.store.question(duplicate.question.id).status is Status.MERGED  # type: ignore[union-attr]
+    assert exchange.store.questions.get(duplicate.question.id).status is Status.MERGED  # type: ignore[union-attr]
     assert exchange.question(duplicate.question.ref)[0].id == target.question.id
     [notice] = exchange.owed_deliveries("test:bob")
     assert notice.kind == "merged"
@@ -256,7 +256,7 @@ def test_queue_positions_agree_with_the_ranked_queue_after_a_busy_year(
     queue = exchange.queue(expert)
 
     assert len(queue) == exchange.queue_size(expert) > 0
-    assert [exchange.store.queue_position(e.question.id) for e in queue] == list(
+    assert [exchange.store.questions.queue_position(e.question.id) for e in queue] == list(
         range(1, len(queue) + 1)
     )
     keys = [(-e.question.authorities, e.question.waiting_since) for e in queue]

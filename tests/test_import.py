@@ -115,7 +115,7 @@ def test_a_huge_csv_field_is_one_bad_row_and_the_rows_after_it_still_count(
 def test_importing_records_who_imported(exchange: Exchange, tmp_path: Path) -> None:
     import_file(exchange, OPERATOR, write_jsonl(tmp_path / "q.jsonl", [row(QOS)]))
 
-    [event] = exchange.store.events("imported")
-    operator = exchange.store.officer(OPERATOR.user_key)
+    [event] = exchange.store.events.all("imported")
+    operator = exchange.store.officers.get(OPERATOR.user_key)
     assert operator is not None
-    assert event["actor_id"] == operator["id"]
+    assert event["actor_id"] == operator.id

@@ -6,44 +6,53 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from knowledge.store.base import parse_stamp, stamp
-from knowledge.store.releases import ReleaseTables
+from knowledge.models import Link, Resolution, Status
+from knowledge.store.database import Database, parse_stamp, stamp
+
+# What an officer may do with a suggestion that labels the matcher's score.
+_ANSWERED_SUGGESTION = (
+    Resolution.FOLLOWED,
+    Resolution.FOLLOWED_OTHER,
+    Resolution.ANSWERED_FROM_STORE,
+    Resolution.ASKED_ANYWAY,
+)
 
 
-class ReportQueries(ReleaseTables):
-    """Read-mostly queries over a window of time, and the notices table."""
+class Reports:
+    """Read-only queries over a window of time, for digests, reminders and calibration."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- reporting (digests and reminders) --------------------------------------------
 
     def asks_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
         """Asks made in (since, until], with their question's topic and authority; not those
         answered straight from the store (`answered_from_store_between` counts them)."""
-        return self._rows(
+        return self._db.rows(
             """SELECT a.id, a.question_id, a.link, a.asked_at, q.text, q.topic,
                       au.name AS authority
                FROM asks a JOIN questions q ON q.id = a.question_id
                JOIN authorities au ON au.id = a.authority_id
-               WHERE a.asked_at > ? AND a.asked_at <= ? AND a.link != 'answered_from_store'
+               WHERE a.asked_at > ? AND a.asked_at <= ? AND a.link != ?
                ORDER BY a.asked_at""",
-            [stamp(since), stamp(until)],
+            [stamp(since), stamp(until), Link.ANSWERED_FROM_STORE],
         )
 
     def suggestion_outcomes(self, since: datetime | None) -> list[tuple[float, str]]:
         """(score, resolution) of every suggestion an officer has answered since `since`:
         followed, followed_other, answered_from_store or asked_anyway."""
-        rows = self._rows(
+        rows = self._db.rows(
             """SELECT score, resolution FROM drafts
-               WHERE resolution IN ('followed', 'followed_other', 'answered_from_store',
-                                    'asked_anyway')
-                 AND resolved_at > ? ORDER BY id""",
-            [stamp(since) if since else ""],
+               WHERE resolution IN (?, ?, ?, ?) AND resolved_at > ? ORDER BY id""",
+            [*_ANSWERED_SUGGESTION, stamp(since) if since else ""],
         )
         return [(float(r["score"]), str(r["resolution"])) for r in rows]
 
     def merge_scores(self, since: datetime | None) -> list[float]:
         """The matcher's score for each pair the expert merged since `since` (merges
         recorded before scores were kept are left out)."""
-        rows = self._rows(
+        rows = self._db.rows(
             """SELECT json_extract(detail, '$.score') AS score FROM events
                WHERE action = 'merged' AND at > ?
                  AND json_extract(detail, '$.score') IS NOT NULL ORDER BY id""",
@@ -52,7 +61,7 @@ class ReportQueries(ReleaseTables):
         return [float(r["score"]) for r in rows]
 
     def questions_created_between(self, since: datetime, until: datetime) -> int:
-        row = self._one(
+        row = self._db.one(
             "SELECT COUNT(*) AS n FROM questions WHERE created_at > ? AND created_at <= ?",
             [stamp(since), stamp(until)],
         )
@@ -62,7 +71,7 @@ class ReportQueries(ReleaseTables):
         """The question id of every `action` event in (since, until]."""
         return [
             r["question_id"]
-            for r in self._rows(
+            for r in self._db.rows(
                 "SELECT question_id FROM events WHERE action = ? AND at > ? AND at <= ?",
                 [action, stamp(since), stamp(until)],
             )
@@ -70,7 +79,7 @@ class ReportQueries(ReleaseTables):
 
     def releases_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
         """Releases published in (since, until] with each question they answered."""
-        return self._rows(
+        return self._db.rows(
             """SELECT r.number, r.published_at, an.question_id, an.version,
                       q.created_at AS asked_at,
                       (SELECT a.link FROM asks a WHERE a.question_id = an.question_id
@@ -88,7 +97,7 @@ class ReportQueries(ReleaseTables):
     def waiting_at(self, moment: datetime) -> list[dict[str, Any]]:
         """Questions that were waiting for a published answer at `moment`."""
         at = stamp(moment)
-        return self._rows(
+        return self._db.rows(
             """SELECT q.id, q.text, q.topic, q.status,
                       COALESCE(MIN(a.asked_at), q.created_at) AS waiting_since,
                       COUNT(DISTINCT a.authority_id) AS authorities
@@ -96,11 +105,11 @@ class ReportQueries(ReleaseTables):
                LEFT JOIN asks a ON a.question_id = q.id AND a.asked_at <= ?
                     AND (a.withdrawn_at IS NULL OR a.withdrawn_at > ?)
                WHERE q.created_at <= ?
-               AND NOT (q.status IN ('withdrawn', 'merged') AND q.updated_at <= ?)
+               AND NOT (q.status IN (?, ?) AND q.updated_at <= ?)
                AND NOT EXISTS (SELECT 1 FROM answers an JOIN releases r ON r.id = an.release_id
                                WHERE an.question_id = q.id AND r.published_at <= ?)
                GROUP BY q.id ORDER BY waiting_since, q.id""",
-            [at, at, at, at, at],
+            [at, at, at, Status.WITHDRAWN, Status.MERGED, at, at],
         )
 
     def authorities_waiting_at(
@@ -109,7 +118,7 @@ class ReportQueries(ReleaseTables):
         """For each authority, how many of the given questions it was waiting on."""
         at = stamp(moment)
         counts: dict[str, int] = {}
-        for row in self._rows_for_ids(
+        for row in self._db.rows_for_ids(
             """SELECT au.name, COUNT(DISTINCT a.question_id) AS n FROM asks a
                JOIN authorities au ON au.id = a.authority_id
                WHERE a.asked_at <= ? AND (a.withdrawn_at IS NULL OR a.withdrawn_at > ?)
@@ -122,7 +131,7 @@ class ReportQueries(ReleaseTables):
 
     def answered_from_store_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
         """Each time an officer took an answer from the store: their authority, the topic."""
-        return self._rows(
+        return self._db.rows(
             """SELECT au.name AS authority, q.topic FROM events e
                JOIN officers o ON o.id = e.actor_id
                JOIN authorities au ON au.id = o.authority_id
@@ -134,7 +143,7 @@ class ReportQueries(ReleaseTables):
     def authorities_receiving_between(self, since: datetime, until: datetime) -> dict[str, int]:
         """For each authority, how many answers published in (since, until] it was waiting
         for when they were published (later followers are not counted)."""
-        rows = self._rows(
+        rows = self._db.rows(
             """SELECT au.name, COUNT(DISTINCT an.question_id) AS n
                FROM releases r JOIN answers an ON an.release_id = r.id
                JOIN asks a ON a.question_id = an.question_id AND a.asked_at <= r.published_at
@@ -145,92 +154,7 @@ class ReportQueries(ReleaseTables):
         )
         return {r["name"]: int(r["n"]) for r in rows}
 
-    def notice_exists(self, key: str) -> bool:
-        return self._one("SELECT 1 AS found FROM notices WHERE key = ?", [key]) is not None
-
-    def add_notice(
-        self,
-        *,
-        key: str,
-        kind: str,
-        audience: str,
-        body: str,
-        now: datetime,
-        window: tuple[datetime, datetime] | None = None,
-    ) -> int | None:
-        """Record a notice owed; None if one with this key already exists."""
-        start, end = (stamp(window[0]), stamp(window[1])) if window else (None, None)
-        if self.notice_exists(key):
-            return None
-        return self._insert(
-            """INSERT INTO notices (key, kind, audience, window_start, window_end, body,
-                   created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            [key, kind, audience, start, end, body, stamp(now)],
-        )
-
-    def last_digest_end(self) -> datetime | None:
-        row = self._one("SELECT MAX(window_end) AS end_at FROM notices WHERE kind = 'digest'")
-        return parse_stamp(row["end_at"]) if row and row["end_at"] else None
-
     def first_activity(self) -> datetime | None:
-        row = self._one("SELECT MIN(asked_at) AS first FROM asks")
+        """When the first ask was made (digests start no earlier)."""
+        row = self._db.one("SELECT MIN(asked_at) AS first FROM asks")
         return parse_stamp(row["first"]) if row and row["first"] else None
-
-    def owed_notices(
-        self, audiences: Iterable[str] | None, limit: int, max_attempts: int | None = None
-    ) -> list[dict[str, Any]]:
-        """Owed notices, oldest first, for the given audiences (None: all)."""
-        wanted = ["steering", "expert"] if audiences is None else list(audiences)
-        if not wanted:
-            return []
-        marks = ",".join("?" * len(wanted))
-        return self._rows(
-            f"""SELECT * FROM notices WHERE status = 'owed' AND audience IN ({marks})
-                AND attempts < ? ORDER BY attempts, id LIMIT ?""",  # noqa: S608
-            [*wanted, max_attempts if max_attempts is not None else 2**62, limit],
-        )
-
-    def mark_notice_sent(self, notice_id: int, now: datetime) -> bool:
-        return (
-            self._write(
-                """UPDATE notices SET status = 'sent', sent_at = ?, attempts = attempts + 1
-                   WHERE id = ? AND status = 'owed'""",
-                [stamp(now), notice_id],
-            )
-            == 1
-        )
-
-    def mark_notice_part_sent(self, notice_id: int, parts_sent: int) -> None:
-        self._write(
-            "UPDATE notices SET parts_sent = ? WHERE id = ? AND parts_sent < ?",
-            [parts_sent, notice_id, parts_sent],
-        )
-
-    def failing_messages(self) -> list[dict[str, Any]]:
-        """Owed deliveries and notices that have failed at least once, most attempts first."""
-        return self._rows(
-            """SELECT 'delivery' AS tbl, id, kind, question_id, recipient, attempts,
-                      last_error, created_at
-               FROM deliveries WHERE status = 'owed' AND attempts > 0
-               UNION ALL
-               SELECT 'notice', id, kind, NULL, audience, attempts, last_error, created_at
-               FROM notices WHERE status = 'owed' AND attempts > 0
-               ORDER BY attempts DESC, created_at"""
-        )
-
-    def retry_given_up(self, attempts: int) -> int:
-        """Give every owed delivery and notice that failed `attempts` times a fresh round."""
-        return sum(
-            self._write(
-                f"UPDATE {table} SET attempts = 0 WHERE status = 'owed' AND attempts >= ?",  # noqa: S608
-                [attempts],
-            )
-            for table in ("deliveries", "notices")
-        )
-
-    def mark_notice_failed(self, notice_id: int, error: str) -> None:
-        self._write(
-            """UPDATE notices SET attempts = attempts + 1, last_error = ?
-               WHERE id = ? AND status = 'owed'""",
-            [error[:500], notice_id],
-        )

@@ -1,11 +1,12 @@
-"""The steering group's digests and the scheduled reminders, owed as notices."""
+"""The steering group's use cases: digests, and the scheduled reminders and overdue flags
+that are owed (as notices in the outbox) whenever they fall due."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from knowledge.config import Settings
 from knowledge.digest import (
     Digest,
     WaitingQuestion,
@@ -15,16 +16,20 @@ from knowledge.digest import (
 )
 from knowledge.digest import to_markdown as digest_to_markdown
 from knowledge.errors import InvalidInput, NotAllowed
-from knowledge.models import Actor, Notice, Role
+from knowledge.models import Actor, MessageKind, Role
 from knowledge.schedule import cron, days_between, due_digest_window, due_release_reminder
-from knowledge.service import ExchangeBase
 from knowledge.store import parse_stamp, stamp
+from knowledge.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-class SteeringUseCases(ExchangeBase):
+class SteeringUseCases:
     """Digests, release reminders and overdue flags."""
+
+    def __init__(self, uow: UnitOfWork, settings: Settings) -> None:
+        self.uow = uow
+        self.settings = settings
 
     def digest(
         self, actor: Actor, since: datetime | None = None, until: datetime | None = None
@@ -32,9 +37,9 @@ class SteeringUseCases(ExchangeBase):
         """The steering group's digest for (since, until]; by default since the last one."""
         if not (actor.has(Role.STEERING) or actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
             raise NotAllowed("Only the steering group and the PSN expert can see digests.")
-        now = self.clock()
+        now = self.uow.now()
         until = until or now
-        since = since or self.store.last_digest_end() or until - timedelta(days=7)
+        since = since or self.uow.outbox.last_digest_end() or until - timedelta(days=7)
         if since >= until:
             raise InvalidInput("The digest period must end after it starts.")
         if until > now + timedelta(minutes=1):
@@ -45,12 +50,12 @@ class SteeringUseCases(ExchangeBase):
 
     def _build_digest(self, since: datetime, until: datetime) -> Digest:
         return build_digest(
-            self.store,
+            self.uow.reports,
             since,
             until,
             waiting_limit_days=self.settings.schedule.waiting_limit_days,
             name_authorities=self.settings.exchange.name_authorities_in_digests,
-            normalise=self.matcher.normalise,
+            normalise=self.uow.matcher.normalise,
         )
 
     def digest_markdown(self, digest: Digest) -> str:
@@ -61,24 +66,25 @@ class SteeringUseCases(ExchangeBase):
     ) -> Digest:
         """Owe the steering group a digest now; the next scheduled one starts where it ends."""
         digest = self.digest(actor, since, until)
-        with self._use_case():
+        with self.uow:
             self._owe_digest(digest)
         return digest
 
     def _owe_digest(self, digest: Digest) -> bool:
-        owed = self.store.add_notice(
+        uow = self.uow
+        owed = uow.outbox.add_notice(
             key=f"digest:{stamp(digest.until)}",
-            kind="digest",
+            kind=MessageKind.DIGEST,
             audience="steering",
             body=self.digest_markdown(digest),
-            now=self.clock(),
+            now=uow.now(),
             window=(digest.since, digest.until),
         )
         if owed is not None:
-            self.store.record(
+            uow.events.record(
                 "digest_owed",
                 actor_id=None,
-                now=self.clock(),
+                now=uow.now(),
                 notice=owed,
                 asked=digest.asked,
                 waiting=digest.waiting,
@@ -92,14 +98,14 @@ class SteeringUseCases(ExchangeBase):
         """
         schedule = self.settings.schedule
         zone = schedule.zone
-        now = self.clock()
         added: list[str] = []
-        with self._use_case():
+        with self.uow as uow:
+            now = uow.now()
             window = due_digest_window(
                 cron(schedule.digest_cron, zone),
                 now,
-                self.store.last_digest_end(),
-                self.store.first_activity(),
+                uow.outbox.last_digest_end(),
+                uow.reports.first_activity(),
             )
             if window is not None and self._owe_digest(self._build_digest(*window)):
                 added.append("digest")
@@ -114,33 +120,34 @@ class SteeringUseCases(ExchangeBase):
         return added
 
     def _owe_release_reminder(self, due: datetime, now: datetime) -> bool:
+        uow = self.uow
         key = f"release-reminder:{stamp(due)}"
-        if self.store.notice_exists(key):
+        if uow.outbox.notice_exists(key):
             return False
         top = [
             WaitingQuestion(
                 q.id, q.text, q.topic, q.authorities, days_between(now, q.waiting_since)
             )
-            for q, _ in self.store.queue(limit=5)
+            for q, _ in uow.questions.queue(limit=5)
         ]
         body = reminder_markdown(
             due,
             self.settings.schedule.zone,
-            queue_size=self.store.queue_size(),
-            unpublished=len(self.store.unpublished_answers()),
+            queue_size=uow.questions.queue_size(),
+            unpublished=len(uow.answers.unpublished()),
             top=top,
             overdue=self._build_digest(now - timedelta(days=7), now).overdue,
             waiting_limit_days=self.settings.schedule.waiting_limit_days,
         )
-        self.store.add_notice(
-            key=key, kind="release_reminder", audience="expert", body=body, now=now
+        uow.outbox.add_notice(
+            key=key, kind=MessageKind.RELEASE_REMINDER, audience="expert", body=body, now=now
         )
         return True
 
     def _owe_overdue_flags(self, now: datetime) -> int:
         limit = self.settings.schedule.waiting_limit_days
         owed = 0
-        for row in self.store.waiting_at(now):
+        for row in self.uow.reports.waiting_at(now):
             waited = days_between(now, parse_stamp(row["waiting_since"]))
             crossed = int(waited // limit) * limit
             if crossed < limit or row["authorities"] == 0:  # nobody waits on it any more
@@ -148,46 +155,12 @@ class SteeringUseCases(ExchangeBase):
             question = WaitingQuestion(
                 row["id"], row["text"], row["topic"], row["authorities"], waited
             )
-            added = self.store.add_notice(
+            added = self.uow.outbox.add_notice(
                 key=f"overdue:{row['id']}:{crossed}",
-                kind="overdue",
+                kind=MessageKind.OVERDUE,
                 audience="steering",
                 body=overdue_markdown(question, crossed),
                 now=now,
             )
             owed += added is not None
         return owed
-
-    def owed_notices(
-        self,
-        audiences: str | Iterable[str] | None = None,
-        limit: int = 20,
-        max_attempts: int | None = None,
-    ) -> list[Notice]:
-        """Digests and reminders owed to an audience ("steering", "expert"), or to several."""
-        wanted = [audiences] if isinstance(audiences, str) else audiences
-        return [
-            Notice(
-                r["id"],
-                r["kind"],
-                r["audience"],
-                r["body"],
-                r["attempts"],
-                r["parts_sent"],
-                failed_before=r["last_error"] is not None,
-            )
-            for r in self.store.owed_notices(wanted, limit, max_attempts)
-        ]
-
-    def mark_notice_sent(self, notice_id: int) -> bool:
-        with self._use_case():
-            return self.store.mark_notice_sent(notice_id, self.clock())
-
-    def mark_notice_part_sent(self, notice_id: int, parts_sent: int) -> None:
-        """Record that the first `parts_sent` messages of a notice went out."""
-        with self._use_case():
-            self.store.mark_notice_part_sent(notice_id, parts_sent)
-
-    def mark_notice_failed(self, notice_id: int, error: str) -> None:
-        with self._use_case():
-            self.store.mark_notice_failed(notice_id, error)

@@ -8,26 +8,29 @@ from typing import Any
 
 from knowledge.errors import NotFound
 from knowledge.models import Actor
-from knowledge.service import ExchangeBase
+from knowledge.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-class PrivacyUseCases(ExchangeBase):
-    """Export and erase one's own data."""
+class OwnDataUseCases:
+    """Export and erase one's own data (anyone may, for themselves)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
 
     def is_known(self, actor: Actor) -> bool:
         """Whether the exchange keeps anything about this person."""
-        return self.store.officer(actor.user_key) is not None
+        return self.uow.officers.get(actor.user_key) is not None
 
     def my_data(self, actor: Actor) -> dict[str, Any]:
         """Everything the exchange keeps about the caller (an officer may always see it)."""
-        officer = self.store.officer(actor.user_key)
-        if officer is None:
+        found = self.uow.officers.get(actor.user_key)
+        if found is None:
             return {"officer": None, "asks": [], "suggestions": [], "deliveries": [], "events": []}
-        with self._use_case():
-            self.store.record("data_exported", actor_id=officer["id"], now=self.clock())
-        data = self.store.personal_data(officer["id"])
+        with self.uow as uow:
+            uow.events.record("data_exported", actor_id=found.id, now=uow.now())
+        data = self.uow.personal.of(found.id)
         for event in data["events"]:
             event["detail"] = json.loads(event["detail"])
         return data
@@ -38,13 +41,12 @@ class PrivacyUseCases(ExchangeBase):
         Returns how many asks were kept anonymously. Answers stay useful to others, and
         the authority behind each ask still counts as demand.
         """
-        officer = self.store.officer(actor.user_key)
-        if officer is None:
+        found = self.uow.officers.get(actor.user_key)
+        if found is None:
             raise NotFound("We hold no data about you, so there is nothing to erase.")
-        now = self.clock()
-        with self._use_case():
-            kept = len(self.store.personal_data(officer["id"])["asks"])
-            self.store.anonymise_officer(officer["id"], now)
-            self.store.record("forgotten", actor_id=officer["id"], now=now, asks_kept=kept)
-        log.info("officer %s erased their data (%s asks kept anonymously)", officer["id"], kept)
+        with self.uow as uow:
+            kept = len(uow.personal.of(found.id)["asks"])
+            uow.personal.anonymise(found.id, uow.now())
+            uow.events.record("forgotten", actor_id=found.id, now=uow.now(), asks_kept=kept)
+        log.info("officer %s erased their data (%s asks kept anonymously)", found.id, kept)
         return kept

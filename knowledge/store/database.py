@@ -1,4 +1,4 @@
-"""The connection, migrations, transactions and health of the store (see the package)."""
+"""The connection every gateway shares: opening, migrations, transactions, health."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def marks(count: int) -> str:
+    """`?, ?, ?`: the parameters of an IN list of `count` values."""
+    return ", ".join("?" * count)
+
+
 def parse_stamp(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -51,13 +56,18 @@ def fts_query(
     return " OR ".join(f'"{w}"' for w in unique)
 
 
-class StoreBase:
-    """One SQLite connection (through sqlite-utils), owned by the thread that opened it."""
+class Database:
+    """One SQLite connection (through sqlite-utils), owned by the thread that opened it.
+
+    The gateways run their SQL through `rows`, `one`, `write` and `insert`, which turn
+    SQLite's errors into a `StoreError` that says what to do.
+    """
 
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self.conn = conn
         self.path = path
         self.db = sqlite_utils.Database(conn)
+        self._depth = 0  # open transactions: 1 is the use case, more are savepoints
 
     # -- opening, migrating, transactions ---------------------------------------------
 
@@ -96,26 +106,23 @@ class StoreBase:
     def close(self) -> None:
         self.conn.close()
 
-    def matching_changes(self) -> int:
-        """How many changes to questions and asks the database has seen (by any process)."""
-        row = self.conn.execute("SELECT n FROM matching_changes WHERE id = 1").fetchone()
-        return int(row[0]) if row else 0
-
-    def data_version(self) -> int:
-        """Changes whenever another connection commits to the database (not our own)."""
-        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
-
     @property
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> list[str]:
-        """Apply the migrations this database has not had yet; return their names."""
+        """Apply the migrations this database has not had yet; return their names.
+
+        Each is checked again inside its write transaction, so several processes opening a
+        new (or upgraded) database at once apply it once between them.
+        """
         applied: list[str] = []
         for version, (name, sql) in enumerate(MIGRATIONS, start=1):
             if self.schema_version >= version:
                 continue
             with self.transaction():
+                if self.schema_version >= version:
+                    continue  # another process applied it while we waited for the lock
                 for statement in _statements(sql):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {version}")
@@ -127,28 +134,64 @@ class StoreBase:
             )
         return applied
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One atomic unit of work; nested calls join the outer transaction."""
-        if self.conn.in_transaction:
-            yield
-            return
+    # -- transactions -------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Start a write transaction (BEGIN IMMEDIATE: the write lock is taken now, so a
+        busy database fails here, before anything is decided); inside one, a savepoint."""
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            if self._depth == 0:
+                self.conn.execute("BEGIN IMMEDIATE")
+            else:
+                self.conn.execute(f"SAVEPOINT level{self._depth}")
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc, self.path) from None
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        self._depth += 1
+
+    def commit(self) -> None:
+        """Commit the transaction (or release the innermost savepoint)."""
+        self._depth -= 1
+        if self._depth:
+            self.conn.execute(f"RELEASE level{self._depth}")
+            return
         try:
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self.conn.execute("ROLLBACK")
             raise _store_error(exc, self.path) from None
 
-    def _insert(self, sql: str, params: Iterable[Any]) -> int:
+    def rollback(self) -> None:
+        """Undo the transaction (or just the innermost savepoint)."""
+        self._depth -= 1
+        if self._depth:
+            self.conn.execute(f"ROLLBACK TO level{self._depth}")
+            self.conn.execute(f"RELEASE level{self._depth}")
+        else:
+            self.conn.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    @property
+    def depth(self) -> int:
+        """1 inside a transaction, more inside its savepoints, 0 outside."""
+        return self._depth
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of work; a nested one is a savepoint that fails alone."""
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    # -- queries (the gateways' SQL runs through these) ---------------------------------
+
+    def insert(self, sql: str, params: Iterable[Any]) -> int:
         try:
             cursor = self.conn.execute(sql, tuple(params))
         except sqlite3.DatabaseError as exc:
@@ -156,19 +199,19 @@ class StoreBase:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+    def write(self, sql: str, params: Iterable[Any] = ()) -> int:
         try:
             return self.conn.execute(sql, tuple(params)).rowcount
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc, self.path) from None
 
-    def _rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+    def rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         try:
             return list(self.db.query(sql, params if isinstance(params, dict) else tuple(params)))
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc, self.path) from None
 
-    def _rows_for_ids(
+    def rows_for_ids(
         self, sql: str, ids: Iterable[int], params_before: Sequence[Any] = ()
     ) -> Iterator[dict[str, Any]]:
         """Rows of `sql` for any number of ids; `{ids}` in `sql` stands for the IN list.
@@ -178,27 +221,13 @@ class StoreBase:
         wanted = sorted(set(ids))
         for start in range(0, len(wanted), _IDS_PER_QUERY):
             chunk = wanted[start : start + _IDS_PER_QUERY]
-            yield from self._rows(
+            yield from self.rows(
                 sql.format(ids=",".join("?" * len(chunk))), [*params_before, *chunk]
             )
 
-    def _one(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
-        rows = self._rows(sql, params)
+    def one(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        rows = self.rows(sql, params)
         return rows[0] if rows else None
-
-    # -- front-end state (small key/value facts, e.g. the synced command hash) -------
-
-    def meta(self, key: str) -> str | None:
-        row = self._one("SELECT value FROM meta WHERE key = ?", [key])
-        return row["value"] if row else None
-
-    def set_meta(self, key: str, value: str, now: datetime) -> None:
-        self._write(
-            """INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?)
-               ON CONFLICT (key) DO UPDATE SET value = excluded.value,
-               updated_at = excluded.updated_at""",
-            [key, value, stamp(now)],
-        )
 
     # -- health -----------------------------------------------------------------------
 

@@ -1,0 +1,55 @@
+"""The event log (who did what, when: the audit trail) and small front-end facts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from knowledge.store.database import Database, stamp
+
+
+class Events:
+    """The audit trail: one row per action, with its details as JSON."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(
+        self,
+        action: str,
+        *,
+        actor_id: int | None,
+        now: datetime,
+        question_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        self._db.insert(
+            "INSERT INTO events (at, actor_id, action, question_id, detail) VALUES (?, ?, ?, ?, ?)",
+            [stamp(now), actor_id, action, question_id, json.dumps(detail, sort_keys=True)],
+        )
+
+    def all(self, action: str | None = None) -> list[dict[str, Any]]:
+        """Every event (or every one of `action`), oldest first, as stored."""
+        if action is None:
+            return self._db.rows("SELECT * FROM events ORDER BY id")
+        return self._db.rows("SELECT * FROM events WHERE action = ? ORDER BY id", [action])
+
+
+class Facts:
+    """Small facts a front end keeps between runs (e.g. the synced command hash)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get(self, key: str) -> str | None:
+        row = self._db.one("SELECT value FROM meta WHERE key = ?", [key])
+        return row["value"] if row else None
+
+    def set(self, key: str, value: str, now: datetime) -> None:
+        self._db.write(
+            """INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+               updated_at = excluded.updated_at""",
+            [key, value, stamp(now)],
+        )

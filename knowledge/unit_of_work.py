@@ -1,0 +1,192 @@
+"""The unit of work: one use case's transaction, and the matcher kept in step with it.
+
+A use case writes `with uow:` and reaches the database only through the unit of work's
+gateways (`uow.questions`, `uow.asks`, `uow.outbox` …). Leaving the block commits (or, on
+an exception, rolls back); then the unit of work brings the duplicate matcher up to date
+for exactly the questions the database's change log says were touched — by this use
+case, or by another process since the last one. No use case touches the matcher's index.
+
+Nested blocks (an import's rows inside one batch) are savepoints: a failed inner one
+rolls back alone, and each one's questions are indexed at once, so a file's own
+duplicates are found. If the outer transaction rolls back, the questions indexed along
+the way are read again from the database as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from knowledge.matching import Match, Matcher
+from knowledge.normalise import Normaliser
+from knowledge.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MatcherView(Protocol):
+    """What a use case may do with the matcher: ask it, never change it."""
+
+    normalise: Normaliser
+
+    def find(self, text: str, limit: int = 5) -> list[Match]: ...
+
+    def __len__(self) -> int: ...
+
+
+class UnitOfWork:
+    """One transaction over the store's gateways, the clock, and the questions touched."""
+
+    def __init__(self, store: Store, matcher: Matcher, clock: Clock = utc_now) -> None:
+        self.store = store
+        self.clock = clock
+        self._matcher = matcher
+        self.officers = store.officers
+        self.personal = store.personal
+        self.questions = store.questions
+        self.asks = store.asks
+        self.drafts = store.drafts
+        self.answers = store.answers
+        self.outbox = store.outbox
+        self.reports = store.reports
+        self.events = store.events
+        self.facts = store.facts
+        # How far this process has read the change log (every change up to it is indexed).
+        self._seen = 0
+        self._seen_at_start = 0
+        # Questions indexed inside the open transaction, to read again if it rolls back.
+        self.touched: set[int] = set()
+
+    @classmethod
+    def open(cls, store: Store, matcher: Matcher, clock: Clock = utc_now) -> UnitOfWork:
+        """A unit of work whose matcher holds every live question in the database.
+
+        The log position is read in the same snapshot as the wordings, so a question
+        another process commits while the index is built is caught up at the next use case.
+        """
+        uow = cls(store, matcher, clock)
+        uow.rebuild_matcher()
+        return uow
+
+    @property
+    def matcher(self) -> MatcherView:
+        return self._matcher
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.store.database.in_transaction
+
+    # -- the transaction -----------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        database = self.store.database
+        database.begin()
+        if database.depth == 1:
+            self._seen_at_start = self._seen
+            self.touched.clear()
+            try:
+                self._catch_up(other_writers=True)  # before this use case reads anything
+            except BaseException:
+                database.rollback()
+                raise
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        database = self.store.database
+        outermost = database.depth == 1
+        if error is not None:
+            database.rollback()
+            if outermost:
+                self._restore()
+            return
+        if not outermost:
+            database.commit()  # a savepoint: index its questions now, for the next one
+            self._catch_up(other_writers=False)
+            return
+        try:
+            position, wordings = self._pending()
+            database.commit()
+        except BaseException:
+            if database.in_transaction:
+                database.rollback()
+            self._restore()
+            raise
+        self._apply(wordings)
+        self._seen = position
+        self.touched.clear()
+
+    # -- keeping the matcher in step -------------------------------------------------------
+
+    def _pending(self) -> tuple[int, dict[int, list[str]]]:
+        """(log position, wordings) of every question changed since the matcher last looked,
+        read inside the transaction, so they are exactly what is being committed."""
+        changes = self.store.changes
+        changed = changes.since(self._seen)
+        if changed is None:  # the log was trimmed past us (a very long pause): start afresh
+            self.rebuild_matcher()
+            return self._seen, {}
+        position, ids = changed
+        changes.trim()
+        return position, self.store.questions.wordings(ids)
+
+    def _catch_up(self, *, other_writers: bool) -> None:
+        """Index, inside the open transaction, whatever changed since the matcher looked."""
+        changed = self.store.changes.since(self._seen)
+        if changed is None:
+            self.rebuild_matcher()
+            return
+        position, ids = changed
+        if ids:
+            self._apply(self.store.questions.wordings(ids))
+            self.touched |= ids
+            if other_writers:
+                log.info("caught up with %s questions changed by another writer", len(ids))
+        self._seen = position
+
+    def _apply(self, wordings: dict[int, list[str]]) -> None:
+        matcher = self._matcher
+        for question_id, texts in wordings.items():
+            matcher.remove(question_id)
+            for text in texts:
+                matcher.add(question_id, text)
+
+    def _restore(self) -> None:
+        """After a rollback: the questions indexed inside it, as the database now has them."""
+        self._seen = self._seen_at_start
+        if self.touched:
+            self._apply(self.store.questions.wordings(self.touched))
+            self.touched.clear()
+
+    def rebuild_matcher(self) -> None:
+        """Index every live question afresh (at start, or after falling behind the log)."""
+        database = self.store.database
+        snapshot = not database.in_transaction
+        if snapshot:
+            database.conn.execute("BEGIN")  # one read snapshot: position and wordings agree
+        try:
+            position = self.store.changes.latest()
+            fresh = Matcher(self._matcher.settings)
+            fresh.add_many(self.store.questions.all_wordings())
+        finally:
+            if snapshot:
+                database.conn.execute("COMMIT")
+        self._matcher = fresh
+        self._seen = self._seen_at_start = position
+        log.info("matcher ready with %s questions", len(fresh))

@@ -1,0 +1,269 @@
+"""The PSN expert's use cases: the ranked queue, answers, merges, releases and imports."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from knowledge import text as texts
+from knowledge.addresses import Address
+from knowledge.calibration import SuggestionReport, suggestion_report
+from knowledge.config import Settings
+from knowledge.errors import Conflict, InvalidInput, NotAllowed
+from knowledge.models import (
+    LIVE_STATUSES,
+    Actor,
+    Answer,
+    Link,
+    MessageKind,
+    Question,
+    QueueEntry,
+    Release,
+    Role,
+    Status,
+)
+from knowledge.schedule import days_between
+from knowledge.unit_of_work import UnitOfWork
+from knowledge.usecases import rules
+from knowledge.usecases.officers import new_question
+from knowledge.usecases.outbox import owe, owe_answer
+
+log = logging.getLogger(__name__)
+
+
+def _check_can_see_queue(actor: Actor) -> None:
+    if not (actor.has(Role.EXPERT) or actor.has(Role.STEERING) or actor.has(Role.ADMIN)):
+        raise NotAllowed("Only the PSN expert and the steering group can see the queue.")
+
+
+class ExpertUseCases:
+    """Queue, answer, merge, publish, import (permission-checked here)."""
+
+    def __init__(self, uow: UnitOfWork, settings: Settings) -> None:
+        self.uow = uow
+        self.settings = settings
+
+    def queue(self, actor: Actor, *, limit: int | None = None, offset: int = 0) -> list[QueueEntry]:
+        """Open questions ranked by distinct authorities, then by how long they have waited."""
+        _check_can_see_queue(actor)
+        now = self.uow.now()
+        return [
+            QueueEntry(
+                position=offset + n,
+                question=question,
+                authority_names=names,
+                waiting_days=days_between(now, question.waiting_since),
+            )
+            for n, (question, names) in enumerate(self.uow.questions.queue(limit, offset), start=1)
+        ]
+
+    def queue_size(self, actor: Actor) -> int:
+        """How many questions wait in the expert's queue."""
+        _check_can_see_queue(actor)
+        return self.uow.questions.queue_size()
+
+    def suggestion_report(self, actor: Actor, since: datetime | None = None) -> SuggestionReport:
+        """How officers answered the matcher's suggestions, and the expert's merges, by score
+        (aggregate counts only: no wording and no names)."""
+        if not (actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
+            raise NotAllowed("Only the PSN expert and exchange admins can see this report.")
+        matching = self.settings.matching
+        return suggestion_report(
+            self.uow.reports.suggestion_outcomes(since),
+            self.uow.reports.merge_scores(since),
+            similar_threshold=matching.similar_threshold,
+            duplicate_threshold=matching.duplicate_threshold,
+            since=since,
+        )
+
+    def answer(
+        self, actor: Actor, ref: str | int, body: str, links: list[str] | tuple[str, ...] = ()
+    ) -> Answer:
+        """Answer a question; published with the next release. Answering again before then
+        rewrites the draft; after it, makes a new version that officers are sent again."""
+        rules.require(actor, Role.EXPERT, "answer questions")
+        limits = self.settings.exchange
+        cleaned = texts.answer_text(body, max_chars=limits.max_answer_chars)
+        checked = texts.resource_links(list(links), max_links=limits.max_links)
+        with self.uow as uow:
+            now = uow.now()
+            expert = rules.officer(uow, actor)
+            question = rules.question(uow, ref)
+            if question.status is Status.MERGED:
+                raise Conflict(
+                    f"{question.ref} was merged into Q-{question.merged_into}; "
+                    "answer that question instead."
+                )
+            if question.status is Status.WITHDRAWN:
+                raise Conflict(f"{question.ref} was withdrawn by everyone who asked it.")
+            answer_id = uow.answers.save(
+                question_id=question.id, body=cleaned, links=checked, author_id=expert.id, now=now
+            )
+            if question.status is Status.OPEN:
+                uow.questions.set_status(question.id, Status.IN_RELEASE, now)
+            answer = uow.answers.get(answer_id)
+            assert answer is not None
+            uow.events.record(
+                "answer_written",
+                actor_id=expert.id,
+                now=now,
+                question_id=question.id,
+                version=answer.version,
+            )
+        return answer
+
+    def merge(self, actor: Actor, source_ref: str | int, target_ref: str | int) -> Question:
+        """Merge a duplicate the matcher missed: its askers now wait on the target, which is
+        found by every wording of both from now on."""
+        rules.require(actor, Role.EXPERT, "merge questions")
+        with self.uow as uow:
+            now = uow.now()
+            expert = rules.officer(uow, actor)
+            source, target = rules.question(uow, source_ref), rules.question(uow, target_ref)
+            if source.id == target.id:
+                raise InvalidInput("A question cannot be merged into itself.")
+            if source.status is Status.IN_RELEASE:
+                raise Conflict(
+                    f"{source.ref} already has an answer waiting for the next release; "
+                    "publish it (or merge the other way round) instead."
+                )
+            if source.status is not Status.OPEN:
+                raise Conflict(
+                    f"{source.ref} is {source.status.value.replace('_', ' ')}; "
+                    "only questions still waiting can be merged."
+                )
+            if target.status not in LIVE_STATUSES:
+                raise Conflict(
+                    f"{target.ref} is {target.status.value}; merge into a live question instead."
+                )
+            # What the matcher made of the pair: the live labels `suggestion_report` reads.
+            score = rules.score_against(uow, self.settings, source.text, target.id)
+            moved = uow.asks.move(source.id, target.id, now)
+            uow.questions.set_status(source.id, Status.MERGED, now, merged_into=target.id)
+            published = uow.answers.latest(target.id, published_only=True)
+            for asker in moved:
+                key, officer_id = asker.user_key, asker.officer_id
+                owe(uow, MessageKind.MERGED, target.id, key, officer_id, merged_from=source.id)
+                if published is not None:
+                    owe(uow, MessageKind.ANSWER, target.id, key, officer_id, published.id)
+            uow.events.record(
+                "merged",
+                actor_id=expert.id,
+                now=now,
+                question_id=source.id,
+                into=target.id,
+                asks=len(moved),
+                score=score,
+            )
+            merged = uow.questions.get(target.id)
+            assert merged is not None
+        return merged
+
+    def publish(self, actor: Actor, *, only: Iterable[int] | None = None) -> Release:
+        """Publish every answer written since the last release, as the next numbered release.
+
+        `only` restricts the release to those answer ids (an import publishes its own
+        answers, never the expert's drafts).
+        """
+        rules.require(actor, Role.EXPERT, "publish a release")
+        wanted = None if only is None else set(only)
+        with self.uow as uow:
+            now = uow.now()
+            expert = rules.officer(uow, actor)
+            pending = [a for a in uow.answers.unpublished() if wanted is None or a.id in wanted]
+            if not pending:
+                last = uow.answers.last_release_number()
+                since = f" since release {last}" if last else " yet"
+                raise Conflict(f"There is nothing to publish: no answers have been written{since}.")
+            number = uow.answers.last_release_number() + 1
+            release_id = uow.answers.add_release(number, expert.id, now)
+            uow.answers.attach([a.id for a in pending], release_id)
+            latest: dict[int, Answer] = {a.question_id: a for a in pending}  # highest version wins
+            owed = 0
+            for question_id, answer in latest.items():
+                uow.questions.set_status(question_id, Status.ANSWERED, now)
+                owed += owe_answer(uow, question_id, answer.id)
+            uow.events.record(
+                "published",
+                actor_id=expert.id,
+                now=now,
+                release=number,
+                questions=sorted(latest),
+                deliveries=owed,
+            )
+        log.info("release %s published: %s answers, %s deliveries", number, len(latest), owed)
+        return Release(number, now, tuple(sorted(latest)), owed)
+
+    def import_question(
+        self,
+        actor: Actor,
+        *,
+        text: str,
+        authority: str,
+        officer: str,
+        topic: str | None,
+        asked_at: datetime,
+    ) -> tuple[str, Question]:
+        """Add one question from a file, de-duplicated like /ask.
+
+        Returns what happened — "new", "joined" (another authority's ask joined an existing
+        question) or "present" (this officer's ask was already there: a file imported
+        twice) — and the question. Only a "duplicate" verdict joins: nobody is there to
+        confirm a mere similarity.
+        """
+        if not (actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
+            raise NotAllowed("Only the PSN expert or an exchange admin can import questions.")
+        settings = self.settings
+        question_text = rules.question_text(settings, text)
+        chosen_topic = rules.resolve_topic(settings, topic)
+        authority_name = rules.check_authority(settings, authority)
+        name = texts.display_name(officer)
+        key = str(Address.imported(name, authority_name))
+        with self.uow as uow:
+            operator = rules.officer(uow, actor)
+            asker = rules.assign_authority(
+                uow, settings, uow.officers.save(key, name, asked_at), authority_name, asked_at
+            )
+            duplicate = next(
+                (m for m in uow.matcher.find(question_text, limit=1) if m.verdict == "duplicate"),
+                None,
+            )
+            existing = uow.questions.get(duplicate.question_id) if duplicate else None
+            if duplicate and existing and existing.status in LIVE_STATUSES:
+                present = uow.asks.active(existing.id, asker.id) is not None
+                if not present:
+                    assert asker.authority_id is not None
+                    uow.asks.add(
+                        question_id=existing.id,
+                        officer_id=asker.id,
+                        authority_id=asker.authority_id,
+                        text=question_text,
+                        link=Link.IMPORTED,
+                        score=duplicate.score,
+                        place=None,
+                        now=asked_at,
+                    )
+                uow.events.record(
+                    "imported",
+                    actor_id=operator.id,
+                    now=uow.now(),
+                    question_id=existing.id,
+                    joined=not present,
+                )
+                joined = uow.questions.get(existing.id)
+                assert joined is not None
+                return ("present" if present else "joined"), joined
+            question_id, _ = new_question(
+                uow, asker, question_text, chosen_topic, None, Link.IMPORTED, None, asked_at
+            )
+            uow.events.record(
+                "imported",
+                actor_id=operator.id,
+                now=uow.now(),
+                question_id=question_id,
+                joined=False,
+            )
+            created = uow.questions.get(question_id)
+            assert created is not None
+        return "new", created

@@ -1,0 +1,408 @@
+"""The officers' use cases: ask, follow, accept an answer, withdraw, my questions, search.
+
+This is where an officer's ask is decided: an answered match is offered, an open match
+can be followed, and anything else becomes a new question in the expert's queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from knowledge import text as texts
+from knowledge.config import Settings
+from knowledge.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from knowledge.models import (
+    LIVE_STATUSES,
+    Actor,
+    Answer,
+    AnsweredMatch,
+    AskOutcome,
+    Draft,
+    Followed,
+    Link,
+    MyQuestion,
+    NewQuestion,
+    Officer,
+    OpenMatch,
+    PublishedEntry,
+    Question,
+    Resolution,
+    SearchHit,
+    Status,
+    Suggestion,
+)
+from knowledge.normalise import STOP_WORDS
+from knowledge.store import fts_query
+from knowledge.unit_of_work import UnitOfWork
+from knowledge.usecases import rules
+
+log = logging.getLogger(__name__)
+
+
+class OfficerUseCases:
+    """What any officer can do; each write is one unit of work."""
+
+    def __init__(self, uow: UnitOfWork, settings: Settings) -> None:
+        self.uow = uow
+        self.settings = settings
+
+    # -- who they are -----------------------------------------------------------------
+
+    def set_authority(self, actor: Actor, name: str) -> str:
+        """Remember which authority the officer works for; returns the name as stored."""
+        cleaned = rules.check_authority(self.settings, name)
+        with self.uow as uow:
+            rules.assign_authority(
+                uow, self.settings, rules.officer(uow, actor), cleaned, uow.now()
+            )
+        return cleaned
+
+    def check_authority(self, name: str) -> str:
+        """The configured spelling of a known authority, or a checked new name."""
+        return rules.check_authority(self.settings, name)
+
+    def resolve_topic(self, topic: str | None) -> str:
+        return rules.resolve_topic(self.settings, topic)
+
+    def authority_names(self) -> list[str]:
+        """The configured authorities and every one officers have named, sorted."""
+        names = {n.lower(): n for n in self.uow.officers.authority_names()}
+        names.update({n.lower(): n for n in self.settings.exchange.authorities})
+        return sorted(names.values(), key=str.lower)
+
+    def authority_of(self, actor: Actor) -> str | None:
+        found = self.uow.officers.get(actor.user_key)
+        return found.authority if found else None
+
+    # -- asking -----------------------------------------------------------------------
+
+    def ask(
+        self,
+        actor: Actor,
+        text: str,
+        *,
+        topic: str | None = None,
+        place: str | None = None,
+        authority: str | None = None,
+    ) -> AskOutcome:
+        """Ask a question: an answered match, an open match to follow, or a new question.
+
+        `authority`, given with an officer's first question, is remembered only if the
+        question is accepted (one transaction), so a refused question changes nothing.
+        """
+        settings = self.settings
+        question_text = rules.question_text(settings, text)
+        chosen_topic = rules.resolve_topic(settings, topic)
+        authority_name = rules.check_authority(settings, authority) if authority else None
+        with self.uow as uow:
+            now = uow.now()
+            if authority_name is not None:
+                rules.assign_authority(
+                    uow, settings, rules.officer(uow, actor), authority_name, now
+                )
+            asker = rules.officer_with_authority(uow, actor)
+            rules.check_hourly_limit(uow, settings, asker.id)
+            offered = self._suggestions(question_text, asker.id)
+            if offered:
+                best, others = offered[0], tuple(offered[1:])
+                # Only the latest suggestion waits for a choice: an earlier one is dropped.
+                uow.drafts.resolve_open(asker.id, Resolution.SUPERSEDED, now)
+                draft_id = uow.drafts.add(
+                    officer_id=asker.id,
+                    text=question_text,
+                    topic=chosen_topic,
+                    place=place,
+                    suggested_question_id=best.question.id,
+                    score=best.match.score,
+                    now=now,
+                )
+                uow.events.record(
+                    "suggested",
+                    actor_id=asker.id,
+                    now=now,
+                    question_id=best.question.id,
+                    score=round(best.match.score, 1),
+                    verdict=best.match.verdict,
+                    draft=draft_id,
+                    also=[o.question.id for o in others],
+                )
+                if best.answer is not None:
+                    return AnsweredMatch(draft_id, best.question, best.answer, best.match, others)
+                return OpenMatch(draft_id, best.question, best.match, others)
+            rules.check_open_limit(uow, settings, asker.id)
+            question_id, ask_id = new_question(
+                uow, asker, question_text, chosen_topic, place, Link.NEW, None, now
+            )
+        return self._new_outcome(question_id, ask_id)
+
+    def _suggestions(self, text: str, officer_id: int) -> list[Suggestion]:
+        """Live questions that may be the same as `text`, best first, none of them the
+        officer's own (the same one again, as a duplicate, is refused)."""
+        uow = self.uow
+        found: list[Suggestion] = []
+        for match in uow.matcher.find(text, limit=self.settings.matching.suggestions):
+            if match.verdict == "none":
+                continue
+            existing = uow.questions.get(match.question_id)
+            if existing is None or existing.status not in LIVE_STATUSES:
+                continue
+            if uow.asks.active(existing.id, officer_id) is not None:
+                if match.verdict == "duplicate" and not found:
+                    raise Conflict(
+                        f"You have already asked this as {existing.ref}. "
+                        "/mine shows where it stands."
+                    )
+                continue
+            answer = uow.answers.latest(existing.id, published_only=True)
+            published = answer if existing.status is Status.ANSWERED else None
+            found.append(Suggestion(existing, match, published))
+        return found
+
+    def _new_outcome(self, question_id: int, ask_id: int) -> NewQuestion:
+        question = self.uow.questions.get(question_id)
+        assert question is not None
+        return NewQuestion(question, ask_id, self.uow.questions.queue_position(question_id) or 0)
+
+    def _draft(self, asker: Officer, draft_id: int | None) -> Draft:
+        drafts = self.uow.drafts
+        draft = drafts.latest(asker.id) if draft_id is None else drafts.get(draft_id)
+        if draft is None or draft.officer_id != asker.id:
+            raise NotFound(
+                "There is no suggestion waiting for your choice. Ask your question with /ask."
+            )
+        if draft.resolution is not None:
+            raise Conflict(
+                "You have already chosen what to do with that question "
+                f"({draft.resolution.value.replace('_', ' ')})."
+            )
+        return draft
+
+    def ask_anyway(self, actor: Actor, draft_id: int | None = None) -> NewQuestion:
+        """After a suggestion the officer says is not the same: ask as a new question."""
+        with self.uow as uow:
+            now = uow.now()
+            asker = rules.officer_with_authority(uow, actor)
+            draft = self._draft(asker, draft_id)
+            rules.check_open_limit(uow, self.settings, asker.id)
+            question_id, ask_id = new_question(
+                uow,
+                asker,
+                draft.text,
+                draft.topic,
+                draft.place,
+                Link.ASKED_ANYWAY,
+                draft.score,
+                now,
+            )
+            uow.drafts.resolve(draft.id, Resolution.ASKED_ANYWAY, now)
+            uow.events.record(
+                "suggestion_declined",
+                actor_id=asker.id,
+                now=now,
+                question_id=draft.suggested_question_id,
+                score=round(draft.score, 1),
+                new_question=question_id,
+            )
+        return self._new_outcome(question_id, ask_id)
+
+    def accept_answer(self, actor: Actor, draft_id: int | None = None) -> Question:
+        """The officer says the suggested answered question answers theirs: it joins their
+        questions (/mine) as answered, they are sent any later version of the answer, and
+        their wording helps the matcher find the question next time."""
+        with self.uow as uow:
+            now = uow.now()
+            asker = rules.officer_with_authority(uow, actor)
+            draft = self._draft(asker, draft_id)
+            question = rules.question(uow, draft.suggested_question_id)
+            if question.status is not Status.ANSWERED:
+                raise Conflict(f"{question.ref} has no published answer yet; follow it instead.")
+            uow.asks.add(
+                question_id=question.id,
+                officer_id=asker.id,
+                authority_id=_authority_id(asker),
+                text=draft.text,
+                link=Link.ANSWERED_FROM_STORE,
+                score=draft.score,
+                place=draft.place,
+                now=now,
+            )
+            uow.drafts.resolve(draft.id, Resolution.ANSWERED_FROM_STORE, now)
+            uow.events.record(
+                "answered_from_store",
+                actor_id=asker.id,
+                now=now,
+                question_id=question.id,
+                score=round(draft.score, 1),
+            )
+        return question
+
+    def follow(self, actor: Actor, ref: str | int, draft_id: int | None = None) -> Followed:
+        """Wait on an existing question ("me too") instead of asking it again."""
+        with self.uow as uow:
+            now = uow.now()
+            asker = rules.officer_with_authority(uow, actor)
+            question = rules.live_question(uow, ref)
+            if uow.asks.active(question.id, asker.id) is not None:
+                raise Conflict(f"You already follow {question.ref}. /mine shows where it stands.")
+            if draft_id is not None:
+                draft: Draft | None = self._draft(asker, draft_id)
+            else:
+                draft = uow.drafts.latest(asker.id)
+                if draft is not None and draft.suggested_question_id != question.id:
+                    draft = None  # an unrelated pending suggestion: leave it waiting
+            wording = draft.text if draft else question.text
+            score: float | None = None
+            other = draft is not None and draft.suggested_question_id != question.id
+            if draft is not None:
+                # One of the other suggestions: its own score, not the best one's.
+                score = (
+                    rules.score_against(uow, self.settings, wording, question.id)
+                    if other
+                    else draft.score
+                )
+            ask_id = uow.asks.add(
+                question_id=question.id,
+                officer_id=asker.id,
+                authority_id=_authority_id(asker),
+                text=wording,
+                link=Link.FOLLOWED,
+                score=score,
+                place=draft.place if draft else None,
+                now=now,
+            )
+            if draft is not None:
+                resolution = Resolution.FOLLOWED_OTHER if other else Resolution.FOLLOWED
+                uow.drafts.resolve(draft.id, resolution, now)
+            uow.events.record(
+                "followed",
+                actor_id=asker.id,
+                now=now,
+                question_id=question.id,
+                score=round(score, 1) if score is not None else None,
+                suggested=draft.suggested_question_id if draft else None,
+            )
+            refreshed = uow.questions.get(question.id)
+            assert refreshed is not None
+            answer = uow.answers.latest(question.id, published_only=True)
+        return Followed(refreshed, ask_id, uow.questions.queue_position(question.id), answer)
+
+    def withdraw(self, actor: Actor, ref: str | int) -> Question:
+        """Withdraw the officer's own ask; the question leaves the queue if nobody else waits."""
+        with self.uow as uow:
+            now = uow.now()
+            asker = rules.officer(uow, actor)
+            question = rules.live_question(uow, ref)
+            ask = uow.asks.active(question.id, asker.id)
+            if ask is None:
+                raise NotAllowed(
+                    f"You have not asked or followed {question.ref}, so there is nothing of "
+                    "yours to withdraw. You can only withdraw your own questions."
+                )
+            uow.asks.withdraw(ask.id, now)
+            uow.events.record("withdrawn", actor_id=asker.id, now=now, question_id=question.id)
+            remaining = uow.questions.get(question.id)
+            assert remaining is not None
+            if remaining.asks == 0 and remaining.status is Status.OPEN:
+                uow.questions.set_status(question.id, Status.WITHDRAWN, now)
+                log.info("question %s withdrawn by its last asker", question.id)
+            result = uow.questions.get(question.id)
+            assert result is not None
+        return result
+
+    # -- reading --------------------------------------------------------------------------
+
+    def mine(self, actor: Actor) -> list[MyQuestion]:
+        """The officer's questions with status, queue position and any published answer."""
+        store = self.uow
+        found = store.officers.get(actor.user_key)
+        if found is None:
+            return []
+        asks = store.asks.of_officer(found.id)
+        ids = [a.question_id for a in asks]
+        questions = store.questions.many(ids)
+        answers = store.answers.latest_published(ids)
+        return [
+            MyQuestion(
+                question=questions[a.question_id],
+                ask_id=a.id,
+                link=a.link,
+                asked_at=a.asked_at,
+                position=store.questions.queue_position(a.question_id),
+                answer=answers.get(a.question_id),
+            )
+            for a in asks
+        ]
+
+    def search(self, text: str, limit: int = 10) -> list[SearchHit]:
+        """Questions and published answers matching any words of `text`, best first."""
+        cleaned = texts.clean(text)[:500]
+        forms = self.uow.matcher.normalise.forms(cleaned)
+        query = fts_query(cleaned, STOP_WORDS, phrases=forms)
+        if query is None:
+            raise InvalidInput("Please type a word or two to search for.")
+        store = self.uow
+        ids = store.questions.search(query, max(1, min(limit, 50)))
+        questions = store.questions.many(ids)
+        answers = store.answers.latest_published(ids)
+        return [SearchHit(questions[i], answers.get(i)) for i in ids if i in questions]
+
+    def question(self, ref: str | int) -> tuple[Question, Answer | None]:
+        """A live question (or the one it was merged into) and its latest published answer."""
+        question = rules.live_question(self.uow, ref)
+        return question, self.uow.answers.latest(question.id, published_only=True)
+
+    def knowledge_base(self) -> list[PublishedEntry]:
+        """Every answered question with its latest published answer, oldest first.
+
+        Authorities are named only if `name_authorities_in_answers`; askers only if
+        `name_askers_in_exports`.
+        """
+        store = self.uow
+        ids = store.questions.answered_ids()
+        questions = store.questions.many(ids)
+        answers = store.answers.latest_published(ids)
+        config = self.settings.exchange
+        authorities = (
+            store.asks.authorities_behind(ids) if config.name_authorities_in_answers else {}
+        )
+        askers = store.asks.asker_names(ids) if config.name_askers_in_exports else {}
+        return [
+            PublishedEntry(questions[i], answers[i], authorities.get(i, ()), askers.get(i, ()))
+            for i in ids
+            if i in answers
+        ]
+
+
+def _authority_id(asker: Officer) -> int:
+    assert asker.authority_id is not None  # rules.officer_with_authority made sure
+    return asker.authority_id
+
+
+def new_question(
+    uow: UnitOfWork,
+    asker: Officer,
+    text: str,
+    topic: str,
+    place: str | None,
+    link: Link,
+    score: float | None,
+    now: datetime,
+) -> tuple[int, int]:
+    """A new question with its first ask; returns (question id, ask id)."""
+    question_id = uow.questions.add(text, topic, place, now)
+    ask_id = uow.asks.add(
+        question_id=question_id,
+        officer_id=asker.id,
+        authority_id=_authority_id(asker),
+        text=text,
+        link=link,
+        score=score,
+        place=place,
+        now=now,
+    )
+    uow.events.record(
+        "asked", actor_id=asker.id, now=now, question_id=question_id, link=link.value, topic=topic
+    )
+    log.info("question %s asked (%s)", question_id, link.value)
+    return question_id, ask_id
