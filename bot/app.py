@@ -1,23 +1,20 @@
-"""The Discord bot: composition, identity, errors, command sync, start and stop."""
+"""The Discord bot: composition, identity, command sync, start and stop."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import discord
-from discord import app_commands
 from discord.ext import commands
 
-from bot.render import clip
+from bot.interactions import ExchangeTree
 from knowledge.config import Settings
-from knowledge.errors import ExchangeError
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Role
 from knowledge.runner import ExchangeThread
@@ -26,17 +23,11 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
-ItemT = TypeVar("ItemT")
 
 USER_PREFIX = "discord:"
 PLACE_PREFIX = "discord:channel:"
 COMMANDS_HASH_KEY = "discord.commands_hash"
 SYNCED_GUILDS_KEY = "discord.synced_guild_ids"
-
-GENERIC_ERROR = (
-    "Sorry — something went wrong on our side and nothing was changed. "
-    "Please try again in a minute; if it keeps happening, tell an exchange admin (reference {ref})."
-)
 
 
 def intents_for(settings: Settings) -> discord.Intents:
@@ -80,71 +71,6 @@ def channel_id_of(place: str | None) -> int | None:
     if not place or not place.startswith(PLACE_PREFIX):
         return None
     return int(place.removeprefix(PLACE_PREFIX))
-
-
-async def reply_error(
-    interaction: discord.Interaction[Any], error: BaseException, *, typed: str | None = None
-) -> None:
-    """The one place errors become messages: ExchangeError kindly, anything else generically.
-
-    `typed` is what the person wrote in a form; a refusal gives it back, so nothing is lost.
-    """
-    original = getattr(error, "original", error)
-    if isinstance(original, ExchangeError):
-        message = str(original)
-        if typed and typed.strip():
-            kept = clip(typed, 1500).replace("`", "ˋ")
-            message = f"{message}\n\nWhat you typed:\n```\n{kept}\n```"
-    elif isinstance(original, app_commands.CheckFailure | app_commands.NoPrivateMessage):
-        message = "That command can only be used in the exchange's server, not in a direct message."
-    else:
-        log.error(
-            "unexpected error in interaction %s (user %s)",
-            interaction.id,
-            interaction.user.id,
-            exc_info=original,
-        )
-        message = GENERIC_ERROR.format(ref=interaction.id)
-    if interaction.response.is_done():
-        await interaction.followup.send(message, ephemeral=True)
-    else:
-        await interaction.response.send_message(message, ephemeral=True)
-
-
-def guarded(
-    callback: Callable[[ItemT, discord.Interaction[Any]], Coroutine[Any, Any, None]],
-) -> Callable[[ItemT, discord.Interaction[Any]], Coroutine[Any, Any, None]]:
-    """For button callbacks: errors go to reply_error, as for commands and forms."""
-
-    @functools.wraps(callback)
-    async def run(item: ItemT, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await callback(item, interaction)
-        except Exception as error:
-            await reply_error(interaction, error)
-
-    return run
-
-
-class ExchangeModal(discord.ui.Modal):
-    """A form whose errors go to reply_error, giving back what the person typed."""
-
-    def typed(self) -> str | None:
-        """The text worth giving back if the form is refused (override)."""
-        return None
-
-    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None:
-        await reply_error(interaction, error, typed=self.typed())
-
-
-class ExchangeTree(app_commands.CommandTree["ExchangeBot"]):
-    async def on_error(
-        self, interaction: discord.Interaction[ExchangeBot], error: app_commands.AppCommandError
-    ) -> None:
-        await reply_error(interaction, error)
 
 
 class ExchangeBot(commands.Bot):

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import ExchangeModal, guarded
+from bot.interactions import ExchangeModal, guarded
 from bot.render import authorities_wait, clip, queue_embed
 from knowledge.exchange import Exchange
 from knowledge.models import QueueEntry, Role

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.app import PLACE_PREFIX, ExchangeModal, guarded
+from bot.app import PLACE_PREFIX
+from bot.interactions import ExchangeModal, guarded
 from bot.officers import suggestion_view
 from bot.render import outcome_embed
 from knowledge.errors import AuthorityNeeded, ExchangeError

@@ -16,7 +16,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import PLACE_PREFIX, ExchangeModal, guarded
+from bot.app import PLACE_PREFIX
+from bot.interactions import ExchangeModal, guarded
 from bot.render import (
     answer_embed,
     authorities_wait,
