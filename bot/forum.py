@@ -14,8 +14,8 @@ from discord.ext import commands
 
 from bot.app import PLACE_PREFIX
 from bot.interactions import ExchangeModal, guarded
-from bot.officers import suggestion_view
 from bot.render import outcome_embed
+from bot.suggestions import suggestion_view
 from knowledge.errors import AuthorityNeeded, ExchangeError
 from knowledge.exchange import Exchange
 
