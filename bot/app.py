@@ -14,6 +14,7 @@ import discord
 from discord.ext import commands
 
 from bot.interactions import ExchangeTree
+from knowledge.addresses import Address
 from knowledge.config import Settings
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Role
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-USER_PREFIX = "discord:"
-PLACE_PREFIX = "discord:channel:"
 COMMANDS_HASH_KEY = "discord.commands_hash"
 SYNCED_GUILDS_KEY = "discord.synced_guild_ids"
 
@@ -58,19 +57,7 @@ def actor_for(user: discord.User | discord.Member, settings: Settings) -> Actor:
             settings.roles.admin: Role.ADMIN,
         }
         roles |= {role for name, role in wanted.items() if name in names}
-    return Actor(f"{USER_PREFIX}{user.id}", user.display_name, frozenset(roles))
-
-
-def user_id_of(recipient: str) -> int | None:
-    if recipient.startswith(PLACE_PREFIX) or not recipient.startswith(USER_PREFIX):
-        return None
-    return int(recipient.removeprefix(USER_PREFIX))
-
-
-def channel_id_of(place: str | None) -> int | None:
-    if not place or not place.startswith(PLACE_PREFIX):
-        return None
-    return int(place.removeprefix(PLACE_PREFIX))
+    return Actor(str(Address.discord_user(user.id)), user.display_name, frozenset(roles))
 
 
 class ExchangeBot(commands.Bot):

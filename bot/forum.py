@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.app import PLACE_PREFIX
 from bot.interactions import ExchangeModal, guarded
 from bot.render import outcome_embed
 from bot.suggestions import suggestion_view
+from knowledge.addresses import Address
 from knowledge.errors import AuthorityNeeded, ExchangeError
 from knowledge.exchange import Exchange
 
@@ -51,7 +51,7 @@ async def take_post(bot: ExchangeBot, thread: discord.Thread) -> None:
             actor,
             post_text(thread.name, starter.content),
             topic=topic,
-            place=f"{PLACE_PREFIX}{thread.id}",
+            place=str(Address.discord_channel(thread.id)),
         )
     except AuthorityNeeded as needed:
         view = discord.ui.View(timeout=None)

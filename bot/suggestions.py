@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import discord
 
-from bot.app import PLACE_PREFIX
 from bot.interactions import guarded
 from bot.render import authorities_wait, clip, outcome_embed, posted_question
+from knowledge.addresses import Address
 from knowledge.exchange import Exchange
 from knowledge.models import AnsweredMatch, NewQuestion, OpenMatch, Question
 
@@ -155,4 +155,4 @@ async def post_new_question(bot: ExchangeBot, question: Question, *, actor: Any)
     except discord.HTTPException as error:
         log.warning("could not post question %s publicly: %s", question.id, error.status)
         return
-    await bot.call(Exchange.set_place, question.id, f"{PLACE_PREFIX}{place}")
+    await bot.call(Exchange.set_place, question.id, str(Address.discord_channel(place)))
