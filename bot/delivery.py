@@ -12,17 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
 import discord
 
+from bot.client import ExchangeBot
 from bot.render import delivery_embed
 from knowledge.addresses import Address, Channel
 from knowledge.exchange import Exchange
 from knowledge.models import SEND_ATTEMPTS, Delivery
-
-if TYPE_CHECKING:
-    from bot.app import ExchangeBot
 
 log = logging.getLogger(__name__)
 

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord.ext import commands
 
+from bot.client import ExchangeBot
 from bot.interactions import ExchangeModal, guarded
 from bot.render import outcome_embed
 from bot.suggestions import suggestion_view
 from knowledge.addresses import Address
 from knowledge.errors import AuthorityNeeded, ExchangeError
 from knowledge.exchange import Exchange
-
-if TYPE_CHECKING:
-    from bot.app import ExchangeBot
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,13 @@ import asyncio
 import io
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.client import ExchangeBot
 from bot.interactions import ExchangeModal, guarded
 from bot.render import (
     answer_embed,
@@ -30,9 +31,6 @@ from knowledge.errors import InvalidInput, NotAllowed
 from knowledge.exchange import Exchange
 from knowledge.models import NewQuestion, SearchHit
 from knowledge.text import plural
-
-if TYPE_CHECKING:
-    from bot.app import ExchangeBot
 
 # UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
 Interaction = discord.Interaction[Any]

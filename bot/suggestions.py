@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import discord
 
+from bot.client import ExchangeBot
 from bot.interactions import guarded
 from bot.render import authorities_wait, clip, outcome_embed, posted_question
 from knowledge.addresses import Address
 from knowledge.exchange import Exchange
 from knowledge.models import AnsweredMatch, NewQuestion, OpenMatch, Question
-
-if TYPE_CHECKING:
-    from bot.app import ExchangeBot
 
 log = logging.getLogger(__name__)
 

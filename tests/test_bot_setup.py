@@ -11,7 +11,7 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.app import intents_for
+from bot.client import intents_for
 from knowledge.exchange import Exchange
 from tests.botkit import (
     DERBYSHIRE,
