@@ -1,268 +1,44 @@
-"""The Discord bot: composition, identity, errors, command sync, start and stop."""
+"""The launcher: which cogs and background workers the bot runs, and running it until stopped."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
-import json
 import logging
 import signal
-from collections.abc import Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import discord
-from discord import app_commands
-from discord.ext import commands
 
-from bot.render import clip
+from bot.client import ExchangeBot
+from bot.delivery import DeliveryWorker
+from bot.expert import ExpertCog
+from bot.forum import ForumCog
+from bot.notices import DigestCog, NoticeBoard
+from bot.officers import OfficersCog
 from knowledge.config import Settings
-from knowledge.errors import ExchangeError
 from knowledge.exchange import Exchange
-from knowledge.models import Actor, Role
 from knowledge.runner import ExchangeThread
 
 log = logging.getLogger(__name__)
 
-P = ParamSpec("P")
-T = TypeVar("T")
-ItemT = TypeVar("ItemT")
 
-USER_PREFIX = "discord:"
-PLACE_PREFIX = "discord:channel:"
-COMMANDS_HASH_KEY = "discord.commands_hash"
-SYNCED_GUILDS_KEY = "discord.synced_guild_ids"
-
-GENERIC_ERROR = (
-    "Sorry — something went wrong on our side and nothing was changed. "
-    "Please try again in a minute; if it keeps happening, tell an exchange admin (reference {ref})."
-)
-
-
-def intents_for(settings: Settings) -> discord.Intents:
-    """Only what the bot needs: guilds (channels, roles, threads); forum posts need content."""
-    intents = discord.Intents.none()
-    intents.guilds = True
-    if settings.discord.forum_channel_id:
-        # Reading a forum post's body is the one use of the privileged Message Content intent.
-        intents.guild_messages = True
-        intents.message_content = True
-    return intents
+async def add_cogs_and_workers(bot: ExchangeBot) -> None:
+    """Add the cogs and start the background workers (the bot awaits this in setup_hook)."""
+    await bot.add_cog(OfficersCog(bot))
+    await bot.add_cog(ExpertCog(bot))
+    await bot.add_cog(DigestCog(bot))
+    if bot.settings.discord.forum_channel_id:
+        await bot.add_cog(ForumCog(bot))
+    worker = DeliveryWorker(bot)
+    bot.worker = worker
+    worker.start()
+    notices = NoticeBoard(bot)
+    bot.notices = notices
+    notices.start()
 
 
-def actor_for(user: discord.User | discord.Member, settings: Settings) -> Actor:
-    """The exchange's view of a Discord user: a stable key, a name, and roles by role name.
-
-    Roles count only in the servers named in `discord.guild_ids`: anyone can create a role
-    called "PSN Expert" in a server of their own, so with no servers named, everyone is an
-    officer.
-    """
-    roles = {Role.OFFICER}
-    trusted = isinstance(user, discord.Member) and user.guild.id in settings.discord.guild_ids
-    if isinstance(user, discord.Member) and trusted:
-        names = {role.name for role in user.roles}
-        wanted = {
-            settings.roles.expert: Role.EXPERT,
-            settings.roles.steering: Role.STEERING,
-            settings.roles.admin: Role.ADMIN,
-        }
-        roles |= {role for name, role in wanted.items() if name in names}
-    return Actor(f"{USER_PREFIX}{user.id}", user.display_name, frozenset(roles))
-
-
-def user_id_of(recipient: str) -> int | None:
-    if recipient.startswith(PLACE_PREFIX) or not recipient.startswith(USER_PREFIX):
-        return None
-    return int(recipient.removeprefix(USER_PREFIX))
-
-
-def channel_id_of(place: str | None) -> int | None:
-    if not place or not place.startswith(PLACE_PREFIX):
-        return None
-    return int(place.removeprefix(PLACE_PREFIX))
-
-
-async def reply_error(
-    interaction: discord.Interaction[Any], error: BaseException, *, typed: str | None = None
-) -> None:
-    """The one place errors become messages: ExchangeError kindly, anything else generically.
-
-    `typed` is what the person wrote in a form; a refusal gives it back, so nothing is lost.
-    """
-    original = getattr(error, "original", error)
-    if isinstance(original, ExchangeError):
-        message = str(original)
-        if typed and typed.strip():
-            kept = clip(typed, 1500).replace("`", "ˋ")
-            message = f"{message}\n\nWhat you typed:\n```\n{kept}\n```"
-    elif isinstance(original, app_commands.CheckFailure | app_commands.NoPrivateMessage):
-        message = "That command can only be used in the exchange's server, not in a direct message."
-    else:
-        log.error(
-            "unexpected error in interaction %s (user %s)",
-            interaction.id,
-            interaction.user.id,
-            exc_info=original,
-        )
-        message = GENERIC_ERROR.format(ref=interaction.id)
-    if interaction.response.is_done():
-        await interaction.followup.send(message, ephemeral=True)
-    else:
-        await interaction.response.send_message(message, ephemeral=True)
-
-
-def guarded(
-    callback: Callable[[ItemT, discord.Interaction[Any]], Coroutine[Any, Any, None]],
-) -> Callable[[ItemT, discord.Interaction[Any]], Coroutine[Any, Any, None]]:
-    """For button callbacks: errors go to reply_error, as for commands and forms."""
-
-    @functools.wraps(callback)
-    async def run(item: ItemT, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await callback(item, interaction)
-        except Exception as error:
-            await reply_error(interaction, error)
-
-    return run
-
-
-class ExchangeModal(discord.ui.Modal):
-    """A form whose errors go to reply_error, giving back what the person typed."""
-
-    def typed(self) -> str | None:
-        """The text worth giving back if the form is refused (override)."""
-        return None
-
-    # Modal.on_error narrows BaseView.on_error in discord.py itself; we follow Modal.
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None:
-        await reply_error(interaction, error, typed=self.typed())
-
-
-class ExchangeTree(app_commands.CommandTree["ExchangeBot"]):
-    async def on_error(
-        self, interaction: discord.Interaction[ExchangeBot], error: app_commands.AppCommandError
-    ) -> None:
-        await reply_error(interaction, error)
-
-
-class ExchangeBot(commands.Bot):
-    """A discord.py bot whose every action goes through the exchange service."""
-
-    def __init__(self, settings: Settings, exchange: ExchangeThread, *, sync: bool = False) -> None:
-        # The bot never joins voice, so the missing voice libraries are not worth a warning
-        # at every start (it made operators think something was wrong).
-        discord.VoiceClient.warn_nacl = False
-        discord.VoiceClient.warn_dave = False
-        super().__init__(
-            command_prefix=commands.when_mentioned,
-            intents=intents_for(settings),
-            allowed_mentions=discord.AllowedMentions.none(),
-            tree_cls=ExchangeTree,
-            help_command=None,
-        )
-        self.settings = settings
-        self.exchange = exchange
-        self.force_sync = sync
-        self.deliveries_due = asyncio.Event()
-
-    def actor(self, user: discord.User | discord.Member) -> Actor:
-        return actor_for(user, self.settings)
-
-    async def call(
-        self, method: Callable[Concatenate[Exchange, P], T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """Run an Exchange method on the exchange's own thread."""
-        return await self.exchange.run(method, *args, **kwargs)
-
-    async def setup_hook(self) -> None:
-        from bot.delivery import DeliveryWorker
-        from bot.expert import ExpertCog
-        from bot.forum import ForumCog
-        from bot.notices import DigestCog, NoticeBoard
-        from bot.officers import OfficersCog
-
-        await self.add_cog(OfficersCog(self))
-        await self.add_cog(ExpertCog(self))
-        await self.add_cog(DigestCog(self))
-        if self.settings.discord.forum_channel_id:
-            await self.add_cog(ForumCog(self))
-        self.worker = DeliveryWorker(self)
-        self.worker.start()
-        self.notices = NoticeBoard(self)
-        self.notices.start()
-        await self.sync_commands_if_changed()
-
-    async def on_ready(self) -> None:
-        # Catch up at once: a digest missed while the bot was down is owed and posted now.
-        await self.notices.check()
-
-    def commands_fingerprint(self) -> str:
-        """Changes when the commands or the servers they are synced to change."""
-        payload: list[Any] = [c.to_dict(self.tree) for c in self.tree.get_commands()]
-        payload.append({"guild_ids": sorted(self.settings.discord.guild_ids)})
-        text = json.dumps(payload, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    async def sync_commands_if_changed(self) -> bool:
-        """Sync slash commands only when their definitions changed (Discord limits creates)."""
-        fingerprint = self.commands_fingerprint()
-        known = await self.call(Exchange.front_end_fact, COMMANDS_HASH_KEY)
-        if known == fingerprint and not self.force_sync:
-            return False
-        guilds = self.settings.discord.guild_ids
-        synced: str | None = await self.call(Exchange.front_end_fact, SYNCED_GUILDS_KEY)
-        before = json.loads(synced or "[]")
-        for guild_id in sorted(set(before) - set(guilds)):
-            await self._clear_guild_commands(guild_id)  # a server dropped from guild_ids
-        if guilds:
-            for guild_id in guilds:
-                guild = discord.Object(id=guild_id)
-                self.tree.copy_global_to(guild=guild)
-                await self.tree.sync(guild=guild)
-            await self._clear_global_commands()
-        else:
-            await self.tree.sync()
-        await self.call(
-            Exchange.remember_front_end_fact, SYNCED_GUILDS_KEY, json.dumps(sorted(guilds))
-        )
-        await self.call(Exchange.remember_front_end_fact, COMMANDS_HASH_KEY, fingerprint)
-        self.force_sync = False
-        log.info("slash commands synced (%s guilds)", len(guilds) or "all")
-        return True
-
-    async def _clear_global_commands(self) -> None:
-        """Remove commands an earlier run registered globally (before `guild_ids` was set):
-        left there, every server would show each command twice. Discord's sync is a bulk
-        overwrite, so syncing an empty global list clears them; the tree is then restored."""
-        commands = self.tree.get_commands()
-        self.tree.clear_commands(guild=None)
-        try:
-            await self.tree.sync()
-        finally:
-            for command in commands:
-                self.tree.add_command(command)
-
-    async def _clear_guild_commands(self, guild_id: int) -> None:
-        """Remove the commands synced to a server no longer in `guild_ids` (with global
-        commands as well, it would show each one twice). A server the bot has left cannot be
-        cleared, and has nothing to show: that is logged and skipped."""
-        guild = discord.Object(id=guild_id)
-        self.tree.clear_commands(guild=guild)
-        try:
-            await self.tree.sync(guild=guild)
-        except (discord.Forbidden, discord.NotFound) as error:
-            log.warning("could not clear the commands of server %s: %s", guild_id, error)
-
-    async def close(self) -> None:
-        notices = getattr(self, "notices", None)
-        if notices is not None:
-            notices.stop()
-        worker = getattr(self, "worker", None)
-        if worker is not None:
-            await worker.stop()
-        await super().close()
+def build_bot(settings: Settings, exchange: ExchangeThread, *, sync: bool = False) -> ExchangeBot:
+    """The bot, wired as it runs: `serve` starts this one, and so do the tests."""
+    return ExchangeBot(settings, exchange, setup=add_cogs_and_workers, sync=sync)
 
 
 def run(settings: Settings, token: str, *, sync: bool = False) -> int:
@@ -287,7 +63,7 @@ async def serve(settings: Settings, token: str, *, sync: bool = False) -> None:
             "(roles only count in the servers named there)"
         )
     exchange = ExchangeThread(lambda: Exchange.open(settings))
-    bot = ExchangeBot(settings, exchange, sync=sync)
+    bot = build_bot(settings, exchange, sync=sync)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

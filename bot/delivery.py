@@ -12,24 +12,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
 import discord
 
-from bot.app import channel_id_of, user_id_of
+from bot.client import ExchangeBot
 from bot.render import delivery_embed
-from knowledge.addresses import Channel
+from knowledge.addresses import Address, Channel
 from knowledge.exchange import Exchange
 from knowledge.models import SEND_ATTEMPTS, Delivery
-
-if TYPE_CHECKING:
-    from bot.app import ExchangeBot
 
 log = logging.getLogger(__name__)
 
 
 class Undeliverable(Exception):
     """No way to reach the recipient right now (e.g. DMs closed and no thread)."""
+
+
+def _discord_id(text: str | None, *, place: bool) -> int | None:
+    """The Discord channel id (`place`) or user id in a stored address; None if it is none."""
+    try:
+        address = Address.parse(text or "")
+    except ValueError:
+        return None
+    return address.discord_id if address.place == place else None
 
 
 def nonce_for(delivery: Delivery) -> str:
@@ -133,12 +138,12 @@ class DeliveryWorker:
         embed = delivery_embed(delivery)
         nonce = nonce_for(delivery)
         if delivery.recipient_is_place:
-            channel_id = channel_id_of(delivery.recipient)
+            channel_id = _discord_id(delivery.recipient, place=True)
             if channel_id is None:
                 raise Undeliverable(f"unknown place {delivery.recipient}")
             await (await self.channel(channel_id)).send(embed=embed, nonce=nonce)
             return
-        user_id = user_id_of(delivery.recipient)
+        user_id = _discord_id(delivery.recipient, place=False)
         if user_id is None:
             raise Undeliverable(f"unknown recipient {delivery.recipient}")
         user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
@@ -146,7 +151,7 @@ class DeliveryWorker:
             await user.send(embed=embed, nonce=nonce)
         except discord.Forbidden:
             # DMs closed: mention them (only them) in the question's thread instead.
-            thread_id = channel_id_of(delivery.place)
+            thread_id = _discord_id(delivery.place, place=True)
             if thread_id is None:
                 raise Undeliverable(
                     "direct messages are closed and the question has no thread"

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import ExchangeModal, guarded
+from bot.client import ExchangeBot
+from bot.interactions import ExchangeModal, guarded
 from bot.render import authorities_wait, clip, queue_embed
 from knowledge.exchange import Exchange
 from knowledge.models import QueueEntry, Role
 from knowledge.text import plural, question_id
-
-if TYPE_CHECKING:
-    from bot.app import ExchangeBot
 
 # UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
 Interaction = discord.Interaction[Any]

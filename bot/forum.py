@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord.ext import commands
 
-from bot.app import PLACE_PREFIX, ExchangeModal, guarded
-from bot.officers import suggestion_view
+from bot.client import ExchangeBot
+from bot.interactions import ExchangeModal, guarded
 from bot.render import outcome_embed
+from bot.suggestions import suggestion_view
+from knowledge.addresses import Address
 from knowledge.errors import AuthorityNeeded, ExchangeError
 from knowledge.exchange import Exchange
-
-if TYPE_CHECKING:
-    from bot.app import ExchangeBot
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ async def take_post(bot: ExchangeBot, thread: discord.Thread) -> None:
             actor,
             post_text(thread.name, starter.content),
             topic=topic,
-            place=f"{PLACE_PREFIX}{thread.id}",
+            place=str(Address.discord_channel(thread.id)),
         )
     except AuthorityNeeded as needed:
         view = discord.ui.View(timeout=None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING
 
 import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,13 +18,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from discord import app_commands
 from discord.ext import commands
 
+from bot.client import ExchangeBot
 from bot.render import DESCRIPTION_MAX, EMBED_TOTAL_MAX, TITLE_MAX, clip
 from knowledge.exchange import Exchange
 from knowledge.models import SEND_ATTEMPTS, Notice
 from knowledge.schedule import cron
-
-if TYPE_CHECKING:
-    from bot.app import ExchangeBot
 
 log = logging.getLogger(__name__)
 

@@ -8,167 +8,32 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import PLACE_PREFIX, ExchangeModal, guarded
+from bot.client import ExchangeBot
+from bot.interactions import ExchangeModal, guarded
 from bot.render import (
     answer_embed,
     authorities_wait,
     clip,
     mine_embed,
     outcome_embed,
-    posted_question,
     search_embed,
     shown,
 )
+from bot.suggestions import SuggestionButton, post_new_question, suggestion_view
 from knowledge.errors import InvalidInput, NotAllowed
 from knowledge.exchange import Exchange
-from knowledge.models import AnsweredMatch, NewQuestion, OpenMatch, Question, SearchHit
+from knowledge.models import NewQuestion, SearchHit
 from knowledge.text import plural
-
-if TYPE_CHECKING:
-    from bot.app import ExchangeBot
-
-log = logging.getLogger(__name__)
 
 # UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
 Interaction = discord.Interaction[Any]
-
-
-class SuggestionButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=(
-        r"psnx:sug:(?P<action>accept|follow|anyway):(?P<draft>[0-9]{1,12}):(?P<question>[0-9]{1,12})"
-    ),
-):
-    """The buttons under a suggestion: accept the answer, follow, or ask anyway.
-
-    Their custom ids carry the draft and question, so they work after a restart.
-    """
-
-    LABELS: ClassVar[dict[str, tuple[str, discord.ButtonStyle]]] = {
-        "accept": ("That answers it", discord.ButtonStyle.success),
-        "follow": ("Follow it", discord.ButtonStyle.primary),
-        "anyway": ("Not the same — ask anyway", discord.ButtonStyle.secondary),
-    }
-
-    def __init__(
-        self, action: str, draft_id: int, question_id: int, *, label: str | None = None
-    ) -> None:
-        default, style = self.LABELS[action]
-        label = label or default
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=style,
-                custom_id=f"psnx:sug:{action}:{draft_id}:{question_id}",
-            )
-        )
-        self.action, self.draft_id, self.question_id = action, draft_id, question_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> SuggestionButton:
-        return cls(match["action"], int(match["draft"]), int(match["question"]))
-
-    @guarded
-    async def callback(self, interaction: Interaction) -> None:
-        await self.act(interaction)
-
-    async def act(self, interaction: Interaction) -> None:
-        bot = interaction.client
-        actor = bot.actor(interaction.user)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        if self.action == "accept":
-            question = await bot.call(Exchange.accept_answer, actor, self.draft_id)
-            await interaction.followup.send(
-                f"Glad {question.ref} answered it. Nothing was added to the queue.", ephemeral=True
-            )
-        elif self.action == "follow":
-            followed = await bot.call(Exchange.follow, actor, self.question_id, self.draft_id)
-            if followed.answer is not None:
-                text = f"You now follow {followed.question.ref}; its answer is above."
-            else:
-                waiting = authorities_wait(followed.question.authorities)
-                text = (
-                    f"You now follow {followed.question.ref}: {waiting} on it. "
-                    "You will receive its answer by direct message."
-                )
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            outcome = await bot.call(Exchange.ask_anyway, actor, self.draft_id)
-            channel = interaction.channel
-            forum = bot.settings.discord.forum_channel_id
-            if isinstance(channel, discord.Thread) and forum and channel.parent_id == forum:
-                # Asked in a forum post: that post is the question's place; say so there.
-                await channel.send(
-                    f"Asked as a new question: **{outcome.question.ref}**. "
-                    "The answer will be posted here."
-                )
-            else:
-                await post_new_question(bot, outcome.question, actor=actor)
-            await interaction.followup.send(embed=outcome_embed(outcome), ephemeral=True)
-
-
-def suggestion_view(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    if isinstance(outcome, AnsweredMatch):
-        actions = ["accept", "anyway"]
-    elif isinstance(outcome, OpenMatch):
-        actions = ["follow", "anyway"]
-    else:
-        return view
-    for action in actions:
-        view.add_item(SuggestionButton(action, outcome.draft_id, outcome.question.id))
-    for other in outcome.others:  # "or is it one of these?"
-        view.add_item(
-            SuggestionButton(
-                "follow", outcome.draft_id, other.question.id, label=f"Follow {other.question.ref}"
-            )
-        )
-    return view
-
-
-async def post_new_question(bot: ExchangeBot, question: Question, *, actor: Any) -> None:
-    """Post a new question publicly (forum post or questions-channel thread) and record where.
-
-    The question is already saved; if Discord refuses the post, the officer still gets the
-    answer by direct message, so this only logs.
-    """
-    settings = bot.settings.discord
-    authority = await bot.call(Exchange.authority_of, actor)
-    content = posted_question(
-        question, authority if bot.settings.exchange.name_authorities_in_answers else None
-    )
-    name = clip(f"{question.ref} {question.text}", 100)
-    try:
-        forum = bot.get_channel(settings.forum_channel_id) if settings.forum_channel_id else None
-        channel = (
-            bot.get_channel(settings.questions_channel_id)
-            if settings.questions_channel_id
-            else None
-        )
-        if isinstance(forum, discord.ForumChannel):
-            tags = [t for t in forum.available_tags if t.name.lower() == question.topic.lower()]
-            created = await forum.create_thread(name=name, content=content, applied_tags=tags[:1])
-            place = created.thread.id
-        elif isinstance(channel, discord.TextChannel):
-            message = await channel.send(content)
-            thread = await message.create_thread(name=name)
-            place = thread.id
-        else:
-            return
-    except discord.HTTPException as error:
-        log.warning("could not post question %s publicly: %s", question.id, error.status)
-        return
-    await bot.call(Exchange.set_place, question.id, f"{PLACE_PREFIX}{place}")
 
 
 class AskModal(ExchangeModal, title="Ask the PSN expert"):

@@ -13,7 +13,8 @@ from typing import Any
 import discord
 import pytest
 
-from bot.app import ExchangeBot
+from bot.app import build_bot
+from bot.client import ExchangeBot
 from knowledge.config import Settings, load_settings
 from knowledge.exchange import Exchange
 from knowledge.models import Actor
@@ -52,7 +53,7 @@ class Place:
         chosen = settings or self.settings
         thread = ExchangeThread(lambda: Exchange.open(chosen))
         self.threads.append(thread)
-        return ExchangeBot(chosen, thread)
+        return build_bot(chosen, thread)
 
     def with_forum(self) -> Settings:
         discord_settings = self.settings.discord.model_copy(
@@ -177,7 +178,7 @@ def no_pings(fake: FakeDiscord) -> None:
 
 
 def actor(user: FakeUser) -> Actor:
-    """The exchange's actor for a Discord user (as bot.app.actor_for builds it)."""
+    """The exchange's actor for a Discord user (as bot.client.actor_for builds it)."""
     return Actor(f"discord:{user.id}", user.name)
 
 

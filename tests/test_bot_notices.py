@@ -12,7 +12,8 @@ from typing import Any
 import discord
 import pytest
 
-from bot.app import ExchangeBot
+from bot.app import build_bot
+from bot.client import ExchangeBot
 from bot.notices import _grouped
 from knowledge.config import Settings, load_settings
 from knowledge.exchange import Exchange
@@ -58,7 +59,7 @@ class Setting:
     def bot(self) -> ExchangeBot:
         thread = ExchangeThread(lambda: Exchange.open(self.settings, self.clock))
         self.threads.append(thread)
-        return ExchangeBot(self.settings, thread)
+        return build_bot(self.settings, thread)
 
 
 @pytest.fixture

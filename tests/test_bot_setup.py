@@ -11,7 +11,7 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.app import intents_for
+from bot.client import intents_for
 from knowledge.exchange import Exchange
 from tests.botkit import (
     DERBYSHIRE,
@@ -75,8 +75,8 @@ async def test_an_unexpected_error_is_logged_with_ids_and_answered_generically(
     def broken(self: Exchange, *args: object) -> None:
         raise RuntimeError("disk on fire at /var/lib/secret")
 
-    caplog.set_level(logging.ERROR, logger="bot.app")
-    # The fake's guard watches discord.* and asyncio; bot.app logging this ERROR is expected.
+    caplog.set_level(logging.ERROR, logger="bot.interactions")
+    # The fake's guard watches discord.* and asyncio; this ERROR from bot.interactions is expected.
     async with running(place) as fake:
         alice = fake.member("Alice")
         monkeypatch.setattr(Exchange, "mine", broken)
@@ -101,7 +101,9 @@ async def test_an_unexpected_error_is_logged_with_ids_and_answered_generically(
         clicked = await fake.click(bob, button(offer, "follow"), message=offer)
         assert f"(reference {clicked.interaction_id})" in reply_of(clicked).text
 
-    logged = [r for r in caplog.records if r.name == "bot.app" and r.levelno == logging.ERROR]
+    logged = [
+        r for r in caplog.records if r.name == "bot.interactions" and r.levelno == logging.ERROR
+    ]
     assert [r.getMessage() for r in logged] == [
         f"unexpected error in interaction {turn.interaction_id} (user {alice.id})",
         f"unexpected error in interaction {clicked.interaction_id} (user {bob.id})",
