@@ -33,7 +33,10 @@ SYNCED_GUILDS_KEY = "discord.synced_guild_ids"
 
 
 class Worker(Protocol):
-    """What the bot needs of its delivery worker (bot.delivery.DeliveryWorker): to stop it."""
+    """What the bot needs of its one sender (bot.delivery.DeliveryWorker): a round of
+    sending what is owed, and a stop."""
+
+    async def deliver_due(self) -> int: ...
 
     async def stop(self) -> None: ...
 

@@ -1,10 +1,13 @@
-"""Sending what the exchange says is owed: answers and merge notices, to threads and DMs.
+"""The one sender: everything the exchange owes on Discord, from one outbox.
 
-The database is the source of truth. Each owed delivery is sent with a nonce derived
-from its id (discord.py sets `enforce_nonce`), then marked sent; if the bot dies between
-the two, the resend after restart carries the same nonce, and Discord drops it as a
-duplicate within its nonce window (a few minutes). Failures are recorded and retried
-with exponential backoff; discord.py itself waits out rate limits (429).
+Answers and merge notices go to threads and DMs; digests, release reminders and overdue
+flags to the steering and expert channels. The database is the source of truth. Each
+message is sent with a nonce derived from its id (discord.py sets `enforce_nonce`), then
+marked sent; if the bot dies between the two, the resend after restart carries the same
+nonce, and Discord drops it as a duplicate within its nonce window (a few minutes). A
+failure is recorded with the exchange, which keeps the backoff in the database (one policy
+for every kind of message, kept across restarts); discord.py itself waits out rate limits
+(429).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import logging
 import discord
 
 from bot.client import ExchangeBot
+from bot.markdown import markdown_embeds
 from bot.render import delivery_embed
 from knowledge.addresses import Address, Channel
 from knowledge.exchange import Exchange
-from knowledge.models import SEND_ATTEMPTS, Delivery
+from knowledge.models import SEND_ATTEMPTS, Delivery, Notice, retry_delay_seconds
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ def nonce_for(delivery: Delivery) -> str:
 
 
 class DeliveryWorker:
-    """Background task: deliver everything owed, then wait to be poked or for the next poll."""
+    """Background task: send everything owed, then wait to be poked or for the next poll."""
 
     def __init__(
         self, bot: ExchangeBot, *, poll_seconds: float = 30.0, max_attempts: int = SEND_ATTEMPTS
@@ -51,8 +55,8 @@ class DeliveryWorker:
         self.bot = bot
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
-        self.not_before: dict[int, float] = {}
         self.stopping = False
+        self.warned: set[str] = set()  # audiences without a channel, said once
         self.task: asyncio.Task[None] | None = None
         # One round at a time: two overlapping rounds could both send the same delivery.
         self.round = asyncio.Lock()
@@ -79,54 +83,81 @@ class DeliveryWorker:
             self.bot.deliveries_due.clear()
 
     async def deliver_due(self) -> int:
-        """Send every owed delivery that is not backing off; returns how many went out."""
+        """Send every owed message that is not backing off; returns how many went out."""
         async with self.round:
             return await self._deliver_due()
 
     async def _deliver_due(self) -> int:
-        # Deliveries that failed max_attempts times are left out, so they never hold up
-        # newer ones (they stay owed in the database, with their last error, for an admin).
+        # Messages that failed max_attempts times are left out, so they never hold up newer
+        # ones (they stay owed in the database, with their last error, for an admin).
         owed = await self.bot.call(
-            Exchange.owed_deliveries, Channel.DISCORD.prefix, 100, max_attempts=self.max_attempts
+            Exchange.owed_messages,
+            Channel.DISCORD.prefix,
+            self.audiences(),
+            100,
+            max_attempts=self.max_attempts,
         )
-        loop = asyncio.get_running_loop()
         sent = 0
-        for delivery in owed:
+        for delivery in (m for m in owed if isinstance(m, Delivery)):
             if self.stopping:
-                break
-            if self.not_before.get(delivery.id, 0.0) > loop.time():
-                continue
+                return sent
             try:
                 await self.send(delivery)
             except Exception as error:  # one bad delivery must not stop the others
-                await self.failed(delivery, error)
+                await self.failed(delivery.id, error)
                 continue
             await self.bot.call(Exchange.mark_sent, delivery.id)
-            self.not_before.pop(delivery.id, None)
             sent += 1
+        for group in grouped([m for m in owed if isinstance(m, Notice)]):
+            if self.stopping:
+                return sent
+            try:
+                await self.post(group)
+            except Exception as error:  # one notice must not hold up the others
+                for notice in group:
+                    await self.failed(notice.id, error)
+                continue
+            for notice in group:
+                await self.bot.call(Exchange.mark_sent, notice.id)
+            sent += len(group)
         return sent
 
-    async def failed(self, delivery: Delivery, error: Exception) -> None:
-        """Record a failed attempt and back off; say so loudly when giving up."""
+    async def failed(self, message_id: int, error: Exception) -> None:
+        """Record a failed attempt (the exchange sets the backoff); say so loudly when giving up."""
         if not isinstance(error, discord.HTTPException | Undeliverable):
-            log.exception("delivery %s failed unexpectedly", delivery.id, exc_info=error)
+            log.exception("delivery %s failed unexpectedly", message_id, exc_info=error)
         reason = f"{getattr(error, 'status', '')} {error}".strip()[:200]
-        await self.bot.call(Exchange.mark_failed, delivery.id, reason)
-        attempts = delivery.attempts + 1
+        attempts = await self.bot.call(Exchange.mark_failed, message_id, reason)
         if attempts >= self.max_attempts:
             log.error(
                 "delivery %s gave up after %s attempts: %s "
                 "(`psn-exchange deliveries` lists it; --retry tries again)",
-                delivery.id,
+                message_id,
                 attempts,
                 reason,
             )
             return
-        delay = min(3600.0, 5.0 * 2**delivery.attempts)
-        self.not_before[delivery.id] = asyncio.get_running_loop().time() + delay
         log.warning(
-            "delivery %s failed (attempt %s), retry in %ss", delivery.id, attempts, int(delay)
+            "delivery %s failed (attempt %s), retry in %ss",
+            message_id,
+            attempts,
+            int(retry_delay_seconds(attempts - 1)),
         )
+
+    def channel_id(self, audience: str) -> int:
+        """The channel configured for an audience's notices (0 for none)."""
+        settings = self.bot.settings.discord
+        return (
+            settings.steering_channel_id if audience == "steering" else settings.expert_channel_id
+        )
+
+    def audiences(self) -> list[str]:
+        """The audiences whose notices can be posted; the others stay owed (said once)."""
+        audiences = [a for a in ("steering", "expert") if self.channel_id(a)]
+        for missing in {"steering", "expert"} - set(audiences) - self.warned:
+            log.warning("no channel configured for %s notices; they stay owed", missing)
+            self.warned.add(missing)
+        return audiences
 
     async def channel(self, channel_id: int) -> discord.abc.Messageable:
         channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
@@ -173,3 +204,38 @@ class DeliveryWorker:
                 nonce=nonce,
                 allowed_mentions=only_them,
             )
+
+    async def post(self, group: list[Notice]) -> None:
+        """One message (or a few, if long) for a notice or a group of overdue flags.
+
+        A single notice resumes after the parts already posted, so a retry never repeats
+        them; a group is only ever made of notices not yet tried.
+        """
+        first = group[0]
+        channel = await self.channel(self.channel_id(first.audience))
+        if len(group) == 1:
+            body, tag = first.body, f"n{first.id}"
+        else:
+            heading = f"# {len(group)} questions have waited past the limit"
+            body = "\n\n".join([heading, *("#" + n.body for n in group)])
+            tag = f"g{first.id}-{len(group)}"
+        colour = discord.Colour.blue() if first.kind == "digest" else discord.Colour.orange()
+        for part, embeds in enumerate(markdown_embeds(body, colour)):
+            if part < first.parts_sent:
+                continue
+            await channel.send(embeds=embeds, nonce=f"psnx-{tag}-{part}")
+            if len(group) == 1:
+                await self.bot.call(Exchange.mark_part_sent, first.id, part + 1)
+
+
+def grouped(notices: list[Notice]) -> list[list[Notice]]:
+    """Each notice alone, except overdue flags for one audience, which go out together."""
+    groups: list[list[Notice]] = []
+    flags: dict[str, list[Notice]] = {}
+    for notice in notices:
+        # Only flags never tried go together: one Discord refuses must not sink the rest.
+        if notice.kind == "overdue" and notice.attempts == 0 and not notice.failed_before:
+            flags.setdefault(notice.audience, []).append(notice)
+        else:
+            groups.append([notice])
+    return groups + list(flags.values())

@@ -215,6 +215,54 @@ CREATE TRIGGER asks_changes_au AFTER UPDATE OF withdrawn_at, question_id, text O
 END;
 """
 
+# One outbox: answers, merge notices, digests, reminders and overdue flags are the same kind
+# of owed message, with one sender, one retry policy (its backoff kept here, in
+# `next_attempt_at`, so a restart keeps it) and one "given up" state. A message goes either
+# to an address (`recipient`: an officer or a place) or to an audience (the steering group,
+# the expert). Deliveries keep their ids, so a resend after the upgrade carries the same
+# nonce; notices follow them.
+OUTBOX = """
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL
+    CHECK (kind IN ('answer', 'merged', 'digest', 'release_reminder', 'overdue')),
+  recipient TEXT,
+  recipient_is_place INTEGER NOT NULL DEFAULT 0,
+  audience TEXT CHECK (audience IN ('steering', 'expert')),
+  officer_id INTEGER REFERENCES officers(id),
+  question_id INTEGER REFERENCES questions(id),
+  answer_id INTEGER REFERENCES answers(id),
+  merged_from INTEGER REFERENCES questions(id),
+  body TEXT,
+  window_start TEXT,
+  window_end TEXT,
+  parts_sent INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'owed' CHECK (status IN ('owed', 'sent')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  next_attempt_at TEXT,
+  created_at TEXT NOT NULL,
+  sent_at TEXT,
+  CHECK ((recipient IS NULL) != (audience IS NULL))
+);
+INSERT INTO outbox (id, key, kind, recipient, recipient_is_place, officer_id, question_id,
+                    answer_id, merged_from, status, attempts, last_error, created_at, sent_at)
+  SELECT id, dedupe_key, kind, recipient, recipient_is_place, officer_id, question_id,
+         answer_id, merged_from, status, attempts, last_error, created_at, sent_at
+  FROM deliveries;
+INSERT INTO outbox (id, key, kind, audience, body, window_start, window_end, parts_sent,
+                    status, attempts, last_error, created_at, sent_at)
+  SELECT id + (SELECT COALESCE(MAX(id), 0) FROM deliveries), key, kind, audience, body,
+         window_start, window_end, parts_sent, status, attempts, last_error, created_at, sent_at
+  FROM notices;
+DROP TABLE deliveries;
+DROP TABLE notices;
+CREATE INDEX idx_outbox_owed ON outbox(status, attempts, id);
+CREATE INDEX idx_outbox_officer ON outbox(officer_id);
+CREATE INDEX idx_outbox_kind ON outbox(kind, window_end);
+"""
+
 # (name, sql) in the order they apply; the position is the schema version.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
@@ -233,4 +281,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "ALTER TABLE notices ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0;",
     ),
     ("question change log", QUESTION_CHANGES),
+    ("one outbox", OUTBOX),
 )

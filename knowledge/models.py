@@ -31,7 +31,7 @@ class Status(StrEnum):
 # Questions that new asks can still match and join.
 LIVE_STATUSES = (Status.OPEN, Status.IN_RELEASE, Status.ANSWERED)
 
-# Failed attempts after which a delivery or notice is given up on, so it cannot hold up newer
+# Failed attempts after which an owed message is given up on, so it cannot hold up newer
 # ones; it stays owed, and `psn-exchange deliveries --retry` gives it another round.
 SEND_ATTEMPTS = 8
 
@@ -315,15 +315,26 @@ class FailingMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class OwedDelivery:
-    """A delivery row as the outbox keeps it (the exchange adds the question and answer)."""
+class OwedMessage:
+    """One row of the outbox: to an address (answers, merge notices) or to an audience
+    (digests, reminders, overdue flags); the exchange turns it into a Delivery or a Notice."""
 
     id: int
     kind: MessageKind
-    question_id: int
+    recipient: str | None  # an officer's or a place's address
+    recipient_is_place: bool
+    audience: str | None  # "steering" or "expert"
+    officer_id: int | None
+    question_id: int | None
     answer_id: int | None
     merged_from: int | None
-    recipient: str
-    recipient_is_place: bool
-    officer_id: int | None
+    body: str | None
+    parts_sent: int
     attempts: int
+    failed_before: bool
+
+
+# The one retry policy for every owed message: wait 5 s after the first failure, then twice
+# as long after each one, at most an hour; give up after SEND_ATTEMPTS.
+def retry_delay_seconds(failures_before: int) -> float:
+    return min(3600.0, 5.0 * 2.0**failures_before)

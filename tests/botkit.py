@@ -128,6 +128,11 @@ def actions(fake: FakeDiscord) -> list[str]:
     return [e["action"] for e in events(fake)]
 
 
+def backoff_passed(fake: FakeDiscord) -> None:
+    """As if the backoff of every failed message had run out (the bot runs on real time)."""
+    run(fake, lambda ex: ex.store.db.execute("UPDATE outbox SET next_attempt_at = NULL"))
+
+
 async def deliver(fake: FakeDiscord) -> int:
     """One round of the delivery worker, as its background task would run it."""
     return await bot_of(fake).worker.deliver_due()
@@ -277,7 +282,7 @@ def q1_thread(fake: FakeDiscord) -> int:
 def delivery_rows(fake: FakeDiscord) -> list[dict[str, Any]]:
     return run(  # type: ignore[no-any-return]
         fake,
-        lambda ex: list(ex.store.db["deliveries"].rows_where(order_by="id")),
+        lambda ex: list(ex.store.db["outbox"].rows_where("recipient IS NOT NULL", order_by="id")),
     )
 
 

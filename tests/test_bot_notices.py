@@ -14,12 +14,12 @@ import pytest
 
 from bot.app import build_bot
 from bot.client import ExchangeBot
-from bot.notices import _grouped
+from bot.delivery import grouped
 from knowledge.config import Settings, load_settings
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Delivery, NewQuestion, Notice, Role
 from knowledge.runner import ExchangeThread
-from tests.botkit import stop_worker
+from tests.botkit import backoff_passed, stop_worker
 from tests.conftest import Clock
 from tests.fakediscord import FakeDiscord, World, async_test
 
@@ -270,7 +270,7 @@ async def test_one_broken_delivery_never_holds_up_the_others(
         assert "failed unexpectedly" in caplog.text
         assert len(fake.dms(second)) == 1
         worker.max_attempts = 1  # the broken one has now used its attempts
-        worker.not_before.clear()
+        backoff_passed(fake)
         assert await worker.deliver_due() == 0
         [left] = fake.bot.exchange.run_sync(Exchange.owed_deliveries, "discord:")  # type: ignore[attr-defined]
         assert left.recipient == ann.user_key
@@ -352,7 +352,7 @@ async def test_a_long_digest_that_failed_part_way_resumes_without_repeating(
                 now=LAST_WEDNESDAY,
             )
         exchange.close()
-        board = fake.bot.notices  # type: ignore[attr-defined]
+        worker = fake.bot.worker  # type: ignore[attr-defined]
         real_send = discord.TextChannel.send
         calls = []
 
@@ -364,8 +364,9 @@ async def test_a_long_digest_that_failed_part_way_resumes_without_repeating(
 
         with monkeypatch.context() as patched:
             patched.setattr(discord.TextChannel, "send", flaky_send)
-            assert await board.post_owed() == 0
-        assert await board.post_owed() == 1
+            assert await worker.deliver_due() == 0
+        backoff_passed(fake)
+        assert await worker.deliver_due() == 1
 
         posted = [
             c.json["nonce"]
@@ -396,6 +397,6 @@ def test_overdue_flags_go_together_only_if_none_has_failed_before() -> None:
     trying = Notice(4, "overdue", "expert", "# Q-4", attempts=2, failed_before=True)
     digest = Notice(5, "digest", "steering", "# Digest")
 
-    groups = _grouped([*fresh, retried, trying, digest])
+    groups = grouped([*fresh, retried, trying, digest])
 
     assert sorted([n.id for n in g] for g in groups) == [[1, 2], [3], [4], [5]]

@@ -603,7 +603,7 @@ def test_deliveries_lists_what_failed_and_retry_gives_it_another_round(
     conn = sqlite3.connect(imported)
     with conn:
         conn.execute(
-            "INSERT INTO notices (key, kind, audience, body, attempts, last_error, created_at) "
+            "INSERT INTO outbox (key, kind, audience, body, attempts, last_error, created_at) "
             "VALUES ('digest:x', 'digest', 'steering', '# Digest', 8, '403 Missing Access', "
             "'2026-11-20T09:00:00+00:00')"
         )

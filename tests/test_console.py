@@ -14,7 +14,7 @@ from tests.conftest import REPO
 SCRIPT = REPO / "examples" / "two-officers.txt"
 QOS = "How is quality of service handled in PSN, and how many classes of service will there be?"
 COCO = "Will our GCSx Code of Connection compliance carry over when we move to PSN?"
-TABLES = ("questions", "asks", "answers", "releases", "deliveries", "events", "drafts")
+TABLES = ("questions", "asks", "answers", "releases", "outbox", "events", "drafts")
 
 
 def run(exchange: Exchange, *lines: str) -> str:

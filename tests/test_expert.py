@@ -166,7 +166,7 @@ def test_a_release_cannot_be_published_twice(
 
     with pytest.raises(Conflict, match="since release 1"):
         exchange.publish(expert)
-    assert count(exchange, "deliveries") == 1
+    assert count(exchange, "outbox") == 1
 
 
 def test_merging_moves_the_askers_and_tells_them(

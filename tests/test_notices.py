@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.notices import markdown_embeds
+from bot.markdown import markdown_embeds
 from bot.render import EMBED_TOTAL_MAX
 
 

@@ -127,7 +127,7 @@ def test_a_kill_while_publishing_loses_no_owed_delivery(settings: Settings, tmp_
     after = reopen(settings, db)
     try:
         assert after.store.db["releases"].count == 0
-        assert after.store.db["deliveries"].count == 0
+        assert after.store.db["outbox"].count == 0
         assert after.question("Q-1")[0].status is Status.IN_RELEASE
         release = after.publish(EXPERT)
         assert release.number == 1

@@ -113,7 +113,7 @@ def test_a_digest_missed_while_down_is_sent_once_on_start_up(
 
     exchange.check_schedules()
 
-    digests = exchange.store.db["notices"].rows_where("kind = 'digest'", order_by="id")
+    digests = exchange.store.db["outbox"].rows_where("kind = 'digest'", order_by="id")
     windows = [(r["window_start"], r["window_end"]) for r in digests]
     assert len(windows) == 2
     assert windows[1] == (
@@ -151,5 +151,5 @@ def test_the_expert_is_reminded_once_before_each_release(
     assert reminder.kind == "release_reminder"
     assert "1 question** in the queue" in reminder.body
     assert "Q-1" in reminder.body
-    assert exchange.mark_notice_sent(reminder.id) is True
-    assert exchange.mark_notice_sent(reminder.id) is False
+    assert exchange.mark_sent(reminder.id) is True
+    assert exchange.mark_sent(reminder.id) is False

@@ -109,7 +109,7 @@ class PersonalData:
             ),
             "deliveries": db.rows(
                 """SELECT kind, 'Q-' || question_id AS question, status, attempts, created_at,
-                          sent_at FROM deliveries WHERE officer_id = ? ORDER BY id""",
+                          sent_at FROM outbox WHERE officer_id = ? ORDER BY id""",
                 [officer_id],
             ),
             "events": db.rows(
@@ -131,11 +131,11 @@ class PersonalData:
         )
         db.write("DELETE FROM drafts WHERE officer_id = ?", [officer_id])
         db.write(
-            "DELETE FROM deliveries WHERE officer_id = ? AND status = ?",
+            "DELETE FROM outbox WHERE officer_id = ? AND status = ?",
             [officer_id, MessageStatus.OWED],
         )
         db.write(
-            """UPDATE deliveries SET recipient = ?, dedupe_key = 'forgotten:' || id,
+            """UPDATE outbox SET recipient = ?, key = 'forgotten:' || id,
                last_error = NULL WHERE officer_id = ?""",
             [anonymous, officer_id],
         )

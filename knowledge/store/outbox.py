@@ -1,5 +1,6 @@
-"""What the exchange owes: messages to officers and places (deliveries), and digests and
-reminders to the steering group and the expert (notices)."""
+"""The outbox: every message the exchange owes, to an officer or a place (answers, merge
+notices) or to an audience (digests, reminders and overdue flags for the steering group or
+the expert), recorded in the transaction that owes it and marked once sent."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from knowledge.models import FailingMessage, MessageKind, MessageStatus, Notice, OwedDelivery
+from knowledge.models import FailingMessage, MessageKind, MessageStatus, OwedMessage
 from knowledge.store.database import Database, marks, parse_stamp, stamp
 
 _NO_LIMIT = 2**62
-AUDIENCES = ("steering", "expert")
 
 
 def delivery_key(kind: MessageKind, about: int | None, recipient: str) -> str:
@@ -20,39 +20,31 @@ def delivery_key(kind: MessageKind, about: int | None, recipient: str) -> str:
     return f"{kind.value}:{about}:{recipient}"
 
 
-def _delivery(row: dict[str, Any]) -> OwedDelivery:
-    return OwedDelivery(
+def _message(row: dict[str, Any]) -> OwedMessage:
+    return OwedMessage(
         id=row["id"],
         kind=MessageKind(row["kind"]),
+        recipient=row["recipient"],
+        recipient_is_place=bool(row["recipient_is_place"]),
+        audience=row["audience"],
+        officer_id=row["officer_id"],
         question_id=row["question_id"],
         answer_id=row["answer_id"],
         merged_from=row["merged_from"],
-        recipient=row["recipient"],
-        recipient_is_place=bool(row["recipient_is_place"]),
-        officer_id=row["officer_id"],
+        body=row["body"],
+        parts_sent=row["parts_sent"],
         attempts=row["attempts"],
-    )
-
-
-def _notice(row: dict[str, Any]) -> Notice:
-    return Notice(
-        row["id"],
-        row["kind"],
-        row["audience"],
-        row["body"],
-        row["attempts"],
-        row["parts_sent"],
         failed_before=row["last_error"] is not None,
     )
 
 
 class Outbox:
-    """Messages owed, recorded in the transaction that owes them and marked once sent."""
+    """Messages owed; each kept until marked sent, its failures and backoff with it."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    # -- deliveries (answers and merge notices to officers and places) -----------------
+    # -- owing ---------------------------------------------------------------------------
 
     def owe(
         self,
@@ -67,10 +59,10 @@ class Outbox:
         merged_from: int | None = None,
         officer_id: int | None = None,
     ) -> bool:
-        """Record a message owed; False if the same one was already recorded."""
+        """Owe a message to an address; False if the same one was already owed."""
         count = self._db.write(
-            """INSERT OR IGNORE INTO deliveries (dedupe_key, kind, question_id, answer_id,
-                   merged_from, recipient, recipient_is_place, officer_id, created_at)
+            """INSERT OR IGNORE INTO outbox (key, kind, question_id, answer_id, merged_from,
+                   recipient, recipient_is_place, officer_id, created_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 delivery_key(kind, about, recipient),
@@ -86,46 +78,8 @@ class Outbox:
         )
         return count == 1
 
-    def owed_deliveries(
-        self, recipient_prefix: str, limit: int, max_attempts: int | None = None
-    ) -> list[OwedDelivery]:
-        """Owed deliveries, oldest first, places (public threads) before officers; with
-        `max_attempts`, only those still worth trying."""
-        rows = self._db.rows(
-            """SELECT * FROM deliveries WHERE status = ? AND recipient >= ? AND recipient < ?
-               AND attempts < ? ORDER BY attempts, recipient_is_place DESC, id LIMIT ?""",
-            [
-                MessageStatus.OWED,
-                recipient_prefix,
-                recipient_prefix + "\U0010ffff",
-                max_attempts if max_attempts is not None else _NO_LIMIT,
-                limit,
-            ],
-        )
-        return [_delivery(r) for r in rows]
-
-    def delivery(self, delivery_id: int) -> OwedDelivery | None:
-        row = self._db.one("SELECT * FROM deliveries WHERE id = ?", [delivery_id])
-        return _delivery(row) if row else None
-
-    def answer_sent_to_place(self, answer_id: int, place: str) -> bool:
-        row = self._db.one(
-            "SELECT 1 AS found FROM deliveries WHERE dedupe_key = ? AND status = ?",
-            [delivery_key(MessageKind.ANSWER, answer_id, place), MessageStatus.SENT],
-        )
-        return row is not None
-
-    def mark_sent(self, delivery_id: int, now: datetime) -> bool:
-        """True if this call marked it; False if it was already sent."""
-        return self._mark_sent("deliveries", delivery_id, now)
-
-    def mark_failed(self, delivery_id: int, error: str) -> None:
-        self._mark_failed("deliveries", delivery_id, error)
-
-    # -- notices (digests, release reminders, overdue flags) ---------------------------
-
     def notice_exists(self, key: str) -> bool:
-        return self._db.one("SELECT 1 AS found FROM notices WHERE key = ?", [key]) is not None
+        return self._db.one("SELECT 1 AS found FROM outbox WHERE key = ?", [key]) is not None
 
     def add_notice(
         self,
@@ -137,12 +91,12 @@ class Outbox:
         now: datetime,
         window: tuple[datetime, datetime] | None = None,
     ) -> int | None:
-        """Record a notice owed; None if one with this key already exists."""
+        """Owe a Markdown notice to an audience; None if one with this key already exists."""
         start, end = (stamp(window[0]), stamp(window[1])) if window else (None, None)
         if self.notice_exists(key):
             return None
         return self._db.insert(
-            """INSERT INTO notices (key, kind, audience, window_start, window_end, body,
+            """INSERT INTO outbox (key, kind, audience, window_start, window_end, body,
                    created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
             [key, kind, audience, start, end, body, stamp(now)],
         )
@@ -150,62 +104,101 @@ class Outbox:
     def last_digest_end(self) -> datetime | None:
         """Where the last digest owed stops (the next one starts there)."""
         row = self._db.one(
-            "SELECT MAX(window_end) AS end_at FROM notices WHERE kind = ?", [MessageKind.DIGEST]
+            "SELECT MAX(window_end) AS end_at FROM outbox WHERE kind = ?", [MessageKind.DIGEST]
         )
         return parse_stamp(row["end_at"]) if row and row["end_at"] else None
 
-    def owed_notices(
-        self, audiences: Iterable[str] | None, limit: int, max_attempts: int | None = None
-    ) -> list[Notice]:
-        """Owed notices, oldest first, for the given audiences (None: all)."""
-        wanted = list(AUDIENCES) if audiences is None else list(audiences)
-        if not wanted:
-            return []
+    # -- sending -------------------------------------------------------------------------
+
+    def owed(
+        self,
+        *,
+        recipient_prefix: str | None = None,
+        audiences: Iterable[str] = (),
+        limit: int = 100,
+        max_attempts: int | None = None,
+        due_by: datetime | None = None,
+    ) -> list[OwedMessage]:
+        """Owed messages to addresses starting with `recipient_prefix` (None: none) and to
+        `audiences`: fewest attempts first, then places (public threads) before officers,
+        then oldest. With `max_attempts`, only those not given up on; with `due_by`, only
+        those not backing off then."""
+        wanted = list(audiences)
+        prefix = recipient_prefix if recipient_prefix is not None else "\U0010ffff"
         rows = self._db.rows(
-            f"""SELECT * FROM notices WHERE status = ? AND audience IN ({marks(len(wanted))})
-                AND attempts < ? ORDER BY attempts, id LIMIT ?""",  # noqa: S608
+            f"""SELECT * FROM outbox WHERE status = ? AND attempts < ?
+                AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                AND ((recipient >= ? AND recipient < ?) OR audience IN ({marks(len(wanted))}))
+                ORDER BY attempts, recipient_is_place DESC, id LIMIT ?""",  # noqa: S608
             [
                 MessageStatus.OWED,
-                *wanted,
                 max_attempts if max_attempts is not None else _NO_LIMIT,
+                stamp(due_by) if due_by is not None else "\U0010ffff",
+                prefix,
+                prefix + "\U0010ffff",
+                *wanted,
                 limit,
             ],
         )
-        return [_notice(r) for r in rows]
+        return [_message(r) for r in rows]
 
-    def mark_notice_sent(self, notice_id: int, now: datetime) -> bool:
-        return self._mark_sent("notices", notice_id, now)
+    def get(self, message_id: int) -> OwedMessage | None:
+        row = self._db.one("SELECT * FROM outbox WHERE id = ?", [message_id])
+        return _message(row) if row else None
 
-    def mark_notice_part_sent(self, notice_id: int, parts_sent: int) -> None:
-        self._db.write(
-            "UPDATE notices SET parts_sent = ? WHERE id = ? AND parts_sent < ?",
-            [parts_sent, notice_id, parts_sent],
+    def answer_sent_to_place(self, answer_id: int, place: str) -> bool:
+        row = self._db.one(
+            "SELECT 1 AS found FROM outbox WHERE key = ? AND status = ?",
+            [delivery_key(MessageKind.ANSWER, answer_id, place), MessageStatus.SENT],
+        )
+        return row is not None
+
+    def mark_sent(self, message_id: int, now: datetime) -> bool:
+        """True if this call marked it; False if it was already sent."""
+        return (
+            self._db.write(
+                """UPDATE outbox SET status = ?, sent_at = ?, attempts = attempts + 1
+                   WHERE id = ? AND status = ?""",
+                [MessageStatus.SENT, stamp(now), message_id, MessageStatus.OWED],
+            )
+            == 1
         )
 
-    def mark_notice_failed(self, notice_id: int, error: str) -> None:
-        self._mark_failed("notices", notice_id, error)
+    def mark_part_sent(self, message_id: int, parts_sent: int) -> None:
+        """A long notice goes out in parts: remember how many went, so a retry sends the rest."""
+        self._db.write(
+            "UPDATE outbox SET parts_sent = ? WHERE id = ? AND parts_sent < ?",
+            [parts_sent, message_id, parts_sent],
+        )
 
-    # -- both --------------------------------------------------------------------------
+    def mark_failed(self, message_id: int, error: str, retry_at: datetime) -> int:
+        """Record a failed attempt and when to try again; returns the attempts so far."""
+        self._db.write(
+            """UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+               WHERE id = ? AND status = ?""",
+            [error[:500], stamp(retry_at), message_id, MessageStatus.OWED],
+        )
+        row = self._db.one("SELECT attempts FROM outbox WHERE id = ?", [message_id])
+        return int(row["attempts"]) if row else 0
+
+    # -- for an admin --------------------------------------------------------------------
 
     def failing(self) -> list[FailingMessage]:
-        """Owed deliveries and notices that have failed at least once, most attempts first."""
+        """Owed messages that have failed at least once, most attempts first."""
         rows = self._db.rows(
-            """SELECT 'delivery' AS tbl, id, kind, question_id, recipient, attempts,
-                      last_error, created_at
-               FROM deliveries WHERE status = :owed AND attempts > 0
-               UNION ALL
-               SELECT 'notice', id, kind, NULL, audience, attempts, last_error, created_at
-               FROM notices WHERE status = :owed AND attempts > 0
+            """SELECT id, kind, question_id, recipient, audience, attempts, last_error,
+                      created_at
+               FROM outbox WHERE status = ? AND attempts > 0
                ORDER BY attempts DESC, created_at""",
-            {"owed": MessageStatus.OWED.value},
+            [MessageStatus.OWED],
         )
         return [
             FailingMessage(
-                table=r["tbl"],
+                table="delivery" if r["recipient"] is not None else "notice",
                 id=r["id"],
                 kind=MessageKind(r["kind"]),
                 question_id=r["question_id"],
-                recipient=r["recipient"],
+                recipient=r["recipient"] if r["recipient"] is not None else r["audience"],
                 attempts=r["attempts"],
                 last_error=r["last_error"] or "",
                 created_at=parse_stamp(r["created_at"]),
@@ -214,28 +207,9 @@ class Outbox:
         ]
 
     def retry_given_up(self, attempts: int) -> int:
-        """Give every owed delivery and notice that failed `attempts` times a fresh round."""
-        return sum(
-            self._db.write(
-                f"UPDATE {table} SET attempts = 0 WHERE status = ? AND attempts >= ?",  # noqa: S608
-                [MessageStatus.OWED, attempts],
-            )
-            for table in ("deliveries", "notices")
-        )
-
-    def _mark_sent(self, table: str, message_id: int, now: datetime) -> bool:
-        return (
-            self._db.write(
-                f"""UPDATE {table} SET status = ?, sent_at = ?, attempts = attempts + 1
-                    WHERE id = ? AND status = ?""",  # noqa: S608
-                [MessageStatus.SENT, stamp(now), message_id, MessageStatus.OWED],
-            )
-            == 1
-        )
-
-    def _mark_failed(self, table: str, message_id: int, error: str) -> None:
-        self._db.write(
-            f"""UPDATE {table} SET attempts = attempts + 1, last_error = ?
-                WHERE id = ? AND status = ?""",  # noqa: S608
-            [error[:500], message_id, MessageStatus.OWED],
+        """Give every owed message that failed `attempts` times a fresh round, now."""
+        return self._db.write(
+            """UPDATE outbox SET attempts = 0, next_attempt_at = NULL
+               WHERE status = ? AND attempts >= ?""",
+            [MessageStatus.OWED, attempts],
         )

@@ -5,6 +5,7 @@ and report back what went out or failed."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from knowledge.addresses import reachable
 from knowledge.config import Settings
@@ -16,11 +17,14 @@ from knowledge.models import (
     FailingMessage,
     MessageKind,
     Notice,
-    OwedDelivery,
+    OwedMessage,
     Role,
+    retry_delay_seconds,
 )
 from knowledge.unit_of_work import UnitOfWork
 from knowledge.usecases import rules
+
+AUDIENCES = ("steering", "expert")
 
 
 def owe(
@@ -62,26 +66,62 @@ def owe_answer(uow: UnitOfWork, question_id: int, answer_id: int) -> int:
 
 
 class OutboxUseCases:
-    """What front ends send, and what they report back; plus the admin's view of failures."""
+    """What front ends send and report back, under one retry policy; plus the admin's view
+    of failures, and small facts front ends keep."""
 
     def __init__(self, uow: UnitOfWork, settings: Settings) -> None:
         self.uow = uow
         self.settings = settings
 
+    def owed_messages(
+        self,
+        recipient_prefix: str | None = None,
+        audiences: Iterable[str] = (),
+        limit: int = 100,
+        max_attempts: int | None = SEND_ATTEMPTS,
+    ) -> list[Delivery | Notice]:
+        """Everything due to be sent now: deliveries to addresses starting with
+        `recipient_prefix` (e.g. `Channel.DISCORD.prefix`; None for none) and notices to
+        `audiences`, fewest attempts first, then places before officers, then oldest.
+
+        A message backing off after a failure is left out until its time comes, and one
+        that has failed `max_attempts` times until an admin retries it, so neither holds
+        up newer ones.
+        """
+        rows = self.uow.outbox.owed(
+            recipient_prefix=recipient_prefix,
+            audiences=audiences,
+            limit=limit,
+            max_attempts=max_attempts,
+            due_by=self.uow.now(),
+        )
+        return [self._delivery(row) if row.recipient else _notice(row) for row in rows]
+
     def owed_deliveries(
         self, recipient_prefix: str = "", limit: int = 100, max_attempts: int | None = None
     ) -> list[Delivery]:
-        """Messages owed to recipients whose address starts with `recipient_prefix` (e.g.
-        `Channel.DISCORD.prefix`), oldest first.
+        """The deliveries among `owed_messages` (answers and merge notices)."""
+        owed = self.owed_messages(recipient_prefix, (), limit, max_attempts)
+        return [m for m in owed if isinstance(m, Delivery)]
 
-        With `max_attempts`, deliveries that have failed that often are left out, so they
-        cannot hold up newer ones.
-        """
-        rows = self.uow.outbox.owed_deliveries(recipient_prefix, limit, max_attempts)
-        return [self._delivery(row) for row in rows]
+    def owed_notices(
+        self,
+        audiences: str | Iterable[str] | None = None,
+        limit: int = 20,
+        max_attempts: int | None = None,
+    ) -> list[Notice]:
+        """The notices among `owed_messages`, to an audience ("steering", "expert"), to
+        several, or (None) to both."""
+        wanted = [audiences] if isinstance(audiences, str) else audiences
+        owed = self.owed_messages(
+            None, AUDIENCES if wanted is None else wanted, limit, max_attempts
+        )
+        return [m for m in owed if isinstance(m, Notice)]
 
-    def _delivery(self, row: OwedDelivery) -> Delivery:
+    def _delivery(self, row: OwedMessage) -> Delivery:
         store = self.uow
+        assert row.recipient is not None
+        assert row.question_id is not None
         question = store.questions.get(row.question_id)
         assert question is not None
         names: tuple[str, ...] = ()
@@ -101,17 +141,28 @@ class OutboxUseCases:
             attempts=row.attempts,
         )
 
-    def mark_sent(self, delivery_id: int) -> bool:
-        """Record that a delivery went out; False (and no change) if it already had."""
+    def mark_sent(self, message_id: int) -> bool:
+        """Record that a message went out; False (and no change) if it already had."""
         with self.uow as uow:
-            if uow.outbox.delivery(delivery_id) is None:
-                raise NotFound(f"There is no delivery {delivery_id}.")
-            return uow.outbox.mark_sent(delivery_id, uow.now())
+            if uow.outbox.get(message_id) is None:
+                raise NotFound(f"There is no delivery {message_id}.")
+            return uow.outbox.mark_sent(message_id, uow.now())
 
-    def mark_failed(self, delivery_id: int, error: str) -> None:
-        """Record a failed attempt; the delivery stays owed."""
+    def mark_part_sent(self, message_id: int, parts_sent: int) -> None:
+        """Record that the first `parts_sent` messages of a long notice went out."""
         with self.uow as uow:
-            uow.outbox.mark_failed(delivery_id, error)
+            uow.outbox.mark_part_sent(message_id, parts_sent)
+
+    def mark_failed(self, message_id: int, error: str) -> int:
+        """Record a failed attempt; the message stays owed and is not tried again until its
+        backoff has passed (kept in the database, so a restart keeps it). Returns the
+        attempts made so far."""
+        with self.uow as uow:
+            found = uow.outbox.get(message_id)
+            if found is None:
+                raise NotFound(f"There is no delivery {message_id}.")
+            retry_at = uow.now() + timedelta(seconds=retry_delay_seconds(found.attempts))
+            return uow.outbox.mark_failed(message_id, error, retry_at)
 
     def place_has_answer(self, delivery: Delivery) -> bool:
         """Whether the answer `delivery` carries is already posted at its question's place
@@ -129,42 +180,17 @@ class OutboxUseCases:
             rules.question(uow, question_id)
             uow.questions.set_place(question_id, place, uow.now())
 
-    # -- notices (digests and reminders) -------------------------------------------------
-
-    def owed_notices(
-        self,
-        audiences: str | Iterable[str] | None = None,
-        limit: int = 20,
-        max_attempts: int | None = None,
-    ) -> list[Notice]:
-        """Digests and reminders owed to an audience ("steering", "expert"), or to several."""
-        wanted = [audiences] if isinstance(audiences, str) else audiences
-        return self.uow.outbox.owed_notices(wanted, limit, max_attempts)
-
-    def mark_notice_sent(self, notice_id: int) -> bool:
-        with self.uow as uow:
-            return uow.outbox.mark_notice_sent(notice_id, uow.now())
-
-    def mark_notice_part_sent(self, notice_id: int, parts_sent: int) -> None:
-        """Record that the first `parts_sent` messages of a notice went out."""
-        with self.uow as uow:
-            uow.outbox.mark_notice_part_sent(notice_id, parts_sent)
-
-    def mark_notice_failed(self, notice_id: int, error: str) -> None:
-        with self.uow as uow:
-            uow.outbox.mark_notice_failed(notice_id, error)
-
     # -- for an admin --------------------------------------------------------------------
 
     def failing_messages(self, actor: Actor) -> list[FailingMessage]:
-        """Owed deliveries and notices that have failed at least once, for an admin: after
-        SEND_ATTEMPTS failures the bot stops trying them until `retry_given_up`."""
+        """Owed messages that have failed at least once, for an admin: after SEND_ATTEMPTS
+        failures the bot stops trying them until `retry_given_up`."""
         rules.require(actor, Role.ADMIN, "see failing deliveries")
         return self.uow.outbox.failing()
 
     def retry_given_up(self, actor: Actor) -> int:
-        """Give the deliveries and notices the bot gave up on a fresh round of attempts
-        (after fixing what stopped them, e.g. a channel permission); returns how many."""
+        """Give the messages the bot gave up on a fresh round of attempts, now (after fixing
+        what stopped them, e.g. a channel permission); returns how many."""
         rules.require(actor, Role.ADMIN, "retry deliveries")
         with self.uow as uow:
             retried = uow.outbox.retry_given_up(SEND_ATTEMPTS)
@@ -181,3 +207,17 @@ class OutboxUseCases:
     def remember_front_end_fact(self, key: str, value: str) -> None:
         with self.uow as uow:
             uow.facts.set(key, value, uow.now())
+
+
+def _notice(row: OwedMessage) -> Notice:
+    assert row.audience is not None
+    assert row.body is not None
+    return Notice(
+        row.id,
+        row.kind.value,
+        row.audience,
+        row.body,
+        row.attempts,
+        row.parts_sent,
+        failed_before=row.failed_before,
+    )

@@ -1,0 +1,126 @@
+"""One outbox: answers, merge notices, digests, reminders and overdue flags are owed the same
+way, retried under one policy kept in the database, and given up on the same way."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from knowledge.config import Settings
+from knowledge.exchange import Exchange
+from knowledge.migrations import MIGRATIONS
+from knowledge.models import SEND_ATTEMPTS, Actor, Delivery, Notice, Role
+from knowledge.store import Store
+from tests.conftest import STEERING, Clock
+from tests.stories import QOS, new
+from tests.test_store import at_version
+
+ADMIN = Actor("test:ada", "Ada", frozenset({Role.OFFICER, Role.ADMIN}))
+
+
+def owe_answer_and_digest(exchange: Exchange, alice: Actor, expert: Actor) -> tuple[int, int]:
+    q = new(exchange.ask(alice, QOS)).question
+    exchange.answer(expert, q.ref, "Six classes of service.")
+    exchange.publish(expert)
+    exchange.send_digest(STEERING)
+    [delivery] = exchange.owed_deliveries("test:alice")
+    [notice] = exchange.owed_notices("steering")
+    return delivery.id, notice.id
+
+
+def due(exchange: Exchange) -> set[int]:
+    return {m.id for m in exchange.owed_messages("test:", ["steering"])}
+
+
+def test_answers_and_digests_come_from_one_outbox(
+    exchange: Exchange, alice: Actor, expert: Actor
+) -> None:
+    delivery, notice = owe_answer_and_digest(exchange, alice, expert)
+
+    owed = exchange.owed_messages("test:", ["steering"])
+
+    assert {m.id for m in owed} == {delivery, notice}
+    assert {type(m) for m in owed} == {Delivery, Notice}
+    assert exchange.owed_messages("test:", []) == exchange.owed_deliveries("test:")
+    assert exchange.owed_messages(None, ["steering"]) == exchange.owed_notices("steering")
+
+
+def test_a_failed_message_backs_off_under_one_policy_kept_in_the_database(
+    exchange: Exchange, alice: Actor, expert: Actor, clock: Clock, settings: Settings
+) -> None:
+    delivery, notice = owe_answer_and_digest(exchange, alice, expert)
+
+    for message in (delivery, notice):
+        assert exchange.mark_failed(message, "500 Internal Server Error") == 1
+    assert due(exchange) == set()  # neither is tried again at once
+    clock.advance(seconds=4)
+    assert due(exchange) == set()
+
+    restarted = Exchange.open(settings, clock)  # the backoff survives a restart
+    try:
+        assert due(restarted) == set()
+        clock.advance(seconds=2)  # 5 s after the first failure
+        assert due(restarted) == {delivery, notice}
+        assert restarted.mark_failed(notice, "500 again") == 2
+        clock.advance(seconds=9)
+        assert due(restarted) == {delivery}  # the second wait is twice as long
+        clock.advance(seconds=1)
+        assert due(restarted) == {delivery, notice}
+    finally:
+        restarted.close()
+
+
+def test_delivery_and_notice_are_given_up_on_alike_and_retried_by_an_admin(
+    exchange: Exchange, alice: Actor, expert: Actor, clock: Clock
+) -> None:
+    delivery, notice = owe_answer_and_digest(exchange, alice, expert)
+    for _ in range(SEND_ATTEMPTS):
+        for message in (delivery, notice):
+            exchange.mark_failed(message, "403 Missing Access")
+        clock.advance(hours=2)  # past any backoff
+
+    failing = exchange.failing_messages(ADMIN)
+    assert {(f.table, f.id) for f in failing} == {("delivery", delivery), ("notice", notice)}
+    assert all(f.given_up for f in failing)
+    assert due(exchange) == set()
+
+    assert exchange.retry_given_up(ADMIN) == 2
+    assert due(exchange) == {delivery, notice}  # at once: the backoff is cleared too
+    exchange.mark_sent(delivery)
+    exchange.mark_sent(notice)
+    assert due(exchange) == set()
+
+
+def test_an_upgrade_carries_owed_deliveries_and_notices_into_the_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "v8.db"
+    version = next(n for n, (name, _) in enumerate(MIGRATIONS) if name == "one outbox")
+    at_version(path, version)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO authorities (id, name, created_at) VALUES (1, 'Rutland', 'x')")
+        conn.execute(
+            "INSERT INTO questions (id, text, topic, status, created_at, updated_at, "
+            "waiting_since) VALUES (1, 'QoS?', 'technical', 'answered', 'x', 'x', 'x')"
+        )
+        conn.execute(
+            "INSERT INTO deliveries (id, dedupe_key, kind, question_id, recipient, attempts, "
+            "last_error, created_at) VALUES (41, 'merged:7:discord:5', 'merged', 1, "
+            "'discord:5', 2, '500 boom', '2010-05-11T09:00:00+00:00')"
+        )
+        conn.execute(
+            "INSERT INTO notices (key, kind, audience, body, parts_sent, created_at) "
+            "VALUES ('digest:x', 'digest', 'steering', '# Digest', 1, '2010-05-11T09:00:00+00:00')"
+        )
+    conn.close()
+
+    store = Store.open(path)
+    try:
+        owed = store.outbox.owed(recipient_prefix="discord:", audiences=["steering"])
+        [carried, digest] = sorted(owed, key=lambda m: m.id)
+    finally:
+        store.close()
+
+    assert (carried.id, carried.recipient, carried.attempts) == (41, "discord:5", 2)
+    assert carried.failed_before  # its id, and so its nonce, is kept: a resend is dropped
+    assert (digest.audience, digest.body, digest.parts_sent) == ("steering", "# Digest", 1)
+    assert digest.id > carried.id
