@@ -1,4 +1,4 @@
-"""`psn-exchange match`: check a list of questions against a stored list (DESIGN.md §5).
+"""`psn-exchange match`: check a list of questions against a stored list (README.md, CLI).
 
 Same matcher and thresholds as /ask. Input files are JSONL lines `{"id": ..., "text": ...}`;
 every line is checked before anything is written, so a bad file produces no output.

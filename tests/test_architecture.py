@@ -239,3 +239,106 @@ def test_the_import_reader_sees_the_real_bot_imports() -> None:
     imports = {m: {target for _, target in found} for m, found in bot_imports(BOT_SOURCES).items()}
     assert imports[LAUNCHER] >= COGS | {"bot.client"}
     assert imports["bot.forum"] >= {"bot.client", "bot.interactions", "bot.suggestions"}
+
+
+# -- knowledge/'s layers ----------------------------------------------------------------
+#
+#   front ends    cli, console, importer, export, batchmatch, runner   (and bot/)
+#   facade        exchange (Exchange.open is the composition root)
+#   use cases     usecases.*, unit_of_work
+#   store         store.*                     below them all: models, errors, text, …
+
+STORE = frozenset(m for m in MODULES if is_in(m, "knowledge.store"))
+USE_CASES = frozenset(
+    m for m in MODULES if is_in(m, "knowledge.usecases") or m == "knowledge.unit_of_work"
+)
+FRONT_ENDS = frozenset(
+    f"knowledge.{name}" for name in ("cli", "console", "importer", "export", "batchmatch", "runner")
+)
+FACADE = "knowledge.exchange"
+
+
+def knowledge_source(module: str) -> str:
+    path = REPO / Path(*module.split("."))
+    return (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text(
+        encoding="utf-8"
+    )
+
+
+def knowledge_layer_violations(module: str, source: str) -> list[str]:
+    """What `module` imports from a layer above its own (bot/ only lazily, in the CLI's run)."""
+    tree = ast.parse(source)
+    lazy_run_lines = {
+        node.lineno
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef) and function.name == "cmd_run"
+        for node in ast.walk(function)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    }
+    above: set[str] = set()
+    if module in STORE:
+        above = {*USE_CASES, FACADE, *FRONT_ENDS}
+    elif module in USE_CASES:
+        above = {FACADE, *FRONT_ENDS}
+    found = []
+    package = (REPO / Path(*module.split("."))).is_dir()
+    for line, name in imported_names(source, module, package=package):
+        if is_in(name, "bot") and not (module == "knowledge.cli" and line in lazy_run_lines):
+            found.append(f"line {line}: imports {name}, the Discord adapter")
+        elif any(is_in(name, upper) for upper in above):
+            found.append(f"line {line}: imports {name}, a layer above {module}")
+    return found
+
+
+def test_every_knowledge_module_has_a_layer() -> None:
+    assert {"knowledge.store", "knowledge.store.database", "knowledge.store.outbox"} <= STORE
+    assert {"knowledge.usecases.officers", "knowledge.unit_of_work"} <= USE_CASES
+    assert set(MODULES) >= FRONT_ENDS
+    assert FACADE in MODULES
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_knowledge_modules_import_only_from_their_layer_or_below(module: str) -> None:
+    assert knowledge_layer_violations(module, knowledge_source(module)) == []
+
+
+def test_the_layer_check_catches_each_kind_of_violation() -> None:
+    check = knowledge_layer_violations
+    assert check("knowledge.store.questions", "from knowledge.usecases import rules") == [
+        "line 1: imports knowledge.usecases.rules, a layer above knowledge.store.questions"
+    ]
+    assert check("knowledge.store.outbox", "import knowledge.exchange") != []
+    assert check("knowledge.usecases.officers", "from knowledge.console import x") != []
+    assert check("knowledge.unit_of_work", "from knowledge.exchange import Exchange") != []
+    assert check("knowledge.console", "from bot.client import ExchangeBot") != []
+    at_top = "from bot.app import run\ndef cmd_run():\n    pass\n"
+    assert check("knowledge.cli", at_top) == ["line 1: imports bot.app.run, the Discord adapter"]
+    lazily = "def cmd_run():\n    from bot.app import run\n"
+    assert check("knowledge.cli", lazily) == []
+    assert check("knowledge.console", lazily) != []  # only the CLI may
+
+
+# -- docstrings point at files that exist ---------------------------------------------------
+
+DOC_REFERENCE = __import__("re").compile(r"\b((?:[\w.-]+/)*[\w-]+\.(?:md|py|toml))\b")
+
+
+def missing_references(source: str) -> list[str]:
+    """Files a module's docstrings and comments name that are not in this repository."""
+    names = set(DOC_REFERENCE.findall(source))
+    return sorted(
+        name for name in names if not (REPO / name).exists() and not list(REPO.glob(f"**/{name}"))
+    )
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_files_named_in_knowledge_point_at_this_repository(module: str) -> None:
+    assert missing_references(knowledge_source(module)) == []
+
+
+def test_a_reference_to_a_file_elsewhere_is_caught() -> None:
+    assert missing_references('"""See DESIGN.md §5 and knowledge/service.py."""') == [
+        "DESIGN.md",
+        "knowledge/service.py",
+    ]
+    assert missing_references('"""See docs/architecture.md and store/outbox.py."""') == []
