@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from knowledge.models import Link
 from knowledge.normalise import Normaliser, stem
 from knowledge.schedule import days_between
-from knowledge.store import parse_stamp
 from knowledge.store.reports import Reports
 from knowledge.text import inert, plural, question_ref
 
@@ -111,32 +111,25 @@ def build_digest(
     taken = reports.answered_from_store_between(since, until)
     answered = len({q for q in reports.event_questions("answer_written", since, until) if q})
     released = reports.releases_between(since, until)
-    published_ids = {r["question_id"] for r in released}
+    published_ids = {r.question_id for r in released}
     days_to_answer = [
-        days_between(parse_stamp(r["published_at"]), parse_stamp(r["asked_at"]))
+        days_between(r.published_at, r.asked_at)
         for r in released
         # First answers only; a question imported from an old list has no real turnaround.
-        if r["published_at"] == r["first_published_at"]
-        and r["version"] == 1
-        and r["first_link"] != "imported"
+        if r.published_at == r.first_published_at
+        and r.version == 1
+        and r.first_link is not Link.IMPORTED
     ]
 
-    waiting_rows = reports.waiting_at(until)
     waiting = [
-        WaitingQuestion(
-            r["id"],
-            r["text"],
-            r["topic"],
-            r["authorities"],
-            days_between(until, parse_stamp(r["waiting_since"])),
-        )
-        for r in waiting_rows
+        WaitingQuestion(r.id, r.text, r.topic, r.authorities, days_between(until, r.waiting_since))
+        for r in reports.waiting_at(until)
     ]
     waiting_by_authority = reports.authorities_waiting_at(until, [w.id for w in waiting])
     received = Counter(reports.authorities_receiving_between(since, until))
 
     # Taking an answer straight from the store is asking too, just never reaching the expert.
-    asked_by_authority = Counter(a["authority"] for a in [*asks, *taken])
+    asked_by_authority = Counter(a.authority for a in [*asks, *taken])
     names = sorted(set(asked_by_authority) | set(waiting_by_authority) | set(received))
     authority_lines = tuple(
         sorted(
@@ -147,7 +140,7 @@ def build_digest(
             key=lambda line: (-line.asked, -line.waiting, line.name),
         )
     )
-    asked_by_topic = Counter(a["topic"] for a in [*asks, *taken])
+    asked_by_topic = Counter(a.topic for a in [*asks, *taken])
     waiting_by_topic = Counter(w.topic for w in waiting)
     topic_lines = tuple(
         TopicLine(t, asked_by_topic[t], waiting_by_topic[t])
@@ -163,7 +156,7 @@ def build_digest(
         answered_from_store=len(taken),
         answered_by_expert=answered,
         published=len(published_ids),
-        releases=tuple(sorted({r["number"] for r in released})),
+        releases=tuple(sorted({r.number for r in released})),
         waiting=len(waiting),
         authorities=authority_lines,
         topics=topic_lines,
@@ -172,7 +165,7 @@ def build_digest(
         overdue=tuple(w for w in waiting if w.waiting_days > waiting_limit_days),
         median_days_to_answer=statistics.median(days_to_answer) if days_to_answer else None,
         p90_days_to_answer=_percentile(days_to_answer, 0.9) if days_to_answer else None,
-        themes=_themes([(a["question_id"], a["text"]) for a in asks], normalise),
+        themes=_themes([(a.question_id, a.text) for a in asks], normalise),
         waiting_limit_days=waiting_limit_days,
         authorities_named=name_authorities,
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from knowledge.models import Link, Resolution, Status
 from knowledge.store.database import Database, parse_stamp, stamp
@@ -18,6 +18,40 @@ _ANSWERED_SUGGESTION = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """One ask in a window: which authority asked which question, on which topic."""
+
+    question_id: int
+    text: str  # the question's canonical text
+    topic: str
+    authority: str
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """One answer published in a window, with what its turnaround needs."""
+
+    number: int  # the release
+    published_at: datetime
+    question_id: int
+    version: int
+    asked_at: datetime  # when the question was first asked
+    first_link: Link | None  # how its first ask came (an import has no real turnaround)
+    first_published_at: datetime  # when any answer to it was first published
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A question waiting for a published answer at some moment."""
+
+    id: int
+    text: str
+    topic: str
+    waiting_since: datetime
+    authorities: int  # distinct authorities waiting on it then
+
+
 class Reports:
     """Read-only queries over a window of time, for digests, reminders and calibration."""
 
@@ -26,18 +60,18 @@ class Reports:
 
     # -- reporting (digests and reminders) --------------------------------------------
 
-    def asks_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    def asks_between(self, since: datetime, until: datetime) -> list[Asked]:
         """Asks made in (since, until], with their question's topic and authority; not those
         answered straight from the store (`answered_from_store_between` counts them)."""
-        return self._db.rows(
-            """SELECT a.id, a.question_id, a.link, a.asked_at, q.text, q.topic,
-                      au.name AS authority
+        rows = self._db.rows(
+            """SELECT a.question_id, q.text, q.topic, au.name AS authority
                FROM asks a JOIN questions q ON q.id = a.question_id
                JOIN authorities au ON au.id = a.authority_id
                WHERE a.asked_at > ? AND a.asked_at <= ? AND a.link != ?
                ORDER BY a.asked_at""",
             [stamp(since), stamp(until), Link.ANSWERED_FROM_STORE],
         )
+        return [Asked(**row) for row in rows]
 
     def suggestion_outcomes(self, since: datetime | None) -> list[tuple[float, str]]:
         """(score, resolution) of every suggestion an officer has answered since `since`:
@@ -77,9 +111,9 @@ class Reports:
             )
         ]
 
-    def releases_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    def releases_between(self, since: datetime, until: datetime) -> list[Released]:
         """Releases published in (since, until] with each question they answered."""
-        return self._db.rows(
+        rows = self._db.rows(
             """SELECT r.number, r.published_at, an.question_id, an.version,
                       q.created_at AS asked_at,
                       (SELECT a.link FROM asks a WHERE a.question_id = an.question_id
@@ -93,12 +127,24 @@ class Reports:
                ORDER BY r.number, an.question_id""",
             [stamp(since), stamp(until)],
         )
+        return [
+            Released(
+                number=r["number"],
+                published_at=parse_stamp(r["published_at"]),
+                question_id=r["question_id"],
+                version=r["version"],
+                asked_at=parse_stamp(r["asked_at"]),
+                first_link=Link(r["first_link"]) if r["first_link"] else None,
+                first_published_at=parse_stamp(r["first_published_at"]),
+            )
+            for r in rows
+        ]
 
-    def waiting_at(self, moment: datetime) -> list[dict[str, Any]]:
+    def waiting_at(self, moment: datetime) -> list[Waiting]:
         """Questions that were waiting for a published answer at `moment`."""
         at = stamp(moment)
-        return self._db.rows(
-            """SELECT q.id, q.text, q.topic, q.status,
+        rows = self._db.rows(
+            """SELECT q.id, q.text, q.topic,
                       COALESCE(MIN(a.asked_at), q.created_at) AS waiting_since,
                       COUNT(DISTINCT a.authority_id) AS authorities
                FROM questions q
@@ -111,6 +157,16 @@ class Reports:
                GROUP BY q.id ORDER BY waiting_since, q.id""",
             [at, at, at, Status.WITHDRAWN, Status.MERGED, at, at],
         )
+        return [
+            Waiting(
+                id=r["id"],
+                text=r["text"],
+                topic=r["topic"],
+                waiting_since=parse_stamp(r["waiting_since"]),
+                authorities=r["authorities"],
+            )
+            for r in rows
+        ]
 
     def authorities_waiting_at(
         self, moment: datetime, question_ids: Iterable[int]
@@ -129,16 +185,17 @@ class Reports:
             counts[row["name"]] = counts.get(row["name"], 0) + int(row["n"])
         return counts
 
-    def answered_from_store_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        """Each time an officer took an answer from the store: their authority, the topic."""
-        return self._db.rows(
-            """SELECT au.name AS authority, q.topic FROM events e
+    def answered_from_store_between(self, since: datetime, until: datetime) -> list[Asked]:
+        """Each time an officer took an answer from the store: their authority, the question."""
+        rows = self._db.rows(
+            """SELECT q.id AS question_id, q.text, q.topic, au.name AS authority FROM events e
                JOIN officers o ON o.id = e.actor_id
                JOIN authorities au ON au.id = o.authority_id
                JOIN questions q ON q.id = e.question_id
                WHERE e.action = 'answered_from_store' AND e.at > ? AND e.at <= ?""",
             [stamp(since), stamp(until)],
         )
+        return [Asked(**row) for row in rows]
 
     def authorities_receiving_between(self, since: datetime, until: datetime) -> dict[str, int]:
         """For each authority, how many answers published in (since, until] it was waiting

@@ -18,7 +18,7 @@ from knowledge.digest import to_markdown as digest_to_markdown
 from knowledge.errors import InvalidInput, NotAllowed
 from knowledge.models import Actor, MessageKind, Role
 from knowledge.schedule import cron, days_between, due_digest_window, due_release_reminder
-from knowledge.store import parse_stamp, stamp
+from knowledge.store import stamp
 from knowledge.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -148,15 +148,13 @@ class SteeringUseCases:
         limit = self.settings.schedule.waiting_limit_days
         owed = 0
         for row in self.uow.reports.waiting_at(now):
-            waited = days_between(now, parse_stamp(row["waiting_since"]))
+            waited = days_between(now, row.waiting_since)
             crossed = int(waited // limit) * limit
-            if crossed < limit or row["authorities"] == 0:  # nobody waits on it any more
+            if crossed < limit or row.authorities == 0:  # nobody waits on it any more
                 continue
-            question = WaitingQuestion(
-                row["id"], row["text"], row["topic"], row["authorities"], waited
-            )
+            question = WaitingQuestion(row.id, row.text, row.topic, row.authorities, waited)
             added = self.uow.outbox.add_notice(
-                key=f"overdue:{row['id']}:{crossed}",
+                key=f"overdue:{row.id}:{crossed}",
                 kind=MessageKind.OVERDUE,
                 audience="steering",
                 body=overdue_markdown(question, crossed),
