@@ -84,6 +84,10 @@ class UnitOfWork:
     def now(self) -> datetime:
         return self.clock()
 
+    def flush_to_disk(self) -> None:
+        """After a commit that erased personal data: make sure the files no longer hold it."""
+        self.store.database.checkpoint()
+
     @property
     def in_transaction(self) -> bool:
         return self.store.database.in_transaction

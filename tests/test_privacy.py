@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.cli import main
+from knowledge.config import Settings
 from knowledge.errors import NotFound
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, NewQuestion
@@ -153,3 +154,27 @@ def test_privacy_cli_refuses_a_key_it_does_not_know(
 
     assert main(["privacy", "export", "discord:123", "--db", db]) == 1
     assert "No officer has the key 'discord:123'" in capsys.readouterr().err
+
+
+def test_an_erased_identity_is_gone_from_the_files_on_disk(
+    exchange: Exchange, settings: Settings, expert: Actor
+) -> None:
+    zebedee = Actor("test:zebedee-quillfeather", "Zebedee Quillfeather")
+    exchange.set_authority(zebedee, "Rutland County Council")
+    q = exchange.ask(zebedee, COCO)
+    assert isinstance(q, NewQuestion)
+    exchange.answer(expert, q.question.ref, "Yes, with minimum rework.")
+    exchange.publish(expert)  # a delivery owed to them names their address too
+    exchange.my_data(zebedee)
+
+    exchange.forget_me(zebedee)
+
+    db = Path(settings.database.path)
+    files = [f for f in db.parent.iterdir() if f.name.startswith(db.name)]
+    assert db in files
+    for path in files:
+        content = path.read_bytes()
+        assert b"Quillfeather" not in content, path.name
+        assert b"zebedee" not in content.lower(), path.name
+    # and freed space is zeroed, so no page keeps an erased row's bytes
+    assert exchange.store.conn.execute("PRAGMA secure_delete").fetchone()[0] == 1

@@ -96,6 +96,9 @@ class Database:
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
             # FULL: a committed ask survives power loss too, not only a killed process.
             conn.execute("PRAGMA synchronous = FULL")
+            # Deleted and overwritten content is zeroed, so an erased officer's name does not
+            # linger in free pages of the file.
+            conn.execute("PRAGMA secure_delete = ON")
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc, name) from None
         store = cls(conn, name)
@@ -105,6 +108,18 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+    def checkpoint(self) -> None:
+        """Copy everything committed into the database file and empty the write-ahead log,
+        so data just erased is gone from the disk too (not left in old log frames). A
+        reader holding an old snapshot can stop the log being emptied; it is then
+        emptied at the next checkpoint."""
+        if self.in_transaction:
+            raise RuntimeError("checkpoint() runs only after the transaction has committed")
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(exc, self.path) from None
 
     @property
     def schema_version(self) -> int:

@@ -48,5 +48,6 @@ class OwnDataUseCases:
             kept = len(uow.personal.of(found.id)["asks"])
             uow.personal.anonymise(found.id, uow.now())
             uow.events.record("forgotten", actor_id=found.id, now=uow.now(), asks_kept=kept)
+        self.uow.flush_to_disk()  # the old name must not linger in the write-ahead log
         log.info("officer %s erased their data (%s asks kept anonymously)", found.id, kept)
         return kept
