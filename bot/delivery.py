@@ -8,6 +8,10 @@ nonce, and Discord drops it as a duplicate within its nonce window (a few minute
 failure is recorded with the exchange, which keeps the backoff in the database (one policy
 for every kind of message, kept across restarts); discord.py itself waits out rate limits
 (429).
+
+A busy database (another process writing) is a retry, never a resend: what happened to a
+message that could not be recorded is kept here and recorded first in the next round, and
+until it is, that message is not sent again.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import discord
 
@@ -22,6 +28,7 @@ from bot.client import ExchangeBot
 from bot.markdown import markdown_embeds
 from bot.render import delivery_embed
 from knowledge.addresses import Address, Channel
+from knowledge.errors import StoreError
 from knowledge.exchange import Exchange
 from knowledge.models import SEND_ATTEMPTS, Delivery, Notice, retry_delay_seconds
 
@@ -30,6 +37,15 @@ log = logging.getLogger(__name__)
 
 class Undeliverable(Exception):
     """No way to reach the recipient right now (e.g. DMs closed and no thread)."""
+
+
+class Unrecorded(Exception):
+    """A part of a notice went out but the database was too busy to record it: stop here,
+    record it first next round, then carry on from the next part."""
+
+
+# An outcome the exchange has yet to record: (Exchange method, its arguments after the id).
+Outcome = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def _discord_id(text: str | None, *, place: bool) -> int | None:
@@ -57,6 +73,8 @@ class DeliveryWorker:
         self.max_attempts = max_attempts
         self.stopping = False
         self.warned: set[str] = set()  # audiences without a channel, said once
+        # Outcomes the database was too busy to record, by message id, oldest first.
+        self.unrecorded: dict[int, list[Outcome]] = {}
         self.task: asyncio.Task[None] | None = None
         # One round at a time: two overlapping rounds could both send the same delivery.
         self.round = asyncio.Lock()
@@ -88,15 +106,24 @@ class DeliveryWorker:
             return await self._deliver_due()
 
     async def _deliver_due(self) -> int:
-        # Messages that failed max_attempts times are left out, so they never hold up newer
-        # ones (they stay owed in the database, with their last error, for an admin).
-        owed = await self.bot.call(
-            Exchange.owed_messages,
-            Channel.DISCORD.prefix,
-            self.audiences(),
-            100,
-            max_attempts=self.max_attempts,
-        )
+        for message_id in list(self.unrecorded):
+            if not await self._flush(message_id):
+                break  # still busy: the rest wait too
+        try:
+            # Messages that failed max_attempts times are left out, so they never hold up
+            # newer ones (they stay owed in the database, with their last error, for an admin).
+            owed = await self.bot.call(
+                Exchange.owed_messages,
+                Channel.DISCORD.prefix,
+                self.audiences(),
+                100,
+                max_attempts=self.max_attempts,
+            )
+        except StoreError as error:
+            log.warning("could not read what is owed (%s); trying again at the next poll", error)
+            return 0
+        # Never send again what was sent (or tried) but is not yet recorded as such.
+        owed = [m for m in owed if m.id not in self.unrecorded]
         sent = 0
         for delivery in (m for m in owed if isinstance(m, Delivery)):
             if self.stopping:
@@ -104,42 +131,71 @@ class DeliveryWorker:
             try:
                 await self.send(delivery)
             except Exception as error:  # one bad delivery must not stop the others
-                await self.failed(delivery.id, error)
+                await self.failed(delivery, error)
                 continue
-            await self.bot.call(Exchange.mark_sent, delivery.id)
+            await self._record(delivery.id, Exchange.mark_sent)
             sent += 1
         for group in grouped([m for m in owed if isinstance(m, Notice)]):
             if self.stopping:
                 return sent
             try:
                 await self.post(group)
+            except Unrecorded:
+                continue
             except Exception as error:  # one notice must not hold up the others
                 for notice in group:
-                    await self.failed(notice.id, error)
+                    await self.failed(notice, error)
                 continue
             for notice in group:
-                await self.bot.call(Exchange.mark_sent, notice.id)
+                await self._record(notice.id, Exchange.mark_sent)
             sent += len(group)
         return sent
 
-    async def failed(self, message_id: int, error: Exception) -> None:
+    async def _record(self, message_id: int, method: Callable[..., Any], *args: Any) -> bool:
+        """Record what happened to a message; False if the database is busy (then it is kept,
+        recorded first next round, and the message is not sent again until it is)."""
+        self.unrecorded.setdefault(message_id, []).append((method, args))
+        return await self._flush(message_id)
+
+    async def _flush(self, message_id: int) -> bool:
+        """Record a message's pending outcomes in order; False if the database is busy."""
+        pending = self.unrecorded[message_id]
+        while pending:
+            method, args = pending[0]
+            try:
+                await self.bot.call(method, message_id, *args)
+            except StoreError as error:
+                log.warning(
+                    "could not record what happened to delivery %s (%s); recording it first "
+                    "next round, and sending nothing more of it until then",
+                    message_id,
+                    error,
+                )
+                return False
+            pending.pop(0)
+        del self.unrecorded[message_id]
+        return True
+
+    async def failed(self, message: Delivery | Notice, error: Exception) -> None:
         """Record a failed attempt (the exchange sets the backoff); say so loudly when giving up."""
         if not isinstance(error, discord.HTTPException | Undeliverable):
-            log.exception("delivery %s failed unexpectedly", message_id, exc_info=error)
+            log.exception("delivery %s failed unexpectedly", message.id, exc_info=error)
         reason = f"{getattr(error, 'status', '')} {error}".strip()[:200]
-        attempts = await self.bot.call(Exchange.mark_failed, message_id, reason)
+        if not await self._record(message.id, Exchange.mark_failed, reason):
+            return  # recorded first next round; it is not tried again before that
+        attempts = message.attempts + 1
         if attempts >= self.max_attempts:
             log.error(
                 "delivery %s gave up after %s attempts: %s "
                 "(`psn-exchange deliveries` lists it; --retry tries again)",
-                message_id,
+                message.id,
                 attempts,
                 reason,
             )
             return
         log.warning(
             "delivery %s failed (attempt %s), retry in %ss",
-            message_id,
+            message.id,
             attempts,
             int(retry_delay_seconds(attempts - 1)),
         )
@@ -224,8 +280,10 @@ class DeliveryWorker:
             if part < first.parts_sent:
                 continue
             await channel.send(embeds=embeds, nonce=f"psnx-{tag}-{part}")
-            if len(group) == 1:
-                await self.bot.call(Exchange.mark_part_sent, first.id, part + 1)
+            if len(group) == 1 and not await self._record(
+                first.id, Exchange.mark_part_sent, part + 1
+            ):
+                raise Unrecorded(first.id)
 
 
 def grouped(notices: list[Notice]) -> list[list[Notice]]:

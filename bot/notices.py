@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from bot.client import ExchangeBot
 from bot.markdown import markdown_embeds
+from knowledge.errors import StoreError
 from knowledge.exchange import Exchange
 from knowledge.schedule import cron
 
@@ -60,7 +61,11 @@ class NoticeBoard:
     async def check(self) -> int:
         """Owe what is due, then send everything owed; returns how many messages went out."""
         async with self.lock:
-            added = await self.bot.call(Exchange.check_schedules)
+            try:
+                added = await self.bot.call(Exchange.check_schedules)
+            except StoreError as error:  # another process is writing: the next tick owes it
+                log.warning("could not check what is due (%s); trying at the next check", error)
+                added = []
             if added:
                 log.info("notices due: %s", ", ".join(added))
         worker = self.bot.worker

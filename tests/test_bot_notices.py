@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from bot.app import build_bot
 from bot.client import ExchangeBot
 from bot.delivery import grouped
+from bot.markdown import markdown_embeds
 from knowledge.config import Settings, load_settings
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Delivery, NewQuestion, Notice, Role
@@ -400,3 +402,74 @@ def test_overdue_flags_go_together_only_if_none_has_failed_before() -> None:
     groups = grouped([*fresh, retried, trying, digest])
 
     assert sorted([n.id for n in g] for g in groups) == [[1, 2], [3], [4], [5]]
+
+
+@async_test
+async def test_a_busy_database_is_a_retry_never_a_resend(setting: Setting) -> None:
+    """Another process holds the write lock across several rounds and sweeps: every answer
+    and every part of a long digest is posted once, and recorded once the lock is gone."""
+    database = setting.settings.database.model_copy(update={"busy_timeout_ms": 50})
+    setting.settings = setting.settings.model_copy(update={"database": database})
+    fake = FakeDiscord(setting.bot(), setting.world)
+    ann, ben = fake.member("Ann"), fake.member("Ben")
+    expert = Actor("discord:99", "Geoff", frozenset({Role.OFFICER, Role.EXPERT}))
+    exchange = setting.exchange_at(LAST_WEDNESDAY)
+    try:
+        for member, authority in ((ann, "Rutland County Council"), (ben, "Derby City Council")):
+            exchange.set_authority(Actor(f"discord:{member.id}", member.name), authority)
+        q = exchange.ask(Actor(f"discord:{ann.id}", ann.name), "How is QoS handled in the PSN?")
+        assert isinstance(q, NewQuestion)
+        exchange.follow(Actor(f"discord:{ben.id}", ben.name), q.question.ref)
+        exchange.answer(expert, q.question.ref, "Six classes of service.")
+    finally:
+        exchange.close()
+    body = "# A long digest\n\n## Waiting\n\n" + "\n".join(
+        f"- **Q-{n}** question number {n} " + "x" * 150 for n in range(200)
+    )
+
+    async with fake:
+        await stop_worker(fake)
+        publisher = setting.exchange_at(LAST_WEDNESDAY)
+        publisher.publish(expert)
+        with publisher.store.transaction():
+            publisher.store.outbox.add_notice(
+                key="digest:busy", kind="digest", audience="steering", body=body, now=LAST_WEDNESDAY
+            )
+        publisher.close()
+        worker, board = fake.bot.worker, fake.bot.notices  # type: ignore[attr-defined]
+        other_process = sqlite3.connect(setting.settings.database.path, isolation_level=None)
+        other_process.execute("BEGIN IMMEDIATE")
+        try:
+            for _ in range(3):
+                await worker.deliver_due()
+                await board.check()
+        finally:
+            other_process.execute("ROLLBACK")
+            other_process.close()
+        for _ in range(3):
+            await worker.deliver_due()
+
+        posted = [
+            c.json["nonce"]
+            for c in fake.requests
+            if c.method == "POST"
+            and c.path.endswith("/messages")
+            and str((c.json or {}).get("nonce", "")).startswith("psnx-")
+        ]
+        parts = len(markdown_embeds(body, discord.Colour.blue()))
+        assert parts > 1
+        assert len(posted) == len(set(posted))  # nothing posted twice
+        assert len([n for n in posted if re.fullmatch(r"psnx-\d+", n)]) == 2  # Ann's, Ben's
+        check = setting.exchange_at(LAST_WEDNESDAY)
+        try:
+            [digest] = check.store.db["outbox"].rows_where("key = 'digest:busy'")
+        finally:
+            check.close()
+        assert sorted(n for n in posted if n.startswith(f"psnx-n{digest['id']}-")) == sorted(
+            f"psnx-n{digest['id']}-{part}" for part in range(parts)
+        )
+        check = setting.exchange_at(LAST_WEDNESDAY)
+        try:
+            assert check.store.db["outbox"].count_where("status = 'owed'") == 0
+        finally:
+            check.close()
