@@ -11,20 +11,24 @@ use case of one group, named in the table below, so `exchange.ask(...)` and
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import logging
+from collections.abc import Callable
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from knowledge.config import Settings
+from knowledge.errors import StoreError
 from knowledge.matching import Matcher
 from knowledge.store import Store
 from knowledge.unit_of_work import Clock, MatcherView, UnitOfWork, utc_now
 from knowledge.usecases import rules
 from knowledge.usecases.expert import ExpertUseCases
+from knowledge.usecases.imports import ImportUseCases
 from knowledge.usecases.officers import OfficerUseCases
 from knowledge.usecases.outbox import OutboxUseCases
 from knowledge.usecases.own_data import OwnDataUseCases
 from knowledge.usecases.steering import SteeringUseCases
+
+log = logging.getLogger(__name__)
 
 G = TypeVar("G")
 P = ParamSpec("P")
@@ -75,6 +79,7 @@ class Exchange:
         uow = self.uow
         self.officers = OfficerUseCases(uow, settings)
         self.expert = ExpertUseCases(uow, settings)
+        self.imports = ImportUseCases(uow, settings, self.expert)
         self.steering = SteeringUseCases(uow, settings)
         self.own_data = OwnDataUseCases(uow)
         self.outbox = OutboxUseCases(uow, settings)
@@ -90,7 +95,12 @@ class Exchange:
         except BaseException:
             store.close()
             raise
-        return cls(uow, settings)
+        exchange = cls(uow, settings)
+        try:
+            exchange.remove_abandoned_imports()  # what an import that died left hidden
+        except StoreError as error:  # busy: the next start, or the next import, does it
+            log.warning("could not remove abandoned imports yet: %s", error)
+        return exchange
 
     @property
     def store(self) -> Store:
@@ -106,16 +116,6 @@ class Exchange:
 
     def close(self) -> None:
         self.store.close()
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Run several use cases as one transaction (all or nothing), e.g. an import.
-
-        Within it the matcher sees each new question at once, so a file's own duplicates
-        are found; if it fails, the matcher forgets them again.
-        """
-        with self.uow:
-            yield
 
     require = staticmethod(rules.require)
 
@@ -142,7 +142,13 @@ class Exchange:
     answer = _UseCase("expert", ExpertUseCases.answer)
     merge = _UseCase("expert", ExpertUseCases.merge)
     publish = _UseCase("expert", ExpertUseCases.publish)
-    import_question = _UseCase("expert", ExpertUseCases.import_question)
+
+    # importing question lists (knowledge/usecases/imports.py)
+    begin_import = _UseCase("imports", ImportUseCases.begin_import)
+    import_rows = _UseCase("imports", ImportUseCases.import_rows)
+    finish_import = _UseCase("imports", ImportUseCases.finish_import)
+    abandon_import = _UseCase("imports", ImportUseCases.abandon_import)
+    remove_abandoned_imports = _UseCase("imports", ImportUseCases.remove_abandoned_imports)
 
     # the steering group (knowledge/usecases/steering.py)
     digest = _UseCase("steering", SteeringUseCases.digest)

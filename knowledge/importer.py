@@ -18,7 +18,8 @@ from typing import Any
 from knowledge import text as texts
 from knowledge.errors import InvalidInput
 from knowledge.exchange import Exchange
-from knowledge.models import Actor, Status
+from knowledge.models import Actor
+from knowledge.usecases.imports import ImportedRow
 
 REQUIRED = ("text", "authority", "officer")
 OPTIONAL = ("topic", "asked_at", "answer", "links")
@@ -37,6 +38,19 @@ class Row:
     asked_at: datetime
     answer: str | None
     links: tuple[str, ...]
+
+    @property
+    def imported(self) -> ImportedRow:
+        return ImportedRow(
+            self.line,
+            self.text,
+            self.authority,
+            self.officer,
+            self.topic,
+            self.asked_at,
+            self.answer,
+            self.links,
+        )
 
 
 @dataclass
@@ -197,6 +211,11 @@ def read_rows(path: Path, exchange: Exchange, *, skip_bad: bool) -> tuple[list[R
     return rows, bad
 
 
+# Rows written per short transaction: small enough that nobody else waits long for the
+# write lock, large enough that the commits do not dominate.
+BATCH = 200
+
+
 def import_file(
     exchange: Exchange,
     actor: Actor,
@@ -205,33 +224,28 @@ def import_file(
     skip_bad: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Import a question list in one transaction; its answers are published as one release.
+    """Import a question list; its answers are published as one release.
 
-    Only the answers in the file are published — never answers the expert is still
-    working on. If anything fails part-way, nothing of the file is kept.
+    All or nothing: the rows are written in short batches beside the running exchange but
+    stay hidden until the last one is in, then appear at once. Only the answers in the file
+    are published — never answers the expert is still working on. If anything fails
+    part-way, nothing of the file is kept.
     """
     rows, bad = read_rows(path, exchange, skip_bad=skip_bad)
     report = ImportReport(skipped=bad)
-    written: list[int] = []
-    with exchange.batch():
-        for done, row in enumerate(rows, start=1):
-            outcome, question = exchange.import_question(
-                actor,
-                text=row.text,
-                authority=row.authority,
-                officer=row.officer,
-                topic=row.topic,
-                asked_at=row.asked_at,
-            )
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            if row.answer and question.status is Status.OPEN:
-                try:
-                    written.append(exchange.answer(actor, question.id, row.answer, row.links).id)
-                except InvalidInput as error:
-                    report.skipped.append(f"line {row.line}: answer not imported ({error})")
+    session = exchange.begin_import(actor)
+    try:
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start : start + BATCH]
+            for outcome in exchange.import_rows(actor, session, [r.imported for r in batch]):
+                setattr(report, outcome, getattr(report, outcome) + 1)
             if progress is not None:
-                progress(done, len(rows))
-        if written:
-            report.answered = len(written)
-            report.release = exchange.publish(actor, only=written).number
+                progress(start + len(batch), len(rows))
+        result = exchange.finish_import(actor, session)
+    except BaseException:
+        exchange.abandon_import(session)
+        raise
+    report.answered = result.answered
+    report.release = result.release
+    report.skipped.extend(result.skipped)
     return report

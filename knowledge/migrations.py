@@ -263,6 +263,34 @@ CREATE INDEX idx_outbox_officer ON outbox(officer_id);
 CREATE INDEX idx_outbox_kind ON outbox(kind, window_end);
 """
 
+# An import is written in short transactions while other processes keep working, so until
+# it completes its questions and asks carry its id and stay out of sight (every query
+# reads `import_id IS NULL`); completing it clears the id in one short transaction, and the
+# change log tells every matcher. An import that dies leaves only hidden rows, removed
+# when it is found abandoned (no heartbeat for a while).
+PENDING_IMPORTS = """
+CREATE TABLE imports (
+  id INTEGER PRIMARY KEY,
+  started_by INTEGER REFERENCES officers(id),
+  started_at TEXT NOT NULL,
+  heartbeat_at TEXT NOT NULL,
+  finished_at TEXT
+);
+ALTER TABLE questions ADD COLUMN import_id INTEGER REFERENCES imports(id);
+ALTER TABLE asks ADD COLUMN import_id INTEGER REFERENCES imports(id);
+CREATE INDEX idx_questions_import ON questions(import_id) WHERE import_id IS NOT NULL;
+CREATE INDEX idx_asks_import ON asks(import_id) WHERE import_id IS NOT NULL;
+CREATE TRIGGER questions_changes_import AFTER UPDATE OF import_id ON questions BEGIN
+  INSERT INTO question_changes (question_id) VALUES (new.id);
+END;
+CREATE TRIGGER asks_changes_import AFTER UPDATE OF import_id ON asks BEGIN
+  INSERT INTO question_changes (question_id) VALUES (new.question_id);
+END;
+CREATE TRIGGER questions_changes_ad AFTER DELETE ON questions BEGIN
+  INSERT INTO question_changes (question_id) VALUES (old.id);
+END;
+"""
+
 # (name, sql) in the order they apply; the position is the schema version.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
@@ -282,4 +310,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ),
     ("question change log", QUESTION_CHANGES),
     ("one outbox", OUTBOX),
+    ("pending imports", PENDING_IMPORTS),
 )

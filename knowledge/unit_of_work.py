@@ -15,7 +15,8 @@ the way are read again from the database as it is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -60,11 +61,14 @@ class UnitOfWork:
         self.reports = store.reports
         self.events = store.events
         self.facts = store.facts
+        self.imports = store.imports
         # How far this process has read the change log (every change up to it is indexed).
         self._seen = 0
         self._seen_at_start = 0
         # Questions indexed inside the open transaction, to read again if it rolls back.
         self.touched: set[int] = set()
+        # The import this process is running, whose hidden rows its matcher sees.
+        self.own_import: int | None = None
 
     @classmethod
     def open(cls, store: Store, matcher: Matcher, clock: Clock = utc_now) -> UnitOfWork:
@@ -148,7 +152,7 @@ class UnitOfWork:
             return self._seen, {}
         position, ids = changed
         changes.trim()
-        return position, self.store.questions.wordings(ids)
+        return position, self._wordings(ids)
 
     def _catch_up(self, *, other_writers: bool) -> None:
         """Index, inside the open transaction, whatever changed since the matcher looked."""
@@ -158,11 +162,41 @@ class UnitOfWork:
             return
         position, ids = changed
         if ids:
-            self._apply(self.store.questions.wordings(ids))
+            self._apply(self._wordings(ids))
             self.touched |= ids
             if other_writers:
                 log.info("caught up with %s questions changed by another writer", len(ids))
         self._seen = position
+
+    def _wordings(self, ids: set[int]) -> dict[int, list[str]]:
+        return self.store.questions.wordings(ids, own_import=self.own_import)
+
+    @contextmanager
+    def provisional(self) -> Iterator[Callable[[int, str], None]]:
+        """Index wordings under temporary keys (negative: never a question id) while
+        deciding what to write, so a later decision can match an earlier one not yet
+        written; they are forgotten on leaving, and the rows written are indexed from the
+        database as usual."""
+        keys: list[int] = []
+
+        def add(key: int, text: str) -> None:
+            if key >= 0:
+                raise ValueError("provisional keys are negative")
+            self._matcher.add(key, text)
+            keys.append(key)
+
+        try:
+            yield add
+        finally:
+            for key in keys:
+                self._matcher.remove(key)
+
+    def catch_up(self) -> None:
+        """Index what other processes changed, now, without taking the write lock."""
+        with self.store.database.reading():
+            self._catch_up(other_writers=True)
+            if self.store.database.depth == 0:
+                self.touched.clear()  # read-only: nothing to undo
 
     def _apply(self, wordings: dict[int, list[str]]) -> None:
         matcher = self._matcher
@@ -175,22 +209,15 @@ class UnitOfWork:
         """After a rollback: the questions indexed inside it, as the database now has them."""
         self._seen = self._seen_at_start
         if self.touched:
-            self._apply(self.store.questions.wordings(self.touched))
+            self._apply(self._wordings(self.touched))
             self.touched.clear()
 
     def rebuild_matcher(self) -> None:
         """Index every live question afresh (at start, or after falling behind the log)."""
-        database = self.store.database
-        snapshot = not database.in_transaction
-        if snapshot:
-            database.conn.execute("BEGIN")  # one read snapshot: position and wordings agree
-        try:
+        with self.store.database.reading():  # one snapshot: position and wordings agree
             position = self.store.changes.latest()
             fresh = Matcher(self._matcher.settings)
             fresh.add_many(self.store.questions.all_wordings())
-        finally:
-            if snapshot:
-                database.conn.execute("COMMIT")
         self._matcher = fresh
         self._seen = self._seen_at_start = position
         log.info("matcher ready with %s questions", len(fresh))

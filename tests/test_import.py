@@ -12,6 +12,7 @@ from knowledge.errors import InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.importer import import_file
 from knowledge.models import Actor, NewQuestion, Status
+from knowledge.usecases.expert import ExpertUseCases
 
 QOS = "How is quality of service handled in the PSN?"
 
@@ -50,16 +51,16 @@ def test_a_file_is_imported_whole_or_not_at_all(
             row("Who decides how PSN addressing and naming will work?", answer="The PSIT."),
         ],
     )
-    original = Exchange.answer
+    original = ExpertUseCases.answer
     calls = []
 
-    def failing_answer(self: Exchange, *args: object, **kwargs: object) -> object:
+    def failing_answer(self: ExpertUseCases, *args: object, **kwargs: object) -> object:
         calls.append(args)
         if len(calls) == 2:
             raise RuntimeError("disk unplugged")
         return original(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Exchange, "answer", failing_answer)
+    monkeypatch.setattr(ExpertUseCases, "answer", failing_answer)
 
     with pytest.raises(RuntimeError):
         import_file(exchange, OPERATOR, path)

@@ -8,7 +8,7 @@ seen through one gateway per kind of record, each returning the domain's own typ
     drafts     suggestions awaiting a choice     answers    answers and releases
     outbox     messages owed and their sending   reports    digest and calibration reads
     events     the audit trail                   facts      small front-end facts
-    changes    the matcher's change log
+    changes    the matcher's change log          imports    imports in progress
 
 A `Store` belongs to the thread that opened it. Use cases reach it through a
 `UnitOfWork` (knowledge/unit_of_work.py), which owns the transaction.
@@ -26,6 +26,7 @@ from knowledge.store.answers import Answers
 from knowledge.store.changes import QuestionChanges
 from knowledge.store.database import FTS_TABLES, Database, fts_query, parse_stamp, stamp
 from knowledge.store.events import Events, Facts
+from knowledge.store.imports import Imports
 from knowledge.store.officers import Officers, PersonalData
 from knowledge.store.outbox import Outbox, delivery_key
 from knowledge.store.questions import Asks, Drafts, Questions
@@ -48,6 +49,7 @@ class Store:
         self.events = Events(database)
         self.facts = Facts(database)
         self.changes = QuestionChanges(database)
+        self.imports = Imports(database)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000, migrate: bool = True) -> Store:

@@ -194,6 +194,22 @@ class Database:
         return self._depth
 
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A read transaction: every read inside sees one snapshot of the database, and no
+        write lock is taken (inside another transaction, just that one)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        try:
+            self.conn.execute("BEGIN")
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(exc, self.path) from None
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic unit of work; a nested one is a savepoint that fails alone."""
         self.begin()
@@ -205,6 +221,10 @@ class Database:
         self.commit()
 
     # -- queries (the gateways' SQL runs through these) ---------------------------------
+
+    def error(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """SQLite's error as one the user can act on."""
+        return _store_error(exc, self.path)
 
     def insert(self, sql: str, params: Iterable[Any]) -> int:
         try:

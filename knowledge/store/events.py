@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,27 @@ class Events:
             "INSERT INTO events (at, actor_id, action, question_id, detail) VALUES (?, ?, ?, ?, ?)",
             [stamp(now), actor_id, action, question_id, json.dumps(detail, sort_keys=True)],
         )
+
+    def record_many(
+        self,
+        action: str,
+        *,
+        actor_id: int | None,
+        now: datetime,
+        items: list[tuple[int | None, dict[str, Any]]],
+    ) -> None:
+        """One `action` event per (question id, detail), in one statement (an import's rows)."""
+        try:
+            self._db.conn.executemany(
+                "INSERT INTO events (at, actor_id, action, question_id, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (stamp(now), actor_id, action, question_id, json.dumps(detail, sort_keys=True))
+                    for question_id, detail in items
+                ],
+            )
+        except sqlite3.DatabaseError as exc:
+            raise self._db.error(exc) from None
 
     def all(self, action: str | None = None) -> list[dict[str, Any]]:
         """Every event (or every one of `action`), oldest first, as stored."""

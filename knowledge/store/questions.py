@@ -21,11 +21,14 @@ from knowledge.store.database import Database, marks, parse_stamp, stamp
 LIVE = tuple(status.value for status in LIVE_STATUSES)
 _LIVE_IN = f"({marks(len(LIVE))})"
 
+# Rows of an import still in progress are hidden everywhere (see migrations.py): every
+# query over questions and asks reads only rows whose import_id is NULL, except where the
+# import itself asks for its own.
 _QUESTION_SELECT = """
 SELECT q.id, q.text, q.topic, q.status, q.created_at, q.merged_into, q.waiting_since,
        q.demand AS authorities,
-       (SELECT COUNT(*) FROM asks a WHERE a.question_id = q.id AND a.withdrawn_at IS NULL)
-         AS asks
+       (SELECT COUNT(*) FROM asks a WHERE a.question_id = q.id AND a.withdrawn_at IS NULL
+        AND a.import_id IS NULL) AS asks
 FROM questions q
 """
 
@@ -50,20 +53,33 @@ class Questions:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add(self, text: str, topic: str, place: str | None, now: datetime) -> int:
+    def add(
+        self,
+        text: str,
+        topic: str,
+        place: str | None,
+        now: datetime,
+        *,
+        import_id: int | None = None,
+    ) -> int:
+        """A new open question (hidden until its import completes, with `import_id`)."""
         return self._db.insert(
             """INSERT INTO questions (text, topic, status, place, created_at, updated_at,
-                                      waiting_since)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            [text, topic, Status.OPEN, place, stamp(now), stamp(now), stamp(now)],
+                                      waiting_since, import_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            [text, topic, Status.OPEN, place, stamp(now), stamp(now), stamp(now), import_id],
         )
 
     def get(self, question_id: int) -> Question | None:
-        row = self._db.one(_QUESTION_SELECT + " WHERE q.id = ?", [question_id])
+        row = self._db.one(
+            _QUESTION_SELECT + " WHERE q.id = ? AND q.import_id IS NULL", [question_id]
+        )
         return _question(row) if row else None
 
     def many(self, ids: Iterable[int]) -> dict[int, Question]:
-        rows = self._db.rows_for_ids(_QUESTION_SELECT + " WHERE q.id IN ({ids})", ids)
+        rows = self._db.rows_for_ids(
+            _QUESTION_SELECT + " WHERE q.id IN ({ids}) AND q.import_id IS NULL", ids
+        )
         return {row["id"]: _question(row) for row in rows}
 
     def place(self, question_id: int) -> str | None:
@@ -88,7 +104,8 @@ class Questions:
         return [
             r["id"]
             for r in self._db.rows(
-                "SELECT id FROM questions WHERE status = ? ORDER BY id", [Status.ANSWERED]
+                "SELECT id FROM questions WHERE status = ? AND import_id IS NULL ORDER BY id",
+                [Status.ANSWERED],
             )
         ]
 
@@ -98,28 +115,37 @@ class Questions:
         """(question id, wording) for every live question: its text and its askers' words."""
         rows = self._db.conn.execute(
             f"""SELECT q.id, q.text FROM questions q WHERE q.status IN {_LIVE_IN}
+               AND q.import_id IS NULL
                UNION
                SELECT a.question_id, a.text FROM asks a JOIN questions q ON q.id = a.question_id
-               WHERE q.status IN {_LIVE_IN} AND a.withdrawn_at IS NULL""",  # noqa: S608
+               WHERE q.status IN {_LIVE_IN} AND a.withdrawn_at IS NULL
+               AND q.import_id IS NULL AND a.import_id IS NULL""",  # noqa: S608
             [*LIVE, *LIVE],
         )
         for qid, text in rows:
             yield int(qid), str(text)
 
-    def wordings(self, question_ids: Iterable[int]) -> dict[int, list[str]]:
+    def wordings(
+        self, question_ids: Iterable[int], *, own_import: int | None = None
+    ) -> dict[int, list[str]]:
         """Each question's distinct wordings (its text first, then its askers' words); a
-        question that is no longer live has none, so the matcher forgets it."""
+        question that is no longer live (or is hidden in an import in progress, other than
+        `own_import`) has none, so the matcher forgets it."""
         found: dict[int, list[str]] = {qid: [] for qid in question_ids}
+        seen = -1 if own_import is None else own_import
         for row in self._db.rows_for_ids(
-            f"SELECT id, text FROM questions WHERE status IN {_LIVE_IN} AND id IN ({{ids}})",  # noqa: S608
+            f"""SELECT id, text FROM questions WHERE status IN {_LIVE_IN}
+                AND (import_id IS NULL OR import_id = ?) AND id IN ({{ids}})""",  # noqa: S608
             found,
-            params_before=LIVE,
+            params_before=[*LIVE, seen],
         ):
             found[row["id"]].append(row["text"])
         for row in self._db.rows_for_ids(
             """SELECT question_id, text FROM asks WHERE withdrawn_at IS NULL
+               AND (import_id IS NULL OR import_id = ?)
                AND question_id IN ({ids}) ORDER BY id""",
             [qid for qid, texts in found.items() if texts],
+            params_before=[seen],
         ):
             texts = found[row["question_id"]]
             if row["text"] not in texts:
@@ -135,7 +161,7 @@ class Questions:
         ids = [
             int(r["id"])
             for r in self._db.rows(
-                """SELECT id FROM questions WHERE status = ?
+                """SELECT id FROM questions WHERE status = ? AND import_id IS NULL
                    ORDER BY demand DESC, waiting_since ASC, id ASC LIMIT ? OFFSET ?""",
                 [Status.OPEN, -1 if limit is None else limit, offset],
             )
@@ -145,19 +171,24 @@ class Questions:
         return [(questions[i], names.get(i, ())) for i in ids]
 
     def queue_size(self) -> int:
-        row = self._db.one("SELECT COUNT(*) AS n FROM questions WHERE status = ?", [Status.OPEN])
+        row = self._db.one(
+            "SELECT COUNT(*) AS n FROM questions WHERE status = ? AND import_id IS NULL",
+            [Status.OPEN],
+        )
         return int(row["n"]) if row else 0
 
     def queue_position(self, question_id: int) -> int | None:
         """1 for the top of the queue; None if the question is not waiting in it."""
         row = self._db.one(
-            "SELECT status, demand, waiting_since FROM questions WHERE id = ?", [question_id]
+            """SELECT status, demand, waiting_since FROM questions
+               WHERE id = ? AND import_id IS NULL""",
+            [question_id],
         )
         if row is None or row["status"] != Status.OPEN:
             return None
         demand, since = row["demand"], row["waiting_since"]
         ahead = self._db.one(
-            """SELECT COUNT(*) AS n FROM questions WHERE status = ? AND (
+            """SELECT COUNT(*) AS n FROM questions WHERE status = ? AND import_id IS NULL AND (
                  demand > ? OR (demand = ? AND (waiting_since < ?
                  OR (waiting_since = ? AND id < ?))))""",
             [Status.OPEN, demand, demand, since, since, question_id],
@@ -172,13 +203,13 @@ class Questions:
             f"""SELECT id, MIN(rank) AS rank FROM (
                  SELECT q.id, bm25(questions_fts) AS rank
                  FROM questions_fts JOIN questions q ON q.rowid = questions_fts.rowid
-                 WHERE questions_fts MATCH ? AND q.status IN {_LIVE_IN}
+                 WHERE questions_fts MATCH ? AND q.status IN {_LIVE_IN} AND q.import_id IS NULL
                  UNION ALL
                  SELECT q.id, bm25(answers_fts) AS rank
                  FROM answers_fts JOIN answers an ON an.rowid = answers_fts.rowid
                  JOIN questions q ON q.id = an.question_id
                  WHERE answers_fts MATCH ? AND an.release_id IS NOT NULL
-                 AND q.status = ?
+                 AND q.status = ? AND q.import_id IS NULL
                ) GROUP BY id ORDER BY rank LIMIT ?""",  # noqa: S608
             [match, *LIVE, match, Status.ANSWERED, limit],
         )
@@ -196,10 +227,11 @@ class Asks:
         self._db.write(
             """UPDATE questions SET
                  demand = (SELECT COUNT(DISTINCT a.authority_id) FROM asks a
-                           WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL),
+                           WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL
+                           AND a.import_id IS NULL),
                  waiting_since = COALESCE((SELECT MIN(a.asked_at) FROM asks a
-                           WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL),
-                           created_at)
+                           WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL
+                           AND a.import_id IS NULL), created_at)
                WHERE id = ?""",
             [question_id],
         )
@@ -215,14 +247,28 @@ class Asks:
         score: float | None,
         place: str | None,
         now: datetime,
+        import_id: int | None = None,
     ) -> int:
+        """Record an ask (hidden until its import completes, with `import_id`; the import
+        counts its demand then)."""
         ask_id = self._db.insert(
             """INSERT INTO asks (question_id, officer_id, authority_id, text, link, score,
-                                 place, asked_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            [question_id, officer_id, authority_id, text, link, score, place, stamp(now)],
+                                 place, asked_at, import_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                question_id,
+                officer_id,
+                authority_id,
+                text,
+                link,
+                score,
+                place,
+                stamp(now),
+                import_id,
+            ],
         )
-        self._refresh_demand(question_id)
+        if import_id is None:
+            self._refresh_demand(question_id)
         return ask_id
 
     def active(self, question_id: int, officer_id: int) -> Ask | None:
@@ -230,7 +276,7 @@ class Asks:
         row = self._db.one(
             """SELECT id, question_id, officer_id, link, asked_at FROM asks
                WHERE question_id = ? AND officer_id = ? AND withdrawn_at IS NULL
-               ORDER BY id LIMIT 1""",
+               AND import_id IS NULL ORDER BY id LIMIT 1""",
             [question_id, officer_id],
         )
         return _ask(row) if row else None
@@ -245,7 +291,8 @@ class Asks:
         return [
             r["text"]
             for r in self._db.rows(
-                "SELECT text FROM asks WHERE question_id = ? AND withdrawn_at IS NULL",
+                """SELECT text FROM asks WHERE question_id = ? AND withdrawn_at IS NULL
+                   AND import_id IS NULL""",
                 [question_id],
             )
         ]
@@ -320,7 +367,8 @@ class Asks:
         for row in self._db.rows_for_ids(
             """SELECT DISTINCT a.question_id, au.name FROM asks a
                JOIN authorities au ON au.id = a.authority_id
-               WHERE a.withdrawn_at IS NULL AND a.question_id IN ({ids}) ORDER BY au.name""",
+               WHERE a.withdrawn_at IS NULL AND a.import_id IS NULL
+               AND a.question_id IN ({ids}) ORDER BY au.name""",
             question_ids,
         ):
             result.setdefault(row["question_id"], []).append(row["name"])
@@ -333,7 +381,7 @@ class Asks:
             for r in self._db.rows(
                 """SELECT DISTINCT o.id AS officer_id, o.user_key FROM asks a
                    JOIN officers o ON o.id = a.officer_id
-                   WHERE a.question_id = ? AND a.withdrawn_at IS NULL
+                   WHERE a.question_id = ? AND a.withdrawn_at IS NULL AND a.import_id IS NULL
                    AND o.forgotten_at IS NULL ORDER BY o.id""",
                 [question_id],
             )
@@ -345,7 +393,7 @@ class Asks:
         for row in self._db.rows_for_ids(
             """SELECT DISTINCT a.question_id, o.display_name FROM asks a
                JOIN officers o ON o.id = a.officer_id
-               WHERE a.withdrawn_at IS NULL AND o.forgotten_at IS NULL
+               WHERE a.withdrawn_at IS NULL AND a.import_id IS NULL AND o.forgotten_at IS NULL
                AND a.question_id IN ({ids}) ORDER BY o.display_name""",
             question_ids,
         ):

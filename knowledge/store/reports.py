@@ -68,7 +68,7 @@ class Reports:
                FROM asks a JOIN questions q ON q.id = a.question_id
                JOIN authorities au ON au.id = a.authority_id
                WHERE a.asked_at > ? AND a.asked_at <= ? AND a.link != ?
-               ORDER BY a.asked_at""",
+               AND a.import_id IS NULL ORDER BY a.asked_at""",
             [stamp(since), stamp(until), Link.ANSWERED_FROM_STORE],
         )
         return [Asked(**row) for row in rows]
@@ -96,7 +96,8 @@ class Reports:
 
     def questions_created_between(self, since: datetime, until: datetime) -> int:
         row = self._db.one(
-            "SELECT COUNT(*) AS n FROM questions WHERE created_at > ? AND created_at <= ?",
+            """SELECT COUNT(*) AS n FROM questions WHERE created_at > ? AND created_at <= ?
+               AND import_id IS NULL""",
             [stamp(since), stamp(until)],
         )
         return int(row["n"]) if row else 0
@@ -149,8 +150,8 @@ class Reports:
                       COUNT(DISTINCT a.authority_id) AS authorities
                FROM questions q
                LEFT JOIN asks a ON a.question_id = q.id AND a.asked_at <= ?
-                    AND (a.withdrawn_at IS NULL OR a.withdrawn_at > ?)
-               WHERE q.created_at <= ?
+                    AND (a.withdrawn_at IS NULL OR a.withdrawn_at > ?) AND a.import_id IS NULL
+               WHERE q.created_at <= ? AND q.import_id IS NULL
                AND NOT (q.status IN (?, ?) AND q.updated_at <= ?)
                AND NOT EXISTS (SELECT 1 FROM answers an JOIN releases r ON r.id = an.release_id
                                WHERE an.question_id = q.id AND r.published_at <= ?)
@@ -178,7 +179,7 @@ class Reports:
             """SELECT au.name, COUNT(DISTINCT a.question_id) AS n FROM asks a
                JOIN authorities au ON au.id = a.authority_id
                WHERE a.asked_at <= ? AND (a.withdrawn_at IS NULL OR a.withdrawn_at > ?)
-               AND a.question_id IN ({ids}) GROUP BY au.name""",
+               AND a.import_id IS NULL AND a.question_id IN ({ids}) GROUP BY au.name""",
             question_ids,
             params_before=[at, at],
         ):
@@ -205,6 +206,7 @@ class Reports:
                FROM releases r JOIN answers an ON an.release_id = r.id
                JOIN asks a ON a.question_id = an.question_id AND a.asked_at <= r.published_at
                     AND (a.withdrawn_at IS NULL OR a.withdrawn_at > r.published_at)
+                    AND a.import_id IS NULL
                JOIN authorities au ON au.id = a.authority_id
                WHERE r.published_at > ? AND r.published_at <= ? GROUP BY au.name""",
             [stamp(since), stamp(until)],
@@ -213,5 +215,5 @@ class Reports:
 
     def first_activity(self) -> datetime | None:
         """When the first ask was made (digests start no earlier)."""
-        row = self._db.one("SELECT MIN(asked_at) AS first FROM asks")
+        row = self._db.one("SELECT MIN(asked_at) AS first FROM asks WHERE import_id IS NULL")
         return parse_stamp(row["first"]) if row and row["first"] else None

@@ -1,4 +1,4 @@
-"""The PSN expert's use cases: the ranked queue, answers, merges, releases and imports."""
+"""The PSN expert's use cases: the ranked queue, answers, merges and releases."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from knowledge import text as texts
-from knowledge.addresses import Address
 from knowledge.calibration import SuggestionReport, suggestion_report
 from knowledge.config import Settings
 from knowledge.errors import Conflict, InvalidInput, NotAllowed
@@ -15,7 +14,6 @@ from knowledge.models import (
     LIVE_STATUSES,
     Actor,
     Answer,
-    Link,
     MessageKind,
     Question,
     QueueEntry,
@@ -26,7 +24,6 @@ from knowledge.models import (
 from knowledge.schedule import days_between
 from knowledge.unit_of_work import UnitOfWork
 from knowledge.usecases import rules
-from knowledge.usecases.officers import new_question
 from knowledge.usecases.outbox import owe, owe_answer
 
 log = logging.getLogger(__name__)
@@ -38,7 +35,7 @@ def _check_can_see_queue(actor: Actor) -> None:
 
 
 class ExpertUseCases:
-    """Queue, answer, merge, publish, import (permission-checked here)."""
+    """Queue, answer, merge, publish (permission-checked here)."""
 
     def __init__(self, uow: UnitOfWork, settings: Settings) -> None:
         self.uow = uow
@@ -194,76 +191,3 @@ class ExpertUseCases:
             )
         log.info("release %s published: %s answers, %s deliveries", number, len(latest), owed)
         return Release(number, now, tuple(sorted(latest)), owed)
-
-    def import_question(
-        self,
-        actor: Actor,
-        *,
-        text: str,
-        authority: str,
-        officer: str,
-        topic: str | None,
-        asked_at: datetime,
-    ) -> tuple[str, Question]:
-        """Add one question from a file, de-duplicated like /ask.
-
-        Returns what happened — "new", "joined" (another authority's ask joined an existing
-        question) or "present" (this officer's ask was already there: a file imported
-        twice) — and the question. Only a "duplicate" verdict joins: nobody is there to
-        confirm a mere similarity.
-        """
-        if not (actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
-            raise NotAllowed("Only the PSN expert or an exchange admin can import questions.")
-        settings = self.settings
-        question_text = rules.question_text(settings, text)
-        chosen_topic = rules.resolve_topic(settings, topic)
-        authority_name = rules.check_authority(settings, authority)
-        name = texts.display_name(officer)
-        key = str(Address.imported(name, authority_name))
-        with self.uow as uow:
-            operator = rules.officer(uow, actor)
-            asker = rules.assign_authority(
-                uow, settings, uow.officers.save(key, name, asked_at), authority_name, asked_at
-            )
-            duplicate = next(
-                (m for m in uow.matcher.find(question_text, limit=1) if m.verdict == "duplicate"),
-                None,
-            )
-            existing = uow.questions.get(duplicate.question_id) if duplicate else None
-            if duplicate and existing and existing.status in LIVE_STATUSES:
-                present = uow.asks.active(existing.id, asker.id) is not None
-                if not present:
-                    assert asker.authority_id is not None
-                    uow.asks.add(
-                        question_id=existing.id,
-                        officer_id=asker.id,
-                        authority_id=asker.authority_id,
-                        text=question_text,
-                        link=Link.IMPORTED,
-                        score=duplicate.score,
-                        place=None,
-                        now=asked_at,
-                    )
-                uow.events.record(
-                    "imported",
-                    actor_id=operator.id,
-                    now=uow.now(),
-                    question_id=existing.id,
-                    joined=not present,
-                )
-                joined = uow.questions.get(existing.id)
-                assert joined is not None
-                return ("present" if present else "joined"), joined
-            question_id, _ = new_question(
-                uow, asker, question_text, chosen_topic, None, Link.IMPORTED, None, asked_at
-            )
-            uow.events.record(
-                "imported",
-                actor_id=operator.id,
-                now=uow.now(),
-                question_id=question_id,
-                joined=False,
-            )
-            created = uow.questions.get(question_id)
-            assert created is not None
-        return "new", created
