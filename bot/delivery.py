@@ -28,7 +28,7 @@ from bot.client import ExchangeBot
 from bot.markdown import markdown_embeds
 from bot.render import delivery_embed
 from knowledge.addresses import Address, Channel
-from knowledge.errors import StoreError
+from knowledge.errors import NotFound, StoreError
 from knowledge.exchange import Exchange
 from knowledge.models import SEND_ATTEMPTS, Delivery, Notice, retry_delay_seconds
 
@@ -57,6 +57,11 @@ def _discord_id(text: str | None, *, place: bool) -> int | None:
     return address.discord_id if address.place == place else None
 
 
+# Owed messages read per round (a round runs again at once while there are more).
+DELIVERIES_PER_ROUND = 100
+NOTICES_PER_ROUND = 50
+
+
 def nonce_for(delivery: Delivery) -> str:
     """A per-delivery nonce (Discord allows 25 characters)."""
     return f"psnx-{delivery.id}"
@@ -75,6 +80,7 @@ class DeliveryWorker:
         self.warned: set[str] = set()  # audiences without a channel, said once
         # Outcomes the database was too busy to record, by message id, oldest first.
         self.unrecorded: dict[int, list[Outcome]] = {}
+        self.busy = False  # the database was too busy to record something this round
         self.task: asyncio.Task[None] | None = None
         # One round at a time: two overlapping rounds could both send the same delivery.
         self.round = asyncio.Lock()
@@ -106,22 +112,36 @@ class DeliveryWorker:
             return await self._deliver_due()
 
     async def _deliver_due(self) -> int:
+        self.busy = False
         for message_id in list(self.unrecorded):
-            if not await self._flush(message_id):
+            await self._flush(message_id)
+            if self.busy:
                 break  # still busy: the rest wait too
         try:
             # Messages that failed max_attempts times are left out, so they never hold up
             # newer ones (they stay owed in the database, with their last error, for an admin).
+            # Deliveries and notices are fetched apart, so a large release never crowds out
+            # a digest, and the overdue flags owed together go out together.
             owed = await self.bot.call(
                 Exchange.owed_messages,
                 Channel.DISCORD.prefix,
+                (),
+                DELIVERIES_PER_ROUND,
+                max_attempts=self.max_attempts,
+            )
+            notices = await self.bot.call(
+                Exchange.owed_messages,
+                None,
                 self.audiences(),
-                100,
+                NOTICES_PER_ROUND,
                 max_attempts=self.max_attempts,
             )
         except StoreError as error:
             log.warning("could not read what is owed (%s); trying again at the next poll", error)
             return 0
+        if len(owed) == DELIVERIES_PER_ROUND or len(notices) == NOTICES_PER_ROUND:
+            self.bot.deliveries_due.set()  # more to send: the next round starts at once
+        owed += notices
         # Never send again what was sent (or tried) but is not yet recorded as such.
         owed = [m for m in owed if m.id not in self.unrecorded]
         sent = 0
@@ -158,7 +178,8 @@ class DeliveryWorker:
         return await self._flush(message_id)
 
     async def _flush(self, message_id: int) -> bool:
-        """Record a message's pending outcomes in order; False if the database is busy."""
+        """Record a message's pending outcomes in order; False if one could not be (it stays
+        pending: tried again first next round, and the message is not sent meanwhile)."""
         pending = self.unrecorded[message_id]
         while pending:
             method, args = pending[0]
@@ -171,6 +192,14 @@ class DeliveryWorker:
                     message_id,
                     error,
                 )
+                self.busy = True
+                return False
+            except NotFound:
+                # Gone meanwhile (its recipient erased their data): nothing left to record.
+                log.info("delivery %s no longer exists; nothing to record", message_id)
+            except Exception:
+                # A bug: keep it (a resend could repeat the message) but hold up nothing else.
+                log.exception("could not record what happened to delivery %s", message_id)
                 return False
             pending.pop(0)
         del self.unrecorded[message_id]

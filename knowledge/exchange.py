@@ -43,6 +43,12 @@ class _UseCase(Generic[G, P, T]):
         self.method = method
         self.__doc__ = method.__doc__
 
+        @functools.wraps(method)
+        def on_exchange(exchange: Exchange, /, *args: Any, **kwargs: Any) -> T:
+            return method(getattr(exchange, group), *args, **kwargs)
+
+        self._on_exchange = on_exchange
+
     @overload
     def __get__(
         self, exchange: None, owner: type[Any]
@@ -53,12 +59,8 @@ class _UseCase(Generic[G, P, T]):
 
     def __get__(self, exchange: Exchange | None, owner: type[Any]) -> Callable[..., T]:
         if exchange is None:
-            return functools.partial(self._on, self)
+            return self._on_exchange  # Exchange.ask(exchange, …), as front ends pass it on
         return functools.partial(self.method, getattr(exchange, self.group))
-
-    @staticmethod
-    def _on(use_case: _UseCase[G, P, T], exchange: Exchange, /, *args: Any, **kwargs: Any) -> T:
-        return use_case.method(getattr(exchange, use_case.group), *args, **kwargs)
 
 
 class Exchange:

@@ -6,10 +6,10 @@ an exception, rolls back); then the unit of work brings the duplicate matcher up
 for exactly the questions the database's change log says were touched — by this use
 case, or by another process since the last one. No use case touches the matcher's index.
 
-Nested blocks (an import's rows inside one batch) are savepoints: a failed inner one
-rolls back alone, and each one's questions are indexed at once, so a file's own
-duplicates are found. If the outer transaction rolls back, the questions indexed along
-the way are read again from the database as it is.
+Nested blocks are savepoints: a failed inner one rolls back alone, and each one's
+questions are indexed as soon as it succeeds. Whatever rolls back, the questions indexed
+since that level began are read again from the database as it then is, so the matcher
+never holds what the database does not.
 """
 
 from __future__ import annotations
@@ -64,9 +64,10 @@ class UnitOfWork:
         self.imports = store.imports
         # How far this process has read the change log (every change up to it is indexed).
         self._seen = 0
-        self._seen_at_start = 0
-        # Questions indexed inside the open transaction, to read again if it rolls back.
-        self.touched: set[int] = set()
+        # Per open level (transaction, then savepoints): the log position when it began,
+        # and the questions indexed since, to read again if it rolls back.
+        self._levels: list[tuple[int, set[int]]] = []
+        self._flush_pending = False  # an erasure's checkpoint is still to be done
         # The import this process is running, whose hidden rows its matcher sees.
         self.own_import: int | None = None
 
@@ -89,25 +90,28 @@ class UnitOfWork:
         return self.clock()
 
     def flush_to_disk(self) -> None:
-        """After a commit that erased personal data: make sure the files no longer hold it."""
-        self.store.database.checkpoint()
+        """After a commit that erased personal data: make sure the files no longer hold it
+        (if a reader elsewhere holds the log open, it is tried again after each commit)."""
+        self._flush_pending = not self.store.database.checkpoint()
+        if self._flush_pending:
+            log.warning("the write-ahead log is in use elsewhere; erasing it after a later commit")
 
     @property
-    def in_transaction(self) -> bool:
-        return self.store.database.in_transaction
+    def touched(self) -> set[int]:
+        """The questions this unit of work has re-indexed so far (empty outside one)."""
+        return self._levels[0][1] if self._levels else set()
 
     # -- the transaction -----------------------------------------------------------------
 
     def __enter__(self) -> Self:
         database = self.store.database
         database.begin()
+        self._levels.append((self._seen, set()))
         if database.depth == 1:
-            self._seen_at_start = self._seen
-            self.touched.clear()
             try:
                 self._catch_up(other_writers=True)  # before this use case reads anything
             except BaseException:
-                database.rollback()
+                self._undo()
                 raise
         return self
 
@@ -117,28 +121,45 @@ class UnitOfWork:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        database = self.store.database
-        outermost = database.depth == 1
         if error is not None:
-            database.rollback()
-            if outermost:
-                self._restore()
+            self._undo()
             return
-        if not outermost:
-            database.commit()  # a savepoint: index its questions now, for the next one
-            self._catch_up(other_writers=False)
-            return
+        database = self.store.database
         try:
+            if database.depth > 1:
+                database.commit()  # a savepoint: index its questions now, for the next one
+                _, indexed = self._levels.pop()
+                self._levels[-1][1].update(indexed)
+                self._catch_up(other_writers=False)
+                return
             position, wordings = self._pending()
             database.commit()
         except BaseException:
-            if database.in_transaction:
-                database.rollback()
-            self._restore()
+            self._undo()
             raise
+        self._levels.pop()
         self._apply(wordings)
         self._seen = position
-        self.touched.clear()
+        if self._flush_pending:
+            self.flush_to_disk()
+
+    def _undo(self) -> None:
+        """Roll back the innermost level (all of them, if SQLite cancelled the whole
+        transaction), then index the questions re-indexed since it began as the database
+        now has them, and read the change log again from where it stood then."""
+        if not self._levels:
+            return  # an inner level found the whole transaction cancelled and undid it all
+        database = self.store.database
+        database.rollback()
+        seen, indexed = self._levels.pop()
+        while len(self._levels) > database.depth:
+            seen, outer = self._levels.pop()
+            indexed |= outer
+        if self._levels:
+            self._levels[-1][1].update(indexed)  # the outer level may be undone too
+        self._seen = seen
+        if indexed:
+            self._apply(self._wordings(indexed))
 
     # -- keeping the matcher in step -------------------------------------------------------
 
@@ -147,9 +168,9 @@ class UnitOfWork:
         read inside the transaction, so they are exactly what is being committed."""
         changes = self.store.changes
         changed = changes.since(self._seen)
-        if changed is None:  # the log was trimmed past us (a very long pause): start afresh
-            self.rebuild_matcher()
-            return self._seen, {}
+        # The log cannot have been trimmed past us: we caught up on entering, and only a
+        # writer trims, under the write lock we hold.
+        assert changed is not None
         position, ids = changed
         changes.trim()
         return position, self._wordings(ids)
@@ -163,7 +184,8 @@ class UnitOfWork:
         position, ids = changed
         if ids:
             self._apply(self._wordings(ids))
-            self.touched |= ids
+            if self._levels:
+                self._levels[-1][1].update(ids)
             if other_writers:
                 log.info("caught up with %s questions changed by another writer", len(ids))
         self._seen = position
@@ -195,8 +217,6 @@ class UnitOfWork:
         """Index what other processes changed, now, without taking the write lock."""
         with self.store.database.reading():
             self._catch_up(other_writers=True)
-            if self.store.database.depth == 0:
-                self.touched.clear()  # read-only: nothing to undo
 
     def _apply(self, wordings: dict[int, list[str]]) -> None:
         matcher = self._matcher
@@ -205,13 +225,6 @@ class UnitOfWork:
             for text in texts:
                 matcher.add(question_id, text)
 
-    def _restore(self) -> None:
-        """After a rollback: the questions indexed inside it, as the database now has them."""
-        self._seen = self._seen_at_start
-        if self.touched:
-            self._apply(self._wordings(self.touched))
-            self.touched.clear()
-
     def rebuild_matcher(self) -> None:
         """Index every live question afresh (at start, or after falling behind the log)."""
         with self.store.database.reading():  # one snapshot: position and wordings agree
@@ -219,5 +232,5 @@ class UnitOfWork:
             fresh = Matcher(self._matcher.settings)
             fresh.add_many(self.store.questions.all_wordings())
         self._matcher = fresh
-        self._seen = self._seen_at_start = position
+        self._seen = position
         log.info("matcher ready with %s questions", len(fresh))

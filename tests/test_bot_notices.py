@@ -307,8 +307,8 @@ async def test_a_delivery_sent_but_not_marked_is_resent_with_the_same_nonce(
 
     with monkeypatch.context() as patched:  # Discord took the DM; then the bot died
         patched.setattr(Exchange, "mark_sent", crash)
-        with pytest.raises(RuntimeError):
-            await fake.bot.worker.deliver_due()  # type: ignore[attr-defined]
+        await fake.bot.worker.deliver_due()  # type: ignore[attr-defined]
+        await fake.bot.worker.deliver_due()  # type: ignore[attr-defined]  # not sent again
     before = nonces(fake)
     fake = await fake.restart(setting.bot())  # its worker resumes with what is owed
     await fake.settle()
@@ -473,3 +473,46 @@ async def test_a_busy_database_is_a_retry_never_a_resend(setting: Setting) -> No
             assert check.store.db["outbox"].count_where("status = 'owed'") == 0
         finally:
             check.close()
+
+
+@async_test
+async def test_a_message_gone_before_it_is_marked_never_stops_the_sender(
+    setting: Setting,
+) -> None:
+    """Ann erases her data just as her answer goes out: there is nothing left to mark, and
+    Ben's answer, and everything after it, still goes out."""
+    fake = FakeDiscord(setting.bot(), setting.world)
+    first, second = fake.member("Ann"), fake.member("Ben")
+    ann, ben = (Actor(f"discord:{m.id}", m.name) for m in (first, second))
+    expert = Actor("discord:99", "Geoff", frozenset({Role.OFFICER, Role.EXPERT}))
+    exchange = setting.exchange_at(LAST_WEDNESDAY)
+    try:
+        exchange.set_authority(ann, "Rutland County Council")
+        exchange.set_authority(ben, "Derby City Council")
+        q = exchange.ask(ann, "How is QoS handled in the PSN?")
+        assert isinstance(q, NewQuestion)
+        exchange.follow(ben, q.question.ref)
+        exchange.answer(expert, q.question.ref, "Six classes of service.")
+    finally:
+        exchange.close()
+
+    async with fake:
+        await stop_worker(fake)
+        publisher = setting.exchange_at(LAST_WEDNESDAY)
+        publisher.publish(expert)
+        publisher.close()
+        worker = fake.bot.worker  # type: ignore[attr-defined]
+        real_send = worker.send
+
+        async def send_then_erase(delivery: Delivery) -> None:
+            await real_send(delivery)
+            if delivery.recipient == ann.user_key:
+                other = setting.exchange_at(LAST_WEDNESDAY)  # e.g. `psn-exchange privacy`
+                other.forget_me(ann)
+                other.close()
+
+        worker.send = send_then_erase
+        assert await worker.deliver_due() == 2
+        assert worker.unrecorded == {}
+        assert await worker.deliver_due() == 0
+        assert (len(fake.dms(first)), len(fake.dms(second))) == (1, 1)

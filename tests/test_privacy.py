@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,23 @@ def test_an_erased_identity_is_gone_from_the_files_on_disk(
         assert b"zebedee" not in content.lower(), path.name
     # and freed space is zeroed, so no page keeps an erased row's bytes
     assert exchange.store.conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+
+
+def test_an_erasure_a_reader_delayed_reaches_the_disk_after_the_next_commit(
+    exchange: Exchange, settings: Settings
+) -> None:
+    zebedee = Actor("test:zebedee-quillfeather", "Zebedee Quillfeather")
+    exchange.set_authority(zebedee, "Rutland County Council")
+    exchange.ask(zebedee, COCO)
+    db = Path(settings.database.path)
+    reader = sqlite3.connect(db)  # e.g. a web page being read in another process
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM questions").fetchone()
+
+    exchange.forget_me(zebedee)  # the log cannot be emptied while the reader needs it
+    reader.rollback()
+    reader.close()
+    exchange.set_authority(officer("Ann"), "Derby City Council")  # any later commit
+
+    for path in (f for f in db.parent.iterdir() if f.name.startswith(db.name)):
+        assert b"Quillfeather" not in path.read_bytes(), path.name

@@ -33,6 +33,8 @@ class QuestionChanges:
             "SELECT id, question_id FROM question_changes WHERE id > ? ORDER BY id", [position]
         )
         if not rows:
+            if position > self.latest():  # rolled back under us (ids are reused): start afresh
+                return None
             return position, set()
         if rows[0]["id"] > position + 1:  # ids are consecutive; a gap means trimmed
             return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,6 +16,8 @@ import sqlite_utils
 
 from knowledge.errors import StoreError
 from knowledge.migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 _IDS_PER_QUERY = 500  # well under SQLite's older default of 999 parameters
 
@@ -109,17 +113,22 @@ class Database:
     def close(self) -> None:
         self.conn.close()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> bool:
         """Copy everything committed into the database file and empty the write-ahead log,
-        so data just erased is gone from the disk too (not left in old log frames). A
-        reader holding an old snapshot can stop the log being emptied; it is then
-        emptied at the next checkpoint."""
+        so data just erased is gone from the disk too (not left in old log frames). False
+        if a reader in another process still needed the log (try again later)."""
         if self.in_transaction:
             raise RuntimeError("checkpoint() runs only after the transaction has committed")
+        # Waiting the whole busy timeout for a reader would stall the use case: try briefly.
+        timeout = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.conn.execute("PRAGMA busy_timeout = 100")
         try:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc, self.path) from None
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+        return not busy
 
     @property
     def schema_version(self) -> int:
@@ -164,25 +173,38 @@ class Database:
         self._depth += 1
 
     def commit(self) -> None:
-        """Commit the transaction (or release the innermost savepoint)."""
-        self._depth -= 1
-        if self._depth:
-            self.conn.execute(f"RELEASE level{self._depth}")
-            return
+        """Commit the transaction (or release the innermost savepoint). If it fails, the
+        transaction is still open: the caller rolls it back."""
         try:
-            self.conn.execute("COMMIT")
+            if self._depth > 1:
+                self.conn.execute(f"RELEASE level{self._depth - 1}")
+            else:
+                self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            self.conn.execute("ROLLBACK")
             raise _store_error(exc, self.path) from None
+        self._depth -= 1
 
     def rollback(self) -> None:
-        """Undo the transaction (or just the innermost savepoint)."""
+        """Undo the transaction (or just the innermost savepoint). Never raises: it runs
+        while another error is on its way. If SQLite has already cancelled the whole
+        transaction (a full disk, an I/O error), every level is gone: `depth` says so."""
+        if self._depth == 0:
+            return
         self._depth -= 1
-        if self._depth:
-            self.conn.execute(f"ROLLBACK TO level{self._depth}")
-            self.conn.execute(f"RELEASE level{self._depth}")
-        else:
-            self.conn.execute("ROLLBACK")
+        try:
+            if not self.conn.in_transaction:
+                self._depth = 0
+            elif self._depth:
+                self.conn.execute(f"ROLLBACK TO level{self._depth}")
+                self.conn.execute(f"RELEASE level{self._depth}")
+            else:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError:
+            log.warning("rolling back failed; abandoning the whole transaction", exc_info=True)
+            if self.conn.in_transaction:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self.conn.execute("ROLLBACK")
+            self._depth = 0
 
     @property
     def in_transaction(self) -> bool:
@@ -215,10 +237,10 @@ class Database:
         self.begin()
         try:
             yield
+            self.commit()
         except BaseException:
             self.rollback()
             raise
-        self.commit()
 
     # -- queries (the gateways' SQL runs through these) ---------------------------------
 
