@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.dataset import load
 from benchmarks.matching import Result, brute_force, evaluate, fts5, quality, timed_ranking
-from knowledge.config import MatchingSettings
+from knowledge.config import MatchingSettings, load_settings
 from knowledge.matching import Match, Matcher
 from knowledge.normalise import Normaliser
 
@@ -278,3 +278,20 @@ def test_quality_floor_on_the_psn_set(settings: MatchingSettings, queries: str) 
         assert r1 > b1, make.__name__
         # Beaten on the tuning set; on the blind sets a baseline may tie at the ceiling.
         assert r5 > b5 or (queries != "queries.jsonl" and r5 == b5 == 1.0), make.__name__
+
+
+@pytest.mark.parametrize("queries", ["queries.jsonl", "reworded.jsonl", "holdout.jsonl"])
+def test_the_bulk_duplicate_check_gives_the_verdict_find_gives(queries: str) -> None:
+    """An import uses find_duplicate (faster: it skips scores that cannot reach the
+    threshold); it must name exactly the question find's best duplicate names."""
+    data = load(PSN_SET, PSN_SET / queries)
+    matcher = Matcher(load_settings(PSN_SET.parent.parent.parent / "config.toml").matching)
+    matcher.add_many((n, text) for n, (_, text) in enumerate(data.corpus))
+    texts = [text for _, text in data.corpus] + [q.text for q in data.queries]
+    found = 0
+    for text in texts:
+        best = matcher.find(text, limit=1)
+        expected = best[0] if best and best[0].verdict == "duplicate" else None
+        assert matcher.find_duplicate(text) == expected, text
+        found += expected is not None
+    assert found >= len(data.corpus)  # every stored question duplicates itself at least

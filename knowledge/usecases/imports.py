@@ -112,14 +112,7 @@ class ImportUseCases:
         decisions: list[_New | _Join] = []
         with self.uow.provisional() as index:
             for n, row in enumerate(rows):
-                duplicate = next(
-                    (
-                        m
-                        for m in self.uow.matcher.find(row.text, limit=1)
-                        if m.verdict == "duplicate"
-                    ),
-                    None,
-                )
+                duplicate = self.uow.matcher.find_duplicate(row.text)
                 if duplicate is None:
                     decisions.append(_New())
                     index(-(n + 1), row.text)
