@@ -110,6 +110,69 @@ def authority_name(raw: str) -> str:
     return name
 
 
+# Letters of other alphabets that read as Latin ones, and typographic marks that read as the
+# plain ones, each with the character people read it as. Drawn from Unicode's confusables.txt
+# (UTS #39, https://www.unicode.org/Public/security/latest/confusables.txt), kept to what a UK
+# authority's name could carry; matched after NFD, so accented forms (ё, Ё) fold too.
+_LOOKALIKES = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i",
+        "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ү": "y",
+        "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
+        "С": "C", "Т": "T", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S", "У": "Y", "Ү": "Y",
+        "Ԛ": "Q", "Ԝ": "W", "Ӏ": "l",
+        # Greek
+        "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M",
+        "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+        "α": "a", "ι": "i", "ο": "o", "ν": "v", "ρ": "p", "υ": "u", "γ": "y",
+        # Latin dotless i; dashes and apostrophes as typed by phones and word processors
+        "ı": "i",
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2212": "-",
+        "\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u2032": "'",
+    }
+)
+
+
+def authority_key(name: str) -> str:
+    """What two spellings of an authority's name share when people read them as the same.
+
+    NFKC, look-alike letters of other alphabets folded to the Latin ones they pass for,
+    Unicode case folding, and single spaces: "YNYS MÔN" and "Ynys Môn" have one key, and so
+    do "Derby" and "Dеrby" with a Cyrillic "е".
+    """
+    read_as = unicodedata.normalize("NFD", clean(name)).translate(_LOOKALIKES)
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", read_as).casefold())
+    return " ".join(folded.split())
+
+
+def _latin(letter: str) -> bool:
+    return unicodedata.name(letter, "").startswith("LATIN ")
+
+
+def lookalike_letters(name: str) -> str:
+    """The letters of other alphabets in `name` that pass for Latin ones, if it has Latin
+    letters too (each once, in order); "" for a name in one alphabet."""
+    letters = [ch for ch in unicodedata.normalize("NFD", name) if ch.isalpha()]
+    if not any(_latin(ch) for ch in letters):
+        return ""
+    passing = (ch for ch in letters if not _latin(ch) and ch.translate(_LOOKALIKES) != ch)
+    return "".join(dict.fromkeys(passing))
+
+
+def one_alphabet(name: str) -> str:
+    """`name`, or InvalidInput if it hides letters of another alphabet among Latin ones."""
+    hidden = lookalike_letters(name)
+    if hidden:
+        shown = ", ".join(f"{ch!r} ({unicodedata.name(ch).capitalize()})" for ch in hidden)
+        raise InvalidInput(
+            f"{name!r} mixes in letters from another alphabet that look like Latin ones: "
+            f"{shown}. Others could not find your authority under that spelling. Please type "
+            "the name again with ordinary letters; nothing was saved."
+        )
+    return name
+
+
 def display_name(raw: str) -> str:
     """A cleaned display name for an officer (never empty)."""
     name = clean(raw).replace("\n", " ")[:80]
