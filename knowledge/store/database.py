@@ -14,6 +14,7 @@ import sqlite_utils
 
 from knowledge.errors import StoreError
 from knowledge.migrations import MIGRATIONS
+from knowledge.text import authority_key
 
 _IDS_PER_QUERY = 500  # well under SQLite's older default of 999 parameters
 
@@ -98,6 +99,7 @@ class Database:
             conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc, name) from None
+        add_functions(conn)
         store = cls(conn, name)
         if migrate:
             store.migrate()
@@ -267,6 +269,11 @@ class Database:
             self.conn.backup(copy)
         finally:
             copy.close()
+
+
+def add_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions migrations may call (other tools opening the file need none)."""
+    conn.create_function("authority_key", 1, authority_key, deterministic=True)
 
 
 def _statements(script: str) -> list[str]:

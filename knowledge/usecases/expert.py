@@ -217,7 +217,7 @@ class ExpertUseCases:
         settings = self.settings
         question_text = rules.question_text(settings, text)
         chosen_topic = rules.resolve_topic(settings, topic)
-        authority_name = rules.check_authority(settings, authority)
+        authority_name = rules.check_authority(self.uow, settings, authority)
         name = texts.display_name(officer)
         key = str(Address.imported(name, authority_name))
         with self.uow as uow:
