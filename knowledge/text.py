@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -79,19 +80,96 @@ def answer_text(raw: str, *, max_chars: int) -> str:
     return text
 
 
+# Characters a web link never holds as typed: they end a link early in Markdown and HTML.
+_NOT_IN_LINKS = {"<": "'<'", ">": "'>'", '"': "a double quote", "\\": "a backslash", "`": "'`'"}
+_HOST_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+_HOST = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
+
+
+def _link_problem(link: str) -> str | None:
+    """What stops `link` being a plain http(s) address, in the expert's words; None if
+    nothing does."""
+    shown = repr(link[:80])
+    try:
+        parts = urlsplit(link)
+    except ValueError:  # e.g. an unclosed "[" around an IPv6 address
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or "://" not in link[:8]:
+        return (
+            f"{shown} is not a web link. Resource links must start with https:// (or http://)."
+        )
+    if "@" in parts.netloc:
+        return (
+            f"{shown} has a name or password before the site's name (the part before '@'), "
+            "which can hide where the link really goes. Please give the plain address "
+            "(for example https://www.gov.uk)."
+        )
+    for ch in link:
+        what = _unlinkable(ch)
+        if what is not None:
+            hint = " (a space in an address is written %20)" if what == "a space" else ""
+            return (
+                f"{shown} contains {what}, which a web link cannot hold. Please copy the "
+                f"address from your browser's address bar{hint}."
+            )
+    host = parts.hostname or ""
+    if not _HOST.fullmatch(host) and not _ip_address(host):
+        return (
+            f"{shown} has no site name we can read after {parts.scheme}://. Please give the "
+            "full address (for example https://www.gov.uk)."
+        )
+    if lookalike_letters(host):
+        return (
+            f"{shown} mixes letters from another alphabet that look like Latin ones into the "
+            "site's name, so it may not go where it seems to. Please copy the address from "
+            "your browser's address bar."
+        )
+    try:
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError:
+        return (
+            f"{shown} has a port that is not a number from 0 to 65535 (after the ':' that "
+            "follows the site's name). Please check the address, or leave the port out."
+        )
+    return None
+
+
+def _unlinkable(ch: str) -> str | None:
+    """What `ch` is, if a web link cannot hold it as typed."""
+    if ch in _NOT_IN_LINKS:
+        return _NOT_IN_LINKS[ch]
+    if ch == "\n":
+        return "a line break"
+    if ch.isspace():
+        return "a space"
+    if unicodedata.category(ch)[0] == "C":
+        return "a control character"
+    return None
+
+
+def _ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_web_link(link: str) -> bool:
+    """Whether `link` is a plain http(s) address, as resource_links accepts."""
+    return _link_problem(link) is None
+
+
 def resource_links(raw: list[str] | tuple[str, ...], *, max_links: int) -> tuple[str, ...]:
-    """Validated http(s) links, in order, without repeats."""
+    """Validated http(s) links, in order, without repeats; InvalidInput naming a bad one."""
     links: list[str] = []
     for item in raw:
         link = clean(item)
         if not link:
             continue
-        parts = urlsplit(link)
-        if parts.scheme not in ("http", "https") or not parts.netloc or " " in link:
-            raise InvalidInput(
-                f"{link[:80]!r} is not a web link. Resource links must start with https:// "
-                "(or http://)."
-            )
+        problem = _link_problem(link)
+        if problem is not None:
+            raise InvalidInput(problem)
         if link not in links:
             links.append(link)
     if len(links) > max_links:
@@ -179,8 +257,12 @@ def display_name(raw: str) -> str:
     return name or "anonymous officer"
 
 
-# Mid-line, only these can format: emphasis, code, links, tables, strike, HTML-ish tags.
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>|~])")
+# Mid-line, only these can format: emphasis, code, links, tables, strike, HTML-ish tags and
+# entities ("&lt;" would show as "<", not as typed).
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>|~&])")
+# At the start of a line, these would make a heading, a list, a quote or a rule.
+_LINE_START = re.compile(r"^(?:[#\-+>=]|\d+(?=[.)]))")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 def inert(text: str) -> str:
@@ -189,8 +271,22 @@ def inert(text: str) -> str:
     A question must not be able to add a heading, a fake link or a table cell to a digest.
     """
     line = _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
-    # At the start of a line, these would make a heading, a list, a quote or a rule.
-    return "\\" + line if line[:1] in ("#", "-", "+", ">", "=") else line
+    found = _LINE_START.match(line)
+    if found is None:
+        return line
+    if line[:1].isdigit():  # "1." or "1)" would start a numbered list
+        return line[: found.end()] + "\\" + line[found.end() :]
+    return "\\" + line
+
+
+def inert_lines(text: str) -> str:
+    """Several lines of user text (an answer) made safe to place in Markdown we write: its
+    paragraphs and line breaks kept, and nothing in it formatting, linking or making HTML."""
+    paragraphs = (
+        "  \n".join(inert(line) for line in paragraph.split("\n") if line.strip())
+        for paragraph in _PARAGRAPH_BREAK.split(text)
+    )
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def question_id(raw: str | int) -> int:
