@@ -10,6 +10,7 @@ from bot.render import DESCRIPTION_MAX, EMBED_TOTAL_MAX, TITLE_MAX, clip
 
 EMBEDS_PER_MESSAGE = 10
 _TABLE_RULE = re.compile(r"^\|[\s:|-]+\|$")
+_CELL_EDGE = re.compile(r"(?<!\\)\|")  # a "|" that is not escaped: an authority may type one
 
 
 def _table_lines(lines: list[str]) -> list[str]:
@@ -21,7 +22,9 @@ def _table_lines(lines: list[str]) -> list[str]:
             header = None
             out.append(line)
             continue
-        cells = [c.strip() for c in line.strip("|").split("|")]
+        cells = [c.strip() for c in _CELL_EDGE.split(line.rstrip())[1:]]
+        if cells and not cells[-1]:
+            cells.pop()  # the closing "|"
         if header is None:
             header = cells
         elif not _TABLE_RULE.match(line):

@@ -7,6 +7,8 @@ are none, and the text is escaped as well).
 
 from __future__ import annotations
 
+import re
+
 import discord
 
 from knowledge.models import (
@@ -20,7 +22,7 @@ from knowledge.models import (
     QueueEntry,
     SearchHit,
 )
-from knowledge.text import plural
+from knowledge.text import is_web_link, plural
 
 # Discord's limits: https://discord.com/developers/docs/resources/message#embed-object-embed-limits
 TITLE_MAX = 256
@@ -34,9 +36,34 @@ GREEN = discord.Colour.green()
 AMBER = discord.Colour.orange()
 
 
+# A bare web address, roughly as Discord links it: left as typed, so it still works, and what
+# it shows is its own target (discord.utils.escape_markdown does the same). It stops at a
+# bracket, which is escaped, so no "[" inside an address can start a masked link.
+_BARE_LINK = re.compile(r"https?://[^\s<\[\]]+[^<.,:;\"')\[\]\s]")
+# Everything that formats mid-line in Discord, masked links' brackets included: escaping only
+# the first "[" of a line, as escape_markdown does, leaves "[a] [gov.uk](https://evil)" a link.
+_SPECIALS = re.compile(r"([\\*_~|`\[\]()<>])")
+# At a line's start: headings, "-#" subtext, lists, quotes.
+_LINE_START = re.compile(r"^([ \t]*)(#|-|\+|>|\d+(?=[.)]))", re.MULTILINE)
+
+
 def shown(text: str) -> str:
-    """User text made inert: no markdown formatting, no mentions."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    """User text made inert: no markdown formatting, no masked links, no mentions.
+
+    Line breaks are kept; a bare web address stays a link to itself.
+    """
+    pieces, start = [], 0
+    for link in _BARE_LINK.finditer(text):
+        pieces += [_SPECIALS.sub(r"\\\1", text[start : link.start()]), link.group()]
+        start = link.end()
+    pieces.append(_SPECIALS.sub(r"\\\1", text[start:]))
+    escaped = _LINE_START.sub(_escape_line_start, "".join(pieces))
+    return discord.utils.escape_mentions(escaped)
+
+
+def _escape_line_start(found: re.Match[str]) -> str:
+    indent, marker = found.group(1), found.group(2)
+    return f"{indent}{marker}\\" if marker[0].isdigit() else f"{indent}\\{marker}"
 
 
 def clip(text: str, limit: int) -> str:
@@ -50,12 +77,18 @@ def question_title(question: Question) -> str:
     return clip(f"{question.ref} · {question.topic}", TITLE_MAX)
 
 
+def link_line(link: str) -> str:
+    """A resource link that shows its own target (an autolink without a preview); one
+    stored before links were checked as strictly is shown as text."""
+    return f"• <{link}>" if is_web_link(link) else f"• {shown(link)}"
+
+
 def answer_text(answer: Answer) -> str:
-    """The answer body (the expert's own markdown is kept) and its links."""
-    links = "\n".join(f"• <{link}>" for link in answer.links)
+    """The answer body, shown as text like everything people type, and its links."""
+    links = "\n".join(link_line(link) for link in answer.links)
     version = f"version {answer.version}, " if answer.version > 1 else ""
     release = f"release {answer.release_number}" if answer.release_number else "not yet published"
-    parts = [answer.body, links, f"*({version}{release})*"]
+    parts = [shown(answer.body), links, f"*({version}{release})*"]
     return "\n\n".join(p for p in parts if p)
 
 

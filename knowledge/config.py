@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from knowledge.normalise import Normaliser
+from knowledge.text import authority_key
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -127,6 +128,14 @@ class ExchangeSettings(Section):
             )
         if self.min_question_chars >= self.max_question_chars:
             raise ValueError("exchange.min_question_chars must be below max_question_chars")
+        seen: dict[str, str] = {}
+        for name in self.authorities:
+            other = seen.setdefault(authority_key(name), name)
+            if other != name:
+                raise ValueError(
+                    f"exchange.authorities lists {other!r} and {name!r}, which read as the "
+                    "same authority; keep one spelling"
+                )
         return self
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from knowledge.models import PublishedEntry
-from knowledge.text import inert
+from knowledge.text import inert, inert_lines, is_web_link
 
 
 def _record(entry: PublishedEntry) -> dict[str, Any]:
@@ -81,6 +81,27 @@ def _md_escape(text: str) -> str:
     return inert(text)
 
 
+def _md_link(link: str) -> str:
+    """An autolink, which shows its own target; a link stored before links were checked as
+    strictly (one that could end the autolink early) is shown as text."""
+    return f"<{link}>" if is_web_link(link) else inert(link)
+
+
+def _html_link(link: str) -> str:
+    if not is_web_link(link):
+        return html.escape(link)
+    return f'<a href="{html.escape(link)}">{html.escape(link)}</a>'
+
+
+def _html_paragraphs(body: str) -> list[str]:
+    """The answer's paragraphs, its line breaks kept, every character escaped."""
+    return [
+        "<p>" + "<br>\n".join(html.escape(line) for line in paragraph.split("\n")) + "</p>"
+        for paragraph in body.split("\n\n")
+        if paragraph.strip()
+    ]
+
+
 def to_markdown(entries: list[PublishedEntry]) -> str:
     lines = ["# PSN Exchange — published answers", ""]
     if not entries:
@@ -93,8 +114,8 @@ def to_markdown(entries: list[PublishedEntry]) -> str:
             f"**Q:** {_md_escape(entry.question.text)}",
             "",
         ]
-        lines += [entry.answer.body, ""]
-        lines += [f"- <{link}>" for link in entry.answer.links]
+        lines += [inert_lines(entry.answer.body), ""]
+        lines += [f"- {_md_link(link)}" for link in entry.answer.links]
         if entry.answer.links:
             lines.append("")
         lines += [f"*{_byline(entry, _md_escape)}*", ""]
@@ -116,12 +137,10 @@ def to_html(entries: list[PublishedEntry]) -> str:
         parts.append(f'<section id="{esc(record["id"])}">')
         parts.append(f"<h2>{esc(record['id'])} · {esc(record['topic'])}</h2>")
         parts.append(f"<p><strong>Q:</strong> {esc(entry.question.text)}</p>")
-        parts += [f"<p>{esc(p)}</p>" for p in entry.answer.body.split("\n\n")]
+        parts += _html_paragraphs(entry.answer.body)
         if entry.answer.links:
             parts.append("<ul>")
-            parts += [
-                f'<li><a href="{esc(link)}">{esc(link)}</a></li>' for link in entry.answer.links
-            ]
+            parts += [f"<li>{_html_link(link)}</li>" for link in entry.answer.links]
             parts.append("</ul>")
         parts.append(f"<p><em>{esc(_byline(entry))}</em></p></section>")
     parts.append("</body></html>")

@@ -2,8 +2,10 @@
 
 Each migration is plain SQL run inside one transaction together with the bump of
 `PRAGMA user_version`, so a crash leaves the database at the old version or the new
-one, never between. FTS tables and triggers follow sqlite-utils' naming
-(`<table>_fts`, `<table>_ai/_ad/_au`) so `sqlite-utils search` and Datasette find them.
+one, never between. Besides SQLite's own functions, a migration may call those the store
+adds to every connection (`add_functions` in knowledge/store/database.py). FTS tables
+and triggers follow sqlite-utils' naming (`<table>_fts`, `<table>_ai/_ad/_au`) so
+`sqlite-utils search` and Datasette find them.
 """
 
 from __future__ import annotations
@@ -291,6 +293,33 @@ CREATE TRIGGER questions_changes_ad AFTER DELETE ON questions BEGIN
 END;
 """
 
+# Authorities are matched as people read them: each row keeps `key` (knowledge.text's
+# `authority_key`, which the store registers as an SQL function on every connection), one
+# authority per key. Rows an older release kept apart ("Ynys Môn" and "YNYS MÔN") are merged
+# into the first one recorded: its officers and asks move to it, and each question's demand
+# is recounted. A configured spelling replaces the kept one when next chosen.
+# A later change to `authority_key` needs a migration that recomputes the keys the same way.
+AUTHORITY_KEYS = """
+ALTER TABLE authorities ADD COLUMN key TEXT;
+UPDATE authorities SET key = authority_key(name);
+UPDATE officers SET authority_id = (
+  SELECT MIN(same.id) FROM authorities au JOIN authorities same ON same.key = au.key
+  WHERE au.id = officers.authority_id)
+WHERE authority_id IS NOT NULL;
+UPDATE asks SET authority_id = (
+  SELECT MIN(same.id) FROM authorities au JOIN authorities same ON same.key = au.key
+  WHERE au.id = asks.authority_id);
+DELETE FROM authorities
+WHERE id > (SELECT MIN(same.id) FROM authorities same WHERE same.key = authorities.key);
+UPDATE questions SET demand = (SELECT COUNT(DISTINCT a.authority_id) FROM asks a
+                               WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL
+                               AND a.import_id IS NULL);
+CREATE UNIQUE INDEX idx_authorities_key ON authorities(key);
+CREATE TRIGGER authorities_key_required BEFORE INSERT ON authorities WHEN new.key IS NULL BEGIN
+  SELECT RAISE(ABORT, 'authorities.key is required: see knowledge.text.authority_key');
+END;
+"""
+
 # (name, sql) in the order they apply; the position is the schema version.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
@@ -311,4 +340,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("question change log", QUESTION_CHANGES),
     ("one outbox", OUTBOX),
     ("pending imports", PENDING_IMPORTS),
+    ("authorities as people read them", AUTHORITY_KEYS),
 )

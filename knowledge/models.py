@@ -97,6 +97,14 @@ class Officer:
 
 
 @dataclass(frozen=True, slots=True)
+class Authority:
+    """A council, trust or consortium, under the one spelling the exchange shows."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ask:
     """One officer asking (or following) one question."""
 

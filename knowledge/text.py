@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -79,19 +80,96 @@ def answer_text(raw: str, *, max_chars: int) -> str:
     return text
 
 
+# Characters a web link never holds as typed: they end a link early in Markdown and HTML.
+_NOT_IN_LINKS = {"<": "'<'", ">": "'>'", '"': "a double quote", "\\": "a backslash", "`": "'`'"}
+_HOST_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+_HOST = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
+
+
+def _link_problem(link: str) -> str | None:
+    """What stops `link` being a plain http(s) address, in the expert's words; None if
+    nothing does."""
+    shown = repr(link[:80])
+    try:
+        parts = urlsplit(link)
+    except ValueError:  # e.g. an unclosed "[" around an IPv6 address
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or "://" not in link[:8]:
+        return (
+            f"{shown} is not a web link. Resource links must start with https:// (or http://)."
+        )
+    if "@" in parts.netloc:
+        return (
+            f"{shown} has a name or password before the site's name (the part before '@'), "
+            "which can hide where the link really goes. Please give the plain address "
+            "(for example https://www.gov.uk)."
+        )
+    for ch in link:
+        what = _unlinkable(ch)
+        if what is not None:
+            hint = " (a space in an address is written %20)" if what == "a space" else ""
+            return (
+                f"{shown} contains {what}, which a web link cannot hold. Please copy the "
+                f"address from your browser's address bar{hint}."
+            )
+    host = parts.hostname or ""
+    if not _HOST.fullmatch(host) and not _ip_address(host):
+        return (
+            f"{shown} has no site name we can read after {parts.scheme}://. Please give the "
+            "full address (for example https://www.gov.uk)."
+        )
+    if lookalike_letters(host):
+        return (
+            f"{shown} mixes letters from another alphabet that look like Latin ones into the "
+            "site's name, so it may not go where it seems to. Please copy the address from "
+            "your browser's address bar."
+        )
+    try:
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError:
+        return (
+            f"{shown} has a port that is not a number from 0 to 65535 (after the ':' that "
+            "follows the site's name). Please check the address, or leave the port out."
+        )
+    return None
+
+
+def _unlinkable(ch: str) -> str | None:
+    """What `ch` is, if a web link cannot hold it as typed."""
+    if ch in _NOT_IN_LINKS:
+        return _NOT_IN_LINKS[ch]
+    if ch == "\n":
+        return "a line break"
+    if ch.isspace():
+        return "a space"
+    if unicodedata.category(ch)[0] == "C":
+        return "a control character"
+    return None
+
+
+def _ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_web_link(link: str) -> bool:
+    """Whether `link` is a plain http(s) address, as resource_links accepts."""
+    return _link_problem(link) is None
+
+
 def resource_links(raw: list[str] | tuple[str, ...], *, max_links: int) -> tuple[str, ...]:
-    """Validated http(s) links, in order, without repeats."""
+    """Validated http(s) links, in order, without repeats; InvalidInput naming a bad one."""
     links: list[str] = []
     for item in raw:
         link = clean(item)
         if not link:
             continue
-        parts = urlsplit(link)
-        if parts.scheme not in ("http", "https") or not parts.netloc or " " in link:
-            raise InvalidInput(
-                f"{link[:80]!r} is not a web link. Resource links must start with https:// "
-                "(or http://)."
-            )
+        problem = _link_problem(link)
+        if problem is not None:
+            raise InvalidInput(problem)
         if link not in links:
             links.append(link)
     if len(links) > max_links:
@@ -110,14 +188,81 @@ def authority_name(raw: str) -> str:
     return name
 
 
+# Letters of other alphabets that read as Latin ones, and typographic marks that read as the
+# plain ones, each with the character people read it as. Drawn from Unicode's confusables.txt
+# (UTS #39, https://www.unicode.org/Public/security/latest/confusables.txt), kept to what a UK
+# authority's name could carry; matched after NFD, so accented forms (ё, Ё) fold too.
+_LOOKALIKES = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i",
+        "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ү": "y",
+        "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
+        "С": "C", "Т": "T", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S", "У": "Y", "Ү": "Y",
+        "Ԛ": "Q", "Ԝ": "W", "Ӏ": "l",
+        # Greek
+        "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M",
+        "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+        "α": "a", "ι": "i", "ο": "o", "ν": "v", "ρ": "p", "υ": "u", "γ": "y",
+        # Latin dotless i; dashes and apostrophes as typed by phones and word processors
+        "ı": "i",
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2212": "-",
+        "\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u2032": "'",
+    }
+)
+
+
+def authority_key(name: str) -> str:
+    """What two spellings of an authority's name share when people read them as the same.
+
+    NFKC, look-alike letters of other alphabets folded to the Latin ones they pass for,
+    Unicode case folding, and single spaces: "YNYS MÔN" and "Ynys Môn" have one key, and so
+    do "Derby" and "Dеrby" with a Cyrillic "е".
+    """
+    read_as = unicodedata.normalize("NFD", clean(name)).translate(_LOOKALIKES)
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", read_as).casefold())
+    return " ".join(folded.split())
+
+
+def _latin(letter: str) -> bool:
+    return unicodedata.name(letter, "").startswith("LATIN ")
+
+
+def lookalike_letters(name: str) -> str:
+    """The letters of other alphabets in `name` that pass for Latin ones, if it has Latin
+    letters too (each once, in order); "" for a name in one alphabet."""
+    letters = [ch for ch in unicodedata.normalize("NFD", name) if ch.isalpha()]
+    if not any(_latin(ch) for ch in letters):
+        return ""
+    passing = (ch for ch in letters if not _latin(ch) and ch.translate(_LOOKALIKES) != ch)
+    return "".join(dict.fromkeys(passing))
+
+
+def one_alphabet(name: str) -> str:
+    """`name`, or InvalidInput if it hides letters of another alphabet among Latin ones."""
+    hidden = lookalike_letters(name)
+    if hidden:
+        shown = ", ".join(f"{ch!r} ({unicodedata.name(ch).capitalize()})" for ch in hidden)
+        raise InvalidInput(
+            f"{name!r} mixes in letters from another alphabet that look like Latin ones: "
+            f"{shown}. Others could not find your authority under that spelling. Please type "
+            "the name again with ordinary letters; nothing was saved."
+        )
+    return name
+
+
 def display_name(raw: str) -> str:
     """A cleaned display name for an officer (never empty)."""
     name = clean(raw).replace("\n", " ")[:80]
     return name or "anonymous officer"
 
 
-# Mid-line, only these can format: emphasis, code, links, tables, strike, HTML-ish tags.
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>|~])")
+# Mid-line, only these can format: emphasis, code, links, tables, strike, HTML-ish tags and
+# entities ("&lt;" would show as "<", not as typed).
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>|~&])")
+# At the start of a line, these would make a heading, a list, a quote or a rule.
+_LINE_START = re.compile(r"^(?:[#\-+>=]|\d+(?=[.)]))")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 def inert(text: str) -> str:
@@ -126,8 +271,22 @@ def inert(text: str) -> str:
     A question must not be able to add a heading, a fake link or a table cell to a digest.
     """
     line = _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
-    # At the start of a line, these would make a heading, a list, a quote or a rule.
-    return "\\" + line if line[:1] in ("#", "-", "+", ">", "=") else line
+    found = _LINE_START.match(line)
+    if found is None:
+        return line
+    if line[:1].isdigit():  # "1." or "1)" would start a numbered list
+        return line[: found.end()] + "\\" + line[found.end() :]
+    return "\\" + line
+
+
+def inert_lines(text: str) -> str:
+    """Several lines of user text (an answer) made safe to place in Markdown we write: its
+    paragraphs and line breaks kept, and nothing in it formatting, linking or making HTML."""
+    paragraphs = (
+        "  \n".join(inert(line) for line in paragraph.split("\n") if line.strip())
+        for paragraph in _PARAGRAPH_BREAK.split(text)
+    )
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def question_id(raw: str | int) -> int:

@@ -257,6 +257,18 @@ async def test_bad_links_in_the_answer_form_are_refused(place: Place, links: str
 
 
 @async_test
+async def test_an_authority_typed_with_look_alike_letters_is_recorded_under_the_known_name(
+    place: Place,
+) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        typed = "DЕRBYSHIRE COUNTY COUNCIL"  # a Cyrillic Е
+        turn = await fake.slash(alice, "authority", {"name": typed}, channel=place.general)
+        assert f"you are recorded as working for {DERBYSHIRE}." in reply_of(turn).text
+        assert typed not in run(fake, Exchange.authority_names)
+
+
+@async_test
 async def test_authority_autocompletes_from_the_configured_list_and_refuses_nonsense(
     place: Place,
 ) -> None:

@@ -221,6 +221,14 @@ def test_a_default_topic_that_is_not_a_topic_is_refused(tmp_path: Path) -> None:
     assert "'other'" in message
 
 
+def test_two_spellings_of_one_authority_in_the_list_are_refused(tmp_path: Path) -> None:
+    message = refusal(
+        write(tmp_path, '[exchange]\nauthorities = ["Ynys Môn", "Conwy", "YNYS MÔN"]\n')
+    )
+    assert "exchange.authorities" in message
+    assert "'Ynys Môn' and 'YNYS MÔN'" in message
+
+
 def test_a_wrongly_typed_value_is_named(tmp_path: Path) -> None:
     message = refusal(write(tmp_path, '[database]\nbusy_timeout_ms = "soon"\n'))
     assert "database.busy_timeout_ms" in message

@@ -435,6 +435,78 @@ def test_the_configured_spelling_of_an_authority_wins(exchange: Exchange) -> Non
     assert "DERBY CITY COUNCIL" not in exchange.authority_names()
 
 
+YNYS_MON = "Ynys Môn"
+CYRILLIC_O = "\u043e"
+
+
+def test_authorities_differing_only_in_non_ascii_case_are_one_and_count_once(
+    exchange: Exchange, alice: Actor
+) -> None:
+    una, vic = officer("Una"), officer("Vic")
+    assert exchange.set_authority(una, YNYS_MON) == YNYS_MON
+
+    assert exchange.set_authority(vic, "YNYS MÔN") == YNYS_MON  # the reply names the kept one
+    asked = new(exchange.ask(una, COCO)).question
+    followed = exchange.follow(vic, asked.ref)
+
+    assert followed.question.authorities == 1
+    assert exchange.authority_of(vic) == YNYS_MON
+    assert [n for n in exchange.authority_names() if n.casefold() == "ynys môn"] == [YNYS_MON]
+
+
+def test_a_name_with_look_alike_letters_joins_the_configured_authority(
+    exchange: Exchange,
+) -> None:
+    spoofed = "Derby City C" + CYRILLIC_O + "uncil"
+
+    stored = exchange.set_authority(officer("Una"), spoofed)
+
+    assert stored == "Derby City Council"
+    assert spoofed not in exchange.authority_names()
+
+
+def test_a_name_with_look_alike_letters_joins_the_authority_already_in_use(
+    exchange: Exchange,
+) -> None:
+    exchange.set_authority(officer("Una"), "Wolds Parish Council")
+
+    stored = exchange.set_authority(officer("Vic"), "W" + CYRILLIC_O + "lds Parish Council")
+
+    assert stored == "Wolds Parish Council"
+    assert exchange.authority_of(officer("Vic")) == "Wolds Parish Council"
+
+
+def test_a_new_name_hiding_look_alike_letters_is_refused_and_changes_nothing(
+    exchange: Exchange, alice: Actor
+) -> None:
+    spoofed = "W" + CYRILLIC_O + "lds Parish Council"
+    before = exchange.authority_names()
+
+    with pytest.raises(InvalidInput, match="letters from another alphabet"):
+        exchange.set_authority(alice, spoofed)
+    with pytest.raises(InvalidInput, match="'о' \\(Cyrillic small letter o\\)"):
+        exchange.ask(officer("Una"), COCO, authority=spoofed)
+
+    assert exchange.authority_of(alice) == "Derbyshire County Council"
+    assert exchange.authority_of(officer("Una")) is None
+    assert exchange.authority_names() == before
+    assert count(exchange, "questions") == 0
+
+
+def test_only_configured_authorities_are_matched_as_people_read_them(
+    exchange: Exchange,
+) -> None:
+    limit_to_configured = exchange.settings.exchange.model_copy(
+        update={"allow_other_authorities": False, "authorities": (YNYS_MON, "Conwy")}
+    )
+    exchange.settings = exchange.settings.model_copy(update={"exchange": limit_to_configured})
+
+    assert exchange.set_authority(officer("Una"), "YNYS MÔN") == YNYS_MON
+    assert exchange.set_authority(officer("Vic"), "C" + CYRILLIC_O + "nwy") == "Conwy"
+    with pytest.raises(InvalidInput, match="not one of the authorities taking part"):
+        exchange.set_authority(officer("Wyn"), "Ynys Mon")
+
+
 def test_other_possible_matches_are_offered_and_can_be_followed(
     exchange: Exchange, alice: Actor, bob: Actor, carol: Actor
 ) -> None:

@@ -31,6 +31,17 @@ def test_sections_become_embeds_and_tables_become_lines() -> None:
     )
 
 
+def test_an_escaped_bar_in_a_name_stays_in_its_cell() -> None:
+    markdown = (
+        "# Digest\n\n## By authority\n\n| authority | asked |\n|---|---:|\n"
+        "| Wolds \\| Vale Council | 2 |\n"
+    )
+
+    [embeds] = markdown_embeds(markdown, discord.Colour.blue())
+
+    assert embeds[-1].description == "**Wolds \\| Vale Council**: asked 2"
+
+
 def test_a_long_digest_is_split_across_embeds_and_messages_with_nothing_lost() -> None:
     rows = [f"- **Q-{n}** (technical) question number {n} " + "x" * 150 for n in range(400)]
     markdown = "# Digest\n\nHeadline.\n\n## Waiting\n\n" + "\n".join(rows) + "\n"

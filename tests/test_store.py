@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from knowledge.exchange import Exchange
 from knowledge.migrations import MIGRATIONS
 from knowledge.models import Actor, NewQuestion
 from knowledge.store import Store, fts_query
+from knowledge.store.database import add_functions
 from tests.conftest import Clock, officer
 
 FTS_TRIGGERS = {
@@ -36,10 +38,12 @@ QUESTION = "Will our GCSx Code of Connection compliance carry over to the Public
 
 
 def triggers(path: Path) -> set[str]:
-    """The full-text triggers in the file (others, like the matcher's change log, aside)."""
+    """The full-text triggers in the file (others, like the matcher's change log or the
+    authorities' key check, aside)."""
     with sqlite3.connect(path) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
-    return {name for name in names if "_matching_" not in name and "_changes_" not in name}
+    others = ("_matching_", "_changes_", "authorities_")
+    return {name for name in names if not any(part in name for part in others)}
 
 
 def schema(path: Path) -> list[tuple[str, str]]:
@@ -58,6 +62,7 @@ def count(path: Path, table: str) -> int:
 def at_version(path: Path, version: int) -> None:
     """A database as an older release left it: the first `version` migrations, by hand."""
     conn = sqlite3.connect(path)
+    add_functions(conn)
     for _, sql in MIGRATIONS[:version]:
         conn.executescript(sql)
     conn.execute(f"PRAGMA user_version = {version}")
@@ -122,6 +127,57 @@ def test_migrate_twice_changes_nothing(
     assert schema(path) == before
     assert count(path, "questions") == 1
     assert exchange.store.schema_version == len(MIGRATIONS)
+
+
+def test_an_upgrade_merges_authorities_people_read_as_one(tmp_path: Path) -> None:
+    """An older release kept "Ynys Môn" and "YNYS MÔN" apart, and counted both as demand."""
+    path = tmp_path / "old.db"
+    version = next(
+        n for n, (name, _) in enumerate(MIGRATIONS) if name == "authorities as people read them"
+    )
+    at_version(path, version)
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO authorities (id, name, created_at) VALUES (?, ?, 'x')",
+            [(1, "Ynys Môn"), (2, "Conwy"), (3, "YNYS MÔN")],
+        )
+        conn.executemany(
+            "INSERT INTO officers (id, user_key, authority_id, created_at) VALUES (?, ?, ?, 'x')",
+            [(1, "test:una", 1), (2, "test:vic", 3), (3, "test:wyn", 2)],
+        )
+        conn.execute(
+            "INSERT INTO questions (id, text, topic, status, created_at, updated_at, demand, "
+            "waiting_since) VALUES (1, 'QoS?', 'technical', 'open', :at, :at, 3, :at)",
+            {"at": "2010-05-11T09:00:00+00:00"},
+        )
+        conn.executemany(
+            "INSERT INTO asks (question_id, officer_id, authority_id, text, link, asked_at) "
+            "VALUES (1, ?, ?, 'QoS?', 'new', 'x')",
+            [(1, 1), (2, 3), (3, 2)],
+        )
+
+    store = Store.open(path)
+    try:
+        assert store.check() == []
+        assert sorted(store.officers.authority_names()) == ["Conwy", "Ynys Môn"]
+        assert [store.officers.get(f"test:{n}").authority for n in ("una", "vic", "wyn")] == [
+            "Ynys Môn",
+            "Ynys Môn",
+            "Conwy",
+        ]
+        assert store.questions.get(1).authorities == 2  # Ynys Môn and Conwy, not three
+        assert store.asks.authorities_behind([1]) == {1: ("Conwy", "Ynys Môn")}
+        assert store.officers.authority_id("ynys môn", datetime.now(UTC)) == 1
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            conn.execute(
+                "INSERT INTO authorities (name, key, created_at) VALUES ('YNYS Môn', ?, 'x')",
+                ["ynys môn"],
+            )
+        with pytest.raises(sqlite3.IntegrityError, match="key is required"):
+            conn.execute("INSERT INTO authorities (name, created_at) VALUES ('Gwynedd', 'x')")
 
 
 def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:

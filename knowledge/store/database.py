@@ -16,6 +16,7 @@ import sqlite_utils
 
 from knowledge.errors import StoreError
 from knowledge.migrations import MIGRATIONS
+from knowledge.text import authority_key
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class Database:
             conn.execute("PRAGMA secure_delete = ON")
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc, name) from None
+        add_functions(conn)
         store = cls(conn, name)
         if migrate:
             store.migrate()
@@ -324,6 +326,11 @@ class Database:
             self.conn.backup(copy)
         finally:
             copy.close()
+
+
+def add_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions migrations may call (other tools opening the file need none)."""
+    conn.create_function("authority_key", 1, authority_key, deterministic=True)
 
 
 def _statements(script: str) -> list[str]:

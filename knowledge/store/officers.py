@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from knowledge.addresses import Address
-from knowledge.models import MessageStatus, Officer
+from knowledge.models import Authority, MessageStatus, Officer
 from knowledge.store.database import Database, stamp
+from knowledge.text import authority_key
 
 _OFFICER_SELECT = """
 SELECT o.id, o.user_key, o.display_name, o.authority_id, au.name AS authority
@@ -31,16 +32,29 @@ class Officers:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def authority_id(self, name: str, now: datetime, *, canonical: bool = False) -> int:
-        """The authority's id, adding it if new; a `canonical` spelling replaces another."""
-        row = self._db.one("SELECT id, name FROM authorities WHERE name = ?", [name])
-        if row:
-            if canonical and row["name"] != name:
-                self._db.write("UPDATE authorities SET name = ? WHERE id = ?", [name, row["id"]])
-            return int(row["id"])
-        return self._db.insert(
-            "INSERT INTO authorities (name, created_at) VALUES (?, ?)", [name, stamp(now)]
+    def find_authority(self, name: str) -> Authority | None:
+        """The authority people would read `name` as (same `authority_key`), if known."""
+        row = self._db.one("SELECT id, name FROM authorities WHERE key = ?", [authority_key(name)])
+        return Authority(int(row["id"]), row["name"]) if row else None
+
+    def add_authority(self, name: str, now: datetime) -> Authority:
+        authority_id = self._db.insert(
+            "INSERT INTO authorities (name, key, created_at) VALUES (?, ?, ?)",
+            [name, authority_key(name), stamp(now)],
         )
+        return Authority(authority_id, name)
+
+    def respell_authority(self, authority_id: int, name: str) -> None:
+        """Show the authority under `name` (a spelling with the same key)."""
+        self._db.write(
+            "UPDATE authorities SET name = ?, key = ? WHERE id = ?",
+            [name, authority_key(name), authority_id],
+        )
+
+    def authority_id(self, name: str, now: datetime) -> int:
+        """The id of the authority `name` is read as, adding it if new."""
+        found = self.find_authority(name) or self.add_authority(name, now)
+        return found.id
 
     def authority_names(self) -> list[str]:
         return [r["name"] for r in self._db.rows("SELECT name FROM authorities ORDER BY name")]

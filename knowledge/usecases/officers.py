@@ -51,24 +51,26 @@ class OfficerUseCases:
 
     def set_authority(self, actor: Actor, name: str) -> str:
         """Remember which authority the officer works for; returns the name as stored."""
-        cleaned = rules.check_authority(self.settings, name)
+        cleaned = rules.check_authority(self.uow, self.settings, name)
         with self.uow as uow:
-            rules.assign_authority(
+            assigned = rules.assign_authority(
                 uow, self.settings, rules.officer(uow, actor), cleaned, uow.now()
             )
-        return cleaned
+        assert assigned.authority is not None
+        return assigned.authority
 
     def check_authority(self, name: str) -> str:
-        """The configured spelling of a known authority, or a checked new name."""
-        return rules.check_authority(self.settings, name)
+        """The spelling kept for the authority `name` (configured, in use, or checked new)."""
+        return rules.check_authority(self.uow, self.settings, name)
 
     def resolve_topic(self, topic: str | None) -> str:
         return rules.resolve_topic(self.settings, topic)
 
     def authority_names(self) -> list[str]:
         """The configured authorities and every one officers have named, sorted."""
-        names = {n.lower(): n for n in self.uow.officers.authority_names()}
-        names.update({n.lower(): n for n in self.settings.exchange.authorities})
+        key = texts.authority_key
+        names = {key(n): n for n in self.uow.officers.authority_names()}
+        names.update({key(n): n for n in self.settings.exchange.authorities})
         return sorted(names.values(), key=str.lower)
 
     def authority_of(self, actor: Actor) -> str | None:
@@ -94,7 +96,7 @@ class OfficerUseCases:
         settings = self.settings
         question_text = rules.question_text(settings, text)
         chosen_topic = rules.resolve_topic(settings, topic)
-        authority_name = rules.check_authority(settings, authority) if authority else None
+        authority_name = rules.check_authority(self.uow, settings, authority) if authority else None
         with self.uow as uow:
             now = uow.now()
             if authority_name is not None:

@@ -43,28 +43,42 @@ def officer_with_authority(uow: UnitOfWork, actor: Actor) -> Officer:
 def assign_authority(
     uow: UnitOfWork, settings: Settings, who: Officer, name: str, now: datetime
 ) -> Officer:
-    """The officer, now working for the authority `name` (recorded if it changed)."""
+    """The officer, now working for the authority `name` is read as (recorded if it changed).
+
+    A name that reads as a known authority joins it, under the configured spelling if it is
+    one (that spelling replaces the stored one) or else the stored one. A new name is added,
+    unless it hides look-alike letters of another alphabet (InvalidInput).
+    """
     configured = name in settings.exchange.authorities
-    authority_id = uow.officers.authority_id(name, now, canonical=configured)
-    if who.authority_id == authority_id:
-        return who
-    uow.officers.set_authority(who.id, authority_id)
-    uow.events.record("authority_set", actor_id=who.id, now=now, authority=name)
-    return replace(who, authority_id=authority_id, authority=name)
+    authority = uow.officers.find_authority(name)
+    if authority is None:
+        authority = uow.officers.add_authority(
+            name if configured else texts.one_alphabet(name), now
+        )
+    elif configured and authority.name != name:
+        uow.officers.respell_authority(authority.id, name)
+        authority = replace(authority, name=name)
+    if who.authority_id != authority.id:
+        uow.officers.set_authority(who.id, authority.id)
+        uow.events.record("authority_set", actor_id=who.id, now=now, authority=authority.name)
+    return replace(who, authority_id=authority.id, authority=authority.name)
 
 
-def check_authority(settings: Settings, name: str) -> str:
-    """The configured spelling of a known authority, or a checked new name."""
+def check_authority(uow: UnitOfWork, settings: Settings, name: str) -> str:
+    """The spelling the exchange keeps for the authority `name`: the configured one, or the
+    one already in use, or the checked new name (InvalidInput if it cannot be used)."""
     cleaned = texts.authority_name(name)
-    known = {a.lower(): a for a in settings.exchange.authorities}
-    if cleaned.lower() in known:
-        return known[cleaned.lower()]
-    if known and not settings.exchange.allow_other_authorities:
+    key = texts.authority_key(cleaned)
+    configured = {texts.authority_key(a): a for a in settings.exchange.authorities}
+    if key in configured:
+        return configured[key]
+    if configured and not settings.exchange.allow_other_authorities:
         raise InvalidInput(
             f"{cleaned!r} is not one of the authorities taking part. "
             "Choose one from the list, or ask an admin to add yours."
         )
-    return cleaned
+    known = uow.officers.find_authority(cleaned)
+    return known.name if known else texts.one_alphabet(cleaned)
 
 
 def resolve_topic(settings: Settings, topic: str | None) -> str:
