@@ -23,7 +23,7 @@ from knowledge.models import Actor, Delivery, NewQuestion, Notice, Role
 from knowledge.runner import ExchangeThread
 from tests.botkit import backoff_passed, stop_worker
 from tests.conftest import Clock
-from tests.fakediscord import FakeDiscord, World, async_test
+from tests.fakediscord import FakeDiscord, FakeUser, World, async_test
 
 REPO = Path(__file__).resolve().parent.parent
 MONDAY_AFTER_NINE = datetime.fromisoformat("2010-05-17T10:00:00+01:00")
@@ -235,15 +235,16 @@ async def test_overdue_flags_go_out_together_in_one_message(setting: Setting) ->
         assert fake.bot.exchange.run_sync(Exchange.owed_notices) == []  # type: ignore[attr-defined]
 
 
-@async_test
-async def test_one_broken_delivery_never_holds_up_the_others(
-    setting: Setting, caplog: pytest.LogCaptureFixture
-) -> None:
+def ann_and_ben_await_an_answer(
+    setting: Setting,
+) -> tuple[FakeDiscord, tuple[FakeUser, FakeUser], tuple[Actor, Actor], Actor]:
+    """A bot on a fresh world where Ann asked and Ben followed, and the expert has written
+    the answer (not yet published)."""
     fake = FakeDiscord(setting.bot(), setting.world)
     first, second = fake.member("Ann"), fake.member("Ben")
     ann, ben = (Actor(f"discord:{m.id}", m.name) for m in (first, second))
-    exchange = setting.exchange_at(LAST_WEDNESDAY)
     expert = Actor("discord:99", "Geoff", frozenset({Role.OFFICER, Role.EXPERT}))
+    exchange = setting.exchange_at(LAST_WEDNESDAY)
     try:
         exchange.set_authority(ann, "Rutland County Council")
         exchange.set_authority(ben, "Derby City Council")
@@ -253,6 +254,14 @@ async def test_one_broken_delivery_never_holds_up_the_others(
         exchange.answer(expert, q.question.ref, "Six classes of service.")
     finally:
         exchange.close()
+    return fake, (first, second), (ann, ben), expert
+
+
+@async_test
+async def test_one_broken_delivery_never_holds_up_the_others(
+    setting: Setting, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, (_, second), (ann, _), expert = ann_and_ben_await_an_answer(setting)
 
     async with fake:
         await stop_worker(fake)
@@ -481,20 +490,7 @@ async def test_a_message_gone_before_it_is_marked_never_stops_the_sender(
 ) -> None:
     """Ann erases her data just as her answer goes out: there is nothing left to mark, and
     Ben's answer, and everything after it, still goes out."""
-    fake = FakeDiscord(setting.bot(), setting.world)
-    first, second = fake.member("Ann"), fake.member("Ben")
-    ann, ben = (Actor(f"discord:{m.id}", m.name) for m in (first, second))
-    expert = Actor("discord:99", "Geoff", frozenset({Role.OFFICER, Role.EXPERT}))
-    exchange = setting.exchange_at(LAST_WEDNESDAY)
-    try:
-        exchange.set_authority(ann, "Rutland County Council")
-        exchange.set_authority(ben, "Derby City Council")
-        q = exchange.ask(ann, "How is QoS handled in the PSN?")
-        assert isinstance(q, NewQuestion)
-        exchange.follow(ben, q.question.ref)
-        exchange.answer(expert, q.question.ref, "Six classes of service.")
-    finally:
-        exchange.close()
+    fake, (first, second), (ann, _), expert = ann_and_ben_await_an_answer(setting)
 
     async with fake:
         await stop_worker(fake)

@@ -17,9 +17,10 @@ from knowledge.config import Settings
 from knowledge.exchange import Exchange
 from knowledge.matching import Matcher
 from knowledge.migrations import MIGRATIONS
-from knowledge.models import Link, OpenMatch
+from knowledge.models import OpenMatch
 from knowledge.store import Store
 from tests.conftest import REPO, officer
+from tests.stories import store_question
 
 COCO = "Will our GCSx Code of Connection compliance carry over to the Public Sector Network?"
 
@@ -29,20 +30,7 @@ def commit_elsewhere(db: Path, text: str) -> None:
     store = Store.open(db)
     try:
         with store.transaction():
-            now = datetime.now(UTC)
-            authority = store.officers.authority_id("Rutland County Council", now)
-            asker = store.officers.save("import:jo@rutland county council", "Jo", now)
-            question = store.questions.add(text, "technical", None, now)
-            store.asks.add(
-                question_id=question,
-                officer_id=asker.id,
-                authority_id=authority,
-                text=text,
-                link=Link.IMPORTED,
-                score=None,
-                place=None,
-                now=now,
-            )
+            store_question(store, text, datetime.now(UTC), "import:jo@rutland county council")
     finally:
         store.close()
 

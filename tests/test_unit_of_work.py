@@ -9,29 +9,17 @@ import pytest
 
 from knowledge.errors import StoreError
 from knowledge.exchange import Exchange
-from knowledge.models import Link, NewQuestion, OpenMatch
+from knowledge.models import NewQuestion, OpenMatch
 from knowledge.unit_of_work import UnitOfWork
 from tests.conftest import officer
+from tests.stories import store_question
 
 WHEN = datetime(2010, 5, 11, 9, 0, tzinfo=UTC)
 FIREWALL = "Which firewall ports must be opened for the PSN DNS service?"
 
 
 def add_question(uow: UnitOfWork, text: str) -> int:
-    authority = uow.officers.authority_id("Rutland County Council", WHEN)
-    asker = uow.officers.save(f"test:{len(text)}-{text[:8]}", "Ruth", WHEN)
-    question = uow.questions.add(text, "technical", None, WHEN)
-    uow.asks.add(
-        question_id=question,
-        officer_id=asker.id,
-        authority_id=authority,
-        text=text,
-        link=Link.NEW,
-        score=None,
-        place=None,
-        now=WHEN,
-    )
-    return question
+    return store_question(uow, text, WHEN, f"test:{len(text)}-{text[:8]}")
 
 
 SCHOOLS = "Is PSN accreditation needed for a schools network?"
