@@ -107,6 +107,10 @@ class UnitOfWork:
 
     def __enter__(self) -> Self:
         database = self.store.database
+        if database.depth == 0:
+            # Most of what other processes wrote (a large import's worth, say) is indexed
+            # before taking the write lock, so nobody else waits while it is.
+            self.catch_up()
         database.begin()
         self._levels.append((self._seen, set()))
         if database.depth == 1:

@@ -3,6 +3,7 @@ question a reference names, and the exchange's limits on what officers send."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -64,12 +65,19 @@ def assign_authority(
     return replace(who, authority_id=authority.id, authority=authority.name)
 
 
+@functools.cache
+def _configured_authorities(names: tuple[str, ...]) -> dict[str, str]:
+    """The configured authorities by the key they are compared with (worked out once: an
+    import checks every row's authority)."""
+    return {texts.authority_key(a): a for a in names}
+
+
 def check_authority(uow: UnitOfWork, settings: Settings, name: str) -> str:
     """The spelling the exchange keeps for the authority `name`: the configured one, or the
     one already in use, or the checked new name (InvalidInput if it cannot be used)."""
     cleaned = texts.authority_name(name)
     key = texts.authority_key(cleaned)
-    configured = {texts.authority_key(a): a for a in settings.exchange.authorities}
+    configured = _configured_authorities(tuple(settings.exchange.authorities))
     if key in configured:
         return configured[key]
     if configured and not settings.exchange.allow_other_authorities:
