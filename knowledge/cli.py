@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
 
+from knowledge import text as texts
 from knowledge.config import (
     DEFAULT_CONFIG,
     ConfigError,
@@ -21,7 +22,7 @@ from knowledge.config import (
     discord_token,
     load_settings,
 )
-from knowledge.errors import ExchangeError
+from knowledge.errors import ExchangeError, InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Role
 from knowledge.text import plural
@@ -277,12 +278,13 @@ def cmd_db_check(args: argparse.Namespace) -> int:
 def _date(text: str) -> datetime:
     """A --since/--until value: a date (midnight, config timezone) or an ISO date-time."""
     try:
-        moment = datetime.fromisoformat(text)
+        return texts.moment(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+            f"{text[:40]!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
         ) from None
-    return moment
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def cmd_digest(args: argparse.Namespace) -> int:

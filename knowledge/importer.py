@@ -133,11 +133,13 @@ def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:
     asked_at = now
     if record.get("asked_at"):
         try:
-            asked_at = datetime.fromisoformat(record["asked_at"])
+            asked_at = texts.moment(record["asked_at"])
         except ValueError:
             raise InvalidInput(
                 f"asked_at {record['asked_at'][:40]!r} is not a date like 2010-05-11T14:05:00+01:00"
             ) from None
+        except InvalidInput as error:
+            raise InvalidInput(f"asked_at {error}") from None
         if asked_at.tzinfo is None:  # a local date, as the council wrote it
             asked_at = asked_at.replace(tzinfo=exchange.settings.schedule.zone)
         if asked_at > now + timedelta(minutes=1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from knowledge.errors import InvalidInput
@@ -21,6 +22,9 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _HAS_WORD = re.compile(r"[^\W_]{2,}")
 _HAS_LETTER = re.compile(r"[^\W_]")
 _QUESTION_REF = re.compile(r"^\s*#?\s*q?\s*-?\s*(\d{1,9})\s*$", re.IGNORECASE)
+# Dates people give must fall in these years, so that any offset or timezone converts to
+# UTC, and compares, without leaving datetime's years 1 to 9999.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
 
 
 def clean(text: str) -> str:
@@ -128,6 +132,18 @@ def inert(text: str) -> str:
     line = _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
     # At the start of a line, these would make a heading, a list, a quote or a rule.
     return "\\" + line if line[:1] in ("#", "-", "+", ">", "=") else line
+
+
+def moment(raw: str) -> datetime:
+    """The ISO 8601 date or date-time `raw` gives (naive if it names no offset).
+
+    ValueError, as from `datetime.fromisoformat`, if it is not a date at all (the caller
+    says which date it wanted); InvalidInput if it is outside the years 1900 to 2200.
+    """
+    parsed = datetime.fromisoformat(raw)
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise InvalidInput(f"{raw[:40]!r} is not between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return parsed
 
 
 def question_id(raw: str | int) -> int:

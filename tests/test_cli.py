@@ -34,6 +34,14 @@ def psnx(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
     return code, captured.out, captured.err
 
 
+def usage_error(capsys: pytest.CaptureFixture[str], *args: str | Path) -> str:
+    """Run a command that argparse must refuse (exit code 2); its stderr."""
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in args] + ["--config", str(CONFIG)])
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
 def count(db: Path, table: str) -> int:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -470,6 +478,41 @@ def test_answering_a_question_that_does_not_exist_is_refused(
     assert code == 1
     assert "Q-999" in err
     assert count(imported, "answers") == len(answered_rows())
+
+
+# -- dates and numbers out of range ----------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["calibrate --since", "digest --since", "digest --until"])
+@pytest.mark.parametrize(
+    "when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01", "2201-01-01"]
+)
+def test_a_date_outside_1900_to_2200_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], imported: Path, option: str, when: str
+) -> None:
+    err = usage_error(capsys, *option.split(), when, "--db", imported)
+
+    assert err.startswith("usage: psn-exchange")  # argparse's usage, then one line
+    assert err.splitlines()[-1].endswith(f"{when!r} is not between the years 1900 and 2200")
+
+
+def test_a_date_that_is_no_date_keeps_its_message(
+    capsys: pytest.CaptureFixture[str], imported: Path
+) -> None:
+    err = usage_error(capsys, "digest", "--since", "last tuesday", "--db", imported)
+    assert "'last tuesday' is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM" in err
+
+
+def test_the_oldest_and_newest_dates_allowed_work(
+    capsys: pytest.CaptureFixture[str], imported: Path
+) -> None:
+    code, _, err = psnx(
+        capsys, "calibrate", "--since", "1900-01-01T00:00+14:00", "--db", imported
+    )
+    assert code == 0, err
+    code, _, err = psnx(capsys, "digest", "--until", "2200-12-31T23:59-14:00", "--db", imported)
+    assert code == 1
+    assert "A digest cannot cover the future" in err
 
 
 # -- db check -------------------------------------------------------------------------

@@ -92,6 +92,23 @@ def test_a_non_text_topic_is_named_with_its_line(exchange: Exchange, tmp_path: P
     assert exchange.store.db["questions"].count == 0
 
 
+@pytest.mark.parametrize(
+    "asked_at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1899-12-31"]
+)
+def test_an_asked_at_outside_1900_to_2200_is_named_with_its_line(
+    exchange: Exchange, tmp_path: Path, asked_at: str
+) -> None:
+    path = write_jsonl(tmp_path / "q.jsonl", [row(QOS), row(QOS + " Please.", asked_at=asked_at)])
+
+    with pytest.raises(InvalidInput) as refused:
+        import_file(exchange, OPERATOR, path)
+
+    assert f"line 2: asked_at {asked_at!r} is not between the years 1900 and 2200" in str(
+        refused.value
+    )
+    assert exchange.store.db["questions"].count == 0
+
+
 def test_a_huge_csv_field_is_one_bad_row_and_the_rows_after_it_still_count(
     exchange: Exchange, tmp_path: Path
 ) -> None:
