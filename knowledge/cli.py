@@ -72,13 +72,21 @@ def _in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
     return moment.replace(tzinfo=zone) if moment is not None and moment.tzinfo is None else moment
 
 
-def _positive(text: str) -> int:
+MAX_COUNT = 1_000_000  # --top, --limit: more than any queue, far below SQLite's integers
+
+
+def _count(text: str) -> int:
+    """A --top or --limit value: a whole number from 1 to MAX_COUNT."""
     try:
         value = int(text)
-    except ValueError:
-        value = 0
+    except ValueError:  # not a number, or one of more than 4,300 digits
+        value = MAX_COUNT + 1 if text.strip().lstrip("+").isdecimal() else 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number of 1 or more")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is too large; use a whole number up to {MAX_COUNT:,}"
+        )
     return value
 
 
@@ -395,7 +403,7 @@ def parser() -> argparse.ArgumentParser:
     matching = add("match", cmd_match, "match queries against a corpus (JSONL in, JSONL out)")
     matching.add_argument("--corpus", type=Path, required=True)
     matching.add_argument("--queries", type=Path, required=True)
-    matching.add_argument("--top", type=_positive, default=5)
+    matching.add_argument("--top", type=_count, default=5)
 
     calibrating = add(
         "calibrate",
@@ -414,7 +422,7 @@ def parser() -> argparse.ArgumentParser:
     )
 
     queue = add("queue", cmd_queue, "show the expert's ranked queue")
-    queue.add_argument("--limit", type=_positive, default=None, help="show the first N only")
+    queue.add_argument("--limit", type=_count, default=None, help="show the first N only")
 
     answering = add("answer", cmd_answer, "answer a question as the expert")
     answering.add_argument("question", help="question id, e.g. Q-3")

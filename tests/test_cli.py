@@ -506,13 +506,40 @@ def test_a_date_that_is_no_date_keeps_its_message(
 def test_the_oldest_and_newest_dates_allowed_work(
     capsys: pytest.CaptureFixture[str], imported: Path
 ) -> None:
-    code, _, err = psnx(
-        capsys, "calibrate", "--since", "1900-01-01T00:00+14:00", "--db", imported
-    )
+    code, _, err = psnx(capsys, "calibrate", "--since", "1900-01-01T00:00+14:00", "--db", imported)
     assert code == 0, err
     code, _, err = psnx(capsys, "digest", "--until", "2200-12-31T23:59-14:00", "--db", imported)
     assert code == 1
     assert "A digest cannot cover the future" in err
+
+
+@pytest.mark.parametrize("command", ["queue --limit", "match --top"])
+@pytest.mark.parametrize("number", ["99999999999999999999", "1000001", "9" * 5_000])
+def test_a_huge_count_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], imported: Path, tmp_path: Path, command: str, number: str
+) -> None:
+    queries = write_jsonl(tmp_path / "q.jsonl", [json.dumps({"id": "q", "text": "PSN QoS?"})])
+    files = ["--corpus", queries, "--queries", queries] if command.startswith("match") else []
+
+    err = usage_error(capsys, *command.split(), number, "--db", imported, *files)
+
+    assert err.splitlines()[-1].endswith("is too large; use a whole number up to 1,000,000")
+
+
+@pytest.mark.parametrize("number", ["0", "-3", "many", "1.5"])
+def test_a_count_below_one_keeps_its_message(
+    capsys: pytest.CaptureFixture[str], imported: Path, number: str
+) -> None:
+    err = usage_error(capsys, "queue", "--limit", number, "--db", imported)
+    assert err.splitlines()[-1].endswith(f"{number!r} is not a whole number of 1 or more")
+
+
+def test_the_largest_count_allowed_works(
+    capsys: pytest.CaptureFixture[str], imported: Path
+) -> None:
+    code, out, _ = psnx(capsys, "queue", "--limit", "1000000", "--db", imported)
+    assert code == 0
+    assert "1 authority," in out
 
 
 # -- db check -------------------------------------------------------------------------
