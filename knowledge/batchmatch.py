@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from knowledge import text as texts
 from knowledge.config import MatchingSettings
 from knowledge.errors import InvalidInput
 from knowledge.matching import Matcher
@@ -33,9 +34,9 @@ def read_questions(path: Path) -> list[tuple[str, str]]:
             continue
         where = f"{path}, line {number}"
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{where}: not valid JSON ({exc.msg}).") from None
+            row = texts.json_line(line)
+        except ValueError as exc:
+            raise InvalidInput(f"{where}: not valid JSON ({exc}).") from None
         if not isinstance(row, dict):
             raise InvalidInput(f'{where}: expected an object like {{"id": "...", "text": "..."}}.')
         ident, text = row.get("id"), row.get("text")

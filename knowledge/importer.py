@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -75,9 +74,9 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, f"not valid JSON ({exc.msg})"
+                record = texts.json_line(line)
+            except ValueError as exc:
+                yield number, f"not valid JSON ({exc})"
                 continue
             yield number, record if isinstance(record, dict) else "not a JSON object"
     elif path.suffix.lower() == ".csv":

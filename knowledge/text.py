@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from knowledge.errors import InvalidInput
@@ -144,6 +146,23 @@ def moment(raw: str) -> datetime:
     if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
         raise InvalidInput(f"{raw[:40]!r} is not between the years {FIRST_YEAR} and {LAST_YEAR}")
     return parsed
+
+
+def json_line(line: str) -> Any:
+    """The value one line of a JSONL file holds.
+
+    ValueError if it is not JSON, with the reason alone as its message (the caller names
+    the file and line): JSON's own reason, or that it is nested too deeply or has a number
+    of more than 4,300 digits, which Python refuses to read.
+    """
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(exc.msg) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except ValueError:  # int()'s limit on digits, met inside json.loads
+        raise ValueError("a number with too many digits") from None
 
 
 def question_id(raw: str | int) -> int:

@@ -359,6 +359,24 @@ def test_match_refuses_a_malformed_corpus_naming_the_line(
     assert out == ""
 
 
+def test_match_refuses_a_corpus_line_nested_too_deeply(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    corpus = write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            json.dumps({"id": "c1", "text": "How is quality of service handled in PSN?"}),
+            "[" * 100_000,
+        ],
+    )
+
+    code, out, err = psnx(capsys, "match", "--corpus", corpus, "--queries", corpus)
+
+    assert code == 1
+    assert err == f"error: {corpus}, line 2: not valid JSON (nested too deeply).\n"
+    assert out == ""
+
+
 # -- the expert's work offline --------------------------------------------------------
 
 
