@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 from knowledge import text as texts
 from knowledge.config import (
@@ -361,8 +362,20 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, refusing a value it would lose: Python 3.11's drops a value that is
+    exactly "--" (`--db=--`, or `--` as a positional after `--`), leaving an empty list."""
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        value = super()._get_values(action, arg_strings)
+        if action.nargs is None and isinstance(value, list):  # one value, so never a list
+            name = "/".join(action.option_strings) or action.dest
+            self.error(f"argument {name}: expected one argument ('--' alone is not a value)")
+        return value
+
+
 def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--db", type=Path, help="SQLite database file (default: from the config)")
     common.add_argument(
         "--config",
@@ -371,7 +384,7 @@ def parser() -> argparse.ArgumentParser:
         help="settings file (default: ./config.toml if present)",
     )
 
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="psn-exchange",
         description="PSN Exchange: ask once, de-duplicate, answer in releases, deliver.",
     )

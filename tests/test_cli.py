@@ -37,7 +37,7 @@ def psnx(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
 def usage_error(capsys: pytest.CaptureFixture[str], *args: str | Path) -> str:
     """Run a command that argparse must refuse (exit code 2); its stderr."""
     with pytest.raises(SystemExit) as exited:
-        main([str(a) for a in args] + ["--config", str(CONFIG)])
+        main([str(a) for a in args])
     assert exited.value.code == 2
     return capsys.readouterr().err
 
@@ -542,6 +542,23 @@ def test_a_huge_count_is_refused_in_one_line(
     err = usage_error(capsys, *command.split(), number, "--db", imported, *files)
 
     assert err.splitlines()[-1].endswith("is too large; use a whole number up to 1,000,000")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["queue", "--db=--"],
+        ["export", "-o--"],
+        ["answer", "--", "Q-1", "--"],
+        ["answer", "Q-1", "PSN keeps your markings.", "--link=--"],
+    ],
+    ids=" ".join,
+)
+def test_a_lone_double_dash_as_a_value_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    err = usage_error(capsys, *argv)
+    assert err.splitlines()[-1].endswith("expected one argument ('--' alone is not a value)")
 
 
 @pytest.mark.parametrize("number", ["0", "-3", "many", "1.5"])
