@@ -42,6 +42,10 @@ def read_questions(path: Path) -> list[tuple[str, str]]:
         ident, text = row.get("id"), row.get("text")
         if isinstance(ident, bool) or not isinstance(ident, str | int) or str(ident) == "":
             raise InvalidInput(f'{where}: "id" must be a non-empty string or number.')
+        if not texts.is_text(str(ident)):
+            raise InvalidInput(
+                f'{where}: "id" is not valid text (a \\ud800-\\udfff escape without its pair).'
+            )
         if not isinstance(text, str):
             raise InvalidInput(f'{where}: "text" must be a string.')
         if str(ident) in seen:

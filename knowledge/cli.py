@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -89,6 +90,20 @@ def _count(text: str) -> int:
             f"{text[:40]!r} is too large; use a whole number up to {MAX_COUNT:,}"
         )
     return value
+
+
+def _text(text: str) -> str:
+    """A text argument: it must be UTF-8 (a shell passes any other bytes on as they are)."""
+    if not texts.is_text(text):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} has bytes that are not UTF-8 text; please type it again"
+        )
+    return text
+
+
+def _shown(path: Path) -> str:
+    """A path as it can be printed: bytes in its name that are not UTF-8 show as �."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -176,7 +191,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         text = RENDERERS[args.format](exchange.knowledge_base())
     if args.output:
         args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
+        print(f"wrote {_shown(args.output)}")
     else:
         sys.stdout.write(text)
     return 0
@@ -280,7 +295,7 @@ def cmd_db_check(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"problem: {problem}")
         return 1
-    print(f"{path}: ok (schema version {version}, integrity and full-text indexes checked)")
+    print(f"{_shown(path)}: ok (schema version {version}, integrity and full-text indexes checked)")
     return 0
 
 
@@ -340,7 +355,7 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     if problems:
         print(f"error: the copy at {target} failed its check: {problems[0]}", file=sys.stderr)
         return 1
-    print(f"backed up {source} to {target} (checked)")
+    print(f"backed up {_shown(source)} to {_shown(target)} (checked)")
     return 0
 
 
@@ -438,9 +453,11 @@ def parser() -> argparse.ArgumentParser:
     queue.add_argument("--limit", type=_count, default=None, help="show the first N only")
 
     answering = add("answer", cmd_answer, "answer a question as the expert")
-    answering.add_argument("question", help="question id, e.g. Q-3")
-    answering.add_argument("text")
-    answering.add_argument("--link", action="append", default=[], help="resource link (repeatable)")
+    answering.add_argument("question", type=_text, help="question id, e.g. Q-3")
+    answering.add_argument("text", type=_text)
+    answering.add_argument(
+        "--link", type=_text, action="append", default=[], help="resource link (repeatable)"
+    )
 
     add("publish", cmd_publish, "publish every new answer as the next release")
 
@@ -468,7 +485,9 @@ def parser() -> argparse.ArgumentParser:
         ("forget", "erase an officer's identity; their asks stay anonymised"),
     ):
         command = privacy_sub.add_parser(action, parents=[common], help=text)
-        command.add_argument("user_key", help="the officer's key, e.g. discord:80351110224678912")
+        command.add_argument(
+            "user_key", type=_text, help="the officer's key, e.g. discord:80351110224678912"
+        )
         command.set_defaults(handler=cmd_privacy)
     return top
 

@@ -113,12 +113,18 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         raise InvalidInput(f"{path}: import reads .csv or .jsonl files.")
 
 
+def _field(name: str) -> str:
+    """An unknown field's name as a message shows it: quoted and escaped if it is long or
+    not plain printable text (a terminal would act on an escape sequence)."""
+    return name if name.isprintable() and len(name) <= 40 else repr(name[:40])
+
+
 def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:
     """One checked row, or InvalidInput saying what is wrong with it (checked as /ask and
     the expert's answers are, so nothing fails later, inside the import)."""
     unknown = sorted(set(record) - set(COLUMNS))
     if unknown:
-        raise InvalidInput(f"unknown field {', '.join(unknown)}")
+        raise InvalidInput(f"unknown field {', '.join(_field(name) for name in unknown)}")
     for name in REQUIRED:
         if not isinstance(record.get(name), str) or not record[name].strip():
             raise InvalidInput(f"'{name}' is missing or empty")

@@ -148,6 +148,17 @@ def moment(raw: str) -> datetime:
     return parsed
 
 
+def is_text(value: str) -> bool:
+    """Whether `value` is Unicode text that can be stored and printed: not when it holds
+    lone surrogates, as bytes that are not UTF-8 become in a command line's arguments, or
+    as a JSON escape like \\ud800 gives."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def json_line(line: str) -> Any:
     """The value one line of a JSONL file holds.
 

@@ -577,6 +577,74 @@ def test_the_largest_count_allowed_works(
     assert "1 authority," in out
 
 
+# -- bytes that are not UTF-8 ----------------------------------------------------------
+
+# What a shell's argument becomes when it holds a byte that is not UTF-8 (here 0xE9, the
+# Latin-1 é): Python decodes argv with surrogateescape.
+LATIN1_E = "\udce9"
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_with_a_replacement_character(
+    capsys: pytest.CaptureFixture[str], imported: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / f"caf{LATIN1_E}.db"
+
+    code, out, err = psnx(capsys, "db", "backup", "--db", imported, target)
+
+    assert code == 0, err
+    assert out == f"backed up {imported} to {tmp_path}/caf\ufffd.db (checked)\n"
+    assert (tmp_path / b"caf\xe9.db".decode("utf-8", "surrogateescape")).exists()
+    code, out, _ = psnx(capsys, "export", "--db", imported, "-o", tmp_path / f"kb{LATIN1_E}.md")
+    assert code == 0
+    assert out == f"wrote {tmp_path}/kb\ufffd.md\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["privacy", "export", f"console:caf{LATIN1_E}"],
+        ["privacy", "forget", f"console:caf{LATIN1_E}"],
+        ["answer", "Q-1", f"Our caf{LATIN1_E} wifi is not on PSN."],
+        ["answer", "Q-1", "PSN keeps your markings.", "--link", f"https://caf{LATIN1_E}.example"],
+    ],
+    ids=["privacy export", "privacy forget", "answer text", "answer --link"],
+)
+def test_a_text_argument_that_is_not_utf8_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], imported: Path, argv: list[str]
+) -> None:
+    err = usage_error(capsys, *argv, "--db", imported)
+
+    assert err.splitlines()[-1].endswith("has bytes that are not UTF-8 text; please type it again")
+    assert count(imported, "answers") == len(answered_rows())
+
+
+def test_match_refuses_an_id_that_is_half_a_character(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", ['{"id": "c\\ud800", "text": "PSN QoS?"}'])
+
+    code, out, err = psnx(capsys, "match", "--corpus", corpus, "--queries", corpus)
+
+    assert code == 1
+    assert 'line 1: "id" is not valid text' in err
+    assert out == ""
+
+
+def test_skipped_unknown_fields_are_listed_escaped(
+    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
+) -> None:
+    good = workshop_rows()[0]
+    rows = [dict(good, **{"\ud800": 1}), dict(good, **{"\x1b[2J": 1}), dict(good, colour=1)]
+    path = write_jsonl(tmp_path / "q.jsonl", [json.dumps(row) for row in rows])
+
+    code, out, err = psnx(capsys, "import", "--db", db, "--skip-bad", path)
+
+    assert code == 0, err
+    assert "skipped line 1: unknown field '\\ud800'" in out
+    assert "skipped line 2: unknown field '\\x1b[2J'" in out
+    assert "skipped line 3: unknown field colour" in out
+
+
 # -- db check -------------------------------------------------------------------------
 
 
