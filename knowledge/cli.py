@@ -7,6 +7,7 @@ with the expert's and the admin's rights.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
@@ -112,6 +113,9 @@ def cmd_console(args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty()
     if interactive:
         import readline  # noqa: F401  (line editing and history for input())
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # A byte that is not UTF-8 reaches the console as a lone surrogate, which it refuses.
+        sys.stdin.reconfigure(errors="surrogateescape")
 
     def lines(console: Console) -> object:
         while True:

@@ -132,6 +132,14 @@ class Console:
             line = raw.strip()
             if not line:
                 continue
+            if not texts.is_text(line):
+                if self.echo:
+                    self.say(self.prompt + line.encode("utf-8", "replace").decode())
+                self.say(
+                    "⚠ That line has bytes that are not UTF-8 text, so it was not read. "
+                    "Please type it again (or save the script as UTF-8)."
+                )
+                continue
             if line.startswith("#"):
                 if self.echo:
                     self.say(line)

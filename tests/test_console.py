@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sqlite3
 import subprocess
 import sys
@@ -107,6 +108,36 @@ def test_a_line_without_a_slash_gets_a_hint(exchange: Exchange) -> None:
     output = run(exchange, "/as Jo @ Rutland County Council", "how do I connect to PSN?")
     assert "Commands start with / (for example /ask or /help)." in output
     assert snapshot(exchange)["questions"] == before["questions"] == []
+
+
+def test_a_script_that_is_not_utf8_is_refused_line_by_line(tmp_path: Path) -> None:
+    script = (
+        "/as Jo Smith @ Rutland County Council\n"
+        "/ask Does the caf\xe9 wifi in our offices count as PSN?\n"
+        "/ask Does the cafe wifi in our offices count as PSN?\n"
+    ).encode("latin-1")
+    done = subprocess.run(
+        [
+            Path(sys.executable).parent / "psn-exchange",
+            "console",
+            "--db",
+            tmp_path / "console.db",
+            "--config",
+            REPO / "config.toml",
+        ],
+        input=script,
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},  # strict, as in a UTF-8 locale
+    )
+    out, err = done.stdout.decode(), done.stderr.decode()
+
+    assert done.returncode == 0, err
+    assert "Traceback" not in err
+    assert "> /ask Does the caf? wifi" in out
+    assert "⚠ That line has bytes that are not UTF-8 text, so it was not read." in out
+    assert "your question is Q-1" in out
 
 
 def test_help_lists_every_command(exchange: Exchange) -> None:
