@@ -48,8 +48,14 @@ class ImportReport:
     release: int | None = None
 
 
+def _field(name: str) -> str:
+    """A field or column name as a message shows it: quoted and escaped if it is long or
+    not plain printable text (a terminal would act on an escape sequence)."""
+    return name if name.isprintable() and len(name) <= 40 else repr(name[:40])
+
+
 def _columns(names: list[str]) -> str:
-    return ("column " if len(names) == 1 else "columns ") + ", ".join(names)
+    return ("column " if len(names) == 1 else "columns ") + ", ".join(map(_field, names))
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -111,12 +117,6 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             ) from None
     else:
         raise InvalidInput(f"{path}: import reads .csv or .jsonl files.")
-
-
-def _field(name: str) -> str:
-    """An unknown field's name as a message shows it: quoted and escaped if it is long or
-    not plain printable text (a terminal would act on an escape sequence)."""
-    return name if name.isprintable() and len(name) <= 40 else repr(name[:40])
 
 
 def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:

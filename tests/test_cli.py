@@ -176,6 +176,21 @@ def test_a_csv_with_the_wrong_columns_names_them(
     assert count(db, "questions") == 0
 
 
+def test_a_csv_column_name_that_is_an_escape_sequence_is_shown_escaped(
+    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "questions.csv"
+    path.write_text(
+        "text,authority,officer,\x1b[2J\nWhy PSN at all?,Rutland,Jo\n", encoding="utf-8"
+    )
+
+    code, _, err = psnx(capsys, "import", "--db", db, path)
+
+    assert code == 1
+    assert "unknown column '\\x1b[2J'" in err
+    assert "\x1b" not in err
+
+
 def test_a_file_that_is_not_utf8_is_refused_and_nothing_imported(
     capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
 ) -> None:
