@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from knowledge import text as texts
 from knowledge.config import MatchingSettings
 from knowledge.errors import InvalidInput
 from knowledge.matching import Matcher
@@ -33,14 +34,18 @@ def read_questions(path: Path) -> list[tuple[str, str]]:
             continue
         where = f"{path}, line {number}"
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{where}: not valid JSON ({exc.msg}).") from None
+            row = texts.json_line(line)
+        except ValueError as exc:
+            raise InvalidInput(f"{where}: not valid JSON ({exc}).") from None
         if not isinstance(row, dict):
             raise InvalidInput(f'{where}: expected an object like {{"id": "...", "text": "..."}}.')
         ident, text = row.get("id"), row.get("text")
         if isinstance(ident, bool) or not isinstance(ident, str | int) or str(ident) == "":
             raise InvalidInput(f'{where}: "id" must be a non-empty string or number.')
+        if not texts.is_text(str(ident)):
+            raise InvalidInput(
+                f'{where}: "id" is not valid text (a \\ud800-\\udfff escape without its pair).'
+            )
         if not isinstance(text, str):
             raise InvalidInput(f'{where}: "text" must be a string.')
         if str(ident) in seen:

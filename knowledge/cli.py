@@ -7,13 +7,17 @@ with the expert's and the admin's rights.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
+from knowledge import text as texts
 from knowledge.config import (
     DEFAULT_CONFIG,
     ConfigError,
@@ -21,7 +25,7 @@ from knowledge.config import (
     discord_token,
     load_settings,
 )
-from knowledge.errors import ExchangeError
+from knowledge.errors import ExchangeError, InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Role
 from knowledge.text import plural
@@ -71,14 +75,36 @@ def _in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
     return moment.replace(tzinfo=zone) if moment is not None and moment.tzinfo is None else moment
 
 
-def _positive(text: str) -> int:
+MAX_COUNT = 1_000_000  # --top, --limit: more than any queue, far below SQLite's integers
+
+
+def _count(text: str) -> int:
+    """A --top or --limit value: a whole number from 1 to MAX_COUNT."""
     try:
         value = int(text)
-    except ValueError:
-        value = 0
+    except ValueError:  # not a number, or one of more than 4,300 digits
+        value = MAX_COUNT + 1 if text.strip().lstrip("+").isdecimal() else 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number of 1 or more")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is too large; use a whole number up to {MAX_COUNT:,}"
+        )
     return value
+
+
+def _text(text: str) -> str:
+    """A text argument: it must be UTF-8 (a shell passes any other bytes on as they are)."""
+    if not texts.is_text(text):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} has bytes that are not UTF-8 text; please type it again"
+        )
+    return text
+
+
+def _shown(path: Path) -> str:
+    """A path as it can be printed: bytes in its name that are not UTF-8 show as �."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -87,6 +113,9 @@ def cmd_console(args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty()
     if interactive:
         import readline  # noqa: F401  (line editing and history for input())
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # A byte that is not UTF-8 reaches the console as a lone surrogate, which it refuses.
+        sys.stdin.reconfigure(errors="surrogateescape")
 
     def lines(console: Console) -> object:
         while True:
@@ -166,7 +195,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         text = RENDERERS[args.format](exchange.knowledge_base())
     if args.output:
         args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
+        print(f"wrote {_shown(args.output)}")
     else:
         sys.stdout.write(text)
     return 0
@@ -270,19 +299,20 @@ def cmd_db_check(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"problem: {problem}")
         return 1
-    print(f"{path}: ok (schema version {version}, integrity and full-text indexes checked)")
+    print(f"{_shown(path)}: ok (schema version {version}, integrity and full-text indexes checked)")
     return 0
 
 
 def _date(text: str) -> datetime:
     """A --since/--until value: a date (midnight, config timezone) or an ISO date-time."""
     try:
-        moment = datetime.fromisoformat(text)
+        return texts.moment(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+            f"{text[:40]!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
         ) from None
-    return moment
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -329,7 +359,7 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     if problems:
         print(f"error: the copy at {target} failed its check: {problems[0]}", file=sys.stderr)
         return 1
-    print(f"backed up {source} to {target} (checked)")
+    print(f"backed up {_shown(source)} to {_shown(target)} (checked)")
     return 0
 
 
@@ -351,8 +381,20 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, refusing a value it would lose: Python 3.11's drops a value that is
+    exactly "--" (`--db=--`, or `--` as a positional after `--`), leaving an empty list."""
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        value = super()._get_values(action, arg_strings)
+        if action.nargs is None and isinstance(value, list):  # one value, so never a list
+            name = "/".join(action.option_strings) or action.dest
+            self.error(f"argument {name}: expected one argument ('--' alone is not a value)")
+        return value
+
+
 def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--db", type=Path, help="SQLite database file (default: from the config)")
     common.add_argument(
         "--config",
@@ -361,7 +403,7 @@ def parser() -> argparse.ArgumentParser:
         help="settings file (default: ./config.toml if present)",
     )
 
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="psn-exchange",
         description="PSN Exchange: ask once, de-duplicate, answer in releases, deliver.",
     )
@@ -393,7 +435,7 @@ def parser() -> argparse.ArgumentParser:
     matching = add("match", cmd_match, "match queries against a corpus (JSONL in, JSONL out)")
     matching.add_argument("--corpus", type=Path, required=True)
     matching.add_argument("--queries", type=Path, required=True)
-    matching.add_argument("--top", type=_positive, default=5)
+    matching.add_argument("--top", type=_count, default=5)
 
     calibrating = add(
         "calibrate",
@@ -412,12 +454,14 @@ def parser() -> argparse.ArgumentParser:
     )
 
     queue = add("queue", cmd_queue, "show the expert's ranked queue")
-    queue.add_argument("--limit", type=_positive, default=None, help="show the first N only")
+    queue.add_argument("--limit", type=_count, default=None, help="show the first N only")
 
     answering = add("answer", cmd_answer, "answer a question as the expert")
-    answering.add_argument("question", help="question id, e.g. Q-3")
-    answering.add_argument("text")
-    answering.add_argument("--link", action="append", default=[], help="resource link (repeatable)")
+    answering.add_argument("question", type=_text, help="question id, e.g. Q-3")
+    answering.add_argument("text", type=_text)
+    answering.add_argument(
+        "--link", type=_text, action="append", default=[], help="resource link (repeatable)"
+    )
 
     add("publish", cmd_publish, "publish every new answer as the next release")
 
@@ -445,7 +489,9 @@ def parser() -> argparse.ArgumentParser:
         ("forget", "erase an officer's identity; their asks stay anonymised"),
     ):
         command = privacy_sub.add_parser(action, parents=[common], help=text)
-        command.add_argument("user_key", help="the officer's key, e.g. discord:80351110224678912")
+        command.add_argument(
+            "user_key", type=_text, help="the officer's key, e.g. discord:80351110224678912"
+        )
         command.set_defaults(handler=cmd_privacy)
     return top
 

@@ -97,6 +97,7 @@ class Console:
         self.echo = echo
         self.actor = Actor(str(Address.console_user("officer")), "officer")
         self.offered: dict[int, int] = {}  # question id -> suggestion (draft) it was offered in
+        self.held_back = False  # deliveries could not be printed: the database was busy
         self.commands: dict[str, Callable[[str], None]] = {
             "as": self.cmd_as,
             "ask": self.cmd_ask,
@@ -131,6 +132,14 @@ class Console:
             line = raw.strip()
             if not line:
                 continue
+            if not texts.is_text(line):
+                if self.echo:
+                    self.say(self.prompt + line.encode("utf-8", "replace").decode())
+                self.say(
+                    "⚠ That line has bytes that are not UTF-8 text, so it was not read. "
+                    "Please type it again (or save the script as UTF-8)."
+                )
+                continue
             if line.startswith("#"):
                 if self.echo:
                     self.say(line)
@@ -160,13 +169,23 @@ class Console:
             self.say(f"⚠ {error}")
 
     def deliver(self) -> None:
-        """Print (and mark sent) everything owed to console users."""
-        for delivery in self.exchange.owed_deliveries(Channel.CONSOLE.prefix):
-            if delivery.recipient_is_place:
-                self.say(f"[#questions] {format_delivery(delivery).split(': ', 1)[1]}")
-            else:
-                self.say(format_delivery(delivery))
-            self.exchange.mark_sent(delivery.id)
+        """Print everything owed to console users, each marked sent just before, so it is
+        printed once: while the database is busy it stays owed, and is printed after a
+        later command (nor can a second console on the same database print it too)."""
+        try:
+            for delivery in self.exchange.owed_deliveries(Channel.CONSOLE.prefix):
+                if not self.exchange.mark_sent(delivery.id):
+                    continue  # another console printed it first
+                if delivery.recipient_is_place:
+                    self.say(f"[#questions] {format_delivery(delivery).split(': ', 1)[1]}")
+                else:
+                    self.say(format_delivery(delivery))
+        except ExchangeError as error:
+            if not self.held_back:  # said once, not after every command while it lasts
+                self.say(f"⚠ {error} (Answers owed here are printed after a later command.)")
+            self.held_back = True
+        else:
+            self.held_back = False
 
     # -- commands ---------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,8 +62,14 @@ class ImportReport:
     release: int | None = None
 
 
+def _field(name: str) -> str:
+    """A field or column name as a message shows it: quoted and escaped if it is long or
+    not plain printable text (a terminal would act on an escape sequence)."""
+    return name if name.isprintable() and len(name) <= 40 else repr(name[:40])
+
+
 def _columns(names: list[str]) -> str:
-    return ("column " if len(names) == 1 else "columns ") + ", ".join(names)
+    return ("column " if len(names) == 1 else "columns ") + ", ".join(map(_field, names))
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -89,9 +94,9 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, f"not valid JSON ({exc.msg})"
+                record = texts.json_line(line)
+            except ValueError as exc:
+                yield number, f"not valid JSON ({exc})"
                 continue
             yield number, record if isinstance(record, dict) else "not a JSON object"
     elif path.suffix.lower() == ".csv":
@@ -133,7 +138,7 @@ def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:
     the expert's answers are, so nothing fails later, inside the import)."""
     unknown = sorted(set(record) - set(COLUMNS))
     if unknown:
-        raise InvalidInput(f"unknown field {', '.join(unknown)}")
+        raise InvalidInput(f"unknown field {', '.join(_field(name) for name in unknown)}")
     for name in REQUIRED:
         if not isinstance(record.get(name), str) or not record[name].strip():
             raise InvalidInput(f"'{name}' is missing or empty")
@@ -147,11 +152,13 @@ def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:
     asked_at = now
     if record.get("asked_at"):
         try:
-            asked_at = datetime.fromisoformat(record["asked_at"])
+            asked_at = texts.moment(record["asked_at"])
         except ValueError:
             raise InvalidInput(
                 f"asked_at {record['asked_at'][:40]!r} is not a date like 2010-05-11T14:05:00+01:00"
             ) from None
+        except InvalidInput as error:
+            raise InvalidInput(f"asked_at {error}") from None
         if asked_at.tzinfo is None:  # a local date, as the council wrote it
             asked_at = asked_at.replace(tzinfo=exchange.settings.schedule.zone)
         if asked_at > now + timedelta(minutes=1):

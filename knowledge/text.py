@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import unicodedata
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from knowledge.errors import InvalidInput
@@ -22,6 +25,9 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _HAS_WORD = re.compile(r"[^\W_]{2,}")
 _HAS_LETTER = re.compile(r"[^\W_]")
 _QUESTION_REF = re.compile(r"^\s*#?\s*q?\s*-?\s*(\d{1,9})\s*$", re.IGNORECASE)
+# Dates people give must fall in these years, so that any offset or timezone converts to
+# UTC, and compares, without leaving datetime's years 1 to 9999.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
 
 
 def clean(text: str) -> str:
@@ -287,6 +293,46 @@ def inert_lines(text: str) -> str:
         for paragraph in _PARAGRAPH_BREAK.split(text)
     )
     return "\n\n".join(p for p in paragraphs if p)
+
+
+def moment(raw: str) -> datetime:
+    """The ISO 8601 date or date-time `raw` gives (naive if it names no offset).
+
+    ValueError, as from `datetime.fromisoformat`, if it is not a date at all (the caller
+    says which date it wanted); InvalidInput if it is outside the years 1900 to 2200.
+    """
+    parsed = datetime.fromisoformat(raw)
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise InvalidInput(f"{raw[:40]!r} is not between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return parsed
+
+
+def is_text(value: str) -> bool:
+    """Whether `value` is Unicode text that can be stored and printed: not when it holds
+    lone surrogates, as bytes that are not UTF-8 become in a command line's arguments, or
+    as a JSON escape like \\ud800 gives."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_line(line: str) -> Any:
+    """The value one line of a JSONL file holds.
+
+    ValueError if it is not JSON, with the reason alone as its message (the caller names
+    the file and line): JSON's own reason, or that it is nested too deeply or has a number
+    of more than 4,300 digits, which Python refuses to read.
+    """
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(exc.msg) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except ValueError:  # int()'s limit on digits, met inside json.loads
+        raise ValueError("a number with too many digits") from None
 
 
 def question_id(raw: str | int) -> int:

@@ -34,6 +34,14 @@ def psnx(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
     return code, captured.out, captured.err
 
 
+def usage_error(capsys: pytest.CaptureFixture[str], *args: str | Path) -> str:
+    """Run a command that argparse must refuse (exit code 2); its stderr."""
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in args])
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
 def count(db: Path, table: str) -> int:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -166,6 +174,21 @@ def test_a_csv_with_the_wrong_columns_names_them(
     assert "unknown columns question, council" in err
     assert "Nothing was imported" in err
     assert count(db, "questions") == 0
+
+
+def test_a_csv_column_name_that_is_an_escape_sequence_is_shown_escaped(
+    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "questions.csv"
+    path.write_text(
+        "text,authority,officer,\x1b[2J\nWhy PSN at all?,Rutland,Jo\n", encoding="utf-8"
+    )
+
+    code, _, err = psnx(capsys, "import", "--db", db, path)
+
+    assert code == 1
+    assert "unknown column '\\x1b[2J'" in err
+    assert "\x1b" not in err
 
 
 def test_a_file_that_is_not_utf8_is_refused_and_nothing_imported(
@@ -351,6 +374,24 @@ def test_match_refuses_a_malformed_corpus_naming_the_line(
     assert out == ""
 
 
+def test_match_refuses_a_corpus_line_nested_too_deeply(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    corpus = write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            json.dumps({"id": "c1", "text": "How is quality of service handled in PSN?"}),
+            "[" * 100_000,
+        ],
+    )
+
+    code, out, err = psnx(capsys, "match", "--corpus", corpus, "--queries", corpus)
+
+    assert code == 1
+    assert err == f"error: {corpus}, line 2: not valid JSON (nested too deeply).\n"
+    assert out == ""
+
+
 # -- the expert's work offline --------------------------------------------------------
 
 
@@ -470,6 +511,153 @@ def test_answering_a_question_that_does_not_exist_is_refused(
     assert code == 1
     assert "Q-999" in err
     assert count(imported, "answers") == len(answered_rows())
+
+
+# -- dates and numbers out of range ----------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["calibrate --since", "digest --since", "digest --until"])
+@pytest.mark.parametrize(
+    "when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01", "2201-01-01"]
+)
+def test_a_date_outside_1900_to_2200_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], imported: Path, option: str, when: str
+) -> None:
+    err = usage_error(capsys, *option.split(), when, "--db", imported)
+
+    assert err.startswith("usage: psn-exchange")  # argparse's usage, then one line
+    assert err.splitlines()[-1].endswith(f"{when!r} is not between the years 1900 and 2200")
+
+
+def test_a_date_that_is_no_date_keeps_its_message(
+    capsys: pytest.CaptureFixture[str], imported: Path
+) -> None:
+    err = usage_error(capsys, "digest", "--since", "last tuesday", "--db", imported)
+    assert "'last tuesday' is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM" in err
+
+
+def test_the_oldest_and_newest_dates_allowed_work(
+    capsys: pytest.CaptureFixture[str], imported: Path
+) -> None:
+    code, _, err = psnx(capsys, "calibrate", "--since", "1900-01-01T00:00+14:00", "--db", imported)
+    assert code == 0, err
+    code, _, err = psnx(capsys, "digest", "--until", "2200-12-31T23:59-14:00", "--db", imported)
+    assert code == 1
+    assert "A digest cannot cover the future" in err
+
+
+@pytest.mark.parametrize("command", ["queue --limit", "match --top"])
+@pytest.mark.parametrize("number", ["99999999999999999999", "1000001", "9" * 5_000])
+def test_a_huge_count_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], imported: Path, tmp_path: Path, command: str, number: str
+) -> None:
+    queries = write_jsonl(tmp_path / "q.jsonl", [json.dumps({"id": "q", "text": "PSN QoS?"})])
+    files = ["--corpus", queries, "--queries", queries] if command.startswith("match") else []
+
+    err = usage_error(capsys, *command.split(), number, "--db", imported, *files)
+
+    assert err.splitlines()[-1].endswith("is too large; use a whole number up to 1,000,000")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["queue", "--db=--"],
+        ["export", "-o--"],
+        ["answer", "--", "Q-1", "--"],
+        ["answer", "Q-1", "PSN keeps your markings.", "--link=--"],
+    ],
+    ids=" ".join,
+)
+def test_a_lone_double_dash_as_a_value_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    err = usage_error(capsys, *argv)
+    assert err.splitlines()[-1].endswith("expected one argument ('--' alone is not a value)")
+
+
+@pytest.mark.parametrize("number", ["0", "-3", "many", "1.5"])
+def test_a_count_below_one_keeps_its_message(
+    capsys: pytest.CaptureFixture[str], imported: Path, number: str
+) -> None:
+    err = usage_error(capsys, "queue", "--limit", number, "--db", imported)
+    assert err.splitlines()[-1].endswith(f"{number!r} is not a whole number of 1 or more")
+
+
+def test_the_largest_count_allowed_works(
+    capsys: pytest.CaptureFixture[str], imported: Path
+) -> None:
+    code, out, _ = psnx(capsys, "queue", "--limit", "1000000", "--db", imported)
+    assert code == 0
+    assert "1 authority," in out
+
+
+# -- bytes that are not UTF-8 ----------------------------------------------------------
+
+# What a shell's argument becomes when it holds a byte that is not UTF-8 (here 0xE9, the
+# Latin-1 é): Python decodes argv with surrogateescape.
+LATIN1_E = "\udce9"
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_with_a_replacement_character(
+    capsys: pytest.CaptureFixture[str], imported: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / f"caf{LATIN1_E}.db"
+
+    code, out, err = psnx(capsys, "db", "backup", "--db", imported, target)
+
+    assert code == 0, err
+    assert out == f"backed up {imported} to {tmp_path}/caf\ufffd.db (checked)\n"
+    assert (tmp_path / b"caf\xe9.db".decode("utf-8", "surrogateescape")).exists()
+    code, out, _ = psnx(capsys, "export", "--db", imported, "-o", tmp_path / f"kb{LATIN1_E}.md")
+    assert code == 0
+    assert out == f"wrote {tmp_path}/kb\ufffd.md\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["privacy", "export", f"console:caf{LATIN1_E}"],
+        ["privacy", "forget", f"console:caf{LATIN1_E}"],
+        ["answer", "Q-1", f"Our caf{LATIN1_E} wifi is not on PSN."],
+        ["answer", "Q-1", "PSN keeps your markings.", "--link", f"https://caf{LATIN1_E}.example"],
+    ],
+    ids=["privacy export", "privacy forget", "answer text", "answer --link"],
+)
+def test_a_text_argument_that_is_not_utf8_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], imported: Path, argv: list[str]
+) -> None:
+    err = usage_error(capsys, *argv, "--db", imported)
+
+    assert err.splitlines()[-1].endswith("has bytes that are not UTF-8 text; please type it again")
+    assert count(imported, "answers") == len(answered_rows())
+
+
+def test_match_refuses_an_id_that_is_half_a_character(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", ['{"id": "c\\ud800", "text": "PSN QoS?"}'])
+
+    code, out, err = psnx(capsys, "match", "--corpus", corpus, "--queries", corpus)
+
+    assert code == 1
+    assert 'line 1: "id" is not valid text' in err
+    assert out == ""
+
+
+def test_skipped_unknown_fields_are_listed_escaped(
+    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
+) -> None:
+    good = workshop_rows()[0]
+    rows = [dict(good, **{"\ud800": 1}), dict(good, **{"\x1b[2J": 1}), dict(good, colour=1)]
+    path = write_jsonl(tmp_path / "q.jsonl", [json.dumps(row) for row in rows])
+
+    code, out, err = psnx(capsys, "import", "--db", db, "--skip-bad", path)
+
+    assert code == 0, err
+    assert "skipped line 1: unknown field '\\ud800'" in out
+    assert "skipped line 2: unknown field '\\x1b[2J'" in out
+    assert "skipped line 3: unknown field colour" in out
 
 
 # -- db check -------------------------------------------------------------------------

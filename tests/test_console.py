@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import io
+import os
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from knowledge.config import Settings
 from knowledge.console import Console
 from knowledge.exchange import Exchange
-from tests.conftest import REPO
+from knowledge.models import Actor
+from tests.conftest import REPO, Clock
 
 SCRIPT = REPO / "examples" / "two-officers.txt"
 QOS = "How is quality of service handled in PSN, and how many classes of service will there be?"
@@ -101,6 +108,36 @@ def test_a_line_without_a_slash_gets_a_hint(exchange: Exchange) -> None:
     output = run(exchange, "/as Jo @ Rutland County Council", "how do I connect to PSN?")
     assert "Commands start with / (for example /ask or /help)." in output
     assert snapshot(exchange)["questions"] == before["questions"] == []
+
+
+def test_a_script_that_is_not_utf8_is_refused_line_by_line(tmp_path: Path) -> None:
+    script = (
+        "/as Jo Smith @ Rutland County Council\n"
+        "/ask Does the caf\xe9 wifi in our offices count as PSN?\n"
+        "/ask Does the cafe wifi in our offices count as PSN?\n"
+    ).encode("latin-1")
+    done = subprocess.run(
+        [
+            Path(sys.executable).parent / "psn-exchange",
+            "console",
+            "--db",
+            tmp_path / "console.db",
+            "--config",
+            REPO / "config.toml",
+        ],
+        input=script,
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},  # strict, as in a UTF-8 locale
+    )
+    out, err = done.stdout.decode(), done.stderr.decode()
+
+    assert done.returncode == 0, err
+    assert "Traceback" not in err
+    assert "> /ask Does the caf? wifi" in out
+    assert "⚠ That line has bytes that are not UTF-8 text, so it was not read." in out
+    assert "your question is Q-1" in out
 
 
 def test_help_lists_every_command(exchange: Exchange) -> None:
@@ -200,3 +237,85 @@ def test_an_officer_can_withdraw_their_own_question(exchange: Exchange) -> None:
     )
     assert "You withdrew from Q-1 and, as nobody else waits on it" in output
     assert "The queue is empty" in output
+
+
+# -- a busy database ------------------------------------------------------------------
+
+BUSY = "is busy (another program is writing to it). Nothing was changed; please try again"
+ANSWER = "Yes: the CoCo work you have done carries over, with minimum rework."
+
+
+@pytest.fixture
+def impatient(settings: Settings, clock: Clock) -> Iterator[Exchange]:
+    """A console's exchange on the shared database that waits only 50 ms for a lock."""
+    database = settings.database.model_copy(update={"busy_timeout_ms": 50})
+    opened = Exchange.open(settings.model_copy(update={"database": database}), clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def other_program(settings: Settings) -> Iterator[sqlite3.Connection]:
+    """Another program's connection to the same database file."""
+    conn = sqlite3.connect(settings.database.path, isolation_level=None)
+    yield conn
+    conn.close()
+
+
+def owed(exchange: Exchange) -> int:
+    query = "SELECT COUNT(*) FROM outbox WHERE status = 'owed'"
+    return int(exchange.store.conn.execute(query).fetchone()[0])
+
+
+def test_a_busy_database_is_explained_and_the_console_carries_on(
+    impatient: Exchange, exchange: Exchange, expert: Actor, other_program: sqlite3.Connection
+) -> None:
+    def session() -> Iterator[str]:
+        yield "/as Helen Cartwright @ Derbyshire County Council"
+        yield f"/ask {COCO}"
+        # The expert answers and publishes from the command line (another process) ...
+        exchange.answer(expert, "Q-1", ANSWER)
+        exchange.publish(expert)
+        # ... and a third program takes the write lock for a long write.
+        other_program.execute("BEGIN IMMEDIATE")
+        yield "/mine"  # reads still work; Helen's answer cannot be marked sent
+        yield f"/ask {QOS}"  # a write: busy
+        yield "/mine"
+        yield "# the other program has finished"
+        other_program.execute("ROLLBACK")
+        yield "/mine"
+        yield f"/ask {QOS}"
+
+    out = io.StringIO()
+    assert Console(impatient, out, echo=True).run(session()) == 0
+    output = out.getvalue()
+
+    busy, finished = output.split("# the other program has finished")
+    assert busy.count(BUSY) == 2  # the deliveries (said once), and the /ask
+    assert busy.count("Answers owed here are printed after a later command.") == 1
+    assert "Q-1 [other, answered]" in busy
+    assert "📬" not in busy
+    assert delivered(finished, "Helen Cartwright", "Q-1") == 1
+    assert "your question is Q-2" in finished
+    assert BUSY not in finished
+    assert owed(impatient) == 0
+    assert snapshot(impatient)["questions"] == snapshot(exchange)["questions"]
+    assert len(snapshot(impatient)["questions"]) == 2
+    assert "📬" not in run(impatient, "/as Helen Cartwright @ Derbyshire County Council", "/mine")
+
+
+def test_a_console_starts_and_carries_on_while_another_program_writes(
+    settings: Settings, exchange: Exchange, clock: Clock, other_program: sqlite3.Connection
+) -> None:
+    run(exchange, "/as Helen Cartwright @ Derbyshire County Council", f"/ask {COCO}")
+    other_program.execute("BEGIN IMMEDIATE")
+    database = settings.database.model_copy(update={"busy_timeout_ms": 50})
+    started = Exchange.open(settings.model_copy(update={"database": database}), clock)
+    try:
+        output = run(started, "/as Helen Cartwright", "/mine", f"/ask {QOS}", "/search PSN")
+    finally:
+        started.close()
+
+    assert "Q-1 [other, open, number 1 in the queue]" in output
+    assert output.count(BUSY) == 1
+    assert "GCSx Code of Connection" in output.split("/search PSN")[1]

@@ -93,6 +93,48 @@ def test_a_non_text_topic_is_named_with_its_line(exchange: Exchange, tmp_path: P
     assert exchange.store.db["questions"].count == 0
 
 
+@pytest.mark.parametrize(
+    "asked_at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1899-12-31"]
+)
+def test_an_asked_at_outside_1900_to_2200_is_named_with_its_line(
+    exchange: Exchange, tmp_path: Path, asked_at: str
+) -> None:
+    path = write_jsonl(tmp_path / "q.jsonl", [row(QOS), row(QOS + " Please.", asked_at=asked_at)])
+
+    with pytest.raises(InvalidInput) as refused:
+        import_file(exchange, OPERATOR, path)
+
+    assert f"line 2: asked_at {asked_at!r} is not between the years 1900 and 2200" in str(
+        refused.value
+    )
+    assert exchange.store.db["questions"].count == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"text": [[[[' + "[" * 100_000, "nested too deeply"),
+        ("9" * 5_000, "a number with too many digits"),
+        ('{"text": "Why PSN?", "officer": ' + "9" * 5_000 + "}", "a number with too many digits"),
+    ],
+    ids=["nested", "nested-in-a-row", "digits", "digits-in-a-row"],
+)
+def test_a_line_json_cannot_read_is_one_bad_row(
+    exchange: Exchange, tmp_path: Path, line: str, reason: str
+) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(f"{json.dumps(row(QOS))}\n{line}\n", encoding="utf-8")
+
+    with pytest.raises(InvalidInput, match=rf"line 2: not valid JSON \({reason}\)"):
+        import_file(exchange, OPERATOR, path)
+    assert exchange.store.db["questions"].count == 0
+    report = import_file(exchange, OPERATOR, path, skip_bad=True)
+
+    assert report.new == 1
+    assert report.skipped == [f"line 2: not valid JSON ({reason})"]
+
+
 def test_a_huge_csv_field_is_one_bad_row_and_the_rows_after_it_still_count(
     exchange: Exchange, tmp_path: Path
 ) -> None:
