@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +25,6 @@ OPTIONAL = ("topic", "asked_at", "answer", "links")
 COLUMNS = REQUIRED + OPTIONAL
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_FIELD_CHARS = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    line: int
-    text: str
-    authority: str
-    officer: str
-    topic: str | None
-    asked_at: datetime
-    answer: str | None
-    links: tuple[str, ...]
-
-    @property
-    def imported(self) -> ImportedRow:
-        return ImportedRow(
-            self.line,
-            self.text,
-            self.authority,
-            self.officer,
-            self.topic,
-            self.asked_at,
-            self.answer,
-            self.links,
-        )
 
 
 @dataclass
@@ -133,7 +108,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         raise InvalidInput(f"{path}: import reads .csv or .jsonl files.")
 
 
-def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:
+def _row(number: int, record: dict[str, Any], exchange: Exchange) -> ImportedRow:
     """One checked row, or InvalidInput saying what is wrong with it (checked as /ask and
     the expert's answers are, so nothing fails later, inside the import)."""
     unknown = sorted(set(record) - set(COLUMNS))
@@ -174,7 +149,7 @@ def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:
     topic = record.get("topic") or None
     if topic is not None:
         exchange.resolve_topic(topic)
-    return Row(
+    return ImportedRow(
         line=number,
         text=texts.question_text(
             record["text"],
@@ -190,12 +165,14 @@ def _row(number: int, record: dict[str, Any], exchange: Exchange) -> Row:
     )
 
 
-def read_rows(path: Path, exchange: Exchange, *, skip_bad: bool) -> tuple[list[Row], list[str]]:
+def read_rows(
+    path: Path, exchange: Exchange, *, skip_bad: bool
+) -> tuple[list[ImportedRow], list[str]]:
     """Every good row of the file, and a message for each bad one.
 
     Without `skip_bad`, any bad row raises InvalidInput listing the bad lines.
     """
-    rows: list[Row] = []
+    rows: list[ImportedRow] = []
     bad: list[str] = []
     for number, record in _records(path):
         if isinstance(record, str):
@@ -244,7 +221,7 @@ def import_file(
     try:
         for start in range(0, len(rows), BATCH):
             batch = rows[start : start + BATCH]
-            for outcome in exchange.import_rows(actor, session, [r.imported for r in batch]):
+            for outcome in exchange.import_rows(actor, session, batch):
                 setattr(report, outcome, getattr(report, outcome) + 1)
             if progress is not None:
                 progress(start + len(batch), len(rows))
