@@ -41,8 +41,16 @@ def build_bot(settings: Settings, exchange: ExchangeThread, *, sync: bool = Fals
     return ExchangeBot(settings, exchange, setup=add_cogs_and_workers, sync=sync)
 
 
+# Exit statuses a service manager should not answer by restarting (see the README's unit):
+# starting again cannot help, and every start logs in again (Discord resets a token after
+# 1,000 logins in a day).
+EXIT_TOKEN_REFUSED = 3
+EXIT_INTENT_NOT_ENABLED = 4
+
+
 def run(settings: Settings, token: str, *, sync: bool = False) -> int:
-    """Run the bot from the command line; returns the exit status."""
+    """Run the bot from the command line; returns the exit status (0 stopped, 1 an
+    unexpected failure, EXIT_TOKEN_REFUSED, EXIT_INTENT_NOT_ENABLED)."""
     logging.getLogger().setLevel(logging.INFO)
     try:
         asyncio.run(serve(settings, token, sync=sync))
@@ -51,7 +59,14 @@ def run(settings: Settings, token: str, *, sync: bool = False) -> int:
             "Discord refused the token in DISCORD_TOKEN. Reset it on the application's "
             "Bot page and set it again."
         )
-        return 2
+        return EXIT_TOKEN_REFUSED
+    except discord.PrivilegedIntentsRequired:
+        log.error(
+            "Discord refused the Message Content intent, which reading forum posts needs: "
+            "turn it on under Privileged Gateway Intents on the application's Bot page, or "
+            "leave discord.forum_channel_id unset."
+        )
+        return EXIT_INTENT_NOT_ENABLED
     return 0
 
 

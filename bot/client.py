@@ -147,20 +147,34 @@ class ExchangeBot(commands.Bot):
         before = json.loads(synced or "[]")
         for guild_id in sorted(set(before) - set(guilds)):
             await self._clear_guild_commands(guild_id)  # a server dropped from guild_ids
+        failed: list[int] = []
         if guilds:
             for guild_id in guilds:
                 guild = discord.Object(id=guild_id)
                 self.tree.copy_global_to(guild=guild)
-                await self.tree.sync(guild=guild)
+                try:
+                    await self.tree.sync(guild=guild)
+                except (discord.Forbidden, discord.NotFound) as error:
+                    # A server the bot is not in, or one it was invited to without the
+                    # applications.commands scope: the others still get their commands.
+                    log.error(
+                        "could not sync the slash commands to server %s (%s): invite the bot "
+                        "there with the bot and applications.commands scopes",
+                        guild_id,
+                        error,
+                    )
+                    failed.append(guild_id)
             await self._clear_global_commands()
         else:
             await self.tree.sync()
+        synced_now = sorted(set(guilds) - set(failed))
         await self.call(
-            Exchange.remember_front_end_fact, SYNCED_GUILDS_KEY, json.dumps(sorted(guilds))
+            Exchange.remember_front_end_fact, SYNCED_GUILDS_KEY, json.dumps(synced_now)
         )
-        await self.call(Exchange.remember_front_end_fact, COMMANDS_HASH_KEY, fingerprint)
+        if not failed:  # otherwise the next start tries the failed servers again
+            await self.call(Exchange.remember_front_end_fact, COMMANDS_HASH_KEY, fingerprint)
         self.force_sync = False
-        log.info("slash commands synced (%s guilds)", len(guilds) or "all")
+        log.info("slash commands synced (%s guilds)", len(synced_now) or "all")
         return True
 
     async def _clear_global_commands(self) -> None:

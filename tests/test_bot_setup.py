@@ -11,6 +11,8 @@ from pathlib import Path
 import discord
 import pytest
 
+from bot import app
+from bot.app import EXIT_INTENT_NOT_ENABLED, EXIT_TOKEN_REFUSED
 from bot.client import intents_for
 from knowledge.exchange import Exchange
 from tests.botkit import (
@@ -237,3 +239,60 @@ async def test_a_server_the_bot_left_does_not_stop_the_sync(
         assert f"could not clear the commands of server {place.world.guild_id}" in caplog.text
     finally:
         await fake.close()
+
+
+@async_test
+async def test_a_server_the_commands_cannot_reach_is_logged_and_tried_at_the_next_start(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Invited without the applications.commands scope (50001): the bot still starts, says
+    what to do, and does not record the commands as synced, so the next start tries again."""
+    caplog.set_level(logging.ERROR, logger="bot.client")
+    fake = FakeDiscord(place.bot(), place.world)
+    commands = f"/applications/*/guilds/{place.world.guild_id}/commands"
+    fake.fail("PUT", commands, 403, code=50001, message="Missing Access")
+    await fake.start()
+    try:
+        await stop_worker(fake)
+        assert "applications.commands" in caplog.text
+        fake = await fake.restart(place.bot())
+        await stop_worker(fake)
+        assert len(fake.requests_to("PUT", commands)) == 1  # tried again, and now it works
+        assert "ask" in place.world.commands[place.world.guild_id]
+    finally:
+        await fake.close()
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status"),
+    [
+        (discord.LoginFailure("Improper token has been passed."), EXIT_TOKEN_REFUSED),
+        (discord.PrivilegedIntentsRequired(None), EXIT_INTENT_NOT_ENABLED),
+    ],
+)
+def test_a_refusal_restarting_cannot_mend_exits_with_its_own_status(
+    place: Place,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    refusal: Exception,
+    status: int,
+) -> None:
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise refusal
+
+    monkeypatch.setattr(app, "serve", refused)
+
+    assert app.run(place.settings, "token") == status
+    assert "Discord refused" in caplog.text
+
+
+def test_the_readme_service_unit_does_not_restart_on_those_statuses() -> None:
+    unit = (REPO / "README.md").read_text(encoding="utf-8")
+    [line] = [line for line in unit.splitlines() if line.startswith("RestartPreventExitStatus=")]
+    assert set(line.split("=", 1)[1].split()) == {
+        "2",  # no token or a configuration error (knowledge/cli.py)
+        str(EXIT_TOKEN_REFUSED),
+        str(EXIT_INTENT_NOT_ENABLED),
+    }
+    assert "StartLimitBurst=" in unit
+    assert "StartLimitIntervalSec=" in unit
