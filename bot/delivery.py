@@ -7,7 +7,9 @@ marked sent; if the bot dies between the two, the resend after restart carries t
 nonce, and Discord drops it as a duplicate within its nonce window (a few minutes). A
 failure is recorded with the exchange, which keeps the backoff in the database (one policy
 for every kind of message, kept across restarts); discord.py itself waits out rate limits
-(429).
+(429). A refusal is classified by Discord's error code (`refusal`): closed DMs fall back to
+the question's thread, DMs opened too fast pause opening DMs, and a recipient or channel
+that cannot be reached is given up on at once instead of being retried.
 
 A busy database (another process writing) is a retry, never a resend: what happened to a
 message that could not be recorded is kept here and recorded first in the next round, and
@@ -19,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 import discord
@@ -57,6 +61,39 @@ def _discord_id(text: str | None, *, place: bool) -> int | None:
     return address.discord_id if address.place == place else None
 
 
+class Refusal(Enum):
+    """What Discord refusing a message means for it."""
+
+    RETRY = "retry"  # anything not known to be lasting: back off and try again
+    DMS_CLOSED = "dms closed"  # the documented fallback: a mention in the question's thread
+    DMS_TOO_FAST = "dms too fast"  # pause opening DMs; the message waits, not counted
+    UNREACHABLE = "unreachable"  # no retry can mend it: give up at once, for an admin
+
+
+# Discord's JSON error codes, by what they mean here:
+# https://discord.com/developers/docs/topics/opcodes-and-status-codes#json-json-error-codes
+# Retrying an unreachable one only adds to the 10,000 invalid requests per 10 minutes that
+# get the host's IP banned.
+REFUSALS: dict[int, Refusal] = {
+    50007: Refusal.DMS_CLOSED,  # Cannot send messages to this user
+    40003: Refusal.DMS_TOO_FAST,  # You are opening direct messages too fast
+    50278: Refusal.UNREACHABLE,  # Cannot send messages to this user: no mutual guild
+    10013: Refusal.UNREACHABLE,  # Unknown user
+    10003: Refusal.UNREACHABLE,  # Unknown channel
+    50001: Refusal.UNREACHABLE,  # Missing access
+}
+
+# How long to open no DMs after Discord says they are opened too fast (it gives no time).
+DM_PAUSE_SECONDS = 300.0
+
+
+def refusal(error: BaseException) -> Refusal:
+    """What a failed send means, from Discord's error code on a 403 or 404."""
+    if isinstance(error, discord.Forbidden | discord.NotFound):
+        return REFUSALS.get(error.code, Refusal.RETRY)
+    return Refusal.RETRY
+
+
 # Owed messages read per round (a round runs again at once while there are more).
 DELIVERIES_PER_ROUND = 100
 NOTICES_PER_ROUND = 50
@@ -71,9 +108,17 @@ class DeliveryWorker:
     """Background task: send everything owed, then wait to be poked or for the next poll."""
 
     def __init__(
-        self, bot: ExchangeBot, *, poll_seconds: float = 30.0, max_attempts: int = SEND_ATTEMPTS
+        self,
+        bot: ExchangeBot,
+        *,
+        poll_seconds: float = 30.0,
+        max_attempts: int = SEND_ATTEMPTS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bot = bot
+        self.clock = clock
+        # Until when no DM is opened (Discord said they were opened too fast); in memory only.
+        self.dms_paused_until = 0.0
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.stopping = False
@@ -122,9 +167,10 @@ class DeliveryWorker:
             # newer ones (they stay owed in the database, with their last error, for an admin).
             # Deliveries and notices are fetched apart, so a large release never crowds out
             # a digest, and the overdue flags owed together go out together.
+            # While DMs are paused, officers' deliveries wait and do not crowd out the places.
             owed = await self.bot.call(
                 Exchange.owed_messages,
-                Channel.DISCORD.prefix,
+                Channel.DISCORD.places_prefix if self.dms_paused() else Channel.DISCORD.prefix,
                 (),
                 DELIVERIES_PER_ROUND,
                 max_attempts=self.max_attempts,
@@ -148,6 +194,8 @@ class DeliveryWorker:
         for delivery in (m for m in owed if isinstance(m, Delivery)):
             if self.stopping:
                 return sent
+            if not delivery.recipient_is_place and self.dms_paused():
+                continue  # left owed, untouched: tried when the pause is over
             try:
                 await self.send(delivery)
             except Exception as error:  # one bad delivery must not stop the others
@@ -205,11 +253,33 @@ class DeliveryWorker:
         del self.unrecorded[message_id]
         return True
 
+    def dms_paused(self) -> bool:
+        return self.clock() < self.dms_paused_until
+
     async def failed(self, message: Delivery | Notice, error: Exception) -> None:
         """Record a failed attempt (the exchange sets the backoff); say so loudly when giving up."""
         if not isinstance(error, discord.HTTPException | Undeliverable):
             log.exception("delivery %s failed unexpectedly", message.id, exc_info=error)
         reason = f"{getattr(error, 'status', '')} {error}".strip()[:200]
+        refused = refusal(error)
+        if refused is Refusal.DMS_TOO_FAST and isinstance(message, Delivery):
+            # Discord's throttle, not this message's fault: not counted as a failed attempt.
+            self.dms_paused_until = self.clock() + DM_PAUSE_SECONDS
+            log.warning(
+                "Discord says DMs are opened too fast (delivery %s); opening none for %ss",
+                message.id,
+                int(DM_PAUSE_SECONDS),
+            )
+            return
+        if refused is Refusal.UNREACHABLE:
+            if await self._record(message.id, Exchange.mark_undeliverable, reason):
+                log.error(
+                    "delivery %s cannot be delivered, so it is not retried: %s "
+                    "(`psn-exchange deliveries` lists it; --retry tries again once fixed)",
+                    message.id,
+                    reason,
+                )
+            return
         if not await self._record(message.id, Exchange.mark_failed, reason):
             return  # recorded first next round; it is not tried again before that
         attempts = message.attempts + 1
@@ -262,10 +332,13 @@ class DeliveryWorker:
         user_id = _discord_id(delivery.recipient, place=False)
         if user_id is None:
             raise Undeliverable(f"unknown recipient {delivery.recipient}")
-        user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
         try:
-            await user.send(embed=embed, nonce=nonce)
-        except discord.Forbidden:
+            # Opened on the id: fetching the user first would be one more request per officer.
+            dm = await self.bot.create_dm(discord.Object(id=user_id))
+            await dm.send(embed=embed, nonce=nonce)
+        except discord.Forbidden as error:
+            if refusal(error) is not Refusal.DMS_CLOSED:
+                raise
             # DMs closed: mention them (only them) in the question's thread instead.
             thread_id = _discord_id(delivery.place, place=True)
             if thread_id is None:

@@ -22,6 +22,11 @@ class Channel(StrEnum):
         """What every stored address on this channel starts with (to select them)."""
         return f"{self.value}:"
 
+    @property
+    def places_prefix(self) -> str:
+        """What every stored place (thread, channel) on this channel starts with."""
+        return f"{self.value}:{_PLACE_MARK[self]}"
+
 
 # How each channel marks a place (a thread, a channel) rather than a person.
 _PLACE_MARK = {Channel.DISCORD: "channel:", Channel.CONSOLE: "#"}

@@ -170,6 +170,7 @@ class Exchange:
     mark_sent = _UseCase("outbox", OutboxUseCases.mark_sent)
     mark_part_sent = _UseCase("outbox", OutboxUseCases.mark_part_sent)
     mark_failed = _UseCase("outbox", OutboxUseCases.mark_failed)
+    mark_undeliverable = _UseCase("outbox", OutboxUseCases.mark_undeliverable)
     place_has_answer = _UseCase("outbox", OutboxUseCases.place_has_answer)
     failing_messages = _UseCase("outbox", OutboxUseCases.failing_messages)
     retry_given_up = _UseCase("outbox", OutboxUseCases.retry_given_up)

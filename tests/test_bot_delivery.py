@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
+from typing import Any
 
+import discord
 import pytest
 
+from bot.delivery import Refusal, refusal
+from knowledge.cli import main
+from knowledge.models import SEND_ATTEMPTS
 from tests.botkit import (
     ANSWER,
+    REPO,
     Place,
     backoff_passed,
+    bot_of,
     deliver,
     delivery_rows,
     events,
@@ -162,3 +170,165 @@ async def test_a_merge_notice_to_closed_dms_is_not_called_an_answer(place: Place
         assert "Your question Q-2 was merged into Q-1" in notice.text
         assert "here is your answer" not in notice.content
         assert notice.pings == {f"user:{bob.id}"}
+
+
+def http_error(kind: type[discord.HTTPException], status: int, code: int) -> Exception:
+    """A discord.py error as it raises one for Discord's JSON error body."""
+    response: Any = SimpleNamespace(status=status, reason="Refused")
+    return kind(response, {"code": code, "message": "Refused"})
+
+
+@pytest.mark.parametrize(
+    ("error", "meaning"),
+    [
+        (http_error(discord.Forbidden, 403, 50007), Refusal.DMS_CLOSED),
+        (http_error(discord.Forbidden, 403, 40003), Refusal.DMS_TOO_FAST),
+        (http_error(discord.Forbidden, 403, 50278), Refusal.UNREACHABLE),
+        (http_error(discord.NotFound, 404, 10013), Refusal.UNREACHABLE),
+        (http_error(discord.NotFound, 404, 10003), Refusal.UNREACHABLE),
+        (http_error(discord.Forbidden, 403, 50001), Refusal.UNREACHABLE),
+        (http_error(discord.Forbidden, 403, 0), Refusal.RETRY),  # no code: not known lasting
+        (http_error(discord.NotFound, 404, 10008), Refusal.RETRY),
+        (http_error(discord.HTTPException, 400, 50007), Refusal.RETRY),  # only 403 and 404
+        (http_error(discord.DiscordServerError, 500, 0), Refusal.RETRY),
+        (TimeoutError(), Refusal.RETRY),
+    ],
+)
+def test_a_refusal_is_classified_by_discords_error_code(error: Exception, meaning: Refusal) -> None:
+    assert refusal(error) is meaning
+
+
+def deliveries_listed(capsys: pytest.CaptureFixture[str], place: Place, *flags: str) -> str:
+    """What `psn-exchange deliveries` prints for the bot's database."""
+    capsys.readouterr()
+    command = ["deliveries", "--db", str(place.settings.database.path), *flags]
+    assert main([*command, "--config", str(REPO / "config.toml")]) == 0
+    return capsys.readouterr().out
+
+
+def dms_paused_no_more(fake: FakeDiscord) -> None:
+    """As if the pause in opening DMs had run out."""
+    bot_of(fake).worker.dms_paused_until = 0.0
+
+
+@async_test
+async def test_dms_opened_too_fast_pause_dms_and_never_mention_anyone_publicly(
+    place: Place,
+) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        thread = q1_thread(fake)
+        fake.fail(
+            "POST",
+            "/users/@me/channels",
+            403,
+            code=40003,
+            message="You are opening direct messages too fast",
+        )
+        assert await deliver(fake) == 1  # the thread's copy; the first DM was refused
+        [posted] = fake.sent_messages(thread)
+        assert "Answered: Q-1" in posted.text
+        assert posted.pings == set()  # no fallback: nobody is named in public
+        assert fake.dms(alice) == fake.dms(bob) == []
+        # Neither DM counts as a failed attempt: both just wait.
+        officers = [r for r in delivery_rows(fake) if not r["recipient_is_place"]]
+        assert [(r["status"], r["attempts"], r["last_error"]) for r in officers] == [
+            ("owed", 0, None)
+        ] * 2
+        assert len(fake.requests_to("POST", "/users/@me/channels")) == 1  # Bob's was not tried
+
+        fake.requests.clear()
+        backoff_passed(fake)
+        assert await deliver(fake) == 0  # still paused: no DM is opened
+        assert fake.requests_to("POST", "/users/@me/channels") == []
+
+        dms_paused_no_more(fake)
+        assert await deliver(fake) == 2
+        assert [len(fake.dms(u)) for u in (alice, bob)] == [1, 1]
+        assert all(m.pings == set() for m in fake.messages)
+
+
+@async_test
+async def test_dms_are_opened_on_the_officers_id_without_fetching_them(place: Place) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        fake.requests.clear()
+        assert await deliver(fake) == 3
+        assert fake.requests_to("GET", "/users/*") == []
+        opened = fake.requests_to("POST", "/users/@me/channels")
+        assert sorted(int(c.json["recipient_id"]) for c in opened) == sorted([alice.id, bob.id])
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code", "message"),
+    [
+        ("/channels/*/messages", 403, 50278, "Cannot send messages to this user"),
+        ("/users/@me/channels", 404, 10013, "Unknown User"),
+    ],
+)
+@async_test
+async def test_an_officer_discord_cannot_reach_is_given_up_on_at_once(
+    place: Place,
+    capsys: pytest.CaptureFixture[str],
+    path: str,
+    status: int,
+    code: int,
+    message: str,
+) -> None:
+    async with running(place) as fake:
+        _, bob, geoff = await two_different_questions(fake, place)
+        await fake.slash(geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general)
+        public = len(fake.sent_messages())
+        fake.fail("POST", path, status, code=code, message=message)
+        assert await deliver(fake) == 0
+        assert fake.dms(bob) == []
+        assert len(fake.sent_messages()) == public  # no public fallback
+        [row] = delivery_rows(fake)
+        assert (row["status"], row["attempts"]) == ("owed", SEND_ATTEMPTS)
+        assert str(code) in row["last_error"]
+        listed = deliveries_listed(capsys, place)
+        assert f"delivery {row['id']}: merged to Q-1 for discord:{bob.id}" in listed
+        assert "(GAVE UP)" in listed
+        assert f"error code: {code}" in listed
+
+        fake.requests.clear()
+        backoff_passed(fake)
+        assert await deliver(fake) == 0  # not retried: each try would be an invalid request
+        assert fake.requests == []
+
+        assert deliveries_listed(capsys, place, "--retry").startswith("1 message given")
+        assert await deliver(fake) == 1  # the cause fixed, the admin's retry sends it
+        [notice] = fake.dms(bob)
+        assert "Your question Q-2 was merged into Q-1" in notice.text
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message"),
+    [(404, 10003, "Unknown Channel"), (403, 50001, "Missing Access")],
+)
+@async_test
+async def test_a_thread_discord_cannot_reach_is_given_up_on_at_once(
+    place: Place, capsys: pytest.CaptureFixture[str], status: int, code: int, message: str
+) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        thread = q1_thread(fake)
+        fake.fail("POST", f"/channels/{thread}/messages", status, code=code, message=message)
+        assert await deliver(fake) == 2  # both DMs
+        assert [len(fake.dms(u)) for u in (alice, bob)] == [1, 1]
+        [row] = [r for r in delivery_rows(fake) if r["recipient_is_place"]]
+        assert (row["status"], row["attempts"]) == ("owed", SEND_ATTEMPTS)
+        assert f"error code: {code}" in row["last_error"]
+        listed = deliveries_listed(capsys, place)
+        assert f"delivery {row['id']}: answer to Q-1 for discord:channel:{thread}" in listed
+        assert "(GAVE UP)" in listed
+
+        fake.requests.clear()
+        backoff_passed(fake)
+        assert await deliver(fake) == 0
+        assert fake.requests_to("POST", f"/channels/{thread}/messages") == []
+
+        assert deliveries_listed(capsys, place, "--retry").startswith("1 message given")
+        assert await deliver(fake) == 1
+        [answer] = fake.sent_messages(thread)
+        assert "Answered: Q-1" in answer.text

@@ -512,3 +512,34 @@ async def test_a_message_gone_before_it_is_marked_never_stops_the_sender(
         assert worker.unrecorded == {}
         assert await worker.deliver_due() == 0
         assert (len(fake.dms(first)), len(fake.dms(second))) == (1, 1)
+
+
+@async_test
+async def test_a_notice_to_a_channel_the_bot_may_not_post_in_is_given_up_on_at_once(
+    setting: Setting,
+) -> None:
+    async with FakeDiscord(setting.bot(), setting.world) as fake:
+        await stop_worker(fake)
+        exchange = setting.exchange_at(LAST_WEDNESDAY)
+        with exchange.store.transaction():
+            exchange.store.outbox.add_notice(
+                key="digest:test",
+                kind="digest",
+                audience="steering",
+                body="# Digest",
+                now=LAST_WEDNESDAY,
+            )
+        exchange.close()
+        path = f"/channels/{setting.steering}/messages"
+        fake.fail("POST", path, 403, code=50001, message="Missing Access")
+        worker = fake.bot.worker  # type: ignore[attr-defined]
+        assert await worker.deliver_due() == 0
+        admin = Actor("discord:9", "Ada", frozenset({Role.ADMIN}))
+        [failing] = worker.bot.exchange.run_sync(Exchange.failing_messages, admin)
+        assert (failing.what, failing.given_up) == ("digest", True)
+        assert "error code: 50001" in failing.last_error
+
+        backoff_passed(fake)
+        fake.requests.clear()
+        assert await worker.deliver_due() == 0  # not tried again until an admin retries it
+        assert fake.requests_to("POST", path) == []

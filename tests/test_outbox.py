@@ -6,7 +6,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from knowledge.config import Settings
+from knowledge.errors import NotFound
 from knowledge.exchange import Exchange
 from knowledge.migrations import MIGRATIONS
 from knowledge.models import SEND_ATTEMPTS, Actor, Delivery, Notice, Role
@@ -124,3 +127,21 @@ def test_an_upgrade_carries_owed_deliveries_and_notices_into_the_outbox(tmp_path
     assert carried.failed_before  # its id, and so its nonce, is kept: a resend is dropped
     assert (digest.audience, digest.body, digest.parts_sent) == ("steering", "# Digest", 1)
     assert digest.id > carried.id
+
+
+def test_an_undeliverable_message_is_given_up_on_at_once_until_an_admin_retries_it(
+    exchange: Exchange, alice: Actor, expert: Actor, clock: Clock
+) -> None:
+    delivery, notice = owe_answer_and_digest(exchange, alice, expert)
+
+    exchange.mark_undeliverable(delivery, "404 Not Found (error code: 10003): Unknown Channel")
+
+    clock.advance(hours=2)  # no backoff runs out: it is not tried again
+    assert due(exchange) == {notice}
+    [failing] = exchange.failing_messages(ADMIN)
+    assert (failing.id, failing.given_up) == (delivery, True)
+    assert failing.last_error == "404 Not Found (error code: 10003): Unknown Channel"
+    assert exchange.retry_given_up(ADMIN) == 1
+    assert due(exchange) == {delivery, notice}
+    with pytest.raises(NotFound):
+        exchange.mark_undeliverable(10_000, "gone")

@@ -181,6 +181,17 @@ class Outbox:
         row = self._db.one("SELECT attempts FROM outbox WHERE id = ?", [message_id])
         return int(row["attempts"]) if row else 0
 
+    def mark_given_up(self, message_id: int, error: str, attempts: int) -> None:
+        """Record a failure that retrying cannot mend: the message counts as having failed
+        `attempts` times (the given-up point), so it is not tried again until an admin
+        retries it."""
+        self._db.write(
+            """UPDATE outbox SET attempts = MAX(attempts + 1, ?), last_error = ?,
+                   next_attempt_at = NULL
+               WHERE id = ? AND status = ?""",
+            [attempts, error[:500], message_id, MessageStatus.OWED],
+        )
+
     # -- for an admin --------------------------------------------------------------------
 
     def failing(self) -> list[FailingMessage]:

@@ -164,6 +164,15 @@ class OutboxUseCases:
             retry_at = uow.now() + timedelta(seconds=retry_delay_seconds(found.attempts))
             return uow.outbox.mark_failed(message_id, error, retry_at)
 
+    def mark_undeliverable(self, message_id: int, reason: str) -> None:
+        """Record a failure that no retry can mend (e.g. the recipient or the channel is gone,
+        or the bot may not post there): the message is given up on at once, not retried,
+        and stays owed, with `reason`, until an admin fixes the cause and retries it."""
+        with self.uow as uow:
+            if uow.outbox.get(message_id) is None:
+                raise NotFound(f"There is no delivery {message_id}.")
+            uow.outbox.mark_given_up(message_id, reason, SEND_ATTEMPTS)
+
     def place_has_answer(self, delivery: Delivery) -> bool:
         """Whether the answer `delivery` carries is already posted at its question's place
         (so a fallback there can point to it instead of repeating it)."""
