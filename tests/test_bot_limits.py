@@ -11,7 +11,7 @@ import discord
 from bot.budget import EMBED_TOTAL_MAX, clip, shares
 from bot.markdown import markdown_embeds
 from knowledge.models import Actor, NewQuestion, Role
-from tests.botkit import Place, actor, deliver, reply_of, running
+from tests.botkit import Place, actor, ask, deliver, reply_of, running
 from tests.fakediscord import FakeDiscord, async_test, limits
 
 # Markdown's specials double when escaped; a link's characters do not.
@@ -51,11 +51,12 @@ async def test_the_largest_legal_inputs_fit_every_message(place: Place) -> None:
         expert = Actor(f"discord:{geoff.id}", "Geoff", frozenset({Role.OFFICER, Role.EXPERT}))
         run = fake.bot.exchange.run_sync  # type: ignore[attr-defined]
         authority = "Authority " + "a" * 110
-        asked = 0
+        asked, first_text = 0, ""
         while asked < 30:  # more than /mine shows, each as long as allowed
             text, first = _longest(rng, longest_question), authority if asked == 0 else None
             outcome = run(lambda ex, t=text, a=first: ex.ask(actor(alice), t, authority=a))
             asked += isinstance(outcome, NewQuestion)
+            first_text = first_text or text
         for n in range(12):  # many authorities wait on Q-1
             officer = fake.member(f"Officer {n}")
             name = f"Authority {n} " + "b" * 100
@@ -70,10 +71,14 @@ async def test_the_largest_legal_inputs_fit_every_message(place: Place) -> None:
         mine = reply_of(await fake.slash(alice, "mine", channel=place.general))
         search = reply_of(await fake.slash(alice, "search", {"text": "abc"}, channel=place.general))
         queue = reply_of(await fake.slash(geoff, "queue", channel=place.general))
+        again = await ask(
+            fake, fake.member("Bob"), first_text, channel=place.general, authority=authority
+        )
+        assert "Already answered: Q-1" in reply_of(again).text  # the answered-match outcome
         assert await deliver(fake) > 0
         assert _refused(fake) == []
         dms = fake.dms(alice)
-        for shown in (mine, search, queue, *dms):
+        for shown in (mine, search, queue, reply_of(again), *dms):
             assert shown.embeds
             total = sum(
                 len(e.get("title", ""))
