@@ -11,9 +11,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.budget import clip
 from bot.client import ExchangeBot
 from bot.interactions import ExchangeModal, guarded
-from bot.render import authorities_wait, clip, queue_embed
+from bot.render import authorities_wait, queue_embed
 from knowledge.exchange import Exchange
 from knowledge.models import QueueEntry, Role
 from knowledge.text import plural, question_id

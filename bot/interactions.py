@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.render import clip
+from bot.budget import clip
 from knowledge.errors import ExchangeError
 
 log = logging.getLogger(__name__)

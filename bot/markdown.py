@@ -6,7 +6,7 @@ import re
 
 import discord
 
-from bot.render import DESCRIPTION_MAX, EMBED_TOTAL_MAX, TITLE_MAX, clip
+from bot.budget import DESCRIPTION_MAX, EMBED_TOTAL_MAX, TITLE_MAX, clip
 
 EMBEDS_PER_MESSAGE = 10
 _TABLE_RULE = re.compile(r"^\|[\s:|-]+\|$")

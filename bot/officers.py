@@ -15,12 +15,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.budget import clip
 from bot.client import ExchangeBot
 from bot.interactions import ExchangeModal, guarded
 from bot.render import (
     answer_embed,
     authorities_wait,
-    clip,
     mine_embed,
     outcome_embed,
     search_embed,

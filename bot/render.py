@@ -11,6 +11,15 @@ import re
 
 import discord
 
+from bot.budget import (
+    DESCRIPTION_MAX,
+    FIELD_VALUE_MAX,
+    FOOTER_MAX,
+    TITLE_MAX,
+    add_fields,
+    clip,
+    room,
+)
 from knowledge.models import (
     Answer,
     AnsweredMatch,
@@ -23,13 +32,6 @@ from knowledge.models import (
     SearchHit,
 )
 from knowledge.text import is_web_link, plural
-
-# Discord's limits: https://discord.com/developers/docs/resources/message#embed-object-embed-limits
-TITLE_MAX = 256
-DESCRIPTION_MAX = 4096
-FIELD_VALUE_MAX = 1024
-FIELD_NAME_MAX = 256
-EMBED_TOTAL_MAX = 6000
 
 BLUE = discord.Colour.blue()
 GREEN = discord.Colour.green()
@@ -66,13 +68,6 @@ def _escape_line_start(found: re.Match[str]) -> str:
     return f"{indent}{marker}\\" if marker[0].isdigit() else f"{indent}\\{marker}"
 
 
-def clip(text: str, limit: int) -> str:
-    """Text cut to `limit` characters, saying so when it was cut."""
-    if len(text) <= limit:
-        return text
-    return text[: limit - 2].rstrip() + " …"
-
-
 def question_title(question: Question) -> str:
     return clip(f"{question.ref} · {question.topic}", TITLE_MAX)
 
@@ -83,55 +78,71 @@ def link_line(link: str) -> str:
     return f"• <{link}>" if is_web_link(link) else f"• {shown(link)}"
 
 
-def answer_text(answer: Answer) -> str:
-    """The answer body, shown as text like everything people type, and its links."""
+def answer_text(answer: Answer, limit: int = DESCRIPTION_MAX) -> str:
+    """The answer body, shown as text like everything people type, and its links, in at
+    most `limit` characters.
+
+    The links are what an officer acts on, so a long body is cut (saying how much is not
+    shown) before any link is; only links that could never fit go, whole, from the end.
+    """
     links = "\n".join(link_line(link) for link in answer.links)
     version = f"version {answer.version}, " if answer.version > 1 else ""
     release = f"release {answer.release_number}" if answer.release_number else "not yet published"
-    parts = [shown(answer.body), links, f"*({version}{release})*"]
-    return "\n\n".join(p for p in parts if p)
+    body, tail = shown(answer.body), [links, f"*({version}{release})*"]
+    text = "\n\n".join(p for p in [body, *tail] if p)
+    if len(text) <= limit:
+        return text
+    rest = "\n\n".join(p for p in tail if p)
+    cut = clip(body, limit - len(rest) - 2 - len(f" *({len(body)} more characters)*"))
+    if not body or len(cut) < min(len(body), 100):  # the links leave no useful room: keep what fits
+        return clip(text, limit)
+    kept = len(cut.removesuffix(" …").rstrip())
+    return f"{cut} *({len(body) - kept} more characters)*\n\n{rest}"
 
 
 def answer_embed(
-    question: Question, answer: Answer, *, heading: str | None = None
+    question: Question,
+    answer: Answer,
+    *,
+    heading: str | None = None,
+    footer: str | None = None,
+    fields: list[tuple[str, str]] | None = None,
 ) -> discord.Embed:
-    embed = discord.Embed(
-        title=clip(heading or question_title(question), TITLE_MAX),
-        description=clip(answer_text(answer), DESCRIPTION_MAX),
-        colour=GREEN,
-    )
-    embed.add_field(
-        name="Question", value=clip(shown(question.text), FIELD_VALUE_MAX), inline=False
-    )
+    """An answer with its question, and any further fields and footer; the answer gets
+    what they leave of the message's 6,000 characters."""
+    embed = discord.Embed(title=clip(heading or question_title(question), TITLE_MAX), colour=GREEN)
+    if footer:
+        embed.set_footer(text=clip(footer, FOOTER_MAX))
+    add_fields(embed, [("Question", shown(question.text)), *(fields or [])])
+    embed.description = answer_text(answer, min(DESCRIPTION_MAX, room(embed)))
     return embed
 
 
 def outcome_embed(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord.Embed:
-    embed = _outcome_embed(outcome)
     others = [] if isinstance(outcome, NewQuestion) else outcome.others
-    if others:
-        embed.add_field(
-            name="Or is it one of these?",
-            value=clip(
-                "\n".join(
-                    f"**{o.question.ref}** ({'answered' if o.answer else 'waiting'}, "
-                    f"{o.match.score:.0f}% alike) {shown(o.question.text)}"
-                    for o in others
-                ),
-                FIELD_VALUE_MAX,
+    more = [
+        (
+            "Or is it one of these?",
+            "\n".join(
+                f"**{o.question.ref}** ({'answered' if o.answer else 'waiting'}, "
+                f"{o.match.score:.0f}% alike) {shown(o.question.text)}"
+                for o in others
             ),
-            inline=False,
         )
-    return embed
-
-
-def _outcome_embed(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord.Embed:
+    ]
     if isinstance(outcome, AnsweredMatch):
-        embed = answer_embed(
-            outcome.question, outcome.answer, heading=f"Already answered: {outcome.question.ref}"
+        return answer_embed(
+            outcome.question,
+            outcome.answer,
+            heading=f"Already answered: {outcome.question.ref}",
+            footer=outcome.match.explain(),
+            fields=more if others else None,
         )
-        embed.set_footer(text=clip(outcome.match.explain(), 2048))
-        return embed
+    embed = _outcome_embed(outcome)
+    return add_fields(embed, more) if others else embed
+
+
+def _outcome_embed(outcome: OpenMatch | NewQuestion) -> discord.Embed:
     if isinstance(outcome, OpenMatch):
         question = outcome.question
         embed = discord.Embed(
@@ -143,7 +154,7 @@ def _outcome_embed(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord.
             name="Waiting for the expert",
             value=f"{authorities_wait(question.authorities, already=True)} on this question.",
         )
-        embed.set_footer(text=clip(outcome.match.explain(), 2048))
+        embed.set_footer(text=clip(outcome.match.explain(), FOOTER_MAX))
         return embed
     embed = discord.Embed(
         title=f"Thank you — your question is {outcome.question.ref}",
@@ -174,14 +185,13 @@ def delivery_embed(delivery: Delivery) -> discord.Embed:
             colour=AMBER,
         )
     assert delivery.answer is not None
-    embed = answer_embed(question, delivery.answer, heading=f"Answered: {question.ref}")
-    if delivery.authority_names:
-        embed.add_field(
-            name="Asked by",
-            value=clip(", ".join(shown(n) for n in delivery.authority_names), FIELD_VALUE_MAX),
-            inline=False,
-        )
-    return embed
+    asked_by = ", ".join(shown(n) for n in delivery.authority_names)
+    return answer_embed(
+        question,
+        delivery.answer,
+        heading=f"Answered: {question.ref}",
+        fields=[("Asked by", asked_by)] if asked_by else None,
+    )
 
 
 def queue_embed(entries: list[QueueEntry], page: int, pages: int, total: int) -> discord.Embed:
@@ -191,20 +201,20 @@ def queue_embed(entries: list[QueueEntry], page: int, pages: int, total: int) ->
     )
     if not entries:
         embed.description = "The queue is empty: every question has an answer."
-    for entry in entries:
-        question = entry.question
-        authorities = ", ".join(entry.authority_names)
-        embed.add_field(
-            name=clip(f"{entry.position}. {question.ref} · {question.topic}", FIELD_NAME_MAX),
-            value=clip(
-                f"{shown(question.text)}\n*{plural(len(entry.authority_names), 'authority')}"
-                f" ({shown(authorities)}), waiting {entry.waiting_days:.1f} days*",
-                FIELD_VALUE_MAX,
-            ),
-            inline=False,
-        )
     embed.set_footer(text=f"Page {page + 1} of {max(pages, 1)}")
-    return embed
+    return add_fields(embed, [_queue_field(entry) for entry in entries])
+
+
+def _queue_field(entry: QueueEntry) -> tuple[str, str]:
+    """A queue entry's field: the question cut so the authorities and wait still show."""
+    question = entry.question
+    authorities = ", ".join(entry.authority_names)
+    about = (
+        f"\n*{plural(len(entry.authority_names), 'authority')}"
+        f" ({clip(shown(authorities), 300)}), waiting {entry.waiting_days:.1f} days*"
+    )
+    text = clip(shown(question.text), FIELD_VALUE_MAX - len(about))
+    return f"{entry.position}. {question.ref} · {question.topic}", text + about
 
 
 def authorities_wait(count: int, *, already: bool = False) -> str:
@@ -224,31 +234,38 @@ def mine_embed(items: list[MyQuestion]) -> discord.Embed:
     embed = discord.Embed(title="Your questions", colour=BLUE)
     if not items:
         embed.description = "You have no questions yet. Ask one with /ask."
-    for item in items[:25]:
-        value = shown(item.question.text)
-        if item.answer is not None:
-            value += "\n\n" + answer_text(item.answer)
-        embed.add_field(
-            name=clip(f"{item.question.ref} — {status_line(item.question, item.position)}", 256),
-            value=clip(value, FIELD_VALUE_MAX),
-            inline=False,
-        )
     if len(items) > 25:
         embed.set_footer(text=f"Showing 25 of {len(items)}.")
-    return embed
+    return add_fields(
+        embed,
+        [
+            (
+                f"{item.question.ref} — {status_line(item.question, item.position)}",
+                _with_answer(item.question, item.answer, None),
+            )
+            for item in items[:25]
+        ],
+    )
+
+
+def _with_answer(question: Question, answer: Answer | None, unanswered: str | None) -> str:
+    """A question's text and its answer (or `unanswered`), for a list's field: the answer's
+    links go whole or not at all when the field is cut."""
+    value = shown(question.text)
+    if answer is not None:
+        return value + "\n\n" + answer_text(answer)
+    return value + f"\n\n{unanswered}" if unanswered else value
 
 
 def search_embed(query: str, hits: list[SearchHit]) -> discord.Embed:
     embed = discord.Embed(title=clip(f"Search: {query}", TITLE_MAX), colour=BLUE)
     if not hits:
         embed.description = "Nothing in the knowledge store matches that yet. You could /ask it."
-    for hit in hits[:10]:
-        value = shown(hit.question.text)
-        if hit.answer is not None:
-            value += "\n\n" + answer_text(hit.answer)
-        else:
-            value += "\n\n*Not answered yet — /follow it to receive the answer.*"
-        embed.add_field(
-            name=question_title(hit.question), value=clip(value, FIELD_VALUE_MAX), inline=False
-        )
-    return embed
+    waiting = "*Not answered yet — /follow it to receive the answer.*"
+    return add_fields(
+        embed,
+        [
+            (question_title(hit.question), _with_answer(hit.question, hit.answer, waiting))
+            for hit in hits[:10]
+        ],
+    )

@@ -12,9 +12,10 @@ from typing import Any, ClassVar
 
 import discord
 
+from bot.budget import clip
 from bot.client import ExchangeBot
 from bot.interactions import guarded
-from bot.render import authorities_wait, clip, outcome_embed, posted_question
+from bot.render import authorities_wait, outcome_embed, posted_question
 from knowledge.addresses import Address
 from knowledge.exchange import Exchange
 from knowledge.models import AnsweredMatch, NewQuestion, OpenMatch, Question

@@ -139,7 +139,15 @@ LAUNCHER = "bot.app"
 COGS = frozenset({"bot.officers", "bot.expert", "bot.forum", "bot.notices", "bot.delivery"})
 # The package itself runs first whenever any bot module is imported: it is the lowest layer.
 SHARED = frozenset(
-    {"bot", "bot.client", "bot.interactions", "bot.markdown", "bot.render", "bot.suggestions"}
+    {
+        "bot",
+        "bot.budget",
+        "bot.client",
+        "bot.interactions",
+        "bot.markdown",
+        "bot.render",
+        "bot.suggestions",
+    }
 )
 BOT_SOURCES = {
     module_name(path): path.read_text(encoding="utf-8") for path in (REPO / "bot").rglob("*.py")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
+from discord.http import Route
 
 from tests.fakediscord import FakeDiscord, World, async_test, fail_on_error_logs
 
@@ -386,3 +389,198 @@ def test_fail_on_error_logs_context_manager() -> None:
         logging.getLogger("discord.ui.view").error("swallowed")
     with fail_on_error_logs():
         logging.getLogger("discord.http").warning("a warning is fine")
+
+
+# --------------------------------------------------------------------------- Discord's limits
+# Each rule: a payload exactly at the documented limit is accepted, one character (or item)
+# over is refused with 400/50035 and the offending field named. Payloads are built from
+# discord.py's own objects where discord.py can build them, then sent raw through the wire,
+# so the fake's rule is tested, not discord.py's checks.
+
+
+def _embed(**kwargs: Any) -> dict[str, Any]:
+    return discord.Embed(**kwargs).to_dict()  # type: ignore[return-value]
+
+
+def _with_fields(count: int, name: str = "n", value: str = "v") -> dict[str, Any]:
+    embed = discord.Embed()
+    for _ in range(count):
+        embed.add_field(name=name, value=value)
+    return embed.to_dict()  # type: ignore[return-value]
+
+
+def _button(label: str = "b", custom_id: str = "b") -> dict[str, Any]:
+    return discord.ui.Button(label=label, custom_id=custom_id).to_component_dict()
+
+
+def _rows(rows: int, per_row: int = 1, **button: str) -> list[dict[str, Any]]:
+    return [
+        {"type": 1, "components": [_button(**button) for _ in range(per_row)]} for _ in range(rows)
+    ]
+
+
+def _select(options: int) -> list[dict[str, Any]]:
+    select = discord.ui.Select(
+        custom_id="s", options=[discord.SelectOption(label=str(i)) for i in range(options)]
+    )
+    return [{"type": 1, "components": [select.to_component_dict()]}]
+
+
+def _total(n: int) -> dict[str, Any]:
+    """Two embeds whose title, description, field, footer and author add up to n."""
+    first = discord.Embed(title="t" * 100, description="d" * 2000)
+    first.add_field(name="n" * 100, value="v" * 1000).set_footer(text="f" * 1000)
+    second = discord.Embed().set_author(name="a" * 200)
+    second.description = "d" * (n - len(first) - 200)
+    assert len(first) + len(second) == n  # discord.py's count agrees with the fake's
+    return {"embeds": [first.to_dict(), second.to_dict()]}
+
+
+MESSAGE_RULES: dict[str, tuple[int, Callable[[int], dict[str, Any]], str]] = {
+    "content": (2000, lambda n: {"content": "x" * n}, "content"),
+    "embeds": (10, lambda n: {"embeds": [_embed(title="t")] * n}, "embeds"),
+    "embed_title": (256, lambda n: {"embeds": [_embed(title="t" * n)]}, "embeds.0.title"),
+    "embed_description": (
+        4096,
+        lambda n: {"embeds": [_embed(description="d" * n)]},
+        "embeds.0.description",
+    ),
+    "embed_fields": (25, lambda n: {"embeds": [_with_fields(n)]}, "embeds.0.fields"),
+    "field_name": (256, lambda n: {"embeds": [_with_fields(1, name="n" * n)]}, "name"),
+    "field_value": (1024, lambda n: {"embeds": [_with_fields(1, value="v" * n)]}, "value"),
+    "footer_text": (
+        2048,
+        lambda n: {"embeds": [discord.Embed().set_footer(text="f" * n).to_dict()]},
+        "embeds.0.footer.text",
+    ),
+    "author_name": (
+        256,
+        lambda n: {"embeds": [discord.Embed().set_author(name="a" * n).to_dict()]},
+        "embeds.0.author.name",
+    ),
+    "embed_total": (6000, _total, "Embed size exceeds maximum size of 6000"),
+    "action_rows": (5, lambda n: {"components": _rows(n)}, "components"),
+    "row_buttons": (5, lambda n: {"components": _rows(1, n)}, "components.0.components"),
+    "button_label": (80, lambda n: {"components": _rows(1, label="l" * n)}, "label"),
+    "custom_id": (100, lambda n: {"components": _rows(1, custom_id="c" * n)}, "custom_id"),
+    "select_options": (25, lambda n: {"components": _select(n)}, "options"),
+}
+
+
+async def _send(fake: FakeDiscord, method: str, path: str, body: Any) -> Any:
+    """One raw call through the fake's wire, as discord.py's HTTP layer would make it."""
+    webhook = path.startswith(("/interactions", "/webhooks"))
+    return await fake._transport(Route(method, path), body, None, None, webhook=webhook)
+
+
+async def _refused(fake: FakeDiscord, method: str, path: str, body: Any, names: str) -> None:
+    with pytest.raises(discord.HTTPException) as refused:
+        await _send(fake, method, path, body)
+    assert (refused.value.status, refused.value.code) == (400, 50035)
+    assert refused.value.text.startswith("Invalid Form Body")
+    assert names in refused.value.text
+
+
+@pytest.mark.parametrize("rule", MESSAGE_RULES)
+@async_test
+async def test_a_message_over_a_documented_limit_is_refused(rule: str) -> None:
+    limit, payload, names = MESSAGE_RULES[rule]
+    async with FakeDiscord(TinyBot()) as fake:
+        path = f"/channels/{fake.text_channel('general')}/messages"
+        await _send(fake, "POST", path, payload(limit))
+        await _refused(fake, "POST", path, payload(limit + 1), names)
+
+
+async def _interaction_token(fake: FakeDiscord, channel: int) -> tuple[int, str]:
+    payload = fake._interaction(fake.member("Alice"), 2, {"name": "hello"}, channel)
+    return int(payload["id"]), payload["token"]
+
+
+@pytest.mark.parametrize(
+    "route", ["dm", "channel_edit", "response", "update", "followup", "webhook_edit", "forum"]
+)
+@async_test
+async def test_every_route_that_carries_a_message_checks_it(route: str) -> None:
+    too_long = {"content": "x" * 2001}
+    async with FakeDiscord(TinyBot()) as fake:
+        general, bob = fake.text_channel("general"), fake.member("Bob")
+        posted = await _send(fake, "POST", f"/channels/{general}/messages", {"content": "hi"})
+        iid, token = await _interaction_token(fake, general)
+        fake._interactions[token]["message"] = fake._msg(posted["id"])
+        await _send(fake, "POST", f"/interactions/{iid}/{token}/callback", {"type": 5})
+        forum = fake.forum_channel("help")
+        dm = fake._dm_channel(bob.id)
+        method, path, body = {
+            "dm": ("POST", f"/channels/{dm}/messages", too_long),
+            "channel_edit": ("PATCH", f"/channels/{general}/messages/{posted['id']}", too_long),
+            "response": ("POST", f"/interactions/{iid}/{token}/callback", {"type": 4}),
+            "update": ("POST", f"/interactions/{iid}/{token}/callback", {"type": 7}),
+            "followup": ("POST", f"/webhooks/1/{token}", too_long),
+            "webhook_edit": ("PATCH", f"/webhooks/1/{token}/messages/@original", too_long),
+            "forum": ("POST", f"/channels/{forum}/threads", {"name": "t", "message": too_long}),
+        }[route]
+        if route in ("response", "update"):  # a fresh interaction: the first one is answered
+            iid, token = await _interaction_token(fake, general)
+            fake._interactions[token]["message"] = fake._msg(posted["id"])
+            path, body = f"/interactions/{iid}/{token}/callback", {**body, "data": too_long}
+        await _refused(fake, method, path, body, "content")
+
+
+def _choices(n: int, name: str = "c", value: str = "c") -> dict[str, Any]:
+    return {"choices": [{"name": name, "value": value} for _ in range(n)]}
+
+
+def _modal(title: str = "t", label: str = "l", *, row: bool = False, **text: Any) -> Any:
+    modal = discord.ui.Modal(title=title, custom_id="m")
+    field = discord.ui.TextInput(label=label, custom_id="q", **text)
+    modal.add_item(field if row else discord.ui.Label(text=label, component=field))
+    return modal.to_dict()
+
+
+CALLBACK_RULES: dict[str, tuple[int, int, Callable[[int], Any], str]] = {
+    "choices": (8, 25, lambda n: _choices(n), "data.choices"),
+    "choice_name": (8, 100, lambda n: _choices(1, name="n" * n), "data.choices.0.name"),
+    "choice_value": (8, 100, lambda n: _choices(1, value="v" * n), "data.choices.0.value"),
+    "modal_title": (9, 45, lambda n: _modal("t" * n), "data.title"),
+    "label": (9, 45, lambda n: _modal(label="l" * n), "data.components.0.label"),
+    "text_input_label": (9, 45, lambda n: _modal(label="l" * n, row=True), "label"),
+    "text_input_value": (
+        9,
+        300,
+        lambda n: _modal(default="v" * n, max_length=300),
+        "data.components.0.component.value",
+    ),
+    "text_input_max_length": (
+        9,
+        4000,
+        lambda n: _modal(max_length=n),
+        "data.components.0.component.max_length",
+    ),
+}
+
+
+@pytest.mark.parametrize("rule", CALLBACK_RULES)
+@async_test
+async def test_an_interaction_callback_over_a_documented_limit_is_refused(rule: str) -> None:
+    rtype, limit, data, names = CALLBACK_RULES[rule]
+    async with FakeDiscord(TinyBot()) as fake:
+        general = fake.text_channel("general")
+        iid, token = await _interaction_token(fake, general)
+        path = f"/interactions/{iid}/{token}/callback"
+        await _send(fake, "POST", path, {"type": rtype, "data": data(limit)})
+        iid, token = await _interaction_token(fake, general)
+        path = f"/interactions/{iid}/{token}/callback"
+        await _refused(fake, "POST", path, {"type": rtype, "data": data(limit + 1)}, names)
+
+
+@pytest.mark.parametrize("starter", [False, True])
+@async_test
+async def test_a_thread_name_over_100_characters_is_refused(starter: bool) -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        general = fake.text_channel("general")
+        posted = await _send(fake, "POST", f"/channels/{general}/messages", {"content": "hi"})
+        path = f"/channels/{general}/messages/{posted['id']}/threads"
+        if not starter:
+            path = f"/channels/{general}/threads"
+        await _send(fake, "POST", path, {"name": "n" * 100, "type": 11})
+        await _refused(fake, "POST", path, {"name": "n" * 101, "type": 11}, "name")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import discord
 
+from bot.budget import EMBED_TOTAL_MAX
 from bot.markdown import markdown_embeds
-from bot.render import EMBED_TOTAL_MAX
 
 
 def text_of(messages: list[list[discord.Embed]]) -> str:

@@ -30,7 +30,9 @@ empty content; events an intent does not cover are not sent; the first interacti
 must come within ``response_deadline`` (3 s) and only once (else 404/10062, 400/40060); the
 first followup after a "thinking" defer replaces the loading message; modal submits mirror the
 modal's layout (Label type 18 or action row type 1); required/length/choice rules the Discord
-client enforces raise ``ValueError`` in the helper.
+client enforces raise ``ValueError`` in the helper; a message, embed, component, autocomplete
+choice, modal or thread name over Discord's documented limits is refused with 400/50035 and
+Discord's per-field ``errors`` (``limits.py``, each limit with its docs page).
 
 Not modelled: channel permission overwrites and command ``default_permissions`` (Discord
 hides such commands; the bot must check anyway), attachments' content, reactions state,

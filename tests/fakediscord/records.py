@@ -237,9 +237,17 @@ class FakeUser:
 
 
 class _Fail(Exception):
-    def __init__(self, status: int, code: int = 0, message: str = "", retry_after: float = 0.0):
+    def __init__(
+        self,
+        status: int,
+        code: int = 0,
+        message: str = "",
+        retry_after: float = 0.0,
+        errors: dict[str, Any] | None = None,
+    ):
         super().__init__(status, code, message)
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+        self.errors = errors  # Discord's per-field "errors" body of a 400/50035
 
 
 @dataclass

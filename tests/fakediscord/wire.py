@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from discord.errors import DiscordServerError, Forbidden, HTTPException, NotFound, RateLimited
 from discord.webhook.async_ import AsyncWebhookAdapter
 
+from tests.fakediscord import limits
 from tests.fakediscord.records import (
     EPHEMERAL,
     LOADING,
@@ -84,7 +85,9 @@ class _Wire:
                 fail = exc
                 call.status = exc.status
             resp = SimpleNamespace(status=fail.status, reason=f"HTTP {fail.status}", headers={})
-            data = {"message": fail.message, "code": fail.code}
+            data: dict[str, Any] = {"message": fail.message, "code": fail.code}
+            if fail.errors:
+                data["errors"] = fail.errors
             if fail.status == 429:
                 limit = self.bot.http.max_ratelimit_timeout
                 if not webhook and limit and fail.retry_after > limit:
@@ -150,7 +153,7 @@ class _Wire:
             (
                 "PATCH",
                 rf"/channels/\d+/messages/{n}",
-                lambda c, m: self._edit(self._msg(m), c.json),
+                lambda c, m: self._edit(self._msg(m), limits.checked(c.json)),
             ),
             ("DELETE", rf"/channels/\d+/messages/{n}", lambda c, m: self._delete(self._msg(m))),
             ("POST", r"/channels/\d+/typing", lambda c: None),
@@ -168,7 +171,7 @@ class _Wire:
             (
                 "PATCH",
                 r"/webhooks/\d+/([^/]+)/messages/(@original|\d+)",
-                lambda c, t, m: self._edit(self._webhook_msg(t, m), c.json),
+                lambda c, t, m: self._edit(self._webhook_msg(t, m), limits.checked(c.json)),
             ),
             (
                 "GET",
@@ -246,6 +249,7 @@ class _Wire:
         return msg
 
     def _post_message(self, call: Call, cid: str) -> dict[str, Any]:
+        limits.check_message(call.json)
         channel = self._known(self.world.channels, cid)
         dm_user = next((u for u, c in self.world.dm_channels.items() if c == int(cid)), None)
         via, user = ("dm", dm_user) if channel["type"] == 1 else ("channel", None)
@@ -261,12 +265,14 @@ class _Wire:
         msg.deleted = True
 
     def _thread_from_message(self, call: Call, cid: str, mid: str) -> dict[str, Any]:
+        limits.check_thread(call.json)
         self._msg(mid)
         thread = self._thread(int(cid), self.world.app_id, call.json["name"], [], int(mid))
         self._echo_thread(thread)
         return thread
 
     def _new_thread(self, call: Call, cid: str) -> dict[str, Any]:
+        limits.check_thread(call.json)
         body = call.json or {}
         tid = self.world.snowflake()
         thread = self._thread(
@@ -313,6 +319,7 @@ class _Wire:
         if late:
             raise _Fail(404, 10062, "Unknown interaction")
         rtype, data = call.json["type"], call.json.get("data") or {}
+        limits.check_callback(rtype, data)
         ix["responded"] = rtype
         iid = int(ix["payload"]["id"])
         reply = Reply(iid, ix["user_id"], rtype, data)
@@ -340,6 +347,7 @@ class _Wire:
 
     def _followup(self, call: Call, token: str) -> dict[str, Any]:
         ix = self._ix(token)
+        limits.check_message(call.json)
         original: Msg | None = ix["original"]
         if original is not None and original.flags & LOADING:
             # the first followup after a "thinking" defer replaces the loading message and
