@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from knowledge.errors import StoreError
 from knowledge.matching import Match, Matcher
 from knowledge.normalise import Normaliser
 from knowledge.store import Store
@@ -93,8 +94,13 @@ class UnitOfWork:
 
     def flush_to_disk(self) -> None:
         """After a commit that erased personal data: make sure the files no longer hold it
-        (if a reader elsewhere holds the log open, it is tried again after each commit)."""
-        self._flush_pending = not self.store.database.checkpoint()
+        (if a reader elsewhere holds the log open, it is tried again after each commit).
+        Never raises: what it follows is already committed."""
+        try:
+            self._flush_pending = not self.store.database.checkpoint()
+        except StoreError as error:
+            self._flush_pending = True
+            log.warning("could not empty the write-ahead log yet (%s)", error)
         if self._flush_pending:
             log.warning("the write-ahead log is in use elsewhere; erasing it after a later commit")
 
