@@ -15,7 +15,7 @@ from knowledge.config import Settings
 from knowledge.errors import NotFound
 from knowledge.exchange import Exchange
 from knowledge.importer import import_file
-from knowledge.models import NewQuestion, OpenMatch
+from knowledge.models import Actor, NewQuestion, OpenMatch
 from knowledge.usecases.imports import ImportedRow
 from tests.conftest import STEERING, Clock, officer
 
@@ -185,3 +185,27 @@ def test_an_old_import_s_timestamp_is_kept(exchange: Exchange) -> None:
     assert entry.question.waiting_since == ASKED
     assert entry.question.created_at == ASKED
     assert timedelta(0) < exchange.clock() - ASKED
+
+
+def test_an_answer_the_expert_writes_during_an_import_is_never_overwritten_by_the_file(
+    exchange: Exchange, settings: Settings, clock: Clock, expert: Actor
+) -> None:
+    ann = officer("Ann")
+    exchange.set_authority(ann, "Derby City Council")
+    asked = exchange.ask(ann, QOS)
+    assert isinstance(asked, NewQuestion)
+    session = exchange.begin_import(OPERATOR)
+    row = ImportedRow(1, QOS, "Rutland County Council", "Ruth", None, ASKED, "From the file.")
+    assert exchange.import_rows(OPERATOR, session, [row]) == ["joined"]
+
+    bot = Exchange.open(settings, clock)  # the expert, in the bot, meanwhile
+    try:
+        bot.answer(expert, asked.question.ref, "The expert's own answer.")
+    finally:
+        bot.close()
+    result = exchange.finish_import(OPERATOR, session)
+
+    assert result.answered == 0
+    assert "was answered, merged or withdrawn" in result.skipped[0]
+    exchange.publish(expert)
+    assert exchange.question(asked.question.ref)[1].body == "The expert's own answer."  # type: ignore[union-attr]

@@ -218,6 +218,15 @@ class ImportUseCases:
             )
             written: list[int] = []
             for question_id, row in session.answers:
+                question = uow.questions.get(question_id)
+                if question is None or question.status is not Status.OPEN:
+                    # The expert answered, merged or someone withdrew it while the file was
+                    # read: their work stands, the file's answer is not written over it.
+                    skipped.append(
+                        f"line {row.line}: answer not imported (Q-{question_id} was answered, "
+                        "merged or withdrawn while the file was imported)"
+                    )
+                    continue
                 try:
                     answer = self.expert.answer(actor, question_id, row.answer or "", row.links)
                 except InvalidInput as error:
