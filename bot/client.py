@@ -16,7 +16,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 import discord
 from discord.ext import commands
 
-from bot.interactions import ExchangeTree
+from bot.interactions import ExchangeTree, FormStore
 from knowledge.addresses import Address
 from knowledge.config import Settings
 from knowledge.exchange import Exchange
@@ -106,6 +106,7 @@ class ExchangeBot(commands.Bot):
         self.exchange = exchange
         self.force_sync = sync
         self.deliveries_due = asyncio.Event()
+        self.forms = FormStore()  # the cogs add their forms, as they add dynamic items
         self._setup = setup
         # Set by `setup`; the bot stops them at close and checks notices when ready.
         self.worker: Worker | None = None
@@ -123,6 +124,9 @@ class ExchangeBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self._setup(self)
         await self.sync_commands_if_changed()  # after setup: the cogs bring the commands
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        await self.forms.dispatch(interaction)
 
     async def on_ready(self) -> None:
         # Catch up at once: a digest missed while the bot was down is owed and posted now.

@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from bot.budget import clip
 from bot.client import ExchangeBot
-from bot.interactions import ExchangeModal, guarded
+from bot.interactions import ExchangeModal, guarded, open_form
 from bot.render import authorities_wait, queue_embed
 from knowledge.exchange import Exchange
 from knowledge.models import QueueEntry, Role
@@ -67,8 +67,9 @@ class PageButton(
 
     @guarded
     async def callback(self, interaction: Interaction) -> None:
+        await interaction.response.defer()  # Discord's 3 seconds: acknowledge, then read the queue
         embed, view = await queue_message(interaction.client, interaction, self.page)
-        await interaction.response.edit_message(embed=embed, view=view)
+        await interaction.edit_original_response(embed=embed, view=view)
 
 
 class QuestionButton(
@@ -104,15 +105,17 @@ class QuestionButton(
             if self.action == "answer"
             else MergeModal(self.question_id)
         )
-        await interaction.response.send_modal(modal)
+        await open_form(interaction, modal)
 
 
 class AnswerModal(ExchangeModal):
+    template = re.compile(r"psnx:answer:(?P<question>[0-9]{1,12})")
+
     def __init__(self, question_id: int) -> None:
-        super().__init__(title=f"Answer Q-{question_id}", timeout=3600)
+        super().__init__(title=f"Answer Q-{question_id}", custom_id=f"psnx:answer:{question_id}")
         self.question_id = question_id
         self.body: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
-            style=discord.TextStyle.paragraph, max_length=4000
+            style=discord.TextStyle.paragraph, max_length=4000, custom_id="body"
         )
         self.add_item(discord.ui.Label(text="Answer", component=self.body))
         self.links: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
@@ -120,8 +123,13 @@ class AnswerModal(ExchangeModal):
             required=False,
             max_length=2000,
             placeholder="https://… (one per line)",
+            custom_id="links",
         )
         self.add_item(discord.ui.Label(text="Resource links", component=self.links))
+
+    @classmethod
+    def from_custom_id(cls, interaction: Interaction, match: re.Match[str]) -> AnswerModal:
+        return cls(int(match["question"]))
 
     def typed(self) -> str | None:
         links = self.links.value.strip()
@@ -145,11 +153,16 @@ class AnswerModal(ExchangeModal):
 
 
 class MergeModal(ExchangeModal):
+    template = re.compile(r"psnx:merge:(?P<question>[0-9]{1,12})")
+
     def __init__(self, question_id: int) -> None:
-        super().__init__(title=f"Merge Q-{question_id} into another question", timeout=900)
+        super().__init__(
+            title=f"Merge Q-{question_id} into another question",
+            custom_id=f"psnx:merge:{question_id}",
+        )
         self.question_id = question_id
         self.target: discord.ui.TextInput[MergeModal] = discord.ui.TextInput(
-            max_length=20, placeholder="e.g. Q-3"
+            max_length=20, placeholder="e.g. Q-3", custom_id="target"
         )
         self.add_item(
             discord.ui.Label(
@@ -158,6 +171,10 @@ class MergeModal(ExchangeModal):
                 component=self.target,
             )
         )
+
+    @classmethod
+    def from_custom_id(cls, interaction: Interaction, match: re.Match[str]) -> MergeModal:
+        return cls(int(match["question"]))
 
     async def on_submit(self, interaction: Interaction) -> None:
         bot = interaction.client
@@ -177,6 +194,7 @@ class ExpertCog(commands.Cog):
     def __init__(self, bot: ExchangeBot) -> None:
         self.bot = bot
         bot.add_dynamic_items(PageButton, QuestionButton)
+        bot.forms.add(AnswerModal, MergeModal)
 
     @app_commands.command(name="queue", description="(Expert) The ranked queue of unique questions")
     @app_commands.guild_only()
@@ -199,7 +217,7 @@ class ExpertCog(commands.Cog):
             target = found.id  # a merged question's answer goes to the one it joined
         except TimeoutError:
             target = question_id(question)
-        await interaction.response.send_modal(AnswerModal(target))
+        await open_form(interaction, AnswerModal(target))
 
     @app_commands.command(
         name="merge", description="(Expert) Merge a duplicate question into another"

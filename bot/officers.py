@@ -9,7 +9,8 @@ import asyncio
 import io
 import json
 import re
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -17,7 +18,7 @@ from discord.ext import commands
 
 from bot.budget import clip
 from bot.client import ExchangeBot
-from bot.interactions import ExchangeModal, guarded
+from bot.interactions import ExchangeModal, guarded, open_form
 from bot.render import (
     answer_embed,
     authorities_wait,
@@ -32,17 +33,33 @@ from knowledge.exchange import Exchange
 from knowledge.models import NewQuestion, SearchHit
 from knowledge.text import plural
 
+T = TypeVar("T")
+
 # UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
 Interaction = discord.Interaction[Any]
+
+# Discord drops an autocomplete not answered within 3 seconds; an empty list in time is better.
+AUTOCOMPLETE_WAIT = 2.0
+
+
+async def quickly(read: Awaitable[T]) -> T | None:
+    """An autocomplete's read, or None if it waits too long (behind a slow write, say)."""
+    try:
+        return await asyncio.wait_for(read, timeout=AUTOCOMPLETE_WAIT)
+    except TimeoutError:
+        return None
 
 
 class AskModal(ExchangeModal, title="Ask the PSN expert"):
     """The question, its topic and — the first time only — the officer's authority."""
 
+    template = re.compile(r"psnx:ask(?P<authority>:authority)?")
+
     def __init__(self, bot: ExchangeBot, *, needs_authority: bool) -> None:
-        super().__init__(timeout=900)
+        super().__init__(custom_id="psnx:ask:authority" if needs_authority else "psnx:ask")
         limits = bot.settings.exchange
         self.question: discord.ui.TextInput[AskModal] = discord.ui.TextInput(
+            custom_id="question",
             style=discord.TextStyle.paragraph,
             min_length=1,
             max_length=min(limits.max_question_chars, 4000),
@@ -57,12 +74,13 @@ class AskModal(ExchangeModal, title="Ask the PSN expert"):
                 for t in limits.topics[:25]
             ],
             required=False,
+            custom_id="topic",
         )
         self.add_item(discord.ui.Label(text="Topic", component=self.topic))
         self.authority: discord.ui.TextInput[AskModal] | None = None
         if needs_authority:
             self.authority = discord.ui.TextInput(
-                max_length=120, placeholder="e.g. Derbyshire County Council"
+                max_length=120, placeholder="e.g. Derbyshire County Council", custom_id="authority"
             )
             self.add_item(
                 discord.ui.Label(
@@ -71,6 +89,10 @@ class AskModal(ExchangeModal, title="Ask the PSN expert"):
                     component=self.authority,
                 )
             )
+
+    @classmethod
+    def from_custom_id(cls, interaction: Interaction, match: re.Match[str]) -> AskModal:
+        return cls(interaction.client, needs_authority=match["authority"] is not None)
 
     async def on_submit(self, interaction: Interaction) -> None:
         bot = interaction.client
@@ -131,6 +153,7 @@ class OfficersCog(commands.Cog):
     def __init__(self, bot: ExchangeBot) -> None:
         self.bot = bot
         bot.add_dynamic_items(SuggestionButton, ForgetButton)
+        bot.forms.add(AskModal)
 
     @app_commands.command(name="mydata", description="Everything the exchange keeps about you")
     async def mydata(self, interaction: Interaction) -> None:
@@ -167,7 +190,7 @@ class OfficersCog(commands.Cog):
             )
         except TimeoutError:
             authority = "unknown"  # if it is missing after all, the form's refusal says so
-        await interaction.response.send_modal(AskModal(self.bot, needs_authority=authority is None))
+        await open_form(interaction, AskModal(self.bot, needs_authority=authority is None))
 
     @app_commands.command(name="authority", description="Set or change the authority you work for")
     @app_commands.describe(name="Your council, trust, force or consortium")
@@ -183,7 +206,7 @@ class OfficersCog(commands.Cog):
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         wanted = current.lower()
-        known = await self.bot.call(Exchange.authority_names)
+        known = await quickly(self.bot.call(Exchange.authority_names)) or []
         names = [a for a in known if wanted in a.lower()]
         return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
 
@@ -218,7 +241,7 @@ class OfficersCog(commands.Cog):
         if len(current.strip()) < 2:
             return []
         try:
-            hits = await self.bot.call(Exchange.search, current, 25)
+            hits = await quickly(self.bot.call(Exchange.search, current, 25)) or []
         except InvalidInput:
             return []
         return [
@@ -269,7 +292,7 @@ class OfficersCog(commands.Cog):
     async def my_questions(
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        items = await self.bot.call(Exchange.mine, self.bot.actor(interaction.user))
+        items = await quickly(self.bot.call(Exchange.mine, self.bot.actor(interaction.user))) or []
         wanted = current.lower()
         return [
             app_commands.Choice(

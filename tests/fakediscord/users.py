@@ -12,6 +12,7 @@ from discord import app_commands
 from tests.fakediscord.records import (
     FakeUser,
     Msg,
+    Reply,
     Turn,
 )
 
@@ -209,23 +210,34 @@ class _UserActions:
         *,
         custom_id: str | None = None,
         settle: bool = True,
+        opened: tuple[Reply, int] | None = None,
     ) -> Turn:
         """Fill in and submit the last modal the bot showed ``user`` (or the one with
         ``custom_id``). Values are keyed by field custom_id: str for text inputs, list for
-        selects. The submit payload mirrors the modal's layout (action rows or Labels)."""
-        shown = [
-            r
-            for r in self.replies
-            if r.type == 9 and r.user_id == user.id and custom_id in (None, r.body["custom_id"])
-        ]
-        if not shown:
-            raise LookupError(f"no modal was shown to {user.name}")
-        modal = shown[-1]
-        origin = next(
-            i
-            for i in self._interactions.values()
-            if int(i["payload"]["id"]) == modal.interaction_id
-        )
+        selects. The submit payload mirrors the modal's layout (action rows or Labels).
+        ``opened`` is a modal an earlier bot process showed, and its channel: Discord keeps
+        the form open across a restart and delivers its submit to the new process."""
+        message: Msg | None = None
+        if opened is not None:
+            modal, channel = opened
+        else:
+            shown = [
+                r
+                for r in self.replies
+                if r.type == 9
+                and r.user_id == user.id
+                and custom_id in (None, r.body["custom_id"])
+            ]
+            if not shown:
+                raise LookupError(f"no modal was shown to {user.name}")
+            modal = shown[-1]
+            origin = next(
+                i
+                for i in self._interactions.values()
+                if int(i["payload"]["id"]) == modal.interaction_id
+            )
+            channel = origin["channel_id"] if "guild_id" in origin["payload"] else None
+            message = origin["message"]
         unknown = set(values) - set(modal.custom_ids)
         if unknown:
             raise ValueError(f"modal has no field(s) {sorted(unknown)}; has {modal.custom_ids}")
@@ -233,8 +245,7 @@ class _UserActions:
             "custom_id": modal.body["custom_id"],
             "components": [self._submitted(c, values) for c in modal.components],
         }
-        channel = origin["channel_id"] if "guild_id" in origin["payload"] else None
-        payload = self._interaction(user, 5, data, channel, origin["message"])
+        payload = self._interaction(user, 5, data, channel, message)
         return await self._turn("INTERACTION_CREATE", payload, settle)
 
     def _submitted(self, c: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

@@ -340,6 +340,10 @@ class _Wire:
         elif rtype == 7 and ix["message"] is not None:
             reply.message = ix["message"]
             self._edit(reply.message, data)
+        if rtype in (6, 7) and ix["message"] is not None:
+            # After an update (6 or 7), @original is the message the component is on:
+            # https://discord.com/developers/docs/interactions/receiving-and-responding#edit-original-interaction-response
+            ix["original"] = ix["message"]
         if reply.message is not None:
             out["interaction"]["response_message_id"] = str(reply.message.id)
             out["resource"] = {"type": rtype, "message": self._message_payload(reply.message)}
