@@ -5,6 +5,7 @@ Reading a post's body needs the privileged Message Content intent (see the READM
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -34,9 +35,49 @@ def post_text(title: str, body: str) -> str:
     return f"{title.strip()}\n{body}"
 
 
+# Discord may deliver a forum post's starter message after THREAD_CREATE
+# (https://discord.com/developers/docs/topics/threads#forums): until it exists, fetching it
+# gives 404 with code 10008 (Unknown Message) and posting in the thread 400 with code 40058
+# (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json). Both are waited
+# out with a short backoff (about 3 s in all), then given up as any other refusal.
+UNKNOWN_MESSAGE, NO_FIRST_MESSAGE_YET = 10008, 40058
+WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+
+
+def taken_key(thread_id: int) -> str:
+    """The front-end fact that the post in `thread_id` (its place) was taken as an ask."""
+    return f"forum_post_taken:{Address.discord_channel(thread_id)}"
+
+
+async def starter_of(thread: discord.Thread) -> discord.Message:
+    """The post's starter message (same id as the thread), waiting for it if it is late."""
+    for wait in (*WAITS, None):
+        if thread.starter_message is not None:
+            return thread.starter_message
+        try:
+            return await thread.fetch_message(thread.id)
+        except discord.NotFound as error:
+            if error.code != UNKNOWN_MESSAGE or wait is None:
+                raise
+        await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+async def send_in_post(thread: discord.Thread, *args: Any, **kwargs: Any) -> None:
+    """`thread.send`, retried while the thread takes no message before its starter (40058)."""
+    for wait in (*WAITS, None):
+        try:
+            await thread.send(*args, **kwargs)
+            return
+        except discord.HTTPException as error:
+            if error.code != NO_FIRST_MESSAGE_YET or wait is None:
+                raise
+        await asyncio.sleep(wait)
+
+
 async def take_post(bot: ExchangeBot, thread: discord.Thread) -> None:
     """Ask the exchange the question in `thread` and reply there with the outcome."""
-    starter = thread.starter_message or await thread.fetch_message(thread.id)
+    starter = await starter_of(thread)
     owner = thread.owner or await thread.guild.fetch_member(thread.owner_id)
     parent = thread.parent
     topics = {t.lower(): t for t in bot.settings.exchange.topics}
@@ -52,20 +93,26 @@ async def take_post(bot: ExchangeBot, thread: discord.Thread) -> None:
             place=str(Address.discord_channel(thread.id)),
         )
     except AuthorityNeeded as needed:
+        await bot.call(Exchange.remember_front_end_fact, taken_key(thread.id), "authority")
         view = discord.ui.View(timeout=None)
         view.add_item(AuthorityButton(thread.id))
-        await thread.send(
+        await send_in_post(
+            thread,
             f"<@{owner.id}> {needed}",
             view=view,
             allowed_mentions=discord.AllowedMentions(users=[owner]),
         )
         return
     except ExchangeError as refused:
-        await thread.send(
-            f"<@{owner.id}> {refused}", allowed_mentions=discord.AllowedMentions(users=[owner])
+        await bot.call(Exchange.remember_front_end_fact, taken_key(thread.id), "refused")
+        await send_in_post(
+            thread,
+            f"<@{owner.id}> {refused}",
+            allowed_mentions=discord.AllowedMentions(users=[owner]),
         )
         return
-    await thread.send(embed=outcome_embed(outcome), view=suggestion_view(outcome))
+    await bot.call(Exchange.remember_front_end_fact, taken_key(thread.id), "asked")
+    await send_in_post(thread, embed=outcome_embed(outcome), view=suggestion_view(outcome))
 
 
 class AuthorityButton(
@@ -122,14 +169,35 @@ class AuthorityModal(ExchangeModal, title="Your authority"):
 class ForumCog(commands.Cog):
     def __init__(self, bot: ExchangeBot) -> None:
         self.bot = bot
+        self.taking: set[int] = set()  # thread ids taken (or being taken) in this run
         bot.add_dynamic_items(AuthorityButton)
 
     @commands.Cog.listener()
     async def on_thread_create(self, thread: discord.Thread) -> None:
+        await self.take_new(thread)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Posts made while the bot was down: the forum's active threads (GUILD_CREATE brings
+        them) not yet taken are taken now, once each."""
+        forum = self.bot.get_channel(self.bot.settings.discord.forum_channel_id)
+        if not isinstance(forum, discord.ForumChannel):
+            return
+        for thread in sorted(forum.threads, key=lambda t: t.id):
+            if not (thread.archived or thread.locked):
+                await self.take_new(thread)
+
+    async def take_new(self, thread: discord.Thread) -> None:
+        """Take a post not taken before (by its place), in this run or an earlier one."""
         if thread.parent_id != self.bot.settings.discord.forum_channel_id:
             return
         if self.bot.user is not None and thread.owner_id == self.bot.user.id:
             return  # our own posts of questions asked with /ask
+        if thread.id in self.taking:
+            return
+        self.taking.add(thread.id)
+        if await self.bot.call(Exchange.front_end_fact, taken_key(thread.id)) is not None:
+            return
         try:
             await take_post(self.bot, thread)
         except discord.HTTPException as error:

@@ -353,6 +353,75 @@ async def test_asking_anyway_from_a_forum_post_keeps_the_answer_in_that_post(
         )
 
 
+def post_replies(place: Place, thread: int) -> list[str]:
+    """What the bot has posted in a forum post's thread, across restarts."""
+    return [
+        m.text
+        for m in place.world.messages.values()
+        if m.via == "channel" and m.channel_id == thread
+    ]
+
+
+def newest_thread(place: Place) -> int:
+    return max(cid for cid, c in place.world.channels.items() if c["type"] == 11)
+
+
+@async_test
+async def test_a_forum_post_whose_starter_comes_late_is_still_taken_and_answered_once(
+    place: Place,
+) -> None:
+    async with running(place, place.with_forum()) as fake:
+        alice = fake.member("Alice")
+        await set_authority(fake, alice, DERBYSHIRE, place.general)
+        await fake.forum_post(
+            alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE, starter_delay=0.3
+        )
+        [outcome] = post_replies(place, newest_thread(place))
+        assert "your question is Q-1" in outcome
+        assert len(events(fake, "asked")) == 1
+
+
+@async_test
+async def test_a_reply_posted_in_a_forum_post_too_early_is_retried_not_lost(place: Place) -> None:
+    async with running(place, place.with_forum()) as fake:
+        alice = fake.member("Alice")
+        await set_authority(fake, alice, DERBYSHIRE, place.general)
+        fake.fail(
+            "POST",
+            "/channels/*/messages",
+            400,
+            code=40058,
+            message="Cannot send messages in this thread until the first message is sent",
+            times=2,
+        )
+        await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+        [outcome] = post_replies(place, newest_thread(place))
+        assert "your question is Q-1" in outcome
+        assert len(events(fake, "asked")) == 1
+
+
+@async_test
+async def test_a_forum_post_made_while_the_bot_was_down_is_taken_once_at_the_next_start(
+    place: Place,
+) -> None:
+    settings = place.with_forum()
+    fake = await started(place, settings)
+    alice = fake.member("Alice")
+    await set_authority(fake, alice, DERBYSHIRE, place.general)
+    await fake.close()
+    await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+    thread = newest_thread(place)
+    assert post_replies(place, thread) == []
+
+    async with running(place, settings) as again:
+        [outcome] = post_replies(place, thread)
+        assert "your question is Q-1" in outcome
+        assert len(events(again, "asked")) == 1
+    async with running(place, settings) as third:
+        assert len(post_replies(place, thread)) == 1
+        assert len(events(third, "asked")) == 1
+
+
 @async_test
 async def test_with_a_forum_new_questions_from_ask_become_forum_posts(place: Place) -> None:
     async with running(place, place.with_forum()) as fake:

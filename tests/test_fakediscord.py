@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -290,6 +291,58 @@ async def test_forum_post_gets_a_reply_in_its_thread() -> None:
         assert reply.content == "Got your question 'VPN renewal?' (Security)"
         assert fake.sent_messages(reply.channel_id) == [reply]
         assert fake.bot.seen == ["Who renews the VPN?"]
+
+
+@async_test
+async def test_a_forum_posts_starter_can_come_late_and_the_thread_takes_nothing_before() -> None:
+    # https://discord.com/developers/docs/topics/threads#forums: THREAD_CREATE may come first
+    async with FakeDiscord(discord.Client(intents=discord.Intents.none())) as fake:
+        forum, alice = fake.forum_channel("ask-psn"), fake.member("Alice")
+        posting = asyncio.create_task(
+            fake.forum_post(alice, forum, "VPN?", "Who renews it?", starter_delay=0.2)
+        )
+        await asyncio.sleep(0.05)
+        tid = max(fake.world.channels)
+        thread = fake.bot.get_partial_messageable(tid)
+        with pytest.raises(discord.NotFound) as unknown:
+            await thread.fetch_message(tid)
+        assert unknown.value.code == 10008
+        with pytest.raises(discord.HTTPException) as early:
+            await thread.send("Thanks")
+        assert (early.value.status, early.value.code) == (400, 40058)
+        await posting
+        assert (await thread.fetch_message(tid)).id == tid
+        await thread.send("Thanks")
+        assert [m.content for m in fake.sent_messages(tid)] == ["Thanks"]
+
+
+@async_test
+async def test_a_forums_tags_must_exist_be_at_most_five_and_be_given_when_required() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        names = ["A", "B", "C", "D", "E", "F"]
+        fid = fake.forum_channel("ask-psn", tags=names, require_tag=True)
+        alice = fake.member("Alice")
+        forum = fake.bot.get_channel(fid)
+        assert isinstance(forum, discord.ForumChannel)
+        with pytest.raises(discord.HTTPException) as untagged:
+            await forum.create_thread(name="t", content="x")
+        assert (untagged.value.status, untagged.value.code) == (400, 40067)
+        with pytest.raises(discord.HTTPException) as too_many:
+            await forum.create_thread(name="t", content="x", applied_tags=forum.available_tags)
+        assert (too_many.value.status, too_many.value.code) == (400, 50035)
+        stranger = discord.ForumTag(name="Z")
+        stranger.id = fake.world.snowflake()
+        with pytest.raises(discord.HTTPException) as unknown:
+            await forum.create_thread(name="t", content="x", applied_tags=[stranger])
+        assert unknown.value.code == 50035
+        with pytest.raises(ValueError, match="requires a tag"):
+            await fake.forum_post(alice, fid, "t", "x")
+        with pytest.raises(ValueError, match="at most 5"):
+            await fake.forum_post(alice, fid, "t", "x", tags=names)
+        created = await forum.create_thread(
+            name="t", content="x", applied_tags=[forum.available_tags[0]]
+        )
+        assert created.thread.applied_tags == [forum.available_tags[0]]
 
 
 @async_test

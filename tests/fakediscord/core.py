@@ -13,6 +13,7 @@ from discord.webhook.async_ import async_context
 
 from tests.fakediscord.records import (
     EVERYONE_PERMS,
+    REQUIRE_TAG,
     SETTLE_PREFIXES,
     Call,
     FakeUser,
@@ -88,6 +89,7 @@ class FakeDiscord(_UserActions, _Wire):
             if check:
                 await self.settle()
         finally:
+            self.started = False  # the bot is down: what people do now, it learns at start
             await self.bot.close()
             for name in self.guard:
                 logging.getLogger(name).removeHandler(self._collector)
@@ -160,7 +162,11 @@ class FakeDiscord(_UserActions, _Wire):
     def text_channel(self, name: str) -> int:
         return self._channel({"type": 0, "name": name, "topic": None})
 
-    def forum_channel(self, name: str, tags: tuple[str, ...] | list[str] = ()) -> int:
+    def forum_channel(
+        self, name: str, tags: tuple[str, ...] | list[str] = (), require_tag: bool = False
+    ) -> int:
+        """A forum (type 15); ``require_tag`` sets the REQUIRE_TAG channel flag (1 << 4): a post
+        without a tag is then refused (https://discord.com/developers/docs/resources/channel)."""
         available = [
             {
                 "id": str(self.world.snowflake()),
@@ -180,7 +186,7 @@ class FakeDiscord(_UserActions, _Wire):
                 "default_reaction_emoji": None,
                 "default_sort_order": None,
                 "default_forum_layout": 0,
-                "flags": 0,
+                "flags": REQUIRE_TAG if require_tag else 0,
             }
         )
 

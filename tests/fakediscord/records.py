@@ -17,6 +17,8 @@ from typing import Any
 import discord
 
 EPHEMERAL, LOADING = 64, 128
+REQUIRE_TAG = 1 << 4  # channel flag of a forum that refuses posts without a tag
+MAX_APPLIED_TAGS = 5  # a thread's applied_tags: at most 5 (channel resource, thread fields)
 SETTLE_PREFIXES = (  # names of the tasks discord.py creates per event / interaction
     "discord.py: ",
     "CommandTree-invoker",

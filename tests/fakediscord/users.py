@@ -10,6 +10,8 @@ import discord
 from discord import app_commands
 
 from tests.fakediscord.records import (
+    MAX_APPLIED_TAGS,
+    REQUIRE_TAG,
     FakeUser,
     Msg,
     Reply,
@@ -319,14 +321,34 @@ class _UserActions:
         content: str,
         tags: tuple[str, ...] | list[str] = (),
         settle: bool = True,
+        starter_delay: float = 0.0,
     ) -> Turn:
         """A new forum post: THREAD_CREATE, then MESSAGE_CREATE of the starter message
-        (same id as the thread), as the gateway sends them."""
+        (same id as the thread), as the gateway sends them. Discord does not promise that
+        order in time (https://discord.com/developers/docs/topics/threads#forums): with
+        ``starter_delay`` the starter exists only that many seconds later; until then fetching
+        it gives 404/10008 and posting in the thread 400/40058. While the bot is down the post
+        only goes into the world (the bot sees it in GUILD_CREATE's threads at its next start).
+        The Discord client enforces the forum's tag rules: a broken one raises ValueError."""
+        channel = self.world.channels[forum]
+        if not tags and int(channel.get("flags") or 0) & REQUIRE_TAG:
+            raise ValueError(f"forum {channel['name']!r} requires a tag")
+        if len(tags) > MAX_APPLIED_TAGS:
+            raise ValueError(f"at most {MAX_APPLIED_TAGS} tags")
+        marks = len(self.messages), len(self.requests)
         tid = self.world.snowflake()
         thread = self._thread(forum, user.id, title, [self.tag_id(forum, t) for t in tags], tid)
+        if not self.started:
+            self.world.messages[tid] = Msg(tid, tid, {"content": content}, "user", user.id)
+            return Turn(None, [], [], [], [])
         if self.bot.intents.guilds:
             self._dispatch("THREAD_CREATE", {**thread, "newly_created": True})
-        return await self._user_message(user, tid, content, tid, settle)
+        if starter_delay:
+            await asyncio.sleep(starter_delay)  # the bot's handlers run meanwhile
+        await self._user_message(user, tid, content, tid, settle)
+        messages = self.messages[marks[0] :]
+        followups = [m for m in messages if m.via == "followup"]
+        return Turn(None, [], followups, messages, self.requests[marks[1] :])
 
     async def _user_message(
         self, user: FakeUser, cid: int, content: str, mid: int, settle: bool

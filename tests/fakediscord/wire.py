@@ -19,6 +19,8 @@ from tests.fakediscord import limits
 from tests.fakediscord.records import (
     EPHEMERAL,
     LOADING,
+    MAX_APPLIED_TAGS,
+    REQUIRE_TAG,
     Call,
     Msg,
     Reply,
@@ -251,9 +253,47 @@ class _Wire:
     def _post_message(self, call: Call, cid: str) -> dict[str, Any]:
         limits.check_message(call.json)
         channel = self._known(self.world.channels, cid)
+        if self._starter_missing(channel):
+            # A forum post's starter message can arrive after THREAD_CREATE
+            # (https://discord.com/developers/docs/topics/threads#forums); until it exists the
+            # thread takes no message: 40058 on
+            # https://discord.com/developers/docs/topics/opcodes-and-status-codes#json
+            raise _Fail(
+                400,
+                40058,
+                "Cannot send messages in this thread until the first message is sent",
+            )
         dm_user = next((u for u, c in self.world.dm_channels.items() if c == int(cid)), None)
         via, user = ("dm", dm_user) if channel["type"] == 1 else ("channel", None)
         return self._message_payload(self._store(int(cid), call.json, via, user))
+
+    def _starter_missing(self, channel: dict[str, Any]) -> bool:
+        if channel["type"] not in (11, 12) or not channel.get("parent_id"):
+            return False
+        parent = self.world.channels.get(int(channel["parent_id"]), {})
+        return parent.get("type") in (15, 16) and int(channel["id"]) not in self.world.messages
+
+    def _check_forum_tags(self, forum: dict[str, Any], applied: list[Any]) -> None:
+        """A forum post's ``applied_tags`` name the forum's own tags, at most 5, and a forum
+        with REQUIRE_TAG refuses a post with none: 40067 "A tag is required to create a forum
+        post in this channel" (https://discord.com/developers/docs/resources/channel#start-
+        thread-in-forum-or-media-channel and the JSON error codes page)."""
+        if forum.get("type") not in (15, 16):
+            return
+        known = {t["id"] for t in forum.get("available_tags", [])}
+        errors: list[dict[str, str]] = []
+        if len(applied) > MAX_APPLIED_TAGS:
+            errors.append(
+                {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 5 or fewer in length."}
+            )
+        if any(str(t) not in known for t in applied):
+            errors.append({"code": "INVALID_TAG", "message": "Unknown tag."})  # no doc wording
+        if errors:
+            raise _Fail(
+                400, 50035, "Invalid Form Body", errors={"applied_tags": {"_errors": errors}}
+            )
+        if not applied and int(forum.get("flags") or 0) & REQUIRE_TAG:
+            raise _Fail(400, 40067, "A tag is required to create a forum post in this channel")
 
     def _edit(self, msg: Msg, body: Any) -> dict[str, Any]:
         msg.body.update({k: v for k, v in (body or {}).items() if k != "attachments"})
@@ -274,6 +314,7 @@ class _Wire:
     def _new_thread(self, call: Call, cid: str) -> dict[str, Any]:
         limits.check_thread(call.json)
         body = call.json or {}
+        self._check_forum_tags(self._known(self.world.channels, cid), body.get("applied_tags", []))
         tid = self.world.snowflake()
         thread = self._thread(
             int(cid), self.world.app_id, body["name"], body.get("applied_tags", []), tid
