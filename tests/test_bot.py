@@ -43,6 +43,7 @@ from tests.botkit import (
     world_sent,
 )
 from tests.fakediscord import async_test
+from tests.fakediscord.records import REQUIRE_TAG
 
 
 @async_test
@@ -438,6 +439,18 @@ async def test_with_a_forum_new_questions_from_ask_become_forum_posts(place: Pla
         assert created.json["applied_tags"] == [str(fake.tag_id(place.forum, "Procurement"))]
         assert created.json["message"]["content"].startswith("**Q-1**")
         assert len(events(fake, "asked")) == 1  # the bot's own post is not taken as an ask
+
+
+@async_test
+async def test_in_a_forum_that_requires_a_tag_the_bots_own_posts_carry_one(place: Place) -> None:
+    place.world.channels[place.forum]["flags"] = REQUIRE_TAG
+    async with running(place, place.with_forum()) as fake:
+        alice = fake.member("Alice")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        [created] = fake.requests_to("POST", f"/channels/{place.forum}/threads")
+        assert created.status == 200
+        assert created.json["applied_tags"] == [str(fake.tag_id(place.forum, "Technical"))]
+        assert run(fake, lambda ex: ex.store.questions.place(1)) is not None
 
 
 @async_test
