@@ -44,6 +44,9 @@ UNKNOWN_MESSAGE, NO_FIRST_MESSAGE_YET = 10008, 40058
 WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
+SCANNED_KEY = "forum_posts_scanned"
+
+
 def taken_key(thread_id: int) -> str:
     """The front-end fact that the post in `thread_id` (its place) was taken as an ask."""
     return f"forum_post_taken:{Address.discord_channel(thread_id)}"
@@ -183,9 +186,18 @@ class ForumCog(commands.Cog):
         forum = self.bot.get_channel(self.bot.settings.discord.forum_channel_id)
         if not isinstance(forum, discord.ForumChannel):
             return
-        for thread in sorted(forum.threads, key=lambda t: t.id):
-            if not (thread.archived or thread.locked):
-                await self.take_new(thread)
+        active = [t for t in forum.threads if not (t.archived or t.locked)]
+        if await self.bot.call(Exchange.front_end_fact, SCANNED_KEY) is None:
+            # The first scan (a new install, or an upgrade from a bot that did not record what
+            # it took): the posts already there are not this bot's to take (again).
+            for thread in active:
+                await self.bot.call(
+                    Exchange.remember_front_end_fact, taken_key(thread.id), "before"
+                )
+            await self.bot.call(Exchange.remember_front_end_fact, SCANNED_KEY, "yes")
+            return
+        for thread in sorted(active, key=lambda t: t.id):
+            await self.take_new(thread)
 
     async def take_new(self, thread: discord.Thread) -> None:
         """Take a post not taken before (by its place), in this run or an earlier one."""

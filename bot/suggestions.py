@@ -143,6 +143,10 @@ async def post_new_question(bot: ExchangeBot, question: Question, *, actor: Any)
         )
         if isinstance(forum, discord.ForumChannel):
             tags = [t for t in forum.available_tags if t.name.lower() == question.topic.lower()]
+            if not tags and forum.flags.require_tag:
+                # Such a forum refuses a post without a tag (40067): take the first one the
+                # bot may set (a moderated tag needs Manage Threads).
+                tags = [t for t in forum.available_tags if not t.moderated]
             created = await forum.create_thread(name=name, content=content, applied_tags=tags[:1])
             place = created.thread.id
         elif isinstance(channel, discord.TextChannel):

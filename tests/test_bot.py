@@ -10,6 +10,8 @@ deterministic; one test lets the background worker run to prove the wiring.
 
 from __future__ import annotations
 
+import discord
+
 from knowledge.exchange import Exchange
 from tests.botkit import (
     ANSWER,
@@ -42,7 +44,8 @@ from tests.botkit import (
     stop_worker,
     world_sent,
 )
-from tests.fakediscord import async_test
+from tests.fakediscord import FakeDiscord, async_test
+from tests.fakediscord.records import REQUIRE_TAG
 
 
 @async_test
@@ -438,6 +441,29 @@ async def test_with_a_forum_new_questions_from_ask_become_forum_posts(place: Pla
         assert created.json["applied_tags"] == [str(fake.tag_id(place.forum, "Procurement"))]
         assert created.json["message"]["content"].startswith("**Q-1**")
         assert len(events(fake, "asked")) == 1  # the bot's own post is not taken as an ask
+
+
+@async_test
+async def test_forum_posts_from_before_the_bots_first_start_are_not_taken(place: Place) -> None:
+    before = FakeDiscord(discord.Client(intents=discord.Intents.none()), place.world)
+    alice = before.member("Alice")
+    await before.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+    thread = newest_thread(place)
+    async with running(place, place.with_forum()) as fake:
+        assert post_replies(place, thread) == []
+        assert events(fake, "asked") == []
+
+
+@async_test
+async def test_in_a_forum_that_requires_a_tag_the_bots_own_posts_carry_one(place: Place) -> None:
+    place.world.channels[place.forum]["flags"] = REQUIRE_TAG
+    async with running(place, place.with_forum()) as fake:
+        alice = fake.member("Alice")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        [created] = fake.requests_to("POST", f"/channels/{place.forum}/threads")
+        assert created.status == 200
+        assert created.json["applied_tags"] == [str(fake.tag_id(place.forum, "Technical"))]
+        assert run(fake, lambda ex: ex.store.questions.place(1)) is not None
 
 
 @async_test

@@ -32,7 +32,11 @@ first followup after a "thinking" defer replaces the loading message; modal subm
 modal's layout (Label type 18 or action row type 1); required/length/choice rules the Discord
 client enforces raise ``ValueError`` in the helper; a message, embed, component, autocomplete
 choice, modal or thread name over Discord's documented limits is refused with 400/50035 and
-Discord's per-field ``errors`` (``limits.py``, each limit with its docs page).
+Discord's per-field ``errors`` (``limits.py``, each limit with its docs page); a forum post's
+starter message may come after THREAD_CREATE (``forum_post(starter_delay=)``: fetching it
+before gives 404/10008, posting in the thread 400/40058), a forum's ``applied_tags`` must be
+its own, at most 5, and a REQUIRE_TAG forum refuses a post with none (40067); what people do
+while the bot is down goes only into the world, seen at the next start.
 
 Not modelled: channel permission overwrites and command ``default_permissions`` (Discord
 hides such commands; the bot must check anyway), attachments' content, reactions state,
