@@ -2,10 +2,10 @@
 
 Two stages, so a check stays fast with a whole country's questions stored:
 
-1. Retrieval: an in-memory inverted index from key terms (stemmed, stop words dropped;
-   glossary acronyms and long forms, and thesaurus synonyms, joined) to wordings, scored
-   BM25-style. Rare terms are walked first; very common terms only re-weight the
-   candidates the rare ones found.
+1. Retrieval (`knowledge/retrieval.py`): an in-memory inverted index from key terms
+   (stemmed, stop words dropped; glossary acronyms and long forms, and thesaurus synonyms,
+   joined) to wordings, scored BM25-style. Rare terms are walked first; very common terms
+   only re-weight the candidates the rare ones found.
 2. Scoring: the best `candidates` wordings get one 0-100 score that blends an IDF-weighted
    term cosine, character trigram overlap and two rapidfuzz scorers. `token_set_ratio` is
    damped by term coverage, since alone it calls any one-word subset a perfect match.
@@ -15,26 +15,20 @@ The index updates in place on `add`/`remove`; nothing is rebuilt per question.
 
 from __future__ import annotations
 
-import heapq
+import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from rapidfuzz import fuzz
 
+from knowledge import retrieval
 from knowledge.config import MatchingSettings
 from knowledge.normalise import Normalised, Normaliser
 
 Verdict = Literal["duplicate", "similar", "none"]
 
-# BM25 length normalisation, for retrieval only.
-_K1 = 1.2
-_B = 0.75
-# Postings walked per check before common terms stop adding new candidates.
-_POSTING_BUDGET = 6000
-# Retrieval keeps this many times `candidates` for the length-normalised re-weighting.
-_WIDEN = 4
 # Weights of the blended score (they sum to 1): a 0.1-step grid search over recall@1 and
 # recall@5 on benchmarks/data/psn and qqp-tech-dev, using `Matcher.features`.
 WEIGHTS = {"cosine": 0.2, "chargram": 0.3, "sort": 0.3, "set": 0.2}
@@ -68,14 +62,13 @@ class Matcher:
     def __init__(self, settings: MatchingSettings) -> None:
         self._settings = settings
         self.normalise = Normaliser(settings.glossary, settings.synonyms)
-        self._postings: dict[str, set[int]] = {}
+        self._index = retrieval.TermIndex()
+        self._next_key = 0
         self._terms: dict[int, tuple[str, ...]] = {}  # wording -> its distinct terms
         self._texts: dict[int, str] = {}  # wording -> normalised text
         self._owner: dict[int, int] = {}  # wording -> question id
         self._wordings: dict[int, list[int]] = {}  # question id -> its wordings
-        self._lengths: list[int] = []  # wording -> number of terms (by position)
-        self._total_terms = 0
-        self._longest = 0
+        self._sources: dict[int, bytes] = {}  # question id -> digest of its `replace` texts
         self._gram_df: dict[str, int] = {}  # character trigram -> wordings containing it
 
     def __len__(self) -> int:
@@ -90,12 +83,31 @@ class Matcher:
 
     def add(self, question_id: int, text: str) -> None:
         """Index one wording of a question; another wording of a known id adds to it."""
+        self._sources.pop(question_id, None)
         self._add(question_id, self.normalise(text))
+
+    def replace(self, question_id: int, texts: Sequence[str]) -> None:
+        """Make `texts` the wordings of a question (none: forget it). Nothing is done if
+        they are the ones it was last given, which is most of a re-index after a change
+        that left the wording alone (a status, an import completing)."""
+        if not texts:
+            self.remove(question_id)
+            return
+        framed = "".join(f"{len(text)}:{text}" for text in texts)  # unambiguous
+        digest = hashlib.blake2b(framed.encode(), digest_size=16).digest()
+        if self._sources.get(question_id) == digest:
+            return
+        self.remove(question_id)
+        for text in texts:
+            self._add(question_id, self.normalise(text))
+        self._sources[question_id] = digest
 
     def add_many(self, items: Iterable[tuple[int, str]]) -> None:
         """Index many wordings at once (start-up)."""
         normalise = self.normalise
+        sources = self._sources
         for question_id, text in items:
+            sources.pop(question_id, None)
             self._add(question_id, normalise(text))
 
     def _add(self, question_id: int, wording: Normalised) -> None:
@@ -103,9 +115,9 @@ class Matcher:
             # Nothing to retrieve it by; still counts as stored so `in` is honest.
             self._wordings.setdefault(question_id, [])
             return
-        key = len(self._lengths)
-        self._lengths.append(len(wording.terms))
-        self._longest = max(self._longest, len(wording.terms))
+        key = self._next_key
+        self._next_key += 1
+        self._index.add(key, wording.terms)
         gram_df = self._gram_df
         for gram in _trigrams(wording.text):
             gram_df[gram] = gram_df.get(gram, 0) + 1
@@ -113,22 +125,15 @@ class Matcher:
         self._texts[key] = wording.text
         self._owner[key] = question_id
         self._wordings.setdefault(question_id, []).append(key)
-        self._total_terms += len(wording.terms)
-        postings = self._postings
-        for term in wording.terms:
-            found = postings.get(term)
-            if found is None:
-                postings[term] = {key}
-            else:
-                found.add(key)
 
     def remove(self, question_id: int) -> None:
         """Forget a question and every wording of it (no error if it is not indexed)."""
+        self._sources.pop(question_id, None)
         for key in self._wordings.pop(question_id, []):
             terms = self._terms.pop(key)
             text = self._texts.pop(key)
             del self._owner[key]
-            self._total_terms -= len(terms)
+            self._index.remove(key, terms)
             gram_df = self._gram_df
             for gram in _trigrams(text):
                 left = gram_df[gram] - 1
@@ -136,11 +141,6 @@ class Matcher:
                     gram_df[gram] = left
                 else:
                     del gram_df[gram]
-            for term in terms:
-                found = self._postings[term]
-                found.discard(key)
-                if not found:
-                    del self._postings[term]
 
     def find(self, text: str, limit: int = 5) -> list[Match]:
         """Stored questions most like `text`, best first, one per question, at most `limit`."""
@@ -172,7 +172,7 @@ class Matcher:
         threshold = self._settings.duplicate_threshold
         best: tuple[float, int, int] | None = None  # (score, -owner, key): ties as find()
         for key in self._retrieve(query.terms, idf):
-            if scoring.upper_bound(key) < threshold - 1e-6:  # rounding's margin
+            if not scoring.could_reach(key, threshold - 1e-6):  # rounding's margin
                 continue
             score = scoring.features(key)["score"]
             owner = self._owner[key]
@@ -186,48 +186,14 @@ class Matcher:
     # -- retrieval -------------------------------------------------------------------------
 
     def _idf(self, df: int) -> float:
-        n = len(self._terms)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return retrieval.idf(df, len(self._terms))
 
     def _idf_table(self, terms: Iterable[str]) -> dict[str, float]:
-        postings = self._postings
-        return {t: self._idf(len(postings[t])) if t in postings else 0.0 for t in terms}
+        index = self._index
+        return {t: self._idf(index.df(t)) if t in index else 0.0 for t in terms}
 
     def _retrieve(self, terms: tuple[str, ...], idf: dict[str, float]) -> list[int]:
-        postings = self._postings
-        present = sorted((t for t in terms if t in postings), key=lambda t: len(postings[t]))
-        if not present:
-            return []
-        # BM25 with tf = 1 (questions rarely repeat a key word): idf times a length factor.
-        avg = self._total_terms / len(self._terms)
-        lengths = self._lengths
-        factor = [
-            (_K1 + 1.0) / (1.0 + _K1 * (1.0 - _B + _B * n / avg)) for n in range(self._longest + 1)
-        ]
-        bm25: dict[int, float] = {}
-        walked = 0
-        skipped: list[str] = []
-        for term in present:
-            found = postings[term]
-            if bm25 and walked + len(found) > _POSTING_BUDGET:
-                skipped.append(term)  # common: re-weights the candidates found so far below
-                continue
-            walked += len(found)
-            weight = idf[term]
-            get = bm25.get
-            for key in found:
-                bm25[key] = get(key, 0.0) + weight * factor[lengths[key]]
-        wanted = self._settings.candidates
-        if skipped:
-            pool = heapq.nlargest(wanted * _WIDEN, bm25, key=bm25.__getitem__)
-            bm25 = {key: bm25[key] for key in pool}
-            for term in skipped:
-                found = postings[term]
-                weight = idf[term]
-                for key in pool:
-                    if key in found:
-                        bm25[key] += weight * factor[lengths[key]]
-        return heapq.nlargest(wanted, bm25, key=bm25.__getitem__)
+        return self._index.top(terms, idf, self._settings.candidates)
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -266,28 +232,62 @@ class _Scoring:
         }
         self._q_gram_norm = math.sqrt(sum(w * w for w in self._q_grams.values()))
 
-    def upper_bound(self, key: int) -> float:
-        """The highest score `key` could reach: every signal but the character trigrams
-        exactly, those taken as a perfect 1 (they are the costly one to compute)."""
-        cosine, coverage, sort, token_set = self._cheap(key)
-        return 100.0 * (
-            WEIGHTS["cosine"] * cosine
-            + WEIGHTS["chargram"] * 1.0
-            + WEIGHTS["sort"] * sort
-            + WEIGHTS["set"] * token_set * coverage
+    def could_reach(self, key: int, score: float) -> bool:
+        """Whether `key` could score `score` or more. The signals are computed cheapest
+        first, each taken as perfect until it is known, and the check stops as soon as even
+        that could not reach `score` (the character trigrams, the costliest, never are)."""
+        # First from the shared terms alone: the cosine is at most sqrt(shared / query) in
+        # squared weights (the wording's own norm is at least its shared part), and the
+        # coverage at most the share of the query's weight.
+        idf = self._idf
+        doc_terms = self._matcher._terms[key]
+        shared = [idf[t] for t in self._query.terms if t in doc_terms]
+        q_norm, q_idf = self._q_norm, self._q_idf
+        reach = 100.0 * (
+            WEIGHTS["cosine"] * (math.sqrt(sum(w * w for w in shared) / q_norm) if q_norm else 0)
+            + WEIGHTS["chargram"]
+            + WEIGHTS["sort"]
+            + WEIGHTS["set"] * (sum(shared) / q_idf if q_idf else 0.0)
         )
+        if reach < score:
+            return False
+        cosine, coverage = self._term_signals(key)
+        reach = 100.0 * (
+            WEIGHTS["cosine"] * cosine
+            + WEIGHTS["chargram"]
+            + WEIGHTS["sort"]
+            + WEIGHTS["set"] * coverage
+        )
+        if reach < score:
+            return False
+        doc_text = self._matcher._texts[key]
+        sort = fuzz.token_sort_ratio(self._query.text, doc_text) / 100.0
+        reach -= 100.0 * WEIGHTS["sort"] * (1.0 - sort)
+        if reach < score:
+            return False
+        token_set = fuzz.token_set_ratio(self._query.text, doc_text) / 100.0
+        return reach - 100.0 * WEIGHTS["set"] * coverage * (1.0 - token_set) >= score
 
     def _cheap(self, key: int) -> tuple[float, float, float, float]:
         """(cosine, coverage, token sort ratio, token set ratio) for one wording."""
+        cosine, coverage = self._term_signals(key)
+        doc_text = self._matcher._texts[key]
+        query_text = self._query.text
+        sort = fuzz.token_sort_ratio(query_text, doc_text) / 100.0
+        token_set = fuzz.token_set_ratio(query_text, doc_text) / 100.0
+        return cosine, coverage, sort, token_set
+
+    def _term_signals(self, key: int) -> tuple[float, float]:
+        """(IDF-weighted term cosine, term coverage) for one wording."""
         matcher = self._matcher
         idf = self._idf
         term_weight = self._term_weight
-        postings = matcher._postings
+        index = matcher._index
         doc_weights: dict[str, float] = {}
         for term in matcher._terms[key]:
             weight = term_weight.get(term)
             if weight is None:
-                weight = term_weight[term] = matcher._idf(len(postings[term]))
+                weight = term_weight[term] = matcher._idf(index.df(term))
             doc_weights[term] = weight
         shared = [t for t in self._query.terms if t in doc_weights]
         d_norm = sum(w * w for w in doc_weights.values())
@@ -299,11 +299,7 @@ class _Scoring:
             shared_idf / self._q_idf if self._q_idf else 0.0,
             shared_idf / d_idf if d_idf else 0.0,
         )
-        doc_text = matcher._texts[key]
-        query_text = self._query.text
-        sort = fuzz.token_sort_ratio(query_text, doc_text) / 100.0
-        token_set = fuzz.token_set_ratio(query_text, doc_text) / 100.0
-        return cosine, coverage, sort, token_set
+        return cosine, coverage
 
     def features(self, key: int) -> dict[str, float]:
         cosine, coverage, sort, token_set = self._cheap(key)

@@ -4,6 +4,7 @@ made one and the same term."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ _STOP_LIST = """
     where which while who whom why will with would yes yet you your yours
 """
 STOP_WORDS = frozenset(_STOP_LIST.split())
+# How many recent wordings a Normaliser remembers.
+_RECENT = 4096
 
 
 def stem(word: str) -> str:
@@ -56,7 +59,7 @@ class Normalised:
 
     text: str  # lower-case words, glossary and thesaurus forms written as their concept
     terms: tuple[str, ...]  # distinct key terms, stemmed; a glossary or thesaurus concept is one
-    shown: dict[str, str]  # term -> how to show it to a person
+    shown: Mapping[str, str]  # term -> how to show it to a person
 
 
 def _words(text: str) -> list[str]:
@@ -96,6 +99,9 @@ class Normaliser:
         for key, concept in plurals:
             self._phrases.setdefault(key, concept)
         self._longest = max((len(p) for p in self._phrases), default=1)
+        # The same wording is often normalised several times in a row (checked, indexed
+        # provisionally, then indexed for good by an import), so recent ones are kept.
+        self._recent = functools.lru_cache(maxsize=_RECENT)(self._normalise)
 
     @staticmethod
     def _claim(owners: dict[str, str], form: str, concept: str, where: str) -> None:
@@ -141,6 +147,9 @@ class Normaliser:
         return plurals
 
     def __call__(self, raw: str) -> Normalised:
+        return self._recent(raw)
+
+    def _normalise(self, raw: str) -> Normalised:
         words = _words(raw)
         stems = [stem(w) for w in words]
         text: list[str] = []

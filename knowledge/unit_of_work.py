@@ -233,9 +233,7 @@ class UnitOfWork:
     def _apply(self, wordings: dict[int, list[str]]) -> None:
         matcher = self._matcher
         for question_id, texts in wordings.items():
-            matcher.remove(question_id)
-            for text in texts:
-                matcher.add(question_id, text)
+            matcher.replace(question_id, texts)
 
     def rebuild_matcher(self) -> None:
         """Index every live question afresh (at start, or after falling behind the log)."""

@@ -1,0 +1,165 @@
+"""The matcher's first stage: an inverted index from key terms to wordings, ranked BM25-style.
+
+Each term keeps its wordings twice: a set (membership, document frequency, removal) and an
+append-only NumPy array of the same keys, so a check adds a term's weight to all of its
+wordings in one vectorised step instead of a Python loop per wording (an import checks
+thousands of rows in a row; most of a check's time used to be that loop). A removed
+wording's key stays in the arrays until its term is compacted, with a length of -1 that
+weighs it 0, so it is never returned.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+# BM25 length normalisation.
+_K1 = 1.2
+_B = 0.75
+# Postings walked per check before common terms stop adding new candidates: they only
+# re-weight the candidates the rarer terms found.
+POSTING_BUDGET = 6000
+# With common terms skipped, this many times `wanted` are kept for their re-weighting.
+WIDEN = 4
+
+_Keys = npt.NDArray[np.int64]
+
+
+class _Grow:
+    """An append-only array of wording keys (amortised O(1) appends)."""
+
+    __slots__ = ("keys", "size")
+
+    def __init__(self, first: int) -> None:
+        self.keys: _Keys = np.empty(4, dtype=np.int64)
+        self.keys[0] = first
+        self.size = 1
+
+    def append(self, key: int) -> None:
+        if self.size == len(self.keys):
+            self.keys = np.resize(self.keys, 2 * self.size)
+        self.keys[self.size] = key
+        self.size += 1
+
+    def view(self) -> _Keys:
+        return self.keys[: self.size]
+
+    def reset(self, keys: Iterable[int]) -> None:
+        self.keys = np.fromiter(keys, dtype=np.int64)
+        self.size = len(self.keys)
+
+
+class TermIndex:
+    """Wordings (numbered by the caller, never reused) by the terms they contain."""
+
+    def __init__(self) -> None:
+        self._members: dict[str, set[int]] = {}
+        self._arrays: dict[str, _Grow] = {}
+        # key -> its number of terms (-1: removed)
+        self._lengths: _Keys = np.full(1024, -1, dtype=np.int64)
+        self._next = 0  # one past the highest key seen
+        self._live = 0
+        self._total_terms = 0
+        self._longest = 0
+
+    def __len__(self) -> int:
+        """How many wordings are indexed."""
+        return self._live
+
+    def df(self, term: str) -> int:
+        """How many indexed wordings contain `term`."""
+        found = self._members.get(term)
+        return len(found) if found else 0
+
+    def __contains__(self, term: object) -> bool:
+        return term in self._members
+
+    def add(self, key: int, terms: Sequence[str]) -> None:
+        """Index wording `key` (higher than any key before it) under its distinct terms."""
+        if key >= len(self._lengths):
+            grown = np.full(max(2 * len(self._lengths), key + 1), -1, dtype=np.int64)
+            grown[: len(self._lengths)] = self._lengths
+            self._lengths = grown
+        self._lengths[key] = len(terms)
+        self._next = max(self._next, key + 1)
+        self._live += 1
+        self._total_terms += len(terms)
+        self._longest = max(self._longest, len(terms))
+        for term in terms:
+            found = self._members.get(term)
+            if found is None:
+                self._members[term] = {key}
+                self._arrays[term] = _Grow(key)
+            else:
+                found.add(key)
+                self._arrays[term].append(key)
+
+    def remove(self, key: int, terms: Sequence[str]) -> None:
+        """Forget wording `key`, indexed under `terms`."""
+        self._lengths[key] = -1
+        self._live -= 1
+        self._total_terms -= len(terms)
+        for term in terms:
+            found = self._members[term]
+            found.discard(key)
+            if not found:
+                del self._members[term]
+                del self._arrays[term]
+            elif self._arrays[term].size > 2 * len(found) + 32:
+                self._arrays[term].reset(sorted(found))  # mostly dead keys: compact
+
+    def top(self, terms: Sequence[str], idf: dict[str, float], wanted: int) -> list[int]:
+        """The `wanted` best wordings for `terms` by BM25 (tf = 1: questions rarely repeat a
+        key word), best first; equal scores in key order."""
+        members = self._members
+        present = sorted((t for t in terms if t in members), key=lambda t: len(members[t]))
+        if not present or not self._live:
+            return []
+        avg = self._total_terms / self._live
+        sizes = np.arange(self._longest + 2)
+        factor = (_K1 + 1.0) / (1.0 + _K1 * (1.0 - _B + _B * sizes / avg))
+        factor[-1] = 0.0  # a removed wording's length, -1, weighs nothing
+        lengths = self._lengths
+        scores = np.zeros(self._next)
+        walked = 0
+        skipped: list[str] = []
+        for term in present:
+            if walked and walked + len(members[term]) > POSTING_BUDGET:
+                skipped.append(term)
+                continue
+            walked += len(members[term])
+            found = self._arrays[term].view()
+            np.add.at(scores, found, idf[term] * factor[lengths[found]])
+        found = np.flatnonzero(scores)
+        pool = _best(found, scores[found], wanted * WIDEN if skipped else wanted)
+        if not skipped:
+            return pool
+        weighted = dict(zip(pool, scores[pool].tolist(), strict=True))
+        for term in skipped:
+            inside = members[term]
+            weight = idf[term]
+            for key in pool:
+                if key in inside:
+                    weighted[key] += weight * float(factor[lengths[key]])
+        return heapq.nsmallest(wanted, pool, key=lambda key: (-weighted[key], key))
+
+
+def idf(df: int, n: int) -> float:
+    """BM25's inverse document frequency of a term in `df` of `n` wordings."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def _best(keys: _Keys, scores: npt.NDArray[np.float64], wanted: int) -> list[int]:
+    """The `wanted` keys of highest score, best first, equal scores in key order."""
+    if len(keys) > wanted:
+        cut = np.argpartition(-scores, wanted - 1)[:wanted]
+        threshold = scores[cut].min()
+        # Every key tied with the lowest kept score competes for the last places by key.
+        chosen = np.flatnonzero(scores >= threshold)
+        keys, scores = keys[chosen], scores[chosen]
+    order = np.lexsort((keys, -scores))[:wanted]
+    return [int(key) for key in keys[order]]

@@ -1,0 +1,92 @@
+"""The matcher's retrieval index and its bounds: fast paths that must give exactly the
+answers of the slow ones."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from benchmarks.dataset import load
+from knowledge.config import MatchingSettings
+from knowledge.matching import Matcher, _Scoring
+from knowledge.retrieval import TermIndex, idf
+
+PSN_SET = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "psn"
+
+
+def _bm25_by_hand(docs: dict[int, tuple[str, ...]], terms: tuple[str, ...]) -> dict[int, float]:
+    """Plain BM25 (tf = 1) over every wording sharing a term: what `top` must rank by."""
+    avg = sum(len(t) for t in docs.values()) / len(docs)
+    scores: dict[int, float] = {}
+    for term in terms:
+        holding = [key for key, doc in docs.items() if term in doc]
+        weight = idf(len(holding), len(docs)) if holding else 0.0
+        for key in holding:
+            length = len(docs[key])
+            factor = 2.2 / (1.0 + 1.2 * (0.25 + 0.75 * length / avg))
+            scores[key] = scores.get(key, 0.0) + weight * factor
+    return scores
+
+
+def test_top_ranks_as_bm25_with_ties_in_key_order_and_forgets_removed() -> None:
+    rng = random.Random(5)
+    vocabulary = [f"w{n}" for n in range(30)]
+    index = TermIndex()
+    docs: dict[int, tuple[str, ...]] = {}
+    for key in range(400):
+        docs[key] = tuple(rng.sample(vocabulary, rng.randint(1, 6)))
+        index.add(key, docs[key])
+    for key in range(0, 400, 3):  # enough removals to compact some terms' arrays
+        index.remove(key, docs.pop(key))
+    assert len(index) == len(docs)
+    for _ in range(50):
+        terms = tuple(rng.sample(vocabulary, 3))
+        weights = {t: idf(index.df(t), len(docs)) for t in terms}
+        expected = _bm25_by_hand(docs, terms)
+        ranked = sorted(expected, key=lambda key: (-round(expected[key], 9), key))[:10]
+        assert index.top(terms, weights, 10) == ranked
+
+
+def test_an_unknown_term_finds_nothing() -> None:
+    index = TermIndex()
+    assert index.top(("vpn",), {"vpn": 1.0}, 5) == []
+    index.add(0, ("gcsx",))
+    assert index.top(("vpn",), {"vpn": 1.0}, 5) == []
+    assert index.df("vpn") == 0
+    assert index.df("gcsx") == 1
+
+
+def test_replace_re_indexes_only_a_changed_wording() -> None:
+    matcher = Matcher(MatchingSettings())
+    matcher.replace(1, ["Is MPLS mandatory for PSN?"])
+    before = matcher._wordings[1]
+    matcher.replace(1, ["Is MPLS mandatory for PSN?"])  # unchanged: kept as it is
+    assert matcher._wordings[1] == before
+    matcher.replace(1, ["Is MPLS mandatory for PSN?", "Do we have to use MPLS?"])
+    assert len(matcher._wordings[1]) == 2
+    assert matcher.find("Do we have to use MPLS?", limit=1)[0].question_id == 1
+    matcher.add(1, "Must the PSN run over MPLS?")  # a later add is not hidden by replace
+    matcher.replace(1, ["Is MPLS mandatory for PSN?", "Do we have to use MPLS?"])
+    assert len(matcher._wordings[1]) == 2
+    matcher.replace(1, [])
+    assert 1 not in matcher
+    assert matcher.find("Is MPLS mandatory for PSN?") == []
+
+
+def test_could_reach_never_rules_out_a_score_that_is_reached() -> None:
+    """The staged bound may only skip candidates whose full score is below the mark."""
+    data = load(PSN_SET, PSN_SET / "reworded.jsonl")
+    matcher = Matcher(MatchingSettings())
+    matcher.add_many((n, text) for n, (_, text) in enumerate(data.corpus))
+    checked = 0
+    for query in data.queries:
+        wording = matcher.normalise(query.text)
+        weights = matcher._idf_table(wording.terms)
+        scoring = _Scoring(matcher, wording, weights)
+        for key in matcher._retrieve(wording.terms, weights):
+            score = scoring.features(key)["score"]
+            for mark in (30.0, 47.5, 60.0, 81.0, 95.0):
+                if score >= mark:
+                    assert scoring.could_reach(key, mark), (query.text, key, mark)
+                    checked += 1
+    assert checked > 100
