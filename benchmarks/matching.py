@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import random
 import re
 import sqlite3
@@ -293,6 +294,56 @@ def report(data: Dataset, results: list[Result], pad_size: int) -> None:
     )
 
 
+CONTRAST_SET = Path(__file__).resolve().parent / "data" / "psn" / "contrast.jsonl"
+
+
+@dataclass
+class ContrastResult:
+    """Pairs sharing almost every word but asking different things (contrast.jsonl): one
+    is stored among the PSN questions, the other asked, both ways round."""
+
+    pairs: int = 0
+    false_duplicates: list[str] = field(default_factory=list)  # "x001: a -> b"
+    set_apart: int = 0  # scored as duplicates but told apart by the contrast check
+    by_kind: dict[str, int] = field(default_factory=dict)  # kind -> pairs
+
+    @property
+    def rate(self) -> float:
+        return len(self.false_duplicates) / self.pairs if self.pairs else 0.0
+
+
+def evaluate_contrast(
+    settings: MatchingSettings, corpus: Sequence[str], path: Path = CONTRAST_SET
+) -> ContrastResult:
+    result = ContrastResult()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        pair = json.loads(line)
+        for stored, asked in ((pair["a"], pair["b"]), (pair["b"], pair["a"])):
+            matcher = Matcher(settings)
+            matcher.add_many(enumerate(corpus))
+            matcher.add(-1, stored)
+            found = matcher.find(asked, limit=settings.candidates)
+            found = [match for match in found if match.question_id == -1]
+            result.pairs += 1
+            result.by_kind[pair["kind"]] = result.by_kind.get(pair["kind"], 0) + 1
+            if found and found[0].verdict == "duplicate":
+                result.false_duplicates.append(f"{pair['id']}: {asked!r} -> {stored!r}")
+            elif found and found[0].differs:
+                result.set_apart += 1
+    return result
+
+
+def report_contrast(result: ContrastResult) -> None:
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(result.by_kind.items()))
+    print(
+        f"\nContrast set: {result.pairs} (stored, asked) pairs ({kinds}); called duplicate: "
+        f"{len(result.false_duplicates)} (rate {result.rate:.3f}); scored as duplicates but "
+        f"set apart by the contrast check: {result.set_apart}"
+    )
+    for case in result.false_duplicates:
+        print(f"  false duplicate {case}")
+
+
 def run(data: Dataset, settings: MatchingSettings, pad_size: int, sample: int) -> list[Result]:
     texts = [text for _, text in data.corpus]
     padding = pad(texts, max(pad_size - len(texts), 0))
@@ -359,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = load(args.dataset, args.queries)
     results = run(data, settings, args.pad, args.sample)
     report(data, results, args.pad)
+    if data.name == "psn":
+        report_contrast(evaluate_contrast(settings, [text for _, text in data.corpus]))
 
 
 if __name__ == "__main__":

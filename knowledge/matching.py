@@ -25,6 +25,7 @@ from rapidfuzz import fuzz
 
 from knowledge import retrieval
 from knowledge.config import MatchingSettings
+from knowledge.contrast import Wording, contrast
 from knowledge.normalise import Normalised, Normaliser
 
 Verdict = Literal["duplicate", "similar", "none"]
@@ -42,13 +43,17 @@ class Match:
     score: float  # 0..100, higher = more alike; comparable against the thresholds
     verdict: Verdict
     shared_words: tuple[str, ...]  # key words both questions use, after glossary expansion
+    # Why a pair scoring as a duplicate is only "similar": what sets them apart
+    # ("one says 'not'", "cctv / school"); see knowledge/contrast.py.
+    differs: str | None = None
 
     def explain(self) -> str:
         """What the officer is told about this match, e.g. "91% alike — both mention: qos"."""
         alike = f"{round(self.score)}% alike"
         if not self.shared_words:
             return f"{alike} — no key words in common"
-        return f"{alike} — both mention: {', '.join(self.shared_words)}"
+        said = f"{alike} — both mention: {', '.join(self.shared_words)}"
+        return f"{said} (but {self.differs})" if self.differs else said
 
 
 def _trigrams(text: str) -> set[str]:
@@ -66,6 +71,7 @@ class Matcher:
         self._next_key = 0
         self._terms: dict[int, tuple[str, ...]] = {}  # wording -> its distinct terms
         self._texts: dict[int, str] = {}  # wording -> normalised text
+        self._names: dict[int, frozenset[str]] = {}  # wording -> its terms written as names
         self._owner: dict[int, int] = {}  # wording -> question id
         self._wordings: dict[int, list[int]] = {}  # question id -> its wordings
         self._sources: dict[int, bytes] = {}  # question id -> digest of its `replace` texts
@@ -123,6 +129,8 @@ class Matcher:
             gram_df[gram] = gram_df.get(gram, 0) + 1
         self._terms[key] = wording.terms
         self._texts[key] = wording.text
+        if wording.names:
+            self._names[key] = wording.names
         self._owner[key] = question_id
         self._wordings.setdefault(question_id, []).append(key)
 
@@ -132,6 +140,7 @@ class Matcher:
         for key in self._wordings.pop(question_id, []):
             terms = self._terms.pop(key)
             text = self._texts.pop(key)
+            self._names.pop(key, None)
             del self._owner[key]
             self._index.remove(key, terms)
             gram_df = self._gram_df
@@ -181,7 +190,8 @@ class Matcher:
         if best is None:
             return None
         score, owner, key = best
-        return self._match(query, -owner, score, key)
+        match = self._match(query, -owner, score, key)
+        return match if match.verdict == "duplicate" else None  # else a contrast set it apart
 
     # -- retrieval -------------------------------------------------------------------------
 
@@ -203,15 +213,26 @@ class Matcher:
 
     def _match(self, query: Normalised, owner: int, score: float, key: int) -> Match:
         settings = self._settings
+        differs: str | None = None
         if score >= settings.duplicate_threshold:
             verdict: Verdict = "duplicate"
+            differs = self.contrast(query, key)
+            if differs is not None:
+                verdict = "similar"  # the same words, a different question
         elif score >= settings.similar_threshold:
             verdict = "similar"
         else:
             verdict = "none"
         doc = set(self._terms[key])
         shared = tuple(query.shown[t] for t in query.terms if t in doc)
-        return Match(owner, round(score, 2), verdict, shared)
+        return Match(owner, round(score, 2), verdict, shared, differs)
+
+    def contrast(self, query: Normalised, key: int) -> str | None:
+        """What sets wording `key` apart from `query` despite their shared words, if
+        anything (knowledge/contrast.py)."""
+        stored = Wording(self._texts[key], self._terms[key], self._names.get(key, frozenset()))
+        asked = Wording(query.text, query.terms, query.names)
+        return contrast(asked, stored, self.normalise.named)
 
 
 class _Scoring:

@@ -60,10 +60,18 @@ class Normalised:
     text: str  # lower-case words, glossary and thesaurus forms written as their concept
     terms: tuple[str, ...]  # distinct key terms, stemmed; a glossary or thesaurus concept is one
     shown: Mapping[str, str]  # term -> how to show it to a person
+    # Terms written as names: in capitals ("CCTV"), or with a capital after the first word.
+    names: frozenset[str] = frozenset()
 
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(clean(text).lower())
+
+
+def _written(text: str) -> list[str]:
+    """The words as written, case kept (the same words as `_words` but where lower-casing
+    changes a word's letters, e.g. a dotted capital I)."""
+    return _WORD.findall(clean(text))
 
 
 class Normaliser:
@@ -89,9 +97,12 @@ class Normaliser:
         self._phrases: dict[tuple[str, ...], str] = {}
         self._forms: dict[str, list[str]] = {}  # concept -> every way of writing it
         plurals: list[tuple[tuple[str, ...], str]] = []
+        named: set[str] = set()
         for short, long in glossary.items():
             concept = " ".join(_words(long))
             plurals += self._add_forms(group_of.get(concept, concept), [short, long])
+            if concept not in group_of:  # a thesaurus group is a common word's, not a name
+                named.add(concept)
         for form, concept in group_of.items():
             plurals += self._add_forms(concept, [form])
         # Plurals the light stemmer does not join to a form ("boxes" and "box"), after every
@@ -99,6 +110,7 @@ class Normaliser:
         for key, concept in plurals:
             self._phrases.setdefault(key, concept)
         self._longest = max((len(p) for p in self._phrases), default=1)
+        self._named = frozenset(named)
         # The same wording is often normalised several times in a row (checked, indexed
         # provisionally, then indexed for good by an import), so recent ones are kept.
         self._recent = functools.lru_cache(maxsize=_RECENT)(self._normalise)
@@ -149,12 +161,22 @@ class Normaliser:
     def __call__(self, raw: str) -> Normalised:
         return self._recent(raw)
 
+    @property
+    def named(self) -> frozenset[str]:
+        """The glossary's concepts: named things (networks, bodies, roles), each a term that
+        stands for its acronym and its long form."""
+        return self._named
+
     def _normalise(self, raw: str) -> Normalised:
         words = _words(raw)
+        written = _written(raw)
+        if len(written) != len(words):  # lower-casing split a word ("İ"): no names, then
+            written = words
         stems = [stem(w) for w in words]
         text: list[str] = []
         terms: dict[str, None] = {}
         shown: dict[str, str] = {}
+        names: set[str] = set()
         i = 0
         while i < len(words):
             for size in range(min(self._longest, len(words) - i), 0, -1):
@@ -171,8 +193,15 @@ class Normaliser:
                 if word not in STOP_WORDS and (len(word) > 1 or word.isdigit()):
                     terms[stems[i]] = None
                     shown.setdefault(stems[i], word)
+                    as_written = written[i]
+                    if (len(as_written) > 1 and as_written.isupper()) or (
+                        i > 0 and as_written[0].isupper()
+                    ):
+                        names.add(stems[i])
                 i += 1
-        return Normalised(text=" ".join(text), terms=tuple(terms), shown=shown)
+        return Normalised(
+            text=" ".join(text), terms=tuple(terms), shown=shown, names=frozenset(names)
+        )
 
     def forms(self, raw: str) -> list[str]:
         """Every way of writing each glossary or thesaurus concept in `raw`, for search:
