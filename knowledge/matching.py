@@ -33,6 +33,10 @@ Verdict = Literal["duplicate", "similar", "none"]
 # Weights of the blended score (they sum to 1): a 0.1-step grid search over recall@1 and
 # recall@5 on benchmarks/data/psn and qqp-tech-dev, using `Matcher.features`.
 WEIGHTS = {"cosine": 0.2, "chargram": 0.3, "sort": 0.3, "set": 0.2}
+# How alike (rapidfuzz ratio, 0-100) two normalised wordings must be to count as the same
+# wording: lower case, no punctuation, glossary forms as one, so what is left to differ is
+# spelling ("conection", "acreditation") and the odd small word.
+SAME_WORDING = 92.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,16 @@ class Match:
             return f"{alike} — no key words in common"
         said = f"{alike} — both mention: {', '.join(self.shared_words)}"
         return f"{said} (but {self.differs})" if self.differs else said
+
+
+@dataclass(frozen=True, slots=True)
+class Likely:
+    """A stored question that is likely the same as the one asked (`Matcher.likely`)."""
+
+    match: Match
+    # The same wording in all but case, punctuation, spelling and glossary forms: safe to
+    # join without a person looking (an import does); otherwise a person decides.
+    same_wording: bool
 
 
 def _trigrams(text: str) -> set[str]:
@@ -173,6 +187,14 @@ class Matcher:
         `find(text, limit=1)` when that is "duplicate", found faster for bulk checks (an
         import) by skipping the costly character score wherever even a perfect one could
         not lift a candidate to the duplicate threshold."""
+        likely = self.likely(text)
+        return likely.match if likely and likely.match.verdict == "duplicate" else None
+
+    def likely(self, text: str) -> Likely | None:
+        """The best stored question scoring at least the duplicate threshold, if any (as
+        `find(text, limit=1)` would rank it, but faster), and whether its wording is the
+        same as `text` in all but case, punctuation, spelling and glossary forms. Its
+        verdict is "similar" where a contrast sets the two apart."""
         query = self.normalise(text)
         if not query.terms or not self._terms:
             return None
@@ -191,7 +213,11 @@ class Matcher:
             return None
         score, owner, key = best
         match = self._match(query, -owner, score, key)
-        return match if match.verdict == "duplicate" else None  # else a contrast set it apart
+        same = (
+            match.verdict == "duplicate"
+            and fuzz.ratio(query.text, self._texts[key]) >= SAME_WORDING
+        )
+        return Likely(match, same)
 
     # -- retrieval -------------------------------------------------------------------------
 
