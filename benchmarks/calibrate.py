@@ -1,7 +1,10 @@
 """Choose the duplicate and similar thresholds on labelled dev data, the same way every time.
 
     python -m benchmarks.calibrate --dataset benchmarks/data/psn \
-        --dataset ../shared/data/qqp-tech-dev
+        --dataset ../shared/data/qqp-tech-dev [--semantic]
+
+With --semantic the thresholds are chosen for the semantic matcher (its blended score), and
+printed as `semantic_duplicate_threshold` / `semantic_similar_threshold`.
 
 For each dataset the corpus is indexed and every query checked. Candidate thresholds run
 from 30 to 100 in steps of 0.5.
@@ -25,6 +28,7 @@ from pathlib import Path
 from benchmarks.dataset import Dataset, load
 from knowledge.config import load_settings
 from knowledge.matching import Matcher
+from knowledge.semantic import VectorCache, load_embedder
 
 DUPLICATE_PRECISION = 0.95
 HARD_NEGATIVE_RATE = 0.025
@@ -78,12 +82,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, action="append", required=True)
     parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--semantic", action="store_true", help="calibrate the semantic mode")
     args = parser.parse_args(argv)
     settings = load_settings(args.config).matching
+    embedder = load_embedder(settings.model) if args.semantic else None
     observed = []
     for path in args.dataset:
         data = load(path)
-        obs = observe(data, Matcher(settings), settings.candidates)
+        matcher = Matcher(settings, VectorCache(embedder) if embedder else None)
+        obs = observe(data, matcher, settings.candidates)
         observed.append(obs)
         print(f"{data.name}: {len(obs.top)} queries, {len(obs.hard)} hard-negative pairs")
     duplicate, similar = choose(observed)
@@ -94,7 +101,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"recall {recall:.3f}, hard negatives called duplicate {hard_rate(obs, duplicate):.3f}"
             f"; at {similar}: similar precision {precision(obs, similar):.3f}"
         )
-    print(f"\n[matching]\nduplicate_threshold = {duplicate}\nsimilar_threshold = {similar}")
+    prefix = "semantic_" if args.semantic else ""
+    print(
+        f"\n[matching]\n{prefix}duplicate_threshold = {duplicate}\n"
+        f"{prefix}similar_threshold = {similar}"
+    )
 
 
 if __name__ == "__main__":

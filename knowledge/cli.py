@@ -300,7 +300,22 @@ def cmd_db_check(args: argparse.Namespace) -> int:
             print(f"problem: {problem}")
         return 1
     print(f"{_shown(path)}: ok (schema version {version}, integrity and full-text indexes checked)")
+    print(f"matcher: {_matcher_mode(_settings(args))}")
     return 0
+
+
+def _matcher_mode(settings: Settings) -> str:
+    """Which matcher the exchange would run with, and why."""
+    from knowledge import semantic
+
+    matching = settings.matching
+    try:
+        embedder = semantic.chosen_embedder(matching.semantic, matching.model)
+    except semantic.SemanticUnavailable as why:
+        return f'none: [matching] semantic = "on", but {why}'
+    if embedder is None:
+        return f"lexical (rapidfuzz and BM25; [matching] semantic = {matching.semantic!r})"
+    return f"semantic ({embedder.model_id}, blended with lexical)"
 
 
 def _date(text: str) -> datetime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -143,18 +143,26 @@ class MatchingSettings(Section):
     duplicate_threshold: float = Field(default=81.0, ge=0, le=100)
     similar_threshold: float = Field(default=47.5, ge=0, le=100)
     candidates: int = Field(default=40, ge=1, le=1000)
+    semantic: Literal["auto", "on", "off"] = "auto"
+    model: str = ""
+    semantic_weight: float = Field(default=0.5, ge=0, le=1)
+    semantic_candidates: int = Field(default=20, ge=1, le=1000)
+    semantic_duplicate_threshold: float = Field(default=86.0, ge=0, le=100)
+    semantic_similar_threshold: float = Field(default=56.5, ge=0, le=100)
     suggestions: int = Field(default=3, ge=1, le=25)
     glossary: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_GLOSSARY))
     synonyms: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_SYNONYMS))
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:
-        if self.similar_threshold > self.duplicate_threshold:
-            raise ValueError(
-                "matching.similar_threshold "
-                f"({self.similar_threshold}) must not be above matching.duplicate_threshold "
-                f"({self.duplicate_threshold})"
-            )
+        for prefix in ("", "semantic_"):
+            similar = getattr(self, f"{prefix}similar_threshold")
+            duplicate = getattr(self, f"{prefix}duplicate_threshold")
+            if similar > duplicate:
+                raise ValueError(
+                    f"matching.{prefix}similar_threshold ({similar}) must not be above "
+                    f"matching.{prefix}duplicate_threshold ({duplicate})"
+                )
         return self
 
     @model_validator(mode="after")

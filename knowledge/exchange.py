@@ -15,7 +15,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from knowledge.config import Settings
+from knowledge import semantic
+from knowledge.config import ConfigError, Settings
 from knowledge.errors import StoreError
 from knowledge.matching import Matcher
 from knowledge.store import Store
@@ -89,11 +90,20 @@ class Exchange:
     @classmethod
     def open(cls, settings: Settings, clock: Clock = utc_now) -> Exchange:
         """Open the configured database and build the whole exchange over it."""
+        matching = settings.matching
+        try:
+            embedder = semantic.chosen_embedder(matching.semantic, matching.model)
+        except semantic.SemanticUnavailable as why:
+            raise ConfigError(f"[matching] semantic = \"on\", but {why}") from None
         store = Store.open(
             settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
         )
+        cache = None
+        if embedder is not None:
+            model = embedder.model_id
+            cache = semantic.VectorCache(embedder, lambda texts: store.vectors.get(model, texts))
         try:
-            uow = UnitOfWork.open(store, Matcher(settings.matching), clock)
+            uow = UnitOfWork.open(store, Matcher(matching, cache), clock)
         except BaseException:
             store.close()
             raise

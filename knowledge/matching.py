@@ -27,6 +27,7 @@ from knowledge import retrieval
 from knowledge.config import MatchingSettings
 from knowledge.contrast import Wording, contrast
 from knowledge.normalise import Normalised, Normaliser
+from knowledge.semantic import Vector, VectorCache, VectorIndex
 
 Verdict = Literal["duplicate", "similar", "none"]
 
@@ -78,9 +79,19 @@ def _trigrams(text: str) -> set[str]:
 class Matcher:
     """An index of stored questions (each with one or more wordings) that answers `find`."""
 
-    def __init__(self, settings: MatchingSettings) -> None:
+    def __init__(self, settings: MatchingSettings, semantic: VectorCache | None = None) -> None:
         self._settings = settings
         self.normalise = Normaliser(settings.glossary, settings.synonyms)
+        # The meaning-aware layer (knowledge/semantic.py), when on: each wording's vector,
+        # the nearest of which join the lexical candidates and whose cosine is blended in.
+        self._semantic = semantic
+        self._vectors = VectorIndex() if semantic is not None else None
+        if semantic is None:
+            self.duplicate_threshold = settings.duplicate_threshold
+            self.similar_threshold = settings.similar_threshold
+        else:
+            self.duplicate_threshold = settings.semantic_duplicate_threshold
+            self.similar_threshold = settings.semantic_similar_threshold
         self._index = retrieval.TermIndex()
         self._next_key = 0
         self._terms: dict[int, tuple[str, ...]] = {}  # wording -> its distinct terms
@@ -98,13 +109,38 @@ class Matcher:
     def settings(self) -> MatchingSettings:
         return self._settings
 
+    @property
+    def semantic(self) -> VectorCache | None:
+        return self._semantic
+
+    def emptied(self) -> Matcher:
+        """A new, empty matcher like this one (for a rebuild)."""
+        return Matcher(self._settings, self._semantic)
+
+    @property
+    def mode(self) -> str:
+        """Which matcher this is, for logs and `db check`: lexical, or semantic and its model."""
+        if self._semantic is None:
+            return "lexical (rapidfuzz and BM25)"
+        return f"semantic ({self._semantic.embedder.model_id}, blended with lexical)"
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Compute, in one batch, what checking or indexing `texts` will need (their
+        vectors, when semantic matching is on), so a bulk check does not do it one by one."""
+        if self._semantic is not None:
+            self._semantic.get(texts)
+
+    def _vectors_of(self, texts: Sequence[str]) -> Sequence[Vector | None]:
+        if self._semantic is None:
+            return [None] * len(texts)
+        return list(self._semantic.get(texts))
     def __contains__(self, question_id: object) -> bool:
         return question_id in self._wordings
 
     def add(self, question_id: int, text: str) -> None:
         """Index one wording of a question; another wording of a known id adds to it."""
         self._sources.pop(question_id, None)
-        self._add(question_id, self.normalise(text))
+        self._add(question_id, self.normalise(text), self._vectors_of([text])[0])
 
     def replace(self, question_id: int, texts: Sequence[str]) -> None:
         """Make `texts` the wordings of a question (none: forget it). Nothing is done if
@@ -118,19 +154,28 @@ class Matcher:
         if self._sources.get(question_id) == digest:
             return
         self.remove(question_id)
-        for text in texts:
-            self._add(question_id, self.normalise(text))
+        for text, vector in zip(texts, self._vectors_of(texts), strict=True):
+            self._add(question_id, self.normalise(text), vector)
         self._sources[question_id] = digest
 
     def add_many(self, items: Iterable[tuple[int, str]]) -> None:
         """Index many wordings at once (start-up)."""
-        normalise = self.normalise
-        sources = self._sources
-        for question_id, text in items:
-            sources.pop(question_id, None)
-            self._add(question_id, normalise(text))
+        chunk: list[tuple[int, str]] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == 1000:
+                self._add_chunk(chunk)
+                chunk = []
+        self._add_chunk(chunk)
 
-    def _add(self, question_id: int, wording: Normalised) -> None:
+    def _add_chunk(self, chunk: list[tuple[int, str]]) -> None:
+        normalise = self.normalise
+        vectors = self._vectors_of([text for _, text in chunk])
+        for (question_id, text), vector in zip(chunk, vectors, strict=True):
+            self._sources.pop(question_id, None)
+            self._add(question_id, normalise(text), vector)
+
+    def _add(self, question_id: int, wording: Normalised, vector: Vector | None = None) -> None:
         if not wording.terms:
             # Nothing to retrieve it by; still counts as stored so `in` is honest.
             self._wordings.setdefault(question_id, [])
@@ -147,6 +192,8 @@ class Matcher:
             self._names[key] = wording.names
         self._owner[key] = question_id
         self._wordings.setdefault(question_id, []).append(key)
+        if self._vectors is not None and vector is not None:
+            self._vectors.add(key, vector)
 
     def remove(self, question_id: int) -> None:
         """Forget a question and every wording of it (no error if it is not indexed)."""
@@ -157,6 +204,8 @@ class Matcher:
             self._names.pop(key, None)
             del self._owner[key]
             self._index.remove(key, terms)
+            if self._vectors is not None:
+                self._vectors.remove(key)
             gram_df = self._gram_df
             for gram in _trigrams(text):
                 left = gram_df[gram] - 1
@@ -171,11 +220,11 @@ class Matcher:
         if not query.terms or not self._terms or limit <= 0:
             return []
         idf = self._idf_table(query.terms)
-        keys = self._retrieve(query.terms, idf)
+        keys, meaning = self._candidates(text, query, idf)
         scoring = _Scoring(self, query, idf)
         best: dict[int, tuple[float, int]] = {}
         for key in keys:
-            score = scoring.features(key)["score"]
+            score = self._blend(scoring.features(key)["score"], meaning.get(key))
             owner = self._owner[key]
             if owner not in best or score > best[owner][0]:
                 best[owner] = (score, key)
@@ -200,12 +249,15 @@ class Matcher:
             return None
         idf = self._idf_table(query.terms)
         scoring = _Scoring(self, query, idf)
-        threshold = self._settings.duplicate_threshold
+        threshold = self.duplicate_threshold
         best: tuple[float, int, int] | None = None  # (score, -owner, key): ties as find()
-        for key in self._retrieve(query.terms, idf):
-            if not scoring.could_reach(key, threshold - 1e-6):  # rounding's margin
+        keys, meaning = self._candidates(text, query, idf)
+        for key in keys:
+            # The lexical score the candidate would need for its blend to reach the mark.
+            needed = self._lexical_needed(threshold, meaning.get(key))
+            if not scoring.could_reach(key, needed - 1e-6):  # rounding's margin
                 continue
-            score = scoring.features(key)["score"]
+            score = self._blend(scoring.features(key)["score"], meaning.get(key))
             owner = self._owner[key]
             if score >= threshold and (best is None or (score, -owner) > best[:2]):
                 best = (score, -owner, key)
@@ -231,6 +283,35 @@ class Matcher:
     def _retrieve(self, terms: tuple[str, ...], idf: dict[str, float]) -> list[int]:
         return self._index.top(terms, idf, self._settings.candidates)
 
+    def _candidates(
+        self, text: str, query: Normalised, idf: dict[str, float]
+    ) -> tuple[list[int], dict[int, float]]:
+        """The wordings to score (the lexical best, and with semantic matching on, the
+        nearest by meaning too) and each one's cosine with `text` (semantic only)."""
+        keys = self._retrieve(query.terms, idf)
+        if self._semantic is None or self._vectors is None:
+            return keys, {}
+        vector = self._semantic.get([text])[0]
+        near = self._vectors.nearest(vector, self._settings.semantic_candidates)
+        keys = list(dict.fromkeys([*keys, *(k for k in near if k in self._terms)]))
+        return keys, self._vectors.cosine(vector, keys)
+
+    def _blend(self, lexical: float, cosine: float | None) -> float:
+        """The score compared with the thresholds: lexical alone, or blended with meaning."""
+        if self._semantic is None:
+            return lexical
+        weight = self._settings.semantic_weight
+        return (1.0 - weight) * lexical + weight * 100.0 * max(cosine or 0.0, 0.0)
+
+    def _lexical_needed(self, mark: float, cosine: float | None) -> float:
+        """The lexical score at which `_blend` reaches `mark`."""
+        if self._semantic is None:
+            return mark
+        weight = self._settings.semantic_weight
+        if weight >= 1.0:
+            return 0.0 if 100.0 * max(cosine or 0.0, 0.0) >= mark else 101.0
+        return (mark - weight * 100.0 * max(cosine or 0.0, 0.0)) / (1.0 - weight)
+
     # -- scoring ---------------------------------------------------------------------------
 
     def features(self, query: Normalised, idf: dict[str, float], key: int) -> dict[str, float]:
@@ -238,14 +319,13 @@ class Matcher:
         return _Scoring(self, query, idf).features(key)
 
     def _match(self, query: Normalised, owner: int, score: float, key: int) -> Match:
-        settings = self._settings
         differs: str | None = None
-        if score >= settings.duplicate_threshold:
+        if score >= self.duplicate_threshold:
             verdict: Verdict = "duplicate"
             differs = self.contrast(query, key)
             if differs is not None:
                 verdict = "similar"  # the same words, a different question
-        elif score >= settings.similar_threshold:
+        elif score >= self.similar_threshold:
             verdict = "similar"
         else:
             verdict = "none"

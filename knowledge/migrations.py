@@ -320,6 +320,18 @@ CREATE TRIGGER authorities_key_required BEFORE INSERT ON authorities WHEN new.ke
 END;
 """
 
+# Each wording's sentence-embedding vector (knowledge/semantic.py), computed once: keyed
+# to the model that made it and a digest of the wording's text (blake2b, 16 bytes), so a
+# new model simply finds none of its own and the old model's are removed.
+WORDING_VECTORS = """
+CREATE TABLE wording_vectors (
+  model TEXT NOT NULL,
+  digest BLOB NOT NULL,
+  vector BLOB NOT NULL,
+  PRIMARY KEY (model, digest)
+) WITHOUT ROWID;
+"""
+
 # (name, sql) in the order they apply; the position is the schema version.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
@@ -341,4 +353,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("one outbox", OUTBOX),
     ("pending imports", PENDING_IMPORTS),
     ("authorities as people read them", AUTHORITY_KEYS),
+    ("wording vectors", WORDING_VECTORS),
 )

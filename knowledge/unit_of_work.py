@@ -15,14 +15,14 @@ never holds what the database does not.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from knowledge.errors import StoreError
-from knowledge.matching import Match, Matcher
+from knowledge.matching import Likely, Match, Matcher
 from knowledge.normalise import Normaliser
 from knowledge.store import Store
 
@@ -43,6 +43,10 @@ class MatcherView(Protocol):
     def find(self, text: str, limit: int = 5) -> list[Match]: ...
 
     def find_duplicate(self, text: str) -> Match | None: ...
+
+    def likely(self, text: str) -> Likely | None: ...
+
+    def prepare(self, texts: Sequence[str]) -> None: ...
 
     def __len__(self) -> int: ...
 
@@ -185,7 +189,20 @@ class UnitOfWork:
         assert changed is not None
         position, ids = changed
         changes.trim()
-        return position, self._wordings(ids)
+        wordings = self._wordings(ids)
+        self._store_vectors([text for texts in wordings.values() for text in texts])
+        return position, wordings
+
+    def _store_vectors(self, texts: list[str]) -> None:
+        """Store the vectors of wordings being committed that have none stored yet (they
+        were mostly computed already, checking the question before it was written)."""
+        semantic = self._matcher.semantic
+        if semantic is None or not texts:
+            return
+        model = semantic.embedder.model_id
+        missing = self.store.vectors.missing(model, texts)
+        if missing:
+            self.store.vectors.save(model, dict(zip(missing, semantic.get(missing), strict=True)))
 
     def _catch_up(self, *, other_writers: bool) -> None:
         """Index, inside the open transaction, whatever changed since the matcher looked."""
@@ -237,10 +254,19 @@ class UnitOfWork:
 
     def rebuild_matcher(self) -> None:
         """Index every live question afresh (at start, or after falling behind the log)."""
+        fresh = self._matcher.emptied()
+        encoded: dict[str, Any] = {}
         with self.store.database.reading():  # one snapshot: position and wordings agree
             position = self.store.changes.latest()
-            fresh = Matcher(self._matcher.settings)
-            fresh.add_many(self.store.questions.all_wordings())
+            if fresh.semantic is None:
+                fresh.add_many(self.store.questions.all_wordings())
+            else:
+                with fresh.semantic.collecting() as encoded:
+                    fresh.add_many(self.store.questions.all_wordings())
+        if encoded and fresh.semantic is not None:  # wordings the database had no vector for
+            with self.store.database.transaction():
+                self.store.vectors.save(fresh.semantic.embedder.model_id, encoded)
+            log.info("stored %s new wording vectors", len(encoded))
         self._matcher = fresh
         self._seen = position
-        log.info("matcher ready with %s questions", len(fresh))
+        log.info("matcher ready with %s questions: %s", len(fresh), fresh.mode)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,11 @@ from knowledge.models import Actor, Role
 from tests.botkit import place  # noqa: F401  (the bot tests' world, as a fixture)
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The tests' behaviour is the lexical matcher's, whether or not the semantic extra is
+# installed; tests/test_semantic.py turns it on where it is the subject. (An environment
+# variable, so the CLI run in a subprocess by a test sees it too.)
+os.environ.setdefault("PSNX_MATCHING__SEMANTIC", "off")
 
 
 class Clock:

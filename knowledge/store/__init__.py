@@ -9,6 +9,7 @@ seen through one gateway per kind of record, each returning the domain's own typ
     outbox     messages owed and their sending   reports    digest and calibration reads
     events     the audit trail                   facts      small front-end facts
     changes    the matcher's change log          imports    imports in progress
+    vectors    wording vectors for semantic matching
 
 A `Store` belongs to the thread that opened it. Use cases reach it through a
 `UnitOfWork` (knowledge/unit_of_work.py), which owns the transaction.
@@ -31,6 +32,7 @@ from knowledge.store.officers import Officers, PersonalData
 from knowledge.store.outbox import Outbox, delivery_key
 from knowledge.store.questions import Asks, Drafts, Questions
 from knowledge.store.reports import Reports
+from knowledge.store.vectors import WordingVectors
 
 
 class Store:
@@ -50,6 +52,7 @@ class Store:
         self.facts = Facts(database)
         self.changes = QuestionChanges(database)
         self.imports = Imports(database)
+        self.vectors = WordingVectors(database)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000, migrate: bool = True) -> Store:

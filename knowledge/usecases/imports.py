@@ -109,6 +109,7 @@ class ImportUseCases:
         """What each row is, decided from the matcher alone, outside the write lock: the
         rows before it in this batch are indexed provisionally so a repeat is found."""
         self.uow.catch_up()
+        self.uow.matcher.prepare([row.text for row in rows])  # vectors in one batch, if on
         decisions: list[_New | _Join] = []
         with self.uow.provisional() as index:
             for n, row in enumerate(rows):

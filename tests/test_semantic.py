@@ -1,0 +1,142 @@
+"""The meaning-aware layer (knowledge/semantic.py): the real model, loaded the real way.
+
+These tests need the semantic extra and the model package (`.ci/run` installs both); on a
+plain install they are skipped, and everything else runs lexical only, as it should.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge import semantic
+from knowledge.config import ConfigError, Settings
+from knowledge.exchange import Exchange
+from knowledge.matching import Matcher
+from knowledge.models import Actor
+from knowledge.semantic import SemanticUnavailable, VectorCache, load_embedder
+from tests.conftest import Clock
+
+pytest.importorskip("tokenizers")
+if semantic.packaged_model() is None:
+    pytest.skip("the model package is not installed", allow_module_level=True)
+
+REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
+
+
+@pytest.fixture(scope="module")
+def embedder() -> semantic.MiniLM:
+    return load_embedder()
+
+
+def test_vectors_match_sentence_transformers(embedder: semantic.MiniLM) -> None:
+    """Reference vectors computed by sentence-transformers on PyTorch (tests/data)."""
+    rows = json.loads(REFERENCE.read_text())["rows"]
+    ours = embedder.encode([row["text"] for row in rows])
+    theirs = np.array([row["vector"] for row in rows], dtype=np.float32)
+    assert (ours * theirs).sum(1).min() > 0.99999
+    assert embedder.model_id == f"all-MiniLM-L6-v2@{semantic.PACKAGED_SHA256[:12]}"
+
+
+def test_a_reworded_question_is_offered_only_with_meaning(embedder: semantic.MiniLM) -> None:
+    stored = "Are there grants for PSN network procurement?"
+    asked = "Is there any funding available to help authorities build PSN compliant networks?"
+    settings = Settings().matching
+    verdicts = {}
+    for name, cache in (("lexical", None), ("semantic", VectorCache(embedder))):
+        matcher = Matcher(settings, cache)
+        matcher.add(1, stored)
+        matcher.add(2, "Who owns the intellectual property in a shared regional network design?")
+        found = matcher.find(asked, limit=1)
+        verdicts[name] = (found[0].question_id, found[0].verdict) if found else None
+    assert verdicts["lexical"] != (1, "similar")
+    assert verdicts["semantic"] == (1, "similar")
+
+
+def test_contrast_still_keeps_turned_round_questions_apart(embedder: semantic.MiniLM) -> None:
+    matcher = Matcher(Settings().matching, VectorCache(embedder))
+    matcher.add(1, "Can a county council join the PSN before its district councils do?")
+    found = matcher.find("Can a district council join the PSN before its county council does?")
+    assert found[0].verdict == "similar"
+    assert found[0].differs == "district and county swapped"
+
+
+@pytest.fixture(autouse=True)
+def _mode_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Here the settings each test builds choose the mode (conftest sets "off")."""
+    monkeypatch.delenv("PSNX_MATCHING__SEMANTIC", raising=False)
+
+
+def _settings(tmp_path: Path, mode: str, model: str = "") -> Settings:
+    return Settings.model_validate(
+        {
+            "database": {"path": str(tmp_path / "exchange.db")},
+            "matching": {"semantic": mode, "model": model},
+        }
+    )
+
+
+def test_vectors_are_stored_and_not_computed_again(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    officer = Actor("discord:1", "Priya")
+    exchange = Exchange.open(_settings(tmp_path, "on"), clock)
+    try:
+        assert exchange.matcher.mode.startswith("semantic (all-MiniLM-L6-v2@")
+        exchange.set_authority(officer, "Derby City Council")
+        exchange.ask(officer, "Is MPLS mandatory for the PSN?")
+        exchange.ask(officer, "When will the PSN be available in the East Midlands?")
+        model = f"all-MiniLM-L6-v2@{semantic.PACKAGED_SHA256[:12]}"
+        assert exchange.store.vectors.count(model) == 2
+    finally:
+        exchange.close()
+    encoded: list[str] = []
+    real = semantic.MiniLM.encode
+
+    def counting(self: semantic.MiniLM, texts: list[str]) -> np.ndarray:
+        encoded.extend(texts)
+        return real(self, texts)
+
+    monkeypatch.setattr(semantic.MiniLM, "encode", counting)
+    again = Exchange.open(_settings(tmp_path, "on"), clock)
+    try:
+        assert len(again.matcher) == 2
+        assert encoded == []  # both read back from the database
+        found = again.matcher.find("Do we have to use MPLS on the Public Sector Network?")
+        assert found[0].verdict in ("similar", "duplicate")
+    finally:
+        again.close()
+
+
+def test_on_without_a_model_refuses_to_start_and_says_why(tmp_path: Path, clock: Clock) -> None:
+    with pytest.raises(ConfigError, match=r"semantic = \"on\", but .*has no config.json"):
+        Exchange.open(_settings(tmp_path, "on", model=str(tmp_path)), clock)
+
+
+def test_auto_without_a_model_runs_lexical_and_logs_it(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    exchange = Exchange.open(_settings(tmp_path, "auto", model=str(tmp_path)), clock)
+    try:
+        assert exchange.matcher.mode.startswith("lexical")
+    finally:
+        exchange.close()
+    assert "semantic matching off (lexical only)" in caplog.text
+
+
+def test_a_changed_weights_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    packaged = semantic.packaged_model()
+    assert packaged is not None
+    for name in ("config.json", "tokenizer.json"):
+        (folder / name).write_bytes((packaged / name).read_bytes())
+    (folder / "model.safetensors").write_bytes(b"not the weights")
+    monkeypatch.setattr(semantic, "packaged_model", lambda: folder)
+    with pytest.raises(SemanticUnavailable, match="not the published"):
+        load_embedder()
