@@ -172,9 +172,7 @@ class ExchangeBot(commands.Bot):
         else:
             await self.tree.sync()
         synced_now = sorted(set(guilds) - set(failed))
-        await self.call(
-            Exchange.remember_front_end_fact, SYNCED_GUILDS_KEY, json.dumps(synced_now)
-        )
+        await self.call(Exchange.remember_front_end_fact, SYNCED_GUILDS_KEY, json.dumps(synced_now))
         if not failed:  # otherwise the next start tries the failed servers again
             await self.call(Exchange.remember_front_end_fact, COMMANDS_HASH_KEY, fingerprint)
         self.force_sync = False
