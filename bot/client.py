@@ -96,6 +96,7 @@ class ExchangeBot(commands.Bot):
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
         super().__init__(
+            # Required by commands.Bot, never used: on_message parses no prefix commands.
             command_prefix=commands.when_mentioned,
             intents=intents_for(settings),
             allowed_mentions=discord.AllowedMentions.none(),
@@ -127,6 +128,11 @@ class ExchangeBot(commands.Bot):
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         await self.forms.dispatch(interaction)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Nothing: the bot has slash commands only. commands.Bot would parse "@bot hi" as a
+        prefix command and log CommandNotFound as an error; forum posts are read by the
+        forum cog's own listener."""
 
     async def on_ready(self) -> None:
         # Catch up at once: a digest missed while the bot was down is owed and posted now.
