@@ -65,7 +65,8 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 
 def actor_for(user: discord.User | discord.Member, settings: Settings) -> Actor:
-    """The exchange's view of a Discord user: a stable key, a name, and roles by role name.
+    """The exchange's view of a Discord user: a stable key, a name, and roles by the names
+    or ids in `[roles]`.
 
     Roles count only in the servers named in `discord.guild_ids`: anyone can create a role
     called "PSN Expert" in a server of their own, so with no servers named, everyone is an
@@ -74,13 +75,14 @@ def actor_for(user: discord.User | discord.Member, settings: Settings) -> Actor:
     roles = {Role.OFFICER}
     trusted = isinstance(user, discord.Member) and user.guild.id in settings.discord.guild_ids
     if isinstance(user, discord.Member) and trusted:
-        names = {role.name for role in user.roles}
-        wanted = {
-            settings.roles.expert: Role.EXPERT,
-            settings.roles.steering: Role.STEERING,
-            settings.roles.admin: Role.ADMIN,
-        }
-        roles |= {role for name, role in wanted.items() if name in names}
+        held = {role.name for role in user.roles} | {role.id for role in user.roles}
+        for name, role in (
+            ("expert", Role.EXPERT),
+            ("steering", Role.STEERING),
+            ("admin", Role.ADMIN),
+        ):
+            if held.intersection(settings.roles.refs(name)):
+                roles.add(role)
     return Actor(str(Address.discord_user(user.id)), user.display_name, frozenset(roles))
 
 

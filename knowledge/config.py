@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -190,10 +198,60 @@ class MatchingSettings(Section):
         return cleaned
 
 
+# A Discord role, by name (text) or by id (a number).
+RoleRef = str | int
+
+
 class RoleSettings(Section):
-    expert: str = "PSN Expert"
-    steering: str = "Steering Group"
-    admin: str = "Exchange Admin"
+    """Who holds each role: a role name, a role id, or a list of both (read as a tuple).
+
+    Names are the simple case; ids survive a rename, and a list names the role in each
+    server where it is called or numbered differently.
+    """
+
+    # A plain string stays a string in a PSNX_ROLES__* variable: the union keeps it from
+    # having to be JSON.
+    expert: RoleRef | tuple[RoleRef, ...] = ("PSN Expert",)
+    steering: RoleRef | tuple[RoleRef, ...] = ("Steering Group",)
+    admin: RoleRef | tuple[RoleRef, ...] = ("Exchange Admin",)
+
+    @field_validator("expert", "steering", "admin", mode="before")
+    @classmethod
+    def _text_or_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        values = value if isinstance(value, list | tuple) else [value]
+        # (A bool is an int to Python, and never a role.)
+        if any(isinstance(v, bool) or not isinstance(v, str | int) for v in values):
+            raise ValueError(
+                f"roles.{info.field_name} takes a role name (text), a role id (a number) or a "
+                f'list of them, e.g. {info.field_name} = ["PSN Expert", 112233445566778899]'
+            )
+        return value
+
+    @field_validator("expert", "steering", "admin")
+    @classmethod
+    def _names_or_ids(
+        cls, value: RoleRef | tuple[RoleRef, ...], info: ValidationInfo
+    ) -> tuple[RoleRef, ...]:
+        key = f"roles.{info.field_name}"
+        refs = value if isinstance(value, tuple) else (value,)
+        if not refs:
+            raise ValueError(f"{key} must name at least one role")
+        for ref in refs:
+            if isinstance(ref, int) and ref <= 0:
+                raise ValueError(f"{key}: {ref} is not a role id (ids are positive numbers)")
+            if isinstance(ref, str) and not ref.strip():
+                raise ValueError(f"{key}: a role name cannot be empty")
+            if isinstance(ref, str) and ref.strip().isdigit():
+                raise ValueError(
+                    f"{key}: {ref!r} looks like a role id written as text; write ids as "
+                    f"numbers, without quotes ({key.split('.')[1]} = {ref.strip()})"
+                )
+        return refs
+
+    def refs(self, role: str) -> tuple[RoleRef, ...]:
+        """The names and ids that give `role` ("expert", "steering" or "admin")."""
+        value: RoleRef | tuple[RoleRef, ...] = getattr(self, role)
+        return value if isinstance(value, tuple) else (value,)
 
 
 class ScheduleSettings(Section):

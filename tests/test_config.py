@@ -234,6 +234,46 @@ def test_a_wrongly_typed_value_is_named(tmp_path: Path) -> None:
     assert "database.busy_timeout_ms" in message
 
 
+# -- roles ----------------------------------------------------------------------------
+
+
+def test_a_role_is_a_name_an_id_or_a_list_of_both(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(
+            tmp_path,
+            '[roles]\nexpert = 112233445566778899\nsteering = ["Steering Group", 998877]\n',
+        )
+    )
+    assert settings.roles.refs("expert") == (112233445566778899,)
+    assert settings.roles.refs("steering") == ("Steering Group", 998877)
+    assert settings.roles.refs("admin") == ("Exchange Admin",)  # the default, a name
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('expert = "112233445566778899"', "write ids as numbers, without quotes"),
+        ("expert = true", "a role name (text), a role id (a number)"),
+        ("expert = 1.5", "a role name (text), a role id (a number)"),
+        ("expert = 0", "not a role id"),
+        ('expert = ""', "cannot be empty"),
+        ("expert = []", "at least one role"),
+    ],
+)
+def test_a_role_that_cannot_be_one_is_named(tmp_path: Path, line: str, words: str) -> None:
+    message = refusal(write(tmp_path, f"[roles]\n{line}\n"))
+    assert "roles.expert" in message
+    assert words in message
+
+
+def test_a_role_name_in_the_environment_needs_no_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PSNX_ROLES__EXPERT", "Cabinet Office PSN")
+    monkeypatch.setenv("PSNX_ROLES__ADMIN", '["Exchange Admin", 42]')
+    settings = load_settings(SHIPPED)
+    assert settings.roles.refs("expert") == ("Cabinet Office PSN",)
+    assert settings.roles.refs("admin") == ("Exchange Admin", 42)
+
+
 # -- environment overrides ------------------------------------------------------------
 
 
