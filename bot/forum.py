@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.client import ExchangeBot
 from bot.interactions import ExchangeModal, guarded
-from bot.render import outcome_embed
+from bot.render import outcome_embed, shown
 from bot.suggestions import suggestion_view
 from knowledge.addresses import Address
 from knowledge.errors import AuthorityNeeded, ExchangeError
@@ -101,7 +101,7 @@ async def take_post(bot: ExchangeBot, thread: discord.Thread) -> None:
         view.add_item(AuthorityButton(thread.id))
         await send_in_post(
             thread,
-            f"<@{owner.id}> {needed}",
+            f"<@{owner.id}> {shown(str(needed))}",
             view=view,
             allowed_mentions=discord.AllowedMentions(users=[owner]),
         )
@@ -110,7 +110,7 @@ async def take_post(bot: ExchangeBot, thread: discord.Thread) -> None:
         await bot.call(Exchange.remember_front_end_fact, taken_key(thread.id), "refused")
         await send_in_post(
             thread,
-            f"<@{owner.id}> {refused}",
+            f"<@{owner.id}> {shown(str(refused))}",
             allowed_mentions=discord.AllowedMentions(users=[owner]),
         )
         return
@@ -165,7 +165,7 @@ class AuthorityModal(ExchangeModal, title="Your authority"):
         stored = await bot.call(
             Exchange.set_authority, bot.actor(interaction.user), self.name.value
         )
-        await interaction.followup.send(f"Thank you — recorded as {stored}.", ephemeral=True)
+        await interaction.followup.send(f"Thank you — recorded as {shown(stored)}.", ephemeral=True)
         await take_post(bot, thread)
 
 
