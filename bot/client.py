@@ -57,7 +57,7 @@ def intents_for(settings: Settings) -> discord.Intents:
     """Only what the bot needs: guilds (channels, roles, threads); forum posts need content."""
     intents = discord.Intents.none()
     intents.guilds = True
-    if settings.discord.forum_channel_id:
+    if settings.discord.channel_ids("forum"):
         # Reading a forum post's body is the one use of the privileged Message Content intent.
         intents.guild_messages = True
         intents.message_content = True

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -292,12 +293,73 @@ class ScheduleSettings(Section):
         return ZoneInfo(self.timezone)
 
 
+# What a server's channel is for (the field of `Channels`).
+ChannelKind = Literal["questions", "forum", "steering", "expert"]
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """Where the bot posts and reads in one server; 0 for none."""
+
+    questions: int = 0
+    forum: int = 0
+    steering: int = 0
+    expert: int = 0
+
+
+class ServerChannels(Section):
+    """`[discord.servers.<guild id>]`: one server's own channels. A key left out takes the
+    `[discord]` key of the same name; 0 means none in this server."""
+
+    questions_channel_id: int | None = None
+    forum_channel_id: int | None = None
+    steering_channel_id: int | None = None
+    expert_channel_id: int | None = None
+
+
 class DiscordSettings(Section):
     guild_ids: tuple[int, ...] = ()
+    # The channels of a server without a table of its own (the one server, if there is one).
     questions_channel_id: int = 0
     forum_channel_id: int = 0
     steering_channel_id: int = 0
     expert_channel_id: int = 0
+    servers: dict[int, ServerChannels] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _servers_are_guilds(self) -> Self:
+        for guild_id in self.servers:
+            if guild_id not in self.guild_ids:
+                raise ValueError(
+                    f"discord.servers.{guild_id}: server {guild_id} is not in discord.guild_ids; "
+                    f"add it there (guild_ids = [..., {guild_id}]) or remove its table"
+                )
+        return self
+
+    def channels(self, guild_id: int | None) -> Channels:
+        """The channels of server `guild_id`: its own table's, and for each key the table
+        leaves out (or with no table, or no server: a DM) the `[discord]` one."""
+        own = self.servers.get(guild_id) if guild_id is not None else None
+
+        def pick(key: str) -> int:
+            value = getattr(own, key) if own is not None else None
+            return int(getattr(self, key) if value is None else value)
+
+        return Channels(
+            questions=pick("questions_channel_id"),
+            forum=pick("forum_channel_id"),
+            steering=pick("steering_channel_id"),
+            expert=pick("expert_channel_id"),
+        )
+
+    def channel_ids(self, kind: ChannelKind) -> tuple[int, ...]:
+        """Every server's channel for `kind`, each once (none for 0), the `[discord]` one
+        first: every steering channel gets the digest, every forum is read."""
+        servers = self.guild_ids or (None,)
+        used = [getattr(self.channels(g), kind) for g in servers]
+        default = getattr(self.channels(None), kind)
+        ordered = [default, *used] if default in used else used
+        return tuple(dict.fromkeys(c for c in ordered if c))
 
 
 class Settings(BaseSettings):
