@@ -26,7 +26,7 @@ async def add_cogs_and_workers(bot: ExchangeBot) -> None:
     await bot.add_cog(OfficersCog(bot))
     await bot.add_cog(ExpertCog(bot))
     await bot.add_cog(DigestCog(bot))
-    if bot.settings.discord.forum_channel_id:
+    if bot.settings.discord.channel_ids("forum"):
         await bot.add_cog(ForumCog(bot))
     worker = DeliveryWorker(bot)
     bot.worker = worker
@@ -64,7 +64,7 @@ def run(settings: Settings, token: str, *, sync: bool = False) -> int:
         log.error(
             "Discord refused the Message Content intent, which reading forum posts needs: "
             "turn it on under Privileged Gateway Intents on the application's Bot page, or "
-            "leave discord.forum_channel_id unset."
+            "configure no forum channel (discord.forum_channel_id, and in discord.servers)."
         )
         return EXIT_INTENT_NOT_ENABLED
     return 0

@@ -57,7 +57,7 @@ def intents_for(settings: Settings) -> discord.Intents:
     """Only what the bot needs: guilds (channels, roles, threads); forum posts need content."""
     intents = discord.Intents.none()
     intents.guilds = True
-    if settings.discord.forum_channel_id:
+    if settings.discord.channel_ids("forum"):
         # Reading a forum post's body is the one use of the privileged Message Content intent.
         intents.guild_messages = True
         intents.message_content = True
@@ -65,7 +65,8 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 
 def actor_for(user: discord.User | discord.Member, settings: Settings) -> Actor:
-    """The exchange's view of a Discord user: a stable key, a name, and roles by role name.
+    """The exchange's view of a Discord user: a stable key, a name, and roles by the names
+    or ids in `[roles]`.
 
     Roles count only in the servers named in `discord.guild_ids`: anyone can create a role
     called "PSN Expert" in a server of their own, so with no servers named, everyone is an
@@ -74,13 +75,14 @@ def actor_for(user: discord.User | discord.Member, settings: Settings) -> Actor:
     roles = {Role.OFFICER}
     trusted = isinstance(user, discord.Member) and user.guild.id in settings.discord.guild_ids
     if isinstance(user, discord.Member) and trusted:
-        names = {role.name for role in user.roles}
-        wanted = {
-            settings.roles.expert: Role.EXPERT,
-            settings.roles.steering: Role.STEERING,
-            settings.roles.admin: Role.ADMIN,
-        }
-        roles |= {role for name, role in wanted.items() if name in names}
+        held = {role.name for role in user.roles} | {role.id for role in user.roles}
+        for name, role in (
+            ("expert", Role.EXPERT),
+            ("steering", Role.STEERING),
+            ("admin", Role.ADMIN),
+        ):
+            if held.intersection(settings.roles.refs(name)):
+                roles.add(role)
     return Actor(str(Address.discord_user(user.id)), user.display_name, frozenset(roles))
 
 
@@ -96,6 +98,7 @@ class ExchangeBot(commands.Bot):
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
         super().__init__(
+            # Required by commands.Bot, never used: on_message parses no prefix commands.
             command_prefix=commands.when_mentioned,
             intents=intents_for(settings),
             allowed_mentions=discord.AllowedMentions.none(),
@@ -127,6 +130,11 @@ class ExchangeBot(commands.Bot):
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         await self.forms.dispatch(interaction)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Nothing: the bot has slash commands only. commands.Bot would parse "@bot hi" as a
+        prefix command and log CommandNotFound as an error; forum posts are read by the
+        forum cog's own listener."""
 
     async def on_ready(self) -> None:
         # Catch up at once: a digest missed while the bot was down is owed and posted now.
@@ -172,9 +180,7 @@ class ExchangeBot(commands.Bot):
         else:
             await self.tree.sync()
         synced_now = sorted(set(guilds) - set(failed))
-        await self.call(
-            Exchange.remember_front_end_fact, SYNCED_GUILDS_KEY, json.dumps(synced_now)
-        )
+        await self.call(Exchange.remember_front_end_fact, SYNCED_GUILDS_KEY, json.dumps(synced_now))
         if not failed:  # otherwise the next start tries the failed servers again
             await self.call(Exchange.remember_front_end_fact, COMMANDS_HASH_KEY, fingerprint)
         self.force_sync = False

@@ -1,7 +1,7 @@
 """The one sender: everything the exchange owes on Discord, from one outbox.
 
 Answers and merge notices go to threads and DMs; digests, release reminders and overdue
-flags to the steering and expert channels. The database is the source of truth. Each
+flags to every server's steering and expert channels. The database is the source of truth. Each
 message is sent with a nonce derived from its id (discord.py sets `enforce_nonce`), then
 marked sent; if the bot dies between the two, the resend after restart carries the same
 nonce, and Discord drops it as a duplicate within its nonce window (a few minutes). A
@@ -182,12 +182,12 @@ class DeliveryWorker:
                 NOTICES_PER_ROUND,
                 max_attempts=self.max_attempts,
             )
+            owed += await self.placed([n for n in notices if isinstance(n, Notice)])
         except StoreError as error:
             log.warning("could not read what is owed (%s); trying again at the next poll", error)
             return 0
         if len(owed) == DELIVERIES_PER_ROUND or len(notices) == NOTICES_PER_ROUND:
             self.bot.deliveries_due.set()  # more to send: the next round starts at once
-        owed += notices
         # Never send again what was sent (or tried) but is not yet recorded as such.
         owed = [m for m in owed if m.id not in self.unrecorded]
         sent = 0
@@ -299,16 +299,27 @@ class DeliveryWorker:
             int(retry_delay_seconds(attempts - 1)),
         )
 
-    def channel_id(self, audience: str) -> int:
-        """The channel configured for an audience's notices (0 for none)."""
-        settings = self.bot.settings.discord
-        return (
-            settings.steering_channel_id if audience == "steering" else settings.expert_channel_id
+    def channel_ids(self, audience: str) -> tuple[int, ...]:
+        """Every server's channel for an audience's notices (none configured: empty)."""
+        return self.bot.settings.discord.channel_ids(
+            "steering" if audience == "steering" else "expert"
         )
+
+    async def placed(self, notices: list[Notice]) -> list[Notice]:
+        """Each notice at its channels: one not yet placed is owed at every channel of its
+        audience (each server's), each to be posted and retried on its own."""
+        out: list[Notice] = []
+        for notice in notices:
+            if notice.place is not None:
+                out.append(notice)
+                continue
+            places = [str(Address.discord_channel(c)) for c in self.channel_ids(notice.audience)]
+            out += await self.bot.call(Exchange.place_notice, notice.id, places)
+        return out
 
     def audiences(self) -> list[str]:
         """The audiences whose notices can be posted; the others stay owed (said once)."""
-        audiences = [a for a in ("steering", "expert") if self.channel_id(a)]
+        audiences = [a for a in ("steering", "expert") if self.channel_ids(a)]
         for missing in {"steering", "expert"} - set(audiences) - self.warned:
             log.warning("no channel configured for %s notices; they stay owed", missing)
             self.warned.add(missing)
@@ -370,7 +381,10 @@ class DeliveryWorker:
         them; a group is only ever made of notices not yet tried.
         """
         first = group[0]
-        channel = await self.channel(self.channel_id(first.audience))
+        channel_id = _discord_id(first.place, place=True)
+        if channel_id is None:
+            raise Undeliverable(f"notice {first.id} has no channel")
+        channel = await self.channel(channel_id)
         if len(group) == 1:
             body, tag = first.body, f"n{first.id}"
         else:
@@ -389,13 +403,13 @@ class DeliveryWorker:
 
 
 def grouped(notices: list[Notice]) -> list[list[Notice]]:
-    """Each notice alone, except overdue flags for one audience, which go out together."""
+    """Each notice alone, except overdue flags for one channel, which go out together."""
     groups: list[list[Notice]] = []
-    flags: dict[str, list[Notice]] = {}
+    flags: dict[tuple[str, str | None], list[Notice]] = {}
     for notice in notices:
         # Only flags never tried go together: one Discord refuses must not sink the rest.
         if notice.kind == "overdue" and notice.attempts == 0 and not notice.failed_before:
-            flags.setdefault(notice.audience, []).append(notice)
+            flags.setdefault((notice.audience, notice.place), []).append(notice)
         else:
             groups.append([notice])
     return groups + list(flags.values())

@@ -11,13 +11,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.budget import clip
 from bot.client import ExchangeBot
 from bot.interactions import ExchangeModal, guarded, open_form
 from bot.render import authorities_wait, queue_embed
 from knowledge.exchange import Exchange
 from knowledge.models import QueueEntry, Role
-from knowledge.text import plural, question_id
+from knowledge.text import plural, question_id, question_ref
 
 # UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
 Interaction = discord.Interaction[Any]
@@ -233,7 +232,8 @@ class ExpertCog(commands.Cog):
         )
         self.bot.deliveries_due.set()
         await interaction.followup.send(
-            f"Merged {clip(question, 20)} into {target.ref}; the askers are told.", ephemeral=True
+            f"Merged {question_ref(question_id(question))} into {target.ref}; the askers are told.",
+            ephemeral=True,
         )
 
     @app_commands.command(

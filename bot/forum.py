@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.client import ExchangeBot
 from bot.interactions import ExchangeModal, guarded
-from bot.render import outcome_embed
+from bot.render import outcome_embed, shown
 from bot.suggestions import suggestion_view
 from knowledge.addresses import Address
 from knowledge.errors import AuthorityNeeded, ExchangeError
@@ -44,7 +44,14 @@ UNKNOWN_MESSAGE, NO_FIRST_MESSAGE_YET = 10008, 40058
 WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
+# Set once a forum's first scan is done; before every server had its own forum, one key
+# (this one, alone) said so for the one forum, `discord.forum_channel_id`.
 SCANNED_KEY = "forum_posts_scanned"
+
+
+def scanned_key(forum_id: int) -> str:
+    """The front-end fact that the forum `forum_id` has had its first scan."""
+    return f"{SCANNED_KEY}:{Address.discord_channel(forum_id)}"
 
 
 def taken_key(thread_id: int) -> str:
@@ -101,7 +108,7 @@ async def take_post(bot: ExchangeBot, thread: discord.Thread) -> None:
         view.add_item(AuthorityButton(thread.id))
         await send_in_post(
             thread,
-            f"<@{owner.id}> {needed}",
+            f"<@{owner.id}> {shown(str(needed))}",
             view=view,
             allowed_mentions=discord.AllowedMentions(users=[owner]),
         )
@@ -110,7 +117,7 @@ async def take_post(bot: ExchangeBot, thread: discord.Thread) -> None:
         await bot.call(Exchange.remember_front_end_fact, taken_key(thread.id), "refused")
         await send_in_post(
             thread,
-            f"<@{owner.id}> {refused}",
+            f"<@{owner.id}> {shown(str(refused))}",
             allowed_mentions=discord.AllowedMentions(users=[owner]),
         )
         return
@@ -165,7 +172,7 @@ class AuthorityModal(ExchangeModal, title="Your authority"):
         stored = await bot.call(
             Exchange.set_authority, bot.actor(interaction.user), self.name.value
         )
-        await interaction.followup.send(f"Thank you — recorded as {stored}.", ephemeral=True)
+        await interaction.followup.send(f"Thank you — recorded as {shown(stored)}.", ephemeral=True)
         await take_post(bot, thread)
 
 
@@ -181,27 +188,38 @@ class ForumCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        """Posts made while the bot was down: the forum's active threads (GUILD_CREATE brings
-        them) not yet taken are taken now, once each."""
-        forum = self.bot.get_channel(self.bot.settings.discord.forum_channel_id)
-        if not isinstance(forum, discord.ForumChannel):
-            return
+        """Posts made while the bot was down: each forum's active threads (GUILD_CREATE
+        brings them) not yet taken are taken now, once each."""
+        for forum_id in self.bot.settings.discord.channel_ids("forum"):
+            forum = self.bot.get_channel(forum_id)
+            if isinstance(forum, discord.ForumChannel):
+                await self.scan(forum)
+
+    async def scan(self, forum: discord.ForumChannel) -> None:
         active = [t for t in forum.threads if not (t.archived or t.locked)]
-        if await self.bot.call(Exchange.front_end_fact, SCANNED_KEY) is None:
-            # The first scan (a new install, or an upgrade from a bot that did not record what
-            # it took): the posts already there are not this bot's to take (again).
+        if not await self.scanned_before(forum.id):
+            # The first scan (a new install, a new server's forum, or an upgrade from a bot
+            # that did not record what it took): the posts already there are not this bot's
+            # to take (again).
             for thread in active:
                 await self.bot.call(
                     Exchange.remember_front_end_fact, taken_key(thread.id), "before"
                 )
-            await self.bot.call(Exchange.remember_front_end_fact, SCANNED_KEY, "yes")
+            await self.bot.call(Exchange.remember_front_end_fact, scanned_key(forum.id), "yes")
             return
         for thread in sorted(active, key=lambda t: t.id):
             await self.take_new(thread)
 
+    async def scanned_before(self, forum_id: int) -> bool:
+        if await self.bot.call(Exchange.front_end_fact, scanned_key(forum_id)) is not None:
+            return True
+        # Recorded by a bot from before servers had forums of their own: for the one forum.
+        legacy = forum_id == self.bot.settings.discord.forum_channel_id
+        return legacy and await self.bot.call(Exchange.front_end_fact, SCANNED_KEY) is not None
+
     async def take_new(self, thread: discord.Thread) -> None:
         """Take a post not taken before (by its place), in this run or an earlier one."""
-        if thread.parent_id != self.bot.settings.discord.forum_channel_id:
+        if thread.parent_id not in self.bot.settings.discord.channel_ids("forum"):
             return
         if self.bot.user is not None and thread.owner_id == self.bot.user.id:
             return  # our own posts of questions asked with /ask

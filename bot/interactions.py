@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Self, TypeVar
 import discord
 from discord import app_commands
 
+from bot.render import shown
 from knowledge.errors import ExchangeError
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ async def reply_error(
     original = getattr(error, "original", error)
     files: list[discord.File] = []
     if isinstance(original, ExchangeError):
-        message, files = giving_back(str(original), typed)
+        # A refusal may quote what was typed ("'[x](…)' is not a question id"): as text.
+        message, files = giving_back(shown(str(original)), typed)
     elif isinstance(original, app_commands.CheckFailure | app_commands.NoPrivateMessage):
         message = "That command can only be used in the exchange's server, not in a direct message."
     else:

@@ -62,7 +62,8 @@ def markdown_embeds(markdown: str, colour: discord.Colour) -> list[list[discord.
     continue in further embeds, and embeds are grouped into messages of at most ten
     embeds and 6,000 characters.
     """
-    lines = _table_lines(markdown.rstrip().split("\n"))
+    # The exchange's Markdown keeps questions from formatting; mentions are Discord's own.
+    lines = _table_lines(discord.utils.escape_mentions(markdown).rstrip().split("\n"))
     sections: list[tuple[str, list[str]]] = [("", [])]
     for line in lines:
         if line.startswith("## ") or (line.startswith("# ") and not sections[0][1]):

@@ -104,7 +104,9 @@ class AskModal(ExchangeModal, title="Ask the PSN expert"):
             Exchange.ask, actor, self.question.value, topic=topic, authority=authority
         )
         if isinstance(outcome, NewQuestion):
-            await post_new_question(bot, outcome.question, actor=actor)
+            await post_new_question(
+                bot, outcome.question, actor=actor, guild_id=interaction.guild_id
+            )
         await interaction.followup.send(
             embed=outcome_embed(outcome), view=suggestion_view(outcome), ephemeral=True
         )

@@ -258,7 +258,7 @@ def _with_answer(question: Question, answer: Answer | None, unanswered: str | No
 
 
 def search_embed(query: str, hits: list[SearchHit]) -> discord.Embed:
-    embed = discord.Embed(title=clip(f"Search: {query}", TITLE_MAX), colour=BLUE)
+    embed = discord.Embed(title=clip(f"Search: {shown(query)}", TITLE_MAX), colour=BLUE)
     if not hits:
         embed.description = "Nothing in the knowledge store matches that yet. You could /ask it."
     waiting = "*Not answered yet — /follow it to receive the answer.*"

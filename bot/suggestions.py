@@ -90,15 +90,17 @@ class SuggestionButton(
         else:
             outcome = await bot.call(Exchange.ask_anyway, actor, self.draft_id)
             channel = interaction.channel
-            forum = bot.settings.discord.forum_channel_id
-            if isinstance(channel, discord.Thread) and forum and channel.parent_id == forum:
+            forums = bot.settings.discord.channel_ids("forum")
+            if isinstance(channel, discord.Thread) and channel.parent_id in forums:
                 # Asked in a forum post: that post is the question's place; say so there.
                 await channel.send(
                     f"Asked as a new question: **{outcome.question.ref}**. "
                     "The answer will be posted here."
                 )
             else:
-                await post_new_question(bot, outcome.question, actor=actor)
+                await post_new_question(
+                    bot, outcome.question, actor=actor, guild_id=interaction.guild_id
+                )
             await interaction.followup.send(embed=outcome_embed(outcome), ephemeral=True)
 
 
@@ -122,25 +124,24 @@ def suggestion_view(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord
     return view
 
 
-async def post_new_question(bot: ExchangeBot, question: Question, *, actor: Any) -> None:
-    """Post a new question publicly (forum post or questions-channel thread) and record where.
+async def post_new_question(
+    bot: ExchangeBot, question: Question, *, actor: Any, guild_id: int | None
+) -> None:
+    """Post a new question publicly (forum post or questions-channel thread) in the server
+    it was asked in (`guild_id`; None for a DM), and record where.
 
     The question is already saved; if Discord refuses the post, the officer still gets the
     answer by direct message, so this only logs.
     """
-    settings = bot.settings.discord
+    channels = bot.settings.discord.channels(guild_id)
     authority = await bot.call(Exchange.authority_of, actor)
     content = posted_question(
         question, authority if bot.settings.exchange.name_authorities_in_answers else None
     )
     name = clip(f"{question.ref} {question.text}", 100)
     try:
-        forum = bot.get_channel(settings.forum_channel_id) if settings.forum_channel_id else None
-        channel = (
-            bot.get_channel(settings.questions_channel_id)
-            if settings.questions_channel_id
-            else None
-        )
+        forum = bot.get_channel(channels.forum) if channels.forum else None
+        channel = bot.get_channel(channels.questions) if channels.questions else None
         if isinstance(forum, discord.ForumChannel):
             tags = [t for t in forum.available_tags if t.name.lower() == question.topic.lower()]
             if not tags and forum.flags.require_tag:

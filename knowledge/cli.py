@@ -339,12 +339,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
         else:
             digest = exchange.digest(OPERATOR, since, until)
         sys.stdout.write(exchange.digest_markdown(digest))
-    if args.send and exchange.settings.discord.steering_channel_id:
-        print("\n(recorded for the steering group's channel; the bot posts it)", file=sys.stderr)
+    if args.send and exchange.settings.discord.channel_ids("steering"):
+        print(
+            "\n(recorded for the steering group's channel in each server; the bot posts it)",
+            file=sys.stderr,
+        )
     elif args.send:
         print(
-            "\n(recorded, but discord.steering_channel_id is not set: it will be posted "
-            "once a steering channel is configured)",
+            "\n(recorded, but no steering channel is set (discord.steering_channel_id, or in "
+            "discord.servers): it will be posted once one is configured)",
             file=sys.stderr,
         )
     return 0

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -198,10 +207,60 @@ class MatchingSettings(Section):
         return cleaned
 
 
+# A Discord role, by name (text) or by id (a number).
+RoleRef = str | int
+
+
 class RoleSettings(Section):
-    expert: str = "PSN Expert"
-    steering: str = "Steering Group"
-    admin: str = "Exchange Admin"
+    """Who holds each role: a role name, a role id, or a list of both (read as a tuple).
+
+    Names are the simple case; ids survive a rename, and a list names the role in each
+    server where it is called or numbered differently.
+    """
+
+    # A plain string stays a string in a PSNX_ROLES__* variable: the union keeps it from
+    # having to be JSON.
+    expert: RoleRef | tuple[RoleRef, ...] = ("PSN Expert",)
+    steering: RoleRef | tuple[RoleRef, ...] = ("Steering Group",)
+    admin: RoleRef | tuple[RoleRef, ...] = ("Exchange Admin",)
+
+    @field_validator("expert", "steering", "admin", mode="before")
+    @classmethod
+    def _text_or_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        values = value if isinstance(value, list | tuple) else [value]
+        # (A bool is an int to Python, and never a role.)
+        if any(isinstance(v, bool) or not isinstance(v, str | int) for v in values):
+            raise ValueError(
+                f"roles.{info.field_name} takes a role name (text), a role id (a number) or a "
+                f'list of them, e.g. {info.field_name} = ["PSN Expert", 112233445566778899]'
+            )
+        return value
+
+    @field_validator("expert", "steering", "admin")
+    @classmethod
+    def _names_or_ids(
+        cls, value: RoleRef | tuple[RoleRef, ...], info: ValidationInfo
+    ) -> tuple[RoleRef, ...]:
+        key = f"roles.{info.field_name}"
+        refs = value if isinstance(value, tuple) else (value,)
+        if not refs:
+            raise ValueError(f"{key} must name at least one role")
+        for ref in refs:
+            if isinstance(ref, int) and ref <= 0:
+                raise ValueError(f"{key}: {ref} is not a role id (ids are positive numbers)")
+            if isinstance(ref, str) and not ref.strip():
+                raise ValueError(f"{key}: a role name cannot be empty")
+            if isinstance(ref, str) and ref.strip().isdigit():
+                raise ValueError(
+                    f"{key}: {ref!r} looks like a role id written as text; write ids as "
+                    f"numbers, without quotes ({key.split('.')[1]} = {ref.strip()})"
+                )
+        return refs
+
+    def refs(self, role: str) -> tuple[RoleRef, ...]:
+        """The names and ids that give `role` ("expert", "steering" or "admin")."""
+        value: RoleRef | tuple[RoleRef, ...] = getattr(self, role)
+        return value if isinstance(value, tuple) else (value,)
 
 
 class ScheduleSettings(Section):
@@ -242,12 +301,73 @@ class ScheduleSettings(Section):
         return ZoneInfo(self.timezone)
 
 
+# What a server's channel is for (the field of `Channels`).
+ChannelKind = Literal["questions", "forum", "steering", "expert"]
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """Where the bot posts and reads in one server; 0 for none."""
+
+    questions: int = 0
+    forum: int = 0
+    steering: int = 0
+    expert: int = 0
+
+
+class ServerChannels(Section):
+    """`[discord.servers.<guild id>]`: one server's own channels. A key left out takes the
+    `[discord]` key of the same name; 0 means none in this server."""
+
+    questions_channel_id: int | None = None
+    forum_channel_id: int | None = None
+    steering_channel_id: int | None = None
+    expert_channel_id: int | None = None
+
+
 class DiscordSettings(Section):
     guild_ids: tuple[int, ...] = ()
+    # The channels of a server without a table of its own (the one server, if there is one).
     questions_channel_id: int = 0
     forum_channel_id: int = 0
     steering_channel_id: int = 0
     expert_channel_id: int = 0
+    servers: dict[int, ServerChannels] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _servers_are_guilds(self) -> Self:
+        for guild_id in self.servers:
+            if guild_id not in self.guild_ids:
+                raise ValueError(
+                    f"discord.servers.{guild_id}: server {guild_id} is not in discord.guild_ids; "
+                    f"add it there (guild_ids = [..., {guild_id}]) or remove its table"
+                )
+        return self
+
+    def channels(self, guild_id: int | None) -> Channels:
+        """The channels of server `guild_id`: its own table's, and for each key the table
+        leaves out (or with no table, or no server: a DM) the `[discord]` one."""
+        own = self.servers.get(guild_id) if guild_id is not None else None
+
+        def pick(key: str) -> int:
+            value = getattr(own, key) if own is not None else None
+            return int(getattr(self, key) if value is None else value)
+
+        return Channels(
+            questions=pick("questions_channel_id"),
+            forum=pick("forum_channel_id"),
+            steering=pick("steering_channel_id"),
+            expert=pick("expert_channel_id"),
+        )
+
+    def channel_ids(self, kind: ChannelKind) -> tuple[int, ...]:
+        """Every server's channel for `kind`, each once (none for 0), the `[discord]` one
+        first: every steering channel gets the digest, every forum is read."""
+        servers = self.guild_ids or (None,)
+        used = [getattr(self.channels(g), kind) for g in servers]
+        default = getattr(self.channels(None), kind)
+        ordered = [default, *used] if default in used else used
+        return tuple(dict.fromkeys(c for c in ordered if c))
 
 
 class Settings(BaseSettings):

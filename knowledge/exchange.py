@@ -177,6 +177,7 @@ class Exchange:
     owed_messages = _UseCase("outbox", OutboxUseCases.owed_messages)
     owed_deliveries = _UseCase("outbox", OutboxUseCases.owed_deliveries)
     owed_notices = _UseCase("outbox", OutboxUseCases.owed_notices)
+    place_notice = _UseCase("outbox", OutboxUseCases.place_notice)
     mark_sent = _UseCase("outbox", OutboxUseCases.mark_sent)
     mark_part_sent = _UseCase("outbox", OutboxUseCases.mark_part_sent)
     mark_failed = _UseCase("outbox", OutboxUseCases.mark_failed)

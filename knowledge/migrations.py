@@ -354,4 +354,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("pending imports", PENDING_IMPORTS),
     ("authorities as people read them", AUTHORITY_KEYS),
     ("wording vectors", WORDING_VECTORS),
+    (
+        "notice places",
+        # A notice owed to an audience goes to each of its places (the steering channel of
+        # every server): one row per place, each posted and retried on its own. NULL until
+        # the front end that sends it says where.
+        "ALTER TABLE outbox ADD COLUMN place TEXT;",
+    ),
 )

@@ -295,6 +295,7 @@ class Notice:
     attempts: int = 0
     parts_sent: int = 0  # messages of it already posted (a long one takes several)
     failed_before: bool = False  # it has failed at least once (even if since retried)
+    place: str | None = None  # where it goes (a channel's address); None until placed
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +333,7 @@ class OwedMessage:
     recipient: str | None  # an officer's or a place's address
     recipient_is_place: bool
     audience: str | None  # "steering" or "expert"
+    place: str | None  # a notice's channel, once placed (see OutboxUseCases.place_notice)
     officer_id: int | None
     question_id: int | None
     answer_id: int | None

@@ -26,6 +26,7 @@ from tests.botkit import (
     actions,
     actor,
     answer_and_publish,
+    as_read,
     ask,
     bot_of,
     button,
@@ -229,7 +230,7 @@ async def test_ask_anyway_makes_a_new_question_and_nobody_else_can_choose_for_yo
         assert events(fake, "suggestion_declined")[0]["question_id"] == 1
 
         again = await fake.click(bob, button(offer, "follow"), message=offer)
-        assert "already chosen what to do with that question (asked anyway)" in (
+        assert "already chosen what to do with that question (asked anyway)" in as_read(
             reply_of(again).text
         )
         assert queue_size(fake) == 2

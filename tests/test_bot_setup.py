@@ -296,3 +296,17 @@ def test_the_readme_service_unit_does_not_restart_on_those_statuses() -> None:
     }
     assert "StartLimitBurst=" in unit
     assert "StartLimitIntervalSec=" in unit
+
+
+@async_test
+async def test_a_message_mentioning_the_bot_is_not_taken_as_a_command(place: Place) -> None:
+    # With a forum the bot reads guild messages, and Discord sends the content of any
+    # message that mentions it: "@bot hi" must not reach a prefix-command parser (which
+    # logs CommandNotFound as an ERROR, failing the fake) nor get a reply.
+    async with running(place, place.with_forum()) as fake:
+        alice = fake.member("Alice")
+        bot_id = place.world.app_id
+        for text in (f"<@{bot_id}> hi", f"<@{bot_id}> ask", f"<@!{bot_id}> help"):
+            turn = await fake.message(alice, place.general, text)
+            assert turn.messages == [], text
+            assert turn.requests == [], text

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import textwrap
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from knowledge.config import ConfigError, Settings, discord_token, load_settings
+from knowledge.config import Channels, ConfigError, Settings, discord_token, load_settings
 from tests.conftest import REPO
 
 SHIPPED = REPO / "config.toml"
@@ -232,6 +233,116 @@ def test_two_spellings_of_one_authority_in_the_list_are_refused(tmp_path: Path) 
 def test_a_wrongly_typed_value_is_named(tmp_path: Path) -> None:
     message = refusal(write(tmp_path, '[database]\nbusy_timeout_ms = "soon"\n'))
     assert "database.busy_timeout_ms" in message
+
+
+# -- roles ----------------------------------------------------------------------------
+
+
+def test_a_role_is_a_name_an_id_or_a_list_of_both(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(
+            tmp_path,
+            '[roles]\nexpert = 112233445566778899\nsteering = ["Steering Group", 998877]\n',
+        )
+    )
+    assert settings.roles.refs("expert") == (112233445566778899,)
+    assert settings.roles.refs("steering") == ("Steering Group", 998877)
+    assert settings.roles.refs("admin") == ("Exchange Admin",)  # the default, a name
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('expert = "112233445566778899"', "write ids as numbers, without quotes"),
+        ("expert = true", "a role name (text), a role id (a number)"),
+        ("expert = 1.5", "a role name (text), a role id (a number)"),
+        ("expert = 0", "not a role id"),
+        ('expert = ""', "cannot be empty"),
+        ("expert = []", "at least one role"),
+    ],
+)
+def test_a_role_that_cannot_be_one_is_named(tmp_path: Path, line: str, words: str) -> None:
+    message = refusal(write(tmp_path, f"[roles]\n{line}\n"))
+    assert "roles.expert" in message
+    assert words in message
+
+
+def test_a_role_name_in_the_environment_needs_no_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PSNX_ROLES__EXPERT", "Cabinet Office PSN")
+    monkeypatch.setenv("PSNX_ROLES__ADMIN", '["Exchange Admin", 42]')
+    settings = load_settings(SHIPPED)
+    assert settings.roles.refs("expert") == ("Cabinet Office PSN",)
+    assert settings.roles.refs("admin") == ("Exchange Admin", 42)
+
+
+# -- servers ----------------------------------------------------------------------------
+
+TWO_SERVERS = """
+[discord]
+guild_ids = [111, 222]
+questions_channel_id = 10
+steering_channel_id = 30
+expert_channel_id = 40
+
+[discord.servers.222]
+questions_channel_id = 20
+forum_channel_id = 25
+steering_channel_id = 35
+"""
+
+
+def test_each_server_has_its_channels_and_the_flat_keys_fill_in_the_rest(tmp_path: Path) -> None:
+    discord_settings = load_settings(write(tmp_path, TWO_SERVERS)).discord
+
+    # 111 has no table: the [discord] channels. 222 has its own, and shares the expert's.
+    assert discord_settings.channels(111) == Channels(10, 0, 30, 40)
+    assert discord_settings.channels(222) == Channels(20, 25, 35, 40)
+    assert discord_settings.channels(None) == Channels(10, 0, 30, 40)  # a DM
+    assert discord_settings.channel_ids("steering") == (30, 35)
+    assert discord_settings.channel_ids("expert") == (40,)
+    assert discord_settings.channel_ids("forum") == (25,)
+
+
+def test_the_flat_channel_keys_alone_still_configure_one_server(tmp_path: Path) -> None:
+    one = "[discord]\nguild_ids = [111]\nquestions_channel_id = 10\nforum_channel_id = 15\n"
+    discord_settings = load_settings(write(tmp_path, one)).discord
+    assert discord_settings.channels(111) == Channels(10, 15, 0, 0)
+    assert discord_settings.channel_ids("forum") == (15,)
+    assert discord_settings.channel_ids("steering") == ()
+
+
+def test_a_server_table_can_say_a_server_has_none_of_a_channel(tmp_path: Path) -> None:
+    text = TWO_SERVERS.replace("forum_channel_id = 25", "expert_channel_id = 0")
+    discord_settings = load_settings(write(tmp_path, text)).discord
+    assert discord_settings.channels(222).expert == 0
+    assert discord_settings.channel_ids("expert") == (40,)
+
+
+def test_the_readmes_two_server_example_loads(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    [example] = [
+        block
+        for block in re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
+        if "[discord.servers." in block
+    ]
+    discord_settings = load_settings(write(tmp_path, textwrap.dedent(example))).discord
+    first, second = discord_settings.guild_ids
+    assert discord_settings.channels(second).expert == discord_settings.channels(first).expert
+    assert discord_settings.channel_ids("steering") == (334455667788990011, 778899001122334455)
+
+
+def test_a_server_table_for_a_server_not_in_guild_ids_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    message = refusal(write(tmp_path, TWO_SERVERS.replace("[111, 222]", "[111]")))
+    assert "discord.servers.222" in message
+    assert "not in discord.guild_ids" in message
+
+
+def test_a_typo_in_a_server_table_is_named(tmp_path: Path) -> None:
+    message = refusal(write(tmp_path, TWO_SERVERS + "steering_channel = 36\n"))
+    assert "discord.servers.222.steering_channel" in message
+    assert "unknown setting" in message
 
 
 # -- environment overrides ------------------------------------------------------------

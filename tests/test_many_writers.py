@@ -90,9 +90,9 @@ def test_eight_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Pa
     ]
     results = [(run.wait(timeout=60), *run.communicate()) for run in runs]
 
-    assert [(code, out.strip()) for code, out, _ in results] == [
-        (0, str(len(MIGRATIONS)))
-    ] * 8, [err for _, _, err in results]
+    assert [(code, out.strip()) for code, out, _ in results] == [(0, str(len(MIGRATIONS)))] * 8, [
+        err for _, _, err in results
+    ]
     store = Store.open(db)
     try:
         assert store.check() == []

@@ -145,3 +145,73 @@ def test_an_undeliverable_message_is_given_up_on_at_once_until_an_admin_retries_
     assert due(exchange) == {delivery, notice}
     with pytest.raises(NotFound):
         exchange.mark_undeliverable(10_000, "gone")
+
+
+# -- notices at several places (a steering channel per server) ---------------------------
+
+NORTH, SOUTH = "discord:channel:101", "discord:channel:202"
+
+
+def test_a_notice_placed_at_several_places_is_owed_and_sent_at_each_on_its_own(
+    exchange: Exchange, alice: Actor, expert: Actor, clock: Clock
+) -> None:
+    _, digest = owe_answer_and_digest(exchange, alice, expert)
+    [unplaced] = exchange.owed_notices("steering")
+    assert unplaced.place is None
+
+    placed = exchange.place_notice(digest, [NORTH, SOUTH])
+
+    assert [(n.place, n.body) for n in placed] == [(NORTH, unplaced.body), (SOUTH, unplaced.body)]
+    assert placed[0].id == digest  # the notice keeps its id (and so its nonces) at the first
+    assert exchange.owed_notices("steering") == placed
+    north, south = placed
+    exchange.mark_sent(north.id)
+    assert exchange.mark_failed(south.id, "403 Missing Access") == 1
+    assert exchange.owed_notices("steering") == []  # north sent, south backing off
+    clock.advance(seconds=5)
+    [again] = exchange.owed_notices("steering")
+    assert (again.id, again.place, again.attempts) == (south.id, SOUTH, 1)
+    # Placed once: asking again changes nothing.
+    assert [n.id for n in exchange.place_notice(south.id, [NORTH, SOUTH])] == [south.id]
+    assert exchange.place_notice(north.id, [NORTH, SOUTH]) == []  # sent: no longer owed
+    [failing] = exchange.failing_messages(ADMIN)
+    assert failing.recipient == f"steering at {SOUTH}"
+
+
+def test_copies_of_a_digest_do_not_move_where_the_next_one_starts(
+    exchange: Exchange, alice: Actor, expert: Actor, clock: Clock
+) -> None:
+    _, digest = owe_answer_and_digest(exchange, alice, expert)
+    exchange.place_notice(digest, [NORTH, SOUTH])
+    clock.advance(days=7)
+
+    exchange.send_digest(STEERING)
+
+    windows = [n for n in exchange.owed_notices("steering") if n.place is None]
+    assert len(windows) == 1  # one new digest, from where the placed ones ended
+
+
+def test_a_notice_owed_before_the_upgrade_is_placed_where_it_was_going(tmp_path: Path) -> None:
+    path = tmp_path / "before.db"
+    version = next(n for n, (name, _) in enumerate(MIGRATIONS) if name == "notice places")
+    at_version(path, version)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            "INSERT INTO outbox (key, kind, audience, body, parts_sent, created_at) "
+            "VALUES ('digest:x', 'digest', 'steering', '# Digest', 1, '2010-05-11T09:00:00+00:00')"
+        )
+    conn.close()
+
+    store = Store.open(path)
+    try:
+        [owed] = store.outbox.owed(audiences=["steering"])
+        assert owed.place is None
+        first, _ = store.outbox.place_notice(owed.id, [NORTH, SOUTH])
+        parts = {m.place: m.parts_sent for m in store.outbox.owed(audiences=["steering"])}
+    finally:
+        store.close()
+
+    assert first == owed.id
+    # The first place goes on from the part already posted; the copy starts at the start.
+    assert parts == {NORTH: 1, SOUTH: 0}

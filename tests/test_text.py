@@ -170,9 +170,7 @@ def test_an_answer_renders_as_its_own_text_with_its_lines_and_paragraphs() -> No
     assert set(re.findall(r"<(/?[a-z0-9]+)", rendered)) == {"p", "/p", "br"}
     paragraphs = re.findall(r"<p>(.*?)</p>", rendered, re.DOTALL)
     assert len(paragraphs) == 2
-    shown = [
-        [html.unescape(line) for line in re.split(r"<br />\n", p)] for p in paragraphs
-    ]
+    shown = [[html.unescape(line) for line in re.split(r"<br />\n", p)] for p in paragraphs]
     first, second = HOSTILE_ANSWER.split("\n\n")
     assert shown[0] == [" ".join(line.split()) for line in first.split("\n")]
     assert shown[1] == [second]

@@ -1,10 +1,11 @@
 """The outbox: every message the exchange owes, to an officer or a place (answers, merge
 notices) or to an audience (digests, reminders and overdue flags for the steering group or
-the expert), recorded in the transaction that owes it and marked once sent."""
+the expert, one row for each of the audience's places once the sender places it),
+recorded in the transaction that owes it and marked once sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,11 @@ def delivery_key(kind: MessageKind, about: int | None, recipient: str) -> str:
     return f"{kind.value}:{about}:{recipient}"
 
 
+def _at(audience: str, place: str | None) -> str:
+    """A notice's recipient as an admin reads it: "steering", "steering at discord:channel:9"."""
+    return f"{audience} at {place}" if place else audience
+
+
 def _message(row: dict[str, Any]) -> OwedMessage:
     return OwedMessage(
         id=row["id"],
@@ -27,6 +33,7 @@ def _message(row: dict[str, Any]) -> OwedMessage:
         recipient=row["recipient"],
         recipient_is_place=bool(row["recipient_is_place"]),
         audience=row["audience"],
+        place=row["place"],
         officer_id=row["officer_id"],
         question_id=row["question_id"],
         answer_id=row["answer_id"],
@@ -100,6 +107,33 @@ class Outbox:
                    created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
             [key, kind, audience, start, end, body, stamp(now)],
         )
+
+    def place_notice(self, notice_id: int, places: Sequence[str]) -> list[int]:
+        """Owe an owed notice not yet placed at each of `places`: it takes the first, and a
+        copy (with its own key, attempts and progress) each of the rest. Returns the ids of
+        the notices now at those places; a notice already placed is left as it is."""
+        row = self._db.one(
+            "SELECT place FROM outbox WHERE id = ? AND audience IS NOT NULL AND status = ?",
+            [notice_id, MessageStatus.OWED],
+        )
+        if row is None:
+            return []
+        if row["place"] is not None or not places:
+            return [notice_id]
+        self._db.write("UPDATE outbox SET place = ? WHERE id = ?", [places[0], notice_id])
+        copies = [
+            self._db.insert(
+                """INSERT INTO outbox (key, kind, audience, place, window_start, window_end,
+                       body, created_at)
+                   SELECT key || '@' || ?, kind, audience, ?, window_start, window_end, body,
+                       created_at
+                   FROM outbox WHERE id = ?""",
+                [place, place, notice_id],
+            )
+            for place in dict.fromkeys(places[1:])
+            if place != places[0]
+        ]
+        return [notice_id, *copies]
 
     def last_digest_end(self) -> datetime | None:
         """Where the last digest owed stops (the next one starts there)."""
@@ -197,7 +231,7 @@ class Outbox:
     def failing(self) -> list[FailingMessage]:
         """Owed messages that have failed at least once, most attempts first."""
         rows = self._db.rows(
-            """SELECT id, kind, question_id, recipient, audience, attempts, last_error,
+            """SELECT id, kind, question_id, recipient, audience, place, attempts, last_error,
                       created_at
                FROM outbox WHERE status = ? AND attempts > 0
                ORDER BY attempts DESC, created_at""",
@@ -209,7 +243,7 @@ class Outbox:
                 id=r["id"],
                 kind=MessageKind(r["kind"]),
                 question_id=r["question_id"],
-                recipient=r["recipient"] if r["recipient"] is not None else r["audience"],
+                recipient=r["recipient"] or _at(r["audience"], r["place"]),
                 attempts=r["attempts"],
                 last_error=r["last_error"] or "",
                 created_at=parse_stamp(r["created_at"]),

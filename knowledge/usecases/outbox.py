@@ -4,7 +4,7 @@ and report back what went out or failed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from knowledge.addresses import reachable
@@ -141,6 +141,16 @@ class OutboxUseCases:
             attempts=row.attempts,
         )
 
+    def place_notice(self, notice_id: int, places: Sequence[str]) -> list[Notice]:
+        """Owe notice `notice_id` at each of `places` (a front end's addresses, e.g. the
+        steering channel of every server), each posted and retried on its own: the notice
+        takes the first place, a copy each of the rest. Returns the notices now owed there
+        (the notice alone if it was placed already; none if it is no longer owed)."""
+        with self.uow as uow:
+            ids = uow.outbox.place_notice(notice_id, places)
+            rows = [uow.outbox.get(i) for i in ids]
+        return [_notice(row) for row in rows if row is not None]
+
     def mark_sent(self, message_id: int) -> bool:
         """Record that a message went out; False (and no change) if it already had."""
         with self.uow as uow:
@@ -229,4 +239,5 @@ def _notice(row: OwedMessage) -> Notice:
         row.attempts,
         row.parts_sent,
         failed_before=row.failed_before,
+        place=row.place,
     )

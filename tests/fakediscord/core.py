@@ -75,11 +75,13 @@ class FakeDiscord(_UserActions, _Wire):
                 "user": self.world.bot_user,
                 "session_id": "fake",
                 "resume_gateway_url": "",
-                "guilds": [{"id": str(self.world.guild_id), "unavailable": True}],
+                "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
                 "application": {"id": str(self.world.app_id), "flags": 0},
             },
         )
-        self._dispatch("GUILD_CREATE", self.world.guild_payload(self.bot.intents.members))
+        for guild_id in self.world.guilds:
+            members = self.bot.intents.members
+            self._dispatch("GUILD_CREATE", self.world.guild_payload(members, guild_id))
         await asyncio.wait_for(self.bot.wait_until_ready(), 5)
         self.started = True
         await self.settle()
@@ -126,23 +128,32 @@ class FakeDiscord(_UserActions, _Wire):
         self._collector.check()
 
     # ---- building the world (before or after start)
-    def role(self, name: str, permissions: int = 0) -> int:
+    def role(self, name: str, permissions: int = 0, guild: int | None = None) -> int:
         rid = self.world.snowflake()
         self.world.roles[rid] = self.world._role_payload(rid, name, permissions)
+        guild = guild or self.world.guild_id
+        self.world.role_guilds[rid] = guild
         if self.started:
             self._dispatch(
                 "GUILD_ROLE_CREATE",
-                {"guild_id": str(self.world.guild_id), "role": self.world.roles[rid]},
+                {"guild_id": str(guild), "role": self.world.roles[rid]},
             )
         return rid
 
-    def role_id(self, name: str) -> int:
-        return next(int(r["id"]) for r in self.world.roles.values() if r["name"] == name)
+    def role_id(self, name: str, guild: int | None = None) -> int:
+        guild = guild or self.world.guild_id
+        return next(
+            int(r["id"])
+            for rid, r in self.world.roles.items()
+            if r["name"] == name and self.world.guild_of_role(rid) == guild
+        )
 
-    def member(self, name: str, roles: tuple[str, ...] | list[str] = ()) -> FakeUser:
-        """A guild member; role names are created on first use."""
+    def member(
+        self, name: str, roles: tuple[str, ...] | list[str] = (), guild: int | None = None
+    ) -> FakeUser:
+        """A member (of every guild); role names are created on first use, in ``guild``."""
         uid = self.world.snowflake()
-        role_ids = [self._role_named(r) for r in roles]
+        role_ids = [self._role_named(r, guild) for r in roles]
         user = self.world._user_payload(uid, name)
         self.world.users[uid] = user
         self.world.members[uid] = self.world._member_payload(user, role_ids)
@@ -153,17 +164,21 @@ class FakeDiscord(_UserActions, _Wire):
             )
         return FakeUser(uid, name)
 
-    def _role_named(self, name: str) -> int:
+    def _role_named(self, name: str, guild: int | None = None) -> int:
         try:
-            return self.role_id(name)
+            return self.role_id(name, guild)
         except StopIteration:
-            return self.role(name)
+            return self.role(name, guild=guild)
 
-    def text_channel(self, name: str) -> int:
-        return self._channel({"type": 0, "name": name, "topic": None})
+    def text_channel(self, name: str, guild: int | None = None) -> int:
+        return self._channel({"type": 0, "name": name, "topic": None}, guild)
 
     def forum_channel(
-        self, name: str, tags: tuple[str, ...] | list[str] = (), require_tag: bool = False
+        self,
+        name: str,
+        tags: tuple[str, ...] | list[str] = (),
+        require_tag: bool = False,
+        guild: int | None = None,
     ) -> int:
         """A forum (type 15); ``require_tag`` sets the REQUIRE_TAG channel flag (1 << 4): a post
         without a tag is then refused (https://discord.com/developers/docs/resources/channel)."""
@@ -187,18 +202,19 @@ class FakeDiscord(_UserActions, _Wire):
                 "default_sort_order": None,
                 "default_forum_layout": 0,
                 "flags": REQUIRE_TAG if require_tag else 0,
-            }
+            },
+            guild,
         )
 
     def tag_id(self, forum_id: int, name: str) -> int:
         tags = self.world.channels[forum_id]["available_tags"]
         return next(int(t["id"]) for t in tags if t["name"] == name)
 
-    def _channel(self, extra: dict[str, Any]) -> int:
+    def _channel(self, extra: dict[str, Any], guild: int | None = None) -> int:
         cid = self.world.snowflake()
         self.world.channels[cid] = {
             "id": str(cid),
-            "guild_id": str(self.world.guild_id),
+            "guild_id": str(guild or self.world.guild_id),
             "position": len(self.world.channels),
             "parent_id": None,
             "permission_overwrites": [],
@@ -217,7 +233,7 @@ class FakeDiscord(_UserActions, _Wire):
         thread = {
             "id": str(tid),
             "type": 11,
-            "guild_id": str(self.world.guild_id),
+            "guild_id": str(self.world.guild_of(parent)),
             "parent_id": str(parent),
             "owner_id": str(owner),
             "name": name,

@@ -70,15 +70,16 @@ class _UserActions:
             }
         else:
             member = self.world.members[user.id]
+            guild = self.world.guild_of(channel)
             payload |= {
-                "guild_id": str(self.world.guild_id),
+                "guild_id": str(guild),
                 "channel_id": str(channel),
                 "channel": self.world.channels[channel],
                 "context": 0,
-                "member": {**member, "permissions": str(self.world.permissions(user.id))},
-                "guild": {"id": str(self.world.guild_id), "locale": "en-GB", "features": []},
+                "member": {**member, "permissions": str(self.world.permissions(user.id, guild))},
+                "guild": {"id": str(guild), "locale": "en-GB", "features": []},
                 "guild_locale": "en-GB",
-                "authorizing_integration_owners": {"0": str(self.world.guild_id)},
+                "authorizing_integration_owners": {"0": str(guild)},
             }
         if message is not None:
             payload["message"] = self._message_payload(message)
@@ -136,7 +137,8 @@ class _UserActions:
     ) -> dict[str, Any]:
         tree: app_commands.CommandTree[Any] = self.bot.tree  # type: ignore[attr-defined]
         root, *subs = command.split()
-        guild = discord.Object(self.world.guild_id)
+        guild_id = self.world.guild_of(channel) if channel else self.world.guild_id
+        guild = discord.Object(guild_id)
         cmd: Any = tree.get_command(root, guild=guild) if channel else None
         guild_scoped = cmd is not None
         cmd = cmd or tree.get_command(root)
@@ -152,7 +154,7 @@ class _UserActions:
         opts = self._options(cmd, options, resolved, focused)
         for kind, name in reversed(chain):
             opts = [{"type": kind, "name": name, "options": opts}]
-        scope = self.world.guild_id if guild_scoped else None
+        scope = guild_id if guild_scoped else None
         synced = self.world.commands.get(scope, {}).get(root)
         data = {
             "id": synced["id"] if synced else str(self.world.snowflake()),
@@ -162,7 +164,7 @@ class _UserActions:
             "resolved": resolved,
         }
         if guild_scoped:
-            data["guild_id"] = str(self.world.guild_id)
+            data["guild_id"] = str(guild_id)
         return data
 
     def _options(
@@ -226,9 +228,7 @@ class _UserActions:
             shown = [
                 r
                 for r in self.replies
-                if r.type == 9
-                and r.user_id == user.id
-                and custom_id in (None, r.body["custom_id"])
+                if r.type == 9 and r.user_id == user.id and custom_id in (None, r.body["custom_id"])
             ]
             if not shown:
                 raise LookupError(f"no modal was shown to {user.name}")
@@ -364,7 +364,7 @@ class _UserActions:
         payload = self._message_payload(msg, author=self.world.users[user.id])
         if not in_dm:
             member = {k: v for k, v in self.world.members[user.id].items() if k != "user"}
-            payload |= {"guild_id": str(self.world.guild_id), "member": member}
+            payload |= {"guild_id": str(self.world.guild_of(cid)), "member": member}
         if not (intents.dm_messages if in_dm else intents.guild_messages):
             return Turn(None, [], [], [], [])
         return await self._turn("MESSAGE_CREATE", payload, settle)

@@ -244,7 +244,7 @@ class _Wire:
         payload = self._message_payload(msg)
         in_guild = channel_id not in self.world.dm_channels.values()
         if in_guild:
-            payload["guild_id"] = str(self.world.guild_id)
+            payload["guild_id"] = str(self.world.guild_of(channel_id))
         if self.bot.intents.guild_messages if in_guild else self.bot.intents.dm_messages:
             # the gateway echoes the bot's own messages back to it
             asyncio.get_running_loop().call_soon(self._dispatch, "MESSAGE_CREATE", payload)

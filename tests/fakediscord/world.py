@@ -15,7 +15,11 @@ from tests.fakediscord.records import (
 
 
 class World:
-    """The guild, users and messages; shared across a simulated restart."""
+    """The guild, users and messages; shared across a simulated restart.
+
+    `add_guild` adds another server: channels and roles belong to one guild each (the first,
+    `guild_id`, unless named); every user is a member of every guild.
+    """
 
     def __init__(self, guild_name: str = "PSN Test") -> None:
         self.app_id = self.snowflake()
@@ -40,6 +44,23 @@ class World:
             self.guild_id, "@everyone", EVERYONE_PERMS.value
         )
         self.members[self.app_id] = self._member_payload(self.bot_user, [])
+        self.guilds: dict[int, dict[str, Any]] = {self.guild_id: self.guild}
+        self.role_guilds: dict[int, int] = {}  # role id -> its guild, if not the first
+
+    def add_guild(self, name: str) -> int:
+        """Another server the bot is in (its @everyone role has the guild's id)."""
+        gid = self.snowflake()
+        self.guilds[gid] = {**self.guild, "id": str(gid), "name": name}
+        self.roles[gid] = self._role_payload(gid, "@everyone", EVERYONE_PERMS.value)
+        self.role_guilds[gid] = gid
+        return gid
+
+    def guild_of_role(self, role_id: int) -> int:
+        return self.role_guilds.get(role_id, self.guild_id)
+
+    def guild_of(self, channel_id: int) -> int:
+        """The guild a (guild) channel or thread is in."""
+        return int(self.channels[channel_id].get("guild_id") or self.guild_id)
 
     @staticmethod
     def snowflake() -> int:
@@ -84,20 +105,28 @@ class World:
             "pending": False,
         }
 
-    def permissions(self, user_id: int) -> int:
-        role_ids = [self.guild_id] + [int(r) for r in self.members[user_id]["roles"]]
+    def permissions(self, user_id: int, guild_id: int | None = None) -> int:
+        guild_id = guild_id or self.guild_id
+        role_ids = [guild_id] + [int(r) for r in self.members[user_id]["roles"]]
         value = 0
         for rid in role_ids:
-            value |= int(self.roles[rid]["permissions"])
+            if self.guild_of_role(rid) == guild_id:
+                value |= int(self.roles[rid]["permissions"])
         return discord.Permissions.all().value if value & 8 else value  # 8 = administrator
 
-    def guild_payload(self, with_members: bool) -> dict[str, Any]:
+    def guild_payload(self, with_members: bool, guild_id: int | None = None) -> dict[str, Any]:
+        guild_id = guild_id or self.guild_id
         members = list(self.members.values()) if with_members else [self.members[self.app_id]]
-        channels = [c for c in self.channels.values() if c["type"] not in (1, 11, 12)]
-        threads = [c for c in self.channels.values() if c["type"] in (11, 12)]
+        here = [
+            c
+            for c in self.channels.values()
+            if c["type"] != 1 and self.guild_of(int(c["id"])) == guild_id
+        ]
+        channels = [c for c in here if c["type"] not in (11, 12)]
+        threads = [c for c in here if c["type"] in (11, 12)]
         return {
-            **self.guild,
-            "roles": list(self.roles.values()),
+            **self.guilds[guild_id],
+            "roles": [r for rid, r in self.roles.items() if self.guild_of_role(rid) == guild_id],
             "channels": channels,
             "threads": threads,
             "members": members,
