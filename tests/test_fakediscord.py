@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -378,9 +380,15 @@ async def test_rate_limits_and_server_errors_keep_discordpy_semantics() -> None:
         assert [c.status for c in fake.requests_to("POST", "/channels/*/messages")] == [429, 200]
 
         fake.fail("POST", "/channels/*/messages", 500, times=None)
+        began = time.monotonic()
         with pytest.raises(discord.DiscordServerError):
             await channel.send("never arrives")
         assert len(fake.sent_messages()) == 1
+        # discord.py's own retries ran: 5 attempts, 1, 3, 5, 7 s apart on the fake's clock,
+        # in next to no real time.
+        tries = fake.requests_to("POST", "/channels/*/messages")[2:]
+        assert [round(b.at - a.at) for a, b in itertools.pairwise(tries)] == [1, 3, 5, 7]
+        assert time.monotonic() - began < 2
 
 
 @async_test
@@ -521,9 +529,8 @@ MESSAGE_RULES: dict[str, tuple[int, Callable[[int], dict[str, Any]], str]] = {
 
 
 async def _send(fake: FakeDiscord, method: str, path: str, body: Any) -> Any:
-    """One raw call through the fake's wire, as discord.py's HTTP layer would make it."""
-    webhook = path.startswith(("/interactions", "/webhooks"))
-    return await fake._transport(Route(method, path), body, None, None, webhook=webhook)
+    """One raw call, made with discord.py's own HTTP client, to the fake below it."""
+    return await fake.bot.http.request(Route(method, path), json=body)
 
 
 async def _refused(fake: FakeDiscord, method: str, path: str, body: Any, names: str) -> None:

@@ -3,12 +3,12 @@
 Why: dpytest cannot drive slash commands, interactions, buttons, modals, threads or forums
 (DESIGN.md §7). Here everything is real discord.py: gateway events go in as raw payload dicts
 through ``ConnectionState.parsers`` (as the websocket would feed them), and everything the bot
-sends comes out through two seams we replace:
-
-* ``bot.http.request`` — every REST call (send message, open DM, edit, create thread, sync);
-* the interaction webhook adapter (``discord.webhook.async_.async_context``) — interaction
-  callbacks (type 4 message, 5 defer, 6 deferred update, 7 update, 8 choices, 9 modal),
-  followups and ``@original`` edits.
+sends goes out through discord.py's own HTTP client and interaction webhook adapter, with
+their rate-limit buckets, global lock and retries, to one seam we replace underneath them:
+the aiohttp session (``wire._Session``). REST calls (send message, open DM, edit, create
+thread, sync) and interaction calls (callbacks type 4 message, 5 defer, 6 deferred update,
+7 update, 8 choices, 9 modal; followups; ``@original`` edits) all arrive there as HTTP
+requests and get HTTP answers: a status, Discord's JSON body, and headers.
 
 Each call is recorded (``fake.requests``) and answered with a plausible payload; messages get
 increasing snowflake ids and are kept, so later edits, clicks and threads find them. A story::
@@ -23,6 +23,13 @@ increasing snowflake ids and are kept, so later edits, clicks and threads find t
 Every dispatch helper waits (``settle``) until discord.py's dispatch tasks are done, then fails
 the test if anything logged ERROR on a guarded logger (discord.py logs and swallows callback
 exceptions).
+
+Time: ``async_test`` runs the test on ``clock.IdleSkippingLoop``, whose clock jumps over waits
+in which nothing could happen (no ready task, no pending I/O, no job on an executor thread)
+and otherwise runs at real time. So Discord's timed rules keep their real lengths and cost no
+real time: ``await asyncio.sleep(900)`` in a test is 15 minutes for the fake (``fake.clock()``),
+for discord.py's rate limiter and for the bot, and work that is really slow still misses a
+deadline.
 
 Discord behaviour kept on purpose: the bot's own messages and threads come back to it as
 MESSAGE_CREATE / THREAD_CREATE; without the Message Content intent a guild message arrives with

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 import discord
-from discord.webhook.async_ import async_context
+from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
 from tests.fakediscord.records import (
     EVERYONE_PERMS,
@@ -25,7 +25,7 @@ from tests.fakediscord.records import (
     _now,
 )
 from tests.fakediscord.users import _UserActions
-from tests.fakediscord.wire import _Adapter, _Wire
+from tests.fakediscord.wire import _Wire, install
 from tests.fakediscord.world import World
 
 
@@ -61,10 +61,11 @@ class FakeDiscord(_UserActions, _Wire):
 
     async def start(self) -> None:
         """Log in (real ``bot.login``: setup_hook runs, cogs load), then READY + GUILD_CREATE."""
-        self._ctx = async_context.set(_Adapter(self))
+        # A webhook adapter of this test's own (its per-webhook locks belong to this loop).
+        self._ctx = async_context.set(AsyncWebhookAdapter())
         for name in self.guard:
             logging.getLogger(name).addHandler(self._collector)
-        self.bot.http.request = self._http_request  # type: ignore[method-assign]
+        install(self, self.bot.http)
         await self.bot.login("fake-token")
         state = self.bot._connection
         state.guild_ready_timeout = 0.01
@@ -124,6 +125,12 @@ class FakeDiscord(_UserActions, _Wire):
                 raise AssertionError(f"bot did not settle: {[t.get_name() for t in pending]}")
             await asyncio.wait(pending, timeout=deadline - loop.time())
         self._collector.check()
+
+    def clock(self) -> float:
+        """Now, on the fake's clock: the running loop's time. Under ``async_test`` that loop
+        skips idle waits (``clock.IdleSkippingLoop``), so ``await asyncio.sleep(900)`` in a
+        test is 15 minutes for the fake, for discord.py and for the bot, in no real time."""
+        return asyncio.get_running_loop().time()
 
     # ---- building the world (before or after start)
     def role(self, name: str, permissions: int = 0) -> int:
@@ -250,9 +257,11 @@ class FakeDiscord(_UserActions, _Wire):
         retry_after: float = 0.01,
     ) -> None:
         """Make the next ``times`` (None: all) calls matching ``method`` and the glob ``path``
-        (e.g. ``"/channels/*/messages"``) fail. discord.py semantics are kept: 429 and 5xx are
-        retried inside discord.py (5 attempts, no real sleeping for 5xx); 403 → Forbidden,
-        404 → NotFound, other 4xx → HTTPException, retries exhausted → DiscordServerError."""
+        (e.g. ``"/channels/*/messages"``) fail. discord.py itself handles the answer, as it
+        would Discord's: a 429 is waited out (``retry_after``) and retried; 500, 502, 504 are
+        retried after 1, 3, 5, 7 s (5 attempts in all; on the fake's clock, in no real time);
+        403 → Forbidden, 404 → NotFound, other 4xx → HTTPException, retries exhausted →
+        DiscordServerError."""
         self._failures.append(
             _Failure(method, path, _Fail(status, code, message, retry_after), times)
         )

@@ -3,11 +3,11 @@ failures; and the guard that fails a test on an ERROR log."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import itertools
 import logging
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import discord
+
+from tests.fakediscord import clock
 
 EPHEMERAL, LOADING = 64, 128
 REQUIRE_TAG = 1 << 4  # channel flag of a forum that refuses posts without a tag
@@ -42,11 +44,12 @@ _ids = itertools.count(discord.utils.time_snowflake(datetime(2024, 1, 1, tzinfo=
 
 
 def async_test(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run an ``async def`` test with ``asyncio.run`` (no pytest-asyncio); fixtures still work."""
+    """Run an ``async def`` test on the fake's clock (``clock.IdleSkippingLoop``: idle waits
+    take no real time), with no pytest-asyncio; fixtures still work."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.run(fn(*args, **kwargs))
+        return clock.run(fn(*args, **kwargs))
 
     return wrapper
 
@@ -177,6 +180,7 @@ class Call:
     params: dict[str, Any] | None = None
     files: list[str] = field(default_factory=list)
     status: int = 200
+    at: float = 0.0  # when it reached the fake, on the fake's clock (the loop's time)
 
 
 @dataclass
@@ -239,6 +243,8 @@ class FakeUser:
 
 
 class _Fail(Exception):
+    """A refusal, as Discord words it: a status, a JSON error code and message."""
+
     def __init__(
         self,
         status: int,
@@ -246,10 +252,43 @@ class _Fail(Exception):
         message: str = "",
         retry_after: float = 0.0,
         errors: dict[str, Any] | None = None,
+        *,
+        is_global: bool = False,
+        limit_headers: dict[str, str] | None = None,
     ):
         super().__init__(status, code, message)
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
         self.errors = errors  # Discord's per-field "errors" body of a 400/50035
+        self.is_global = is_global  # a 429 of the global rate limit
+        self.limit_headers = limit_headers or {}  # the route's X-RateLimit-* on a 429
+
+    def body(self) -> dict[str, Any]:
+        if self.status == 429:
+            # https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit
+            body: dict[str, Any] = {
+                "message": self.message or "You are being rate limited.",
+                "retry_after": self.retry_after,
+                "global": self.is_global,
+            }
+            if self.code:
+                body["code"] = self.code
+            return body
+        body = {"message": self.message, "code": self.code}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+    def headers(self) -> dict[str, str]:
+        if self.status != 429:
+            return {}
+        headers = {
+            **self.limit_headers,
+            "Retry-After": str(math.ceil(self.retry_after)),
+            "X-RateLimit-Scope": "global" if self.is_global else "user",
+        }
+        if self.is_global:
+            headers["X-RateLimit-Global"] = "true"
+        return headers
 
 
 @dataclass

@@ -87,7 +87,7 @@ class _UserActions:
             "user_id": user.id,
             "channel_id": int(payload["channel_id"]),
             "responded": None,
-            "at": asyncio.get_running_loop().time(),
+            "at": self.clock(),
             "original": None,
             "message": message,
         }
@@ -226,9 +226,7 @@ class _UserActions:
             shown = [
                 r
                 for r in self.replies
-                if r.type == 9
-                and r.user_id == user.id
-                and custom_id in (None, r.body["custom_id"])
+                if r.type == 9 and r.user_id == user.id and custom_id in (None, r.body["custom_id"])
             ]
             if not shown:
                 raise LookupError(f"no modal was shown to {user.name}")

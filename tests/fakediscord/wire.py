@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
-import logging
 import re
 from collections.abc import Callable
-from types import SimpleNamespace
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from discord.errors import DiscordServerError, Forbidden, HTTPException, NotFound, RateLimited
-from discord.webhook.async_ import AsyncWebhookAdapter
+import aiohttp
+from discord.http import HTTPClient, Route
+from multidict import CIMultiDict
 
 from tests.fakediscord import limits
 from tests.fakediscord.records import (
@@ -32,74 +32,103 @@ if TYPE_CHECKING:
     from tests.fakediscord.core import FakeDiscord
 
 
-class _Adapter(AsyncWebhookAdapter):
-    """Interaction webhook adapter: every callback/followup/@original call goes to the fake."""
+class _Response:
+    """What discord.py reads of an aiohttp response: status, reason, headers, text."""
+
+    def __init__(self, status: int, data: Any, headers: dict[str, str]) -> None:
+        self.status = status
+        self.reason = HTTPStatus(status).phrase
+        self.headers: CIMultiDict[str] = CIMultiDict(headers)
+        self.headers["Via"] = "1.1 google"  # Discord answers through Google's load balancer
+        self._text = ""
+        if data is not None:
+            self._text = json.dumps(data)
+            self.headers["Content-Type"] = "application/json"
+
+    async def text(self, encoding: str | None = None) -> str:
+        return self._text
+
+    async def json(self, **_: Any) -> Any:
+        return json.loads(self._text) if self._text else None
+
+
+class _Request:
+    """One ``async with session.request(...) as response`` of discord.py."""
+
+    def __init__(self, fake: FakeDiscord, method: str, url: str, kwargs: dict[str, Any]) -> None:
+        self.fake, self.method, self.url, self.kwargs = fake, method, url, kwargs
+
+    async def __aenter__(self) -> _Response:
+        return self.fake._exchange(
+            self.method, self.url, self.kwargs.get("data"), self.kwargs.get("params")
+        )
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _Session:
+    """Stands in for discord.py's aiohttp session, so everything above it is discord.py's
+    own: ``HTTPClient.request`` with its rate-limit buckets, global lock, 429 and 5xx
+    retries, and the interaction webhook adapter (which uses the same session)."""
 
     def __init__(self, fake: FakeDiscord) -> None:
-        super().__init__()
         self.fake = fake
+        self.closed = False
 
-    async def request(
-        self,
-        route: Any,
-        session: Any = None,
-        *,
-        payload: Any = None,
-        multipart: Any = None,
-        files: Any = None,
-        params: Any = None,
-        **_: Any,
-    ) -> Any:
-        body = payload if payload is not None else _from_multipart(multipart)
-        return await self.fake._transport(route, body, params, files, webhook=True)
+    def request(self, method: str, url: str, **kwargs: Any) -> _Request:
+        return _Request(self.fake, method, url, kwargs)
+
+    async def close(self) -> None:
+        self.closed = True
 
 
-def _from_multipart(form: Any) -> Any:
-    for part in form or []:
-        if part.get("name") == "payload_json":
-            return json.loads(part["value"])
-    return None
+def install(fake: FakeDiscord, http: HTTPClient) -> None:
+    """Make ``http`` log in with the fake session (its ``static_login``, minus aiohttp)."""
+    session = _Session(fake)
+
+    async def static_login(token: str) -> Any:
+        http._HTTPClient__session = session  # type: ignore[attr-defined]
+        http._global_over = asyncio.Event()
+        http._global_over.set()
+        http.token = token
+        return await http.request(Route("GET", "/users/@me"))
+
+    http.static_login = static_login  # type: ignore[method-assign]
+
+
+def _decoded(data: Any) -> tuple[Any, list[str]]:
+    """The JSON body of a request (plain, or a multipart form's payload_json), and the
+    names of the files it carries."""
+    if isinstance(data, aiohttp.FormData):
+        body, names = None, []
+        for options, _headers, value in data._fields:
+            if options.get("name") == "payload_json":
+                body = json.loads(value)
+            elif options.get("filename"):
+                names.append(options["filename"])
+        return body, names
+    if isinstance(data, str | bytes) and data:
+        return json.loads(data), []
+    return None, []
 
 
 class _Wire:
     """FakeDiscord's HTTP side (a mixin: the state lives on FakeDiscord)."""
 
     # ---- the wire
-    async def _http_request(
-        self, route: Any, *, files: Any = None, form: Any = None, **kwargs: Any
-    ) -> Any:
-        body = kwargs.get("json", _from_multipart(form))
-        return await self._transport(route, body, kwargs.get("params"), files, webhook=False)
-
-    async def _transport(
-        self, route: Any, body: Any, params: Any, files: Any, webhook: bool
-    ) -> Any:
-        path = route.url[len(route.BASE) :]
-        names = [getattr(f, "filename", "") for f in files or []]
-        fail: _Fail | None = None
-        for _attempt in range(5):
-            call = Call(route.method, path, body, params, names)
-            self.requests.append(call)
-            try:
-                self._injected_failure(call)
-                return self._answer(call)
-            except _Fail as exc:
-                fail = exc
-                call.status = exc.status
-            resp = SimpleNamespace(status=fail.status, reason=f"HTTP {fail.status}", headers={})
-            data: dict[str, Any] = {"message": fail.message, "code": fail.code}
-            if fail.errors:
-                data["errors"] = fail.errors
-            if fail.status == 429:
-                limit = self.bot.http.max_ratelimit_timeout
-                if not webhook and limit and fail.retry_after > limit:
-                    raise RateLimited(fail.retry_after)
-                logging.getLogger("discord.http").warning("429 on %s %s", call.method, path)
-                await asyncio.sleep(fail.retry_after)
-            elif fail.status < 500:
-                raise {403: Forbidden, 404: NotFound}.get(fail.status, HTTPException)(resp, data)
-        assert fail is not None
-        raise (DiscordServerError if fail.status >= 500 else HTTPException)(resp, data)
+    def _exchange(self, method: str, url: str, data: Any, params: Any) -> _Response:
+        """Answer one HTTP request as Discord would: a status, a JSON body, headers."""
+        body, names = _decoded(data)
+        call = Call(method, url[len(Route.BASE) :], body, params, names, at=self.clock())
+        self.requests.append(call)
+        try:
+            self._injected_failure(call)
+            answer = self._answer(call)
+        except _Fail as fail:
+            call.status = fail.status
+            return _Response(fail.status, fail.body(), fail.headers())
+        return _Response(200 if answer is not None else 204, answer, {})
 
     def _injected_failure(self, call: Call) -> None:
         for f in self._failures:
@@ -354,7 +383,7 @@ class _Wire:
 
     def _callback(self, call: Call, token: str) -> dict[str, Any]:
         ix = self._ix(token)
-        late = asyncio.get_running_loop().time() - ix["at"] > self.response_deadline
+        late = self.clock() - ix["at"] > self.response_deadline
         if ix["responded"] is not None:
             raise _Fail(400, 40060, "Interaction has already been acknowledged.")
         if late:
