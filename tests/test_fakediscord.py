@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from discord.ext import commands
 from discord.http import Route
 
 from tests.fakediscord import FakeDiscord, World, async_test, fail_on_error_logs
+from tests.fakediscord.ratelimits import MESSAGES, Bucket
 
 # --------------------------------------------------------------------------- a tiny bot
 
@@ -644,3 +646,96 @@ async def test_a_thread_name_over_100_characters_is_refused(starter: bool) -> No
             path = f"/channels/{general}/threads"
         await _send(fake, "POST", path, {"name": "n" * 100, "type": 11})
         await _refused(fake, "POST", path, {"name": "n" * 101, "type": 11}, "name")
+
+
+# --------------------------------------------------------------------------- rate limits
+# https://discord.com/developers/docs/topics/rate-limits (tests/fakediscord/ratelimits.py)
+
+
+async def _raw(fake: FakeDiscord, method: str, path: str, body: Any) -> tuple[int, Any, Any]:
+    """A request straight to the session, as a bot that ignores rate limits would make it."""
+    session = fake.bot.http._HTTPClient__session  # type: ignore[attr-defined]
+    async with session.request(method, Route.BASE + path, data=json.dumps(body)) as response:
+        return response.status, await response.json(), response.headers
+
+
+def _route_calls(fake: FakeDiscord, route: str) -> tuple[str, Callable[[int], Any]]:
+    """A path of the route and a coroutine making the n-th call to it with discord.py."""
+    if route == "messages":
+        channel = fake.bot.get_channel(fake.text_channel("general"))
+        return f"/channels/{channel.id}/messages", lambda n: channel.send(f"message {n}")
+    users = [fake.member(f"Officer {n}") for n in range(12)]
+    return "/users/@me/channels", lambda n: fake.bot.http.start_private_message(users[n].id)
+
+
+@pytest.mark.parametrize(("route", "limit", "per"), [("messages", 5, 5.0), ("dm", 5, 1.0)])
+@async_test
+async def test_a_route_over_its_bucket_is_refused_429_and_discordpy_waits_for_it(
+    route: str, limit: int, per: float
+) -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        path, call = _route_calls(fake, route)
+        body = (
+            {"content": "hi"} if route == "messages" else {"recipient_id": str(fake.world.app_id)}
+        )
+        answers = [await _raw(fake, "POST", path, body) for _ in range(limit + 1)]
+        assert [status for status, _, _ in answers] == [200] * limit + [429]
+        _, refused, headers = answers[-1]
+        assert refused["global"] is False
+        assert 0 < refused["retry_after"] <= per
+        assert headers["X-RateLimit-Remaining"] == "0"
+        assert headers["X-RateLimit-Scope"] == "user"
+        assert int(headers["Retry-After"]) >= refused["retry_after"]
+        assert answers[0][2]["X-RateLimit-Limit"] == str(limit)
+        assert fake.rate_limits.rejected == 1
+
+        await asyncio.sleep(per)  # the bucket resets; discord.py learns it from the headers
+        fake.requests.clear()
+        for n in range(2 * limit + 1):
+            await call(n)
+        made = fake.requests_to("POST", path)
+        assert [c.status for c in made] == [200] * (2 * limit + 1)  # it waited: no 429
+        assert made[limit].at - made[0].at >= per
+        assert made[2 * limit].at - made[0].at >= 2 * per
+
+
+@async_test
+async def test_a_route_limit_is_set_per_test_and_kept_per_channel() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        fake.rate_limits.routes[MESSAGES] = Bucket(2, 1.0)
+        first, second = fake.text_channel("first"), fake.text_channel("second")
+        for channel in (first, second):
+            statuses = [
+                (await _raw(fake, "POST", f"/channels/{channel}/messages", {"content": "x"}))[0]
+                for _ in range(3)
+            ]
+            assert statuses == [200, 200, 429]
+
+
+@async_test
+async def test_more_than_50_requests_a_second_are_refused_with_a_global_429() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        channels = [fake.text_channel(f"c{n}") for n in range(60)]
+        await asyncio.sleep(1)  # start-up's own requests are out of the window
+        answers = [
+            await _raw(fake, "POST", f"/channels/{c}/messages", {"content": "x"}) for c in channels
+        ]
+        assert [status for status, _, _ in answers] == [200] * 50 + [429] * 10
+        _, refused, headers = answers[50]
+        assert refused["global"] is True
+        assert 0 < refused["retry_after"] <= 1
+        assert headers["X-RateLimit-Global"] == "true"
+        assert headers["X-RateLimit-Scope"] == "global"
+        # Interaction endpoints are not bound by the global limit.
+        iid, token = await _interaction_token(fake, channels[0])
+        callback = await _raw(fake, "POST", f"/interactions/{iid}/{token}/callback", {"type": 5})
+        assert callback[0] == 200
+
+        await asyncio.sleep(1)
+        fake.requests.clear()
+        sends = [fake.bot.get_channel(c).send("at once") for c in channels]  # type: ignore[union-attr]
+        await asyncio.gather(*sends)  # discord.py holds every request while a global 429 lasts
+        made = [c for c in fake.requests if c.status == 200]
+        assert len(made) == 60
+        assert all(len([c for c in made if 0 <= c.at - m.at < 1]) <= 50 for m in made)
+        assert any(c.status == 429 for c in fake.requests)

@@ -45,6 +45,12 @@ before gives 404/10008, posting in the thread 400/40058), a forum's ``applied_ta
 its own, at most 5, and a REQUIRE_TAG forum refuses a post with none (40067); what people do
 while the bot is down goes only into the world, seen at the next start.
 
+Rate limits (``ratelimits.py``, ``fake.rate_limits``, set per test): at most 50 requests in
+any second (interaction endpoints apart), else 429 with ``global: true``; per-route buckets
+(5 messages per 5 s per channel, 5 DM opens per second) announced in ``X-RateLimit-*``
+headers, else 429 with ``retry_after``. discord.py's own rate limiter reads and waits them
+out, as against Discord; ``rate_limits.rejected`` counts the 429s (each an invalid request).
+
 Not modelled: channel permission overwrites and command ``default_permissions`` (Discord
 hides such commands; the bot must check anyway), attachments' content, reactions state,
 message history/pins, member chunking, presences, voice. ``settle`` waits only for

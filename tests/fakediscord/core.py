@@ -11,6 +11,7 @@ from typing import Any
 import discord
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
+from tests.fakediscord.ratelimits import RateLimits
 from tests.fakediscord.records import (
     EVERYONE_PERMS,
     REQUIRE_TAG,
@@ -125,6 +126,11 @@ class FakeDiscord(_UserActions, _Wire):
                 raise AssertionError(f"bot did not settle: {[t.get_name() for t in pending]}")
             await asyncio.wait(pending, timeout=deadline - loop.time())
         self._collector.check()
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """Discord's rate limits in force (``ratelimits.py``); set them per test."""
+        return self.world.rate_limits
 
     def clock(self) -> float:
         """Now, on the fake's clock: the running loop's time. Under ``async_test`` that loop

@@ -122,13 +122,15 @@ class _Wire:
         body, names = _decoded(data)
         call = Call(method, url[len(Route.BASE) :], body, params, names, at=self.clock())
         self.requests.append(call)
+        limit_headers: dict[str, str] = {}
         try:
+            limit_headers = self.world.rate_limits.admit(method, call.path, call.at)
             self._injected_failure(call)
             answer = self._answer(call)
         except _Fail as fail:
             call.status = fail.status
-            return _Response(fail.status, fail.body(), fail.headers())
-        return _Response(200 if answer is not None else 204, answer, {})
+            return _Response(fail.status, fail.body(), {**limit_headers, **fail.headers()})
+        return _Response(200 if answer is not None else 204, answer, limit_headers)
 
     def _injected_failure(self, call: Call) -> None:
         for f in self._failures:

@@ -6,6 +6,7 @@ from typing import Any
 
 import discord
 
+from tests.fakediscord.ratelimits import RateLimits
 from tests.fakediscord.records import (
     EVERYONE_PERMS,
     Msg,
@@ -27,6 +28,8 @@ class World:
         self.channels: dict[int, dict[str, Any]] = {}
         self.messages: dict[int, Msg] = {}
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
+        # Discord's rate limits for the bot, and what it has used of them (ratelimits.py).
+        self.rate_limits = RateLimits()
         # Synced commands by scope (None: global, else a guild id), then by name.
         self.commands: dict[int | None, dict[str, dict[str, Any]]] = {}
         self.guild = {
