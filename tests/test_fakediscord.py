@@ -144,6 +144,12 @@ async def topics(interaction: discord.Interaction) -> None:
     await interaction.response.send_message("Pick one", view=TopicSelect(), ephemeral=True)
 
 
+@app_commands.command(description="Answer later")
+async def later(interaction: discord.Interaction) -> None:
+    await interaction.response.defer(thinking=True)
+    interaction.client.pending.append(interaction)  # type: ignore[attr-defined]
+
+
 admin = app_commands.Group(name="admin", description="Admin")
 
 
@@ -162,9 +168,10 @@ class TinyBot(commands.Bot):
             command_prefix="!", intents=intents, allowed_mentions=discord.AllowedMentions.none()
         )
         self.seen: list[str] = []
+        self.pending: list[discord.Interaction] = []  # deferred by /later, answered by tests
 
     async def setup_hook(self) -> None:
-        for cmd in (hello, slow, ask, search, ticket, poke, queue, broken, topics, admin):
+        for cmd in (hello, slow, ask, search, ticket, poke, queue, broken, topics, later, admin):
             self.tree.add_command(cmd)
         self.add_dynamic_items(Ticket)
         self.add_view(HelpView())
@@ -437,6 +444,23 @@ async def test_three_second_rule() -> None:
         fake.response_deadline = -1  # as if the bot took too long before responding
         with pytest.raises(AssertionError, match="10062"):
             await fake.slash(alice, "hello", channel=general)
+
+
+@async_test
+async def test_an_interaction_token_expires_after_15_minutes() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice, general = fake.member("Alice"), fake.text_channel("general")
+        await fake.slash(alice, "later", channel=general)
+        await fake.slash(alice, "later", channel=general)
+        early, late = fake.bot.pending
+        await asyncio.sleep(14 * 60)
+        await early.followup.send("in time")
+        await asyncio.sleep(61)  # 15 minutes and 1 second after the interactions
+        for expired in (late.followup.send("too late"), late.edit_original_response(content="x")):
+            with pytest.raises(discord.HTTPException) as refused:
+                await expired
+            assert (refused.value.status, refused.value.code) == (401, 50027)
+        assert [m.content for m in fake.followups] == ["in time"]
 
 
 @async_test

@@ -33,17 +33,18 @@ deadline.
 
 Discord behaviour kept on purpose: the bot's own messages and threads come back to it as
 MESSAGE_CREATE / THREAD_CREATE; without the Message Content intent a guild message arrives with
-empty content; events an intent does not cover are not sent; the first interaction callback
-must come within ``response_deadline`` (3 s) and only once (else 404/10062, 400/40060); the
-first followup after a "thinking" defer replaces the loading message; modal submits mirror the
-modal's layout (Label type 18 or action row type 1); required/length/choice rules the Discord
-client enforces raise ``ValueError`` in the helper; a message, embed, component, autocomplete
-choice, modal or thread name over Discord's documented limits is refused with 400/50035 and
-Discord's per-field ``errors`` (``limits.py``, each limit with its docs page); a forum post's
-starter message may come after THREAD_CREATE (``forum_post(starter_delay=)``: fetching it
-before gives 404/10008, posting in the thread 400/40058), a forum's ``applied_tags`` must be
-its own, at most 5, and a REQUIRE_TAG forum refuses a post with none (40067); what people do
-while the bot is down goes only into the world, seen at the next start.
+empty content; events an intent does not cover are not sent; the first interaction callback must
+come within ``response_deadline`` (3 s) and only once (else 404/10062, 400/40060); its token lasts
+``token_lifetime`` (15 minutes), then a followup or ``@original`` call gets 401/50027; the first
+followup after a "thinking" defer replaces the loading message; modal submits mirror the modal's
+layout (Label type 18 or action row type 1); required/length/choice rules the Discord client
+enforces raise ``ValueError`` in the helper; a message, embed, component, autocomplete choice,
+modal or thread name over Discord's documented limits is refused with 400/50035 and Discord's
+per-field ``errors`` (``limits.py``, each limit with its docs page); a forum post's starter message
+may come after THREAD_CREATE (``forum_post(starter_delay=)``: fetching it before gives 404/10008,
+posting in the thread 400/40058), a forum's ``applied_tags`` must be its own, at most 5, and a
+REQUIRE_TAG forum refuses a post with none (40067); what people do while the bot is down goes only
+into the world, seen at the next start.
 
 Rate limits (``ratelimits.py``, ``fake.rate_limits``, set per test): at most 50 requests in
 any second (interaction endpoints apart), else 429 with ``global: true``; per-route buckets

@@ -44,6 +44,7 @@ class FakeDiscord(_UserActions, _Wire):
         self.replies: list[Reply] = []
         self.messages: list[Msg] = []
         self.response_deadline = 3.0  # Discord's 3-second rule for the first callback
+        self.token_lifetime = 15 * 60.0  # then followups and @original edits answer 401/50027
         self.app_permissions = (EVERYONE_PERMS | discord.Permissions.text()).value
         self.settle_prefixes: tuple[str, ...] = SETTLE_PREFIXES
         self._failures: list[_Failure] = []

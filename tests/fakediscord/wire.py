@@ -383,6 +383,16 @@ class _Wire:
             raise _Fail(404, 10015, "Unknown Webhook")
         return self._interactions[token]
 
+    def _live(self, token: str) -> dict[str, Any]:
+        """The interaction of a followup or @original call, while its token is valid:
+        "Interaction tokens are valid for 15 minutes" (https://discord.com/developers/docs/
+        interactions/receiving-and-responding#followup-messages); after that Discord answers
+        401 with 50027, "Invalid webhook token provided" on the JSON error codes page."""
+        ix = self._ix(token)
+        if self.clock() - ix["at"] > self.token_lifetime:
+            raise _Fail(401, 50027, "Invalid Webhook Token")
+        return ix
+
     def _callback(self, call: Call, token: str) -> dict[str, Any]:
         ix = self._ix(token)
         late = self.clock() - ix["at"] > self.response_deadline
@@ -422,7 +432,7 @@ class _Wire:
         return out
 
     def _followup(self, call: Call, token: str) -> dict[str, Any]:
-        ix = self._ix(token)
+        ix = self._live(token)
         limits.check_message(call.json)
         original: Msg | None = ix["original"]
         if original is not None and original.flags & LOADING:
@@ -437,7 +447,7 @@ class _Wire:
         )
 
     def _webhook_msg(self, token: str, mid: str) -> Msg:
-        ix = self._ix(token)
+        ix = self._live(token)
         if mid == "@original":
             if ix["original"] is None:
                 raise _Fail(404, 10008, "Unknown Message")
