@@ -9,7 +9,8 @@ failure is recorded with the exchange, which keeps the backoff in the database (
 for every kind of message, kept across restarts); discord.py itself waits out rate limits
 (429). A refusal is classified by Discord's error code (`refusal`): closed DMs fall back to
 the question's thread, DMs opened too fast pause opening DMs, and a recipient or channel
-that cannot be reached is given up on at once instead of being retried.
+that cannot be reached is given up on at once instead of being retried; so is a thread a
+moderator has locked, named in a warning (bot/threads.py).
 
 A busy database (another process writing) is a retry, never a resend: what happened to a
 message that could not be recorded is kept here and recorded first in the next round, and
@@ -31,6 +32,7 @@ import discord
 from bot.client import ExchangeBot
 from bot.markdown import markdown_embeds
 from bot.render import delivery_embed
+from bot.threads import ThreadLocked, post_in
 from knowledge.addresses import Address, Channel
 from knowledge.errors import NotFound, StoreError
 from knowledge.exchange import Exchange
@@ -81,6 +83,7 @@ REFUSALS: dict[int, Refusal] = {
     10013: Refusal.UNREACHABLE,  # Unknown user
     10003: Refusal.UNREACHABLE,  # Unknown channel
     50001: Refusal.UNREACHABLE,  # Missing access
+    50083: Refusal.UNREACHABLE,  # Thread is archived: locked (bot/threads.py)
 }
 
 # How long to open no DMs after Discord says they are opened too fast (it gives no time).
@@ -258,9 +261,20 @@ class DeliveryWorker:
 
     async def failed(self, message: Delivery | Notice, error: Exception) -> None:
         """Record a failed attempt (the exchange sets the backoff); say so loudly when giving up."""
-        if not isinstance(error, discord.HTTPException | Undeliverable):
+        if not isinstance(error, discord.HTTPException | Undeliverable | ThreadLocked):
             log.exception("delivery %s failed unexpectedly", message.id, exc_info=error)
         reason = f"{getattr(error, 'status', '')} {error}".strip()[:200]
+        if isinstance(error, ThreadLocked):
+            # A moderator locked the thread: no retry gets through until one reopens it.
+            if await self._record(message.id, Exchange.mark_undeliverable, reason):
+                log.warning(
+                    "thread %s is locked, so delivery %s cannot be posted there and is not "
+                    "retried (once a moderator reopens the thread, "
+                    "`psn-exchange deliveries --retry` sends it)",
+                    error.thread_id,
+                    message.id,
+                )
+            return
         refused = refusal(error)
         if refused is Refusal.DMS_TOO_FAST and isinstance(message, Delivery):
             # Discord's throttle, not this message's fault: not counted as a failed attempt.
@@ -327,7 +341,7 @@ class DeliveryWorker:
             channel_id = _discord_id(delivery.recipient, place=True)
             if channel_id is None:
                 raise Undeliverable(f"unknown place {delivery.recipient}")
-            await (await self.channel(channel_id)).send(embed=embed, nonce=nonce)
+            await post_in(await self.channel(channel_id), embed=embed, nonce=nonce)
             return
         user_id = _discord_id(delivery.recipient, place=False)
         if user_id is None:
@@ -349,14 +363,16 @@ class DeliveryWorker:
             thread = await self.channel(thread_id)
             if await self.bot.call(Exchange.place_has_answer, delivery):
                 # The same answer is already posted in this thread: point to it, don't repeat it.
-                await thread.send(
+                await post_in(
+                    thread,
                     f"<@{user_id}> your direct messages are closed: the answer to "
                     f"{delivery.question.ref} is posted in this thread.",
                     nonce=nonce,
                     allowed_mentions=only_them,
                 )
                 return
-            await thread.send(
+            await post_in(
+                thread,
                 f"<@{user_id}> your direct messages are closed, so this is for you:",
                 embed=embed,
                 nonce=nonce,
@@ -381,7 +397,7 @@ class DeliveryWorker:
         for part, embeds in enumerate(markdown_embeds(body, colour)):
             if part < first.parts_sent:
                 continue
-            await channel.send(embeds=embeds, nonce=f"psnx-{tag}-{part}")
+            await post_in(channel, embeds=embeds, nonce=f"psnx-{tag}-{part}")
             if len(group) == 1 and not await self._record(
                 first.id, Exchange.mark_part_sent, part + 1
             ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 from typing import Any
 
@@ -332,3 +333,68 @@ async def test_a_thread_discord_cannot_reach_is_given_up_on_at_once(
         assert await deliver(fake) == 1
         [answer] = fake.sent_messages(thread)
         assert "Answered: Q-1" in answer.text
+
+
+def locked_warnings(caplog: pytest.LogCaptureFixture, thread: int) -> list[str]:
+    """The warnings that name `thread` as locked; and no ERROR was logged by the bot."""
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and f"thread {thread} is locked" in r.getMessage()
+    ]
+
+
+@async_test
+async def test_an_answer_for_a_locked_thread_is_given_up_on_at_once_and_the_thread_named(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        thread = q1_thread(fake)
+        fake.archive_thread(thread, locked=True)  # a moderator closed and locked it
+        with caplog.at_level(logging.WARNING, logger="bot"):
+            assert await deliver(fake) == 2  # both DMs
+        assert [len(fake.dms(u)) for u in (alice, bob)] == [1, 1]
+        assert fake.sent_messages(thread) == []
+        [row] = [r for r in delivery_rows(fake) if r["recipient_is_place"]]
+        assert (row["status"], row["attempts"]) == ("owed", SEND_ATTEMPTS)  # given up on
+        assert f"thread {thread} is locked" in row["last_error"]
+        [warning] = locked_warnings(caplog, thread)
+        assert f"delivery {row['id']}" in warning
+
+        fake.requests.clear()
+        backoff_passed(fake)
+        assert await deliver(fake) == 0
+        assert fake.requests == []  # not retried: each try would be an invalid request
+
+
+@async_test
+async def test_closed_dms_whose_thread_is_locked_are_given_up_on_with_the_thread_named(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        fake.close_dms(bob)
+        thread = q1_thread(fake)
+        fake.lock_thread(thread)  # locked, still active
+        with caplog.at_level(logging.WARNING, logger="bot"):
+            assert await deliver(fake) == 1
+        assert len(fake.dms(alice)) == 1
+        assert fake.sent_messages(thread) == []
+        rows = [r for r in delivery_rows(fake) if r["status"] == "owed"]
+        assert len(rows) == 2  # the thread's answer and Bob's fallback
+        assert all(r["attempts"] == SEND_ATTEMPTS for r in rows)
+        assert len(locked_warnings(caplog, thread)) == 2
+
+
+@async_test
+async def test_an_answer_for_an_archived_thread_reopens_it(place: Place) -> None:
+    async with running(place) as fake:
+        await q1_published(fake, place)
+        thread = q1_thread(fake)
+        fake.archive_thread(thread)  # it went quiet; nobody locked it
+        assert await deliver(fake) == 3
+        [answer] = fake.sent_messages(thread)
+        assert "Answered: Q-1" in answer.text
+        assert fake.world.channels[thread]["thread_metadata"]["archived"] is False

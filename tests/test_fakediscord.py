@@ -357,6 +357,42 @@ async def test_a_forums_tags_must_exist_be_at_most_five_and_be_given_when_requir
 
 
 @async_test
+async def test_a_message_unarchives_an_archived_thread_but_a_locked_one_refuses_it() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        general = fake.bot.get_channel(fake.text_channel("general"))
+        created = await (await general.send("a question")).create_thread(name="Q-1")
+        await fake.settle()
+        thread = fake.bot.get_channel(created.id)
+        assert isinstance(thread, discord.Thread)
+        fake.archive_thread(thread.id)
+        assert thread.archived  # THREAD_UPDATE reached the bot, which drops archived threads
+        assert fake.bot.get_channel(thread.id) is None
+        answer = await thread.send("an answer")
+        await fake.settle()
+        unarchived = fake.bot.get_channel(thread.id)
+        assert isinstance(unarchived, discord.Thread)
+        assert not unarchived.archived
+        assert not fake.world.channels[thread.id]["thread_metadata"]["archived"]
+
+        fake.archive_thread(thread.id)
+        with pytest.raises(discord.HTTPException) as archived:
+            await answer.edit(content="edited")  # no edits in an archived thread
+        assert (archived.value.status, archived.value.code) == (400, 50083)
+        fake.archive_thread(thread.id, locked=True)
+        with pytest.raises(discord.Forbidden) as locked:
+            await thread.send("another answer")
+        assert (locked.value.status, locked.value.code) == (403, 50083)
+        assert locked.value.text == "Thread is archived"
+        assert [m.content for m in fake.sent_messages(thread.id)] == ["an answer"]
+
+        # A member with MANAGE_THREADS may still post in a locked thread.
+        moderators = fake.role("Moderators", discord.Permissions(manage_threads=True).value)
+        fake.world.members[fake.world.app_id]["roles"].append(str(moderators))
+        await thread.send("from a moderator")
+        assert len(fake.sent_messages(thread.id)) == 2
+
+
+@async_test
 async def test_message_content_needs_the_privileged_intent() -> None:
     async with FakeDiscord(TinyBot(message_content=False)) as fake:
         alice, general = fake.member("Alice"), fake.text_channel("general")

@@ -43,8 +43,11 @@ modal or thread name over Discord's documented limits is refused with 400/50035 
 per-field ``errors`` (``limits.py``, each limit with its docs page); a forum post's starter message
 may come after THREAD_CREATE (``forum_post(starter_delay=)``: fetching it before gives 404/10008,
 posting in the thread 400/40058), a forum's ``applied_tags`` must be its own, at most 5, and a
-REQUIRE_TAG forum refuses a post with none (40067); what people do while the bot is down goes only
-into the world, seen at the next start.
+REQUIRE_TAG forum refuses a post with none (40067); a thread can be archived or locked
+(``archive_thread``, ``lock_thread``; THREAD_UPDATE reaches the bot, and GUILD_CREATE brings only
+active threads): a message unarchives an archived thread, a locked one refuses messages and edits
+from a bot without MANAGE_THREADS (403/50083), an archived one refuses edits (400/50083); what
+people do while the bot is down goes only into the world, seen at the next start.
 
 Rate limits (``ratelimits.py``, ``fake.rate_limits``, set per test): at most 50 requests in
 any second (interaction endpoints apart), else 429 with ``global: true``; per-route buckets

@@ -251,6 +251,27 @@ class FakeDiscord(_UserActions, _Wire):
         self.world.channels[tid] = thread
         return thread
 
+    def archive_thread(self, thread_id: int, *, locked: bool = False) -> None:
+        """The thread is archived (a moderator closed it, or it went quiet); ``locked``: a
+        moderator locked it too. A message from the bot unarchives an archived thread, unless
+        it is locked and the bot lacks MANAGE_THREADS: then it is refused 403/50083
+        (https://discord.com/developers/docs/topics/threads#active-archived-threads)."""
+        self._thread_state(thread_id, archived=True, locked=locked)
+
+    def lock_thread(self, thread_id: int) -> None:
+        """A moderator locks the thread and leaves it active: only members with MANAGE_THREADS
+        may post or edit in it (https://discord.com/developers/docs/topics/threads#locked-
+        threads)."""
+        self._thread_state(thread_id, locked=True)
+
+    def _thread_state(self, thread_id: int, **changes: bool) -> None:
+        thread = self.world.channels[thread_id]
+        thread["thread_metadata"].update(changes)
+        if "archived" in changes:
+            thread["thread_metadata"]["archive_timestamp"] = _now()
+        if self.started and self.bot.intents.guilds:
+            self._dispatch("THREAD_UPDATE", dict(thread))
+
     # ---- failures
     def fail(
         self,

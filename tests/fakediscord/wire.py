@@ -19,6 +19,7 @@ from tests.fakediscord import limits
 from tests.fakediscord.records import (
     EPHEMERAL,
     LOADING,
+    MANAGE_THREADS,
     MAX_APPLIED_TAGS,
     REQUIRE_TAG,
     Call,
@@ -186,7 +187,7 @@ class _Wire:
             (
                 "PATCH",
                 rf"/channels/\d+/messages/{n}",
-                lambda c, m: self._edit(self._msg(m), limits.checked(c.json)),
+                lambda c, m: self._edit(self._editable(self._msg(m)), limits.checked(c.json)),
             ),
             ("DELETE", rf"/channels/\d+/messages/{n}", lambda c, m: self._delete(self._msg(m))),
             ("POST", r"/channels/\d+/typing", lambda c: None),
@@ -284,6 +285,8 @@ class _Wire:
     def _post_message(self, call: Call, cid: str) -> dict[str, Any]:
         limits.check_message(call.json)
         channel = self._known(self.world.channels, cid)
+        if channel["type"] in (10, 11, 12):
+            self._thread_takes_messages(channel)
         if self._starter_missing(channel):
             # A forum post's starter message can arrive after THREAD_CREATE
             # (https://discord.com/developers/docs/topics/threads#forums); until it exists the
@@ -297,6 +300,38 @@ class _Wire:
         dm_user = next((u for u, c in self.world.dm_channels.items() if c == int(cid)), None)
         via, user = ("dm", dm_user) if channel["type"] == 1 else ("channel", None)
         return self._message_payload(self._store(int(cid), call.json, via, user))
+
+    def _thread_takes_messages(self, thread: dict[str, Any]) -> None:
+        """A locked thread takes no message from a member without MANAGE_THREADS ("Users
+        won't be able to create or update messages in locked threads",
+        https://discord.com/developers/docs/topics/threads#locked-threads): 403 with 50083,
+        "Tried to perform an operation on an archived thread" on the JSON error codes page,
+        worded "Thread is archived" (as reported in discord/discord-api-docs#7707). An archived
+        thread that is not locked is unarchived by the message ("Sending a message will
+        automatically unarchive the thread", #active-archived-threads), and the gateway sends
+        THREAD_UPDATE (#unarchiving-a-thread)."""
+        meta = thread["thread_metadata"]
+        if meta["locked"] and not self.world.permissions(self.world.app_id) & MANAGE_THREADS:
+            raise _Fail(403, 50083, "Thread is archived")
+        if meta["archived"]:
+            meta.update(archived=False, archive_timestamp=_now())
+            if self.bot.intents.guilds:
+                asyncio.get_running_loop().call_soon(self._dispatch, "THREAD_UPDATE", dict(thread))
+
+    def _editable(self, msg: Msg) -> Msg:
+        """A message in an archived or locked thread cannot be edited ("Users cannot edit
+        messages ... in archived threads"; see _thread_takes_messages for locked ones)."""
+        thread = self.world.channels.get(msg.channel_id, {})
+        meta = thread.get("thread_metadata")
+        if (
+            meta
+            and meta["locked"]
+            and not self.world.permissions(self.world.app_id) & MANAGE_THREADS
+        ):
+            raise _Fail(403, 50083, "Thread is archived")
+        if meta and meta["archived"]:
+            raise _Fail(400, 50083, "Thread is archived")
+        return msg
 
     def _starter_missing(self, channel: dict[str, Any]) -> bool:
         if channel["type"] not in (11, 12) or not channel.get("parent_id"):

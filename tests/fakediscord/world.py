@@ -97,7 +97,13 @@ class World:
     def guild_payload(self, with_members: bool) -> dict[str, Any]:
         members = list(self.members.values()) if with_members else [self.members[self.app_id]]
         channels = [c for c in self.channels.values() if c["type"] not in (1, 11, 12)]
-        threads = [c for c in self.channels.values() if c["type"] in (11, 12)]
+        # Only active threads: archived ones are not synced up front
+        # (https://discord.com/developers/docs/topics/threads#active-archived-threads).
+        threads = [
+            c
+            for c in self.channels.values()
+            if c["type"] in (11, 12) and not c["thread_metadata"]["archived"]
+        ]
         return {
             **self.guild,
             "roles": list(self.roles.values()),
