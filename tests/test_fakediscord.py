@@ -393,6 +393,30 @@ async def test_a_message_unarchives_an_archived_thread_but_a_locked_one_refuses_
 
 
 @async_test
+async def test_a_nonce_used_in_the_last_minutes_returns_the_earlier_message() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        general = fake.text_channel("general")
+        channel = fake.bot.get_channel(general)
+        first = await channel.send("once", nonce="psnx-1")  # discord.py sets enforce_nonce
+        again = await channel.send("once", nonce="psnx-1")
+        assert again.id == first.id
+        assert [m.content for m in fake.sent_messages(general)] == ["once"]
+        [dropped] = fake.dropped_duplicates
+        assert dropped.json["nonce"] == "psnx-1"
+
+        raw = await fake.bot.http.request(
+            Route("POST", f"/channels/{general}/messages"),
+            json={"content": "once", "nonce": "psnx-1", "enforce_nonce": False},
+        )
+        assert int(raw["id"]) != first.id  # without enforce_nonce Discord checks nothing
+        await asyncio.sleep(fake.nonce_window + 1)
+        later = await channel.send("once", nonce="psnx-1")
+        assert later.id != first.id  # past the window the same nonce makes a new message
+        assert len(fake.sent_messages(general)) == 3
+        assert len(fake.dropped_duplicates) == 1
+
+
+@async_test
 async def test_message_content_needs_the_privileged_intent() -> None:
     async with FakeDiscord(TinyBot(message_content=False)) as fake:
         alice, general = fake.member("Alice"), fake.text_channel("general")
@@ -561,6 +585,7 @@ def _total(n: int) -> dict[str, Any]:
 
 MESSAGE_RULES: dict[str, tuple[int, Callable[[int], dict[str, Any]], str]] = {
     "content": (2000, lambda n: {"content": "x" * n}, "content"),
+    "nonce": (25, lambda n: {"content": "x", "nonce": "n" * n}, "nonce"),
     "embeds": (10, lambda n: {"embeds": [_embed(title="t")] * n}, "embeds"),
     "embed_title": (256, lambda n: {"embeds": [_embed(title="t" * n)]}, "embeds.0.title"),
     "embed_description": (

@@ -46,8 +46,11 @@ posting in the thread 400/40058), a forum's ``applied_tags`` must be its own, at
 REQUIRE_TAG forum refuses a post with none (40067); a thread can be archived or locked
 (``archive_thread``, ``lock_thread``; THREAD_UPDATE reaches the bot, and GUILD_CREATE brings only
 active threads): a message unarchives an archived thread, a locked one refuses messages and edits
-from a bot without MANAGE_THREADS (403/50083), an archived one refuses edits (400/50083); what
-people do while the bot is down goes only into the world, seen at the next start.
+from a bot without MANAGE_THREADS (403/50083), an archived one refuses edits (400/50083); a message
+POST with ``enforce_nonce`` and a nonce the bot used within ``nonce_window`` (2 minutes, for
+Discord's "past few minutes") creates nothing and returns the earlier message
+(``fake.dropped_duplicates`` records it); a nonce is at most 25 characters; what people do while
+the bot is down goes only into the world, seen at the next start.
 
 Rate limits (``ratelimits.py``, ``fake.rate_limits``, set per test): at most 50 requests in
 any second (interaction endpoints apart), else 429 with ``global: true``; per-route buckets

@@ -45,6 +45,7 @@ class FakeDiscord(_UserActions, _Wire):
         self.messages: list[Msg] = []
         self.response_deadline = 3.0  # Discord's 3-second rule for the first callback
         self.token_lifetime = 15 * 60.0  # then followups and @original edits answer 401/50027
+        self.nonce_window = 2 * 60.0  # enforce_nonce: "the past few minutes", taken short
         self.app_permissions = (EVERYONE_PERMS | discord.Permissions.text()).value
         self.settle_prefixes: tuple[str, ...] = SETTLE_PREFIXES
         self._failures: list[_Failure] = []
@@ -132,6 +133,12 @@ class FakeDiscord(_UserActions, _Wire):
     def rate_limits(self) -> RateLimits:
         """Discord's rate limits in force (``ratelimits.py``); set them per test."""
         return self.world.rate_limits
+
+    @property
+    def dropped_duplicates(self) -> list[Call]:
+        """Message POSTs Discord answered with an earlier message of the same nonce
+        (``enforce_nonce``) instead of creating a new one; kept across restarts."""
+        return self.world.dropped_duplicates
 
     def clock(self) -> float:
         """Now, on the fake's clock: the running loop's time. Under ``async_test`` that loop

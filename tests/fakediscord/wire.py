@@ -297,9 +297,33 @@ class _Wire:
                 40058,
                 "Cannot send messages in this thread until the first message is sent",
             )
+        earlier = self._same_nonce(call)
+        if earlier is not None:
+            self.world.dropped_duplicates.append(call)
+            return self._message_payload(earlier)
         dm_user = next((u for u, c in self.world.dm_channels.items() if c == int(cid)), None)
         via, user = ("dm", dm_user) if channel["type"] == 1 else ("channel", None)
-        return self._message_payload(self._store(int(cid), call.json, via, user))
+        msg = self._store(int(cid), call.json, via, user)
+        if call.json.get("nonce") is not None:
+            self.world.nonces[str(call.json["nonce"])] = (msg.id, self.clock())
+        return self._message_payload(msg)
+
+    def _same_nonce(self, call: Call) -> Msg | None:
+        """The bot's earlier message with this one's nonce, if Discord would return it instead
+        of creating this one: "If true and nonce is present, it will be checked for uniqueness
+        in the past few minutes. If another message was created by the same author with the
+        same nonce, that message will be returned and no new message will be created"
+        (``enforce_nonce``, https://discord.com/developers/docs/resources/message#create-
+        message-jsonform-params). "A few minutes" is taken as ``nonce_window`` (2): a resend
+        later than that makes a second message."""
+        body = call.json or {}
+        if not body.get("enforce_nonce") or body.get("nonce") is None:
+            return None
+        seen = self.world.nonces.get(str(body["nonce"]))
+        if seen is None or self.clock() - seen[1] > self.nonce_window:
+            return None
+        earlier = self.world.messages.get(seen[0])
+        return earlier if earlier is not None and not earlier.deleted else None
 
     def _thread_takes_messages(self, thread: dict[str, Any]) -> None:
         """A locked thread takes no message from a member without MANAGE_THREADS ("Users

@@ -9,6 +9,7 @@ import discord
 from tests.fakediscord.ratelimits import RateLimits
 from tests.fakediscord.records import (
     EVERYONE_PERMS,
+    Call,
     Msg,
     _ids,
     _now,
@@ -28,6 +29,10 @@ class World:
         self.channels: dict[int, dict[str, Any]] = {}
         self.messages: dict[int, Msg] = {}
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
+        # The bot's messages by nonce (message id, when), and the POSTs Discord answered with
+        # the earlier message instead of a new one (enforce_nonce), across restarts.
+        self.nonces: dict[str, tuple[int, float]] = {}
+        self.dropped_duplicates: list[Call] = []
         # Discord's rate limits for the bot, and what it has used of them (ratelimits.py).
         self.rate_limits = RateLimits()
         # Synced commands by scope (None: global, else a guild id), then by name.
