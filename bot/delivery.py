@@ -86,14 +86,21 @@ REFUSALS: dict[int, Refusal] = {
     50083: Refusal.UNREACHABLE,  # Thread is archived: locked (bot/threads.py)
 }
 
+# The refusals Discord gives as 400 (the ones above come as 403 or 404).
+BAD_REQUEST_REFUSALS: dict[int, Refusal] = {
+    50033: Refusal.UNREACHABLE,  # Invalid Recipient(s): opening a DM with no such user
+}
+
 # How long to open no DMs after Discord says they are opened too fast (it gives no time).
 DM_PAUSE_SECONDS = 300.0
 
 
 def refusal(error: BaseException) -> Refusal:
-    """What a failed send means, from Discord's error code on a 403 or 404."""
+    """What a failed send means, from Discord's error code on a 403, 404 or 400."""
     if isinstance(error, discord.Forbidden | discord.NotFound):
         return REFUSALS.get(error.code, Refusal.RETRY)
+    if isinstance(error, discord.HTTPException) and error.status == 400:
+        return BAD_REQUEST_REFUSALS.get(error.code, Refusal.RETRY)
     return Refusal.RETRY
 
 

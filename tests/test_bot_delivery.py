@@ -190,7 +190,8 @@ def http_error(kind: type[discord.HTTPException], status: int, code: int) -> Exc
         (http_error(discord.Forbidden, 403, 50001), Refusal.UNREACHABLE),
         (http_error(discord.Forbidden, 403, 0), Refusal.RETRY),  # no code: not known lasting
         (http_error(discord.NotFound, 404, 10008), Refusal.RETRY),
-        (http_error(discord.HTTPException, 400, 50007), Refusal.RETRY),  # only 403 and 404
+        (http_error(discord.HTTPException, 400, 50007), Refusal.RETRY),  # a 403 code
+        (http_error(discord.HTTPException, 400, 50033), Refusal.UNREACHABLE),  # no such user
         (http_error(discord.DiscordServerError, 500, 0), Refusal.RETRY),
         (TimeoutError(), Refusal.RETRY),
     ],
@@ -398,3 +399,21 @@ async def test_an_answer_for_an_archived_thread_reopens_it(place: Place) -> None
         [answer] = fake.sent_messages(thread)
         assert "Answered: Q-1" in answer.text
         assert fake.world.channels[thread]["thread_metadata"]["archived"] is False
+
+
+@async_test
+async def test_a_dm_to_an_account_discord_no_longer_knows_is_given_up_on_at_once(
+    place: Place,
+) -> None:
+    async with running(place) as fake:
+        _, bob, geoff = await two_different_questions(fake, place)
+        await fake.slash(geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general)
+        del fake.world.users[bob.id]  # Bob deleted his Discord account
+        assert await deliver(fake) == 0
+        [row] = delivery_rows(fake)
+        assert (row["status"], row["attempts"]) == ("owed", SEND_ATTEMPTS)
+        assert "error code: 50033" in row["last_error"]
+        fake.requests.clear()
+        backoff_passed(fake)
+        assert await deliver(fake) == 0
+        assert fake.requests == []

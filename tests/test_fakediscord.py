@@ -417,6 +417,25 @@ async def test_a_nonce_used_in_the_last_minutes_returns_the_earlier_message() ->
 
 
 @async_test
+async def test_opening_a_dm_with_no_such_user_is_refused_as_discord_does() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        nobody = discord.Object(id=fake.world.snowflake())
+        with pytest.raises(discord.HTTPException) as unknown:
+            await fake.bot.create_dm(nobody)
+        assert (unknown.value.status, unknown.value.code) == (400, 50033)
+        assert unknown.value.text == "Invalid Recipient(s)"
+        with pytest.raises(discord.HTTPException) as malformed:
+            await fake.bot.http.request(
+                Route("POST", "/users/@me/channels"), json={"recipient_id": "Alice"}
+            )
+        assert (malformed.value.status, malformed.value.code) == (400, 50035)
+        assert "recipient_id" in malformed.value.text
+        alice = fake.member("Alice")
+        dm = await fake.bot.create_dm(discord.Object(id=alice.id))
+        assert dm.id == fake.world.dm_channels[alice.id]
+
+
+@async_test
 async def test_message_content_needs_the_privileged_intent() -> None:
     async with FakeDiscord(TinyBot(message_content=False)) as fake:
         alice, general = fake.member("Alice"), fake.text_channel("general")
@@ -760,9 +779,8 @@ async def test_a_route_over_its_bucket_is_refused_429_and_discordpy_waits_for_it
 ) -> None:
     async with FakeDiscord(TinyBot()) as fake:
         path, call = _route_calls(fake, route)
-        body = (
-            {"content": "hi"} if route == "messages" else {"recipient_id": str(fake.world.app_id)}
-        )
+        officer = fake.member("Officer")
+        body = {"content": "hi"} if route == "messages" else {"recipient_id": str(officer.id)}
         answers = [await _raw(fake, "POST", path, body) for _ in range(limit + 1)]
         assert [status for status, _, _ in answers] == [200] * limit + [429]
         _, refused, headers = answers[-1]

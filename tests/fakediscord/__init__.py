@@ -49,8 +49,10 @@ active threads): a message unarchives an archived thread, a locked one refuses m
 from a bot without MANAGE_THREADS (403/50083), an archived one refuses edits (400/50083); a message
 POST with ``enforce_nonce`` and a nonce the bot used within ``nonce_window`` (2 minutes, for
 Discord's "past few minutes") creates nothing and returns the earlier message
-(``fake.dropped_duplicates`` records it); a nonce is at most 25 characters; what people do while
-the bot is down goes only into the world, seen at the next start.
+(``fake.dropped_duplicates`` records it); a nonce is at most 25 characters; opening a DM with a
+``recipient_id`` that is no user (made up, deleted, the bot itself) is refused 400/50033, one that
+is not a snowflake 400/50035; what people do while the bot is down goes only into the world, seen
+at the next start.
 
 Rate limits (``ratelimits.py``, ``fake.rate_limits``, set per test): at most 50 requests in
 any second (interaction endpoints apart), else 429 with ``global: true``; per-route buckets

@@ -173,11 +173,7 @@ class _Wire:
             ("GET", rf"/users/{n}", lambda c, u: self._known(w.users, u)),
             ("GET", rf"/guilds/\d+/members/{n}", lambda c, u: self._known(w.members, u)),
             ("GET", rf"/channels/{n}", lambda c, ch: self._known(w.channels, ch)),
-            (
-                "POST",
-                r"/users/@me/channels",
-                lambda c: w.channels[self._dm_channel(int(c.json["recipient_id"]))],
-            ),
+            ("POST", r"/users/@me/channels", self._open_dm),
             ("POST", rf"/channels/{n}/messages", self._post_message),
             (
                 "GET",
@@ -230,6 +226,25 @@ class _Wire:
         if msg is None or msg.deleted:
             raise _Fail(404, 10008, "Unknown Message")
         return msg
+
+    def _open_dm(self, call: Call) -> dict[str, Any]:
+        """Create DM (https://discord.com/developers/docs/resources/user#create-dm): the DM
+        channel with the user, the existing one if there is one. A ``recipient_id`` that is
+        not a snowflake is refused 400/50035 with the field named; one that names no user
+        Discord knows (a made-up or deleted account, or the bot itself) 400/50033 "Invalid
+        Recipient(s)" (the code on the JSON error codes page; the status as bots meet it,
+        e.g. bwmarrin/discordgo#953)."""
+        raw = (call.json or {}).get("recipient_id")
+        try:
+            user_id = int(raw)
+        except (TypeError, ValueError):
+            error = {"code": "NUMBER_TYPE_COERCE", "message": f'Value "{raw}" is not snowflake.'}
+            raise _Fail(
+                400, 50035, "Invalid Form Body", errors={"recipient_id": {"_errors": [error]}}
+            ) from None
+        if user_id not in self.world.users or user_id == self.world.app_id:
+            raise _Fail(400, 50033, "Invalid Recipient(s)")
+        return self.world.channels[self._dm_channel(user_id)]
 
     def _dm_channel(self, user_id: int) -> int:
         if user_id not in self.world.dm_channels:
