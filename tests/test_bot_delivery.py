@@ -10,13 +10,16 @@ from typing import Any
 import discord
 import pytest
 
-from bot.delivery import Refusal, refusal
+from bot.delivery import DELIVERIES_PER_ROUND, Refusal, refusal
 from knowledge.cli import main
+from knowledge.exchange import Exchange
 from knowledge.models import SEND_ATTEMPTS
 from tests.botkit import (
     ANSWER,
     REPO,
     Place,
+    actor,
+    answer_and_publish,
     backoff_passed,
     bot_of,
     deliver,
@@ -27,10 +30,12 @@ from tests.botkit import (
     q1_thread,
     refused_kindly,
     reply_of,
+    run,
     running,
     two_different_questions,
 )
 from tests.fakediscord import FakeDiscord, async_test
+from tests.fakediscord.ratelimits import OPEN_DM
 
 
 @async_test
@@ -417,3 +422,30 @@ async def test_a_dm_to_an_account_discord_no_longer_knows_is_given_up_on_at_once
         backoff_passed(fake)
         assert await deliver(fake) == 0
         assert fake.requests == []
+
+
+@async_test
+async def test_a_large_release_goes_out_at_once_in_full_batches_without_a_429(
+    place: Place,
+) -> None:
+    fake = FakeDiscord(place.bot(), place.world)  # with its background worker running
+    del fake.rate_limits.routes[OPEN_DM]  # only the global limit: the worker's own pace shows
+    await fake.start()
+    try:
+        alice, _, geoff = await two_different_questions(fake, place)
+        officers = [fake.member(f"Officer {n}") for n in range(DELIVERIES_PER_ROUND + 20)]
+        for n, officer in enumerate(officers):
+            run(fake, Exchange.set_authority, actor(officer), f"Authority {n}")
+            run(fake, Exchange.follow, actor(officer), "Q-1")
+        await answer_and_publish(fake, geoff, "Q-1", place.general)
+        published = fake.clock()
+        await asyncio.sleep(bot_of(fake).worker.poll_seconds - 1)
+        assert all(len(fake.dms(o)) == 1 for o in [alice, *officers])
+        worker = [c for c in fake.requests if c.at >= published]
+        # The second batch followed the first at once, not after the 30-second poll, and the
+        # worker kept its own pace: no 429, and so never over Discord's 50 in any second.
+        assert worker[-1].at - published < 10
+        assert fake.rate_limits.rejected == 0
+        assert max(len([c for c in worker if 0 <= c.at - w.at < 1]) for w in worker) <= 50
+    finally:
+        await fake.close()
