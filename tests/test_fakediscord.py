@@ -842,3 +842,24 @@ async def test_more_than_50_requests_a_second_are_refused_with_a_global_429() ->
         assert len(made) == 60
         assert all(len([c for c in made if 0 <= c.at - m.at < 1]) <= 50 for m in made)
         assert any(c.status == 429 for c in fake.requests)
+
+
+@async_test
+async def test_10000_invalid_requests_in_10_minutes_get_the_host_banned() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        fake.rate_limits.invalid_limit = 20  # Discord's 10,000, scaled down
+        bob = fake.member("Bob")
+        fake.close_dms(bob)
+        dm = fake.bot.get_partial_messageable(fake.world.dm_channels[bob.id])
+        for _ in range(20):  # each a 403: an invalid request
+            with pytest.raises(discord.Forbidden):
+                await dm.send("hello")
+        channel = fake.bot.get_channel(fake.text_channel("general"))
+        with pytest.raises(discord.HTTPException) as banned:
+            await channel.send("anything at all")
+        assert banned.value.status == 429
+        assert "1015" in banned.value.text  # Cloudflare's page, not Discord's JSON
+        assert fake.sent_messages() == []
+        await asyncio.sleep(600)  # the invalid requests age out of the 10 minutes
+        await channel.send("allowed again")
+        assert len(fake.sent_messages()) == 1

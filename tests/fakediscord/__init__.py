@@ -58,11 +58,15 @@ Rate limits (``ratelimits.py``, ``fake.rate_limits``, set per test): at most 50 
 any second (interaction endpoints apart), else 429 with ``global: true``; per-route buckets
 (5 messages per 5 s per channel, 5 DM opens per second) announced in ``X-RateLimit-*``
 headers, else 429 with ``retry_after``. discord.py's own rate limiter reads and waits them
-out, as against Discord; ``rate_limits.rejected`` counts the 429s (each an invalid request).
+out, as against Discord; ``rate_limits.rejected`` counts the 429s. 10,000 invalid requests
+(401, 403, 429) in 10 minutes get the host banned: every request is then answered by
+Cloudflare (429, plain text, no ``Via``) until they age out (``rate_limits.invalid_limit``).
 
 Not modelled: channel permission overwrites and command ``default_permissions`` (Discord
 hides such commands; the bot must check anyway), attachments' content, reactions state,
-message history/pins, member chunking, presences, voice. ``settle`` waits only for
+message history/pins, member chunking, presences, voice; Discord's unpublished refusal of
+DMs opened too fast (403/40003: inject it with ``fake.fail``); per-interaction rate limits on
+followups; the THREAD_MEMBER_UPDATE that follows an unarchive. ``settle`` waits only for
 discord.py's own task names (``settle_prefixes``): add a prefix for the bot's own named
 background tasks, or call their functions directly.
 """

@@ -19,6 +19,12 @@ what bots observe, or stricter:
 
 A test sets its own: ``fake.rate_limits.routes[MESSAGES] = Bucket(2, 1.0)``, or
 ``fake.rate_limits.global_per_second = None`` to lift the global limit.
+
+Invalid requests (401, 403, and 429 other than ``X-RateLimit-Scope: shared``): 10,000 in 10
+minutes and the host's IP is banned for a while (#invalid-request-limit-aka-cloudflare-bans).
+The fake then answers every request as Cloudflare does, 429 with a plain-text body and no
+``Via`` header (which discord.py raises as an HTTPException, "banned by Cloudflare"), until
+the last 10 minutes hold fewer than ``invalid_limit`` again.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from tests.fakediscord.records import _Fail
 MESSAGES = ("POST", "/channels/{channel_id}/messages")
 OPEN_DM = ("POST", "/users/@me/channels")
 GLOBAL_PER_SECOND = 50
+INVALID_PER_10_MINUTES = 10_000
 # Interaction callbacks, followups and @original edits are not bound by the global limit.
 NOT_GLOBAL = ("/interactions/", "/webhooks/")
 
@@ -63,7 +70,9 @@ class RateLimits:
 
     global_per_second: int | None = GLOBAL_PER_SECOND
     routes: dict[tuple[str, str], Bucket] = field(default_factory=_default_routes)
+    invalid_limit: int = INVALID_PER_10_MINUTES
     rejected: int = 0  # 429s answered (each one an invalid request for Discord)
+    _invalid: deque[float] = field(default_factory=deque)  # invalid requests, last 10 minutes
     _recent: deque[float] = field(default_factory=deque)  # global: requests in the last 1 s
     _windows: dict[tuple[str, str, str], _Window] = field(default_factory=dict)
 
@@ -98,6 +107,18 @@ class RateLimits:
         if window is not None:
             window.used += 1
         return headers
+
+    def banned(self, now: float) -> bool:
+        """Whether the host is banned: ``invalid_limit`` invalid requests in 10 minutes."""
+        while self._invalid and self._invalid[0] <= now - 600.0:
+            self._invalid.popleft()
+        return len(self._invalid) >= self.invalid_limit
+
+    def answered(self, status: int, now: float) -> None:
+        """Count an answer towards the invalid-request limit (every 429 the fake gives is of
+        the bot's own making, none ``shared``)."""
+        if status in (401, 403, 429):
+            self._invalid.append(now)
 
     def _route(self, method: str, path: str) -> tuple[tuple[str, Bucket], str] | None:
         for (wanted, template), bucket in self.routes.items():

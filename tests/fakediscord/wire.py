@@ -42,7 +42,11 @@ class _Response:
         self.headers: CIMultiDict[str] = CIMultiDict(headers)
         self.headers["Via"] = "1.1 google"  # Discord answers through Google's load balancer
         self._text = ""
-        if data is not None:
+        if isinstance(data, str):  # Cloudflare's own answer, before Discord
+            self._text = data
+            self.headers["Content-Type"] = "text/plain"
+            del self.headers["Via"]
+        elif data is not None:
             self._text = json.dumps(data)
             self.headers["Content-Type"] = "application/json"
 
@@ -123,13 +127,18 @@ class _Wire:
         body, names = _decoded(data)
         call = Call(method, url[len(Route.BASE) :], body, params, names, at=self.clock())
         self.requests.append(call)
+        limits = self.world.rate_limits
+        if limits.banned(call.at):  # too many invalid requests: Cloudflare answers
+            call.status = 429
+            return _Response(429, "error code: 1015", {"Retry-After": "600"})
         limit_headers: dict[str, str] = {}
         try:
-            limit_headers = self.world.rate_limits.admit(method, call.path, call.at)
+            limit_headers = limits.admit(method, call.path, call.at)
             self._injected_failure(call)
             answer = self._answer(call)
         except _Fail as fail:
             call.status = fail.status
+            limits.answered(fail.status, call.at)
             return _Response(fail.status, fail.body(), {**limit_headers, **fail.headers()})
         return _Response(200 if answer is not None else 204, answer, limit_headers)
 
