@@ -9,7 +9,8 @@ failure is recorded with the exchange, which keeps the backoff in the database (
 for every kind of message, kept across restarts); discord.py itself waits out rate limits
 (429). A refusal is classified by Discord's error code (`refusal`): closed DMs fall back to
 the question's thread, DMs opened too fast pause opening DMs, and a recipient or channel
-that cannot be reached is given up on at once instead of being retried.
+that cannot be reached is given up on at once instead of being retried; so is a thread a
+moderator has locked, named in a warning (bot/threads.py).
 
 A busy database (another process writing) is a retry, never a resend: what happened to a
 message that could not be recorded is kept here and recorded first in the next round, and
@@ -19,6 +20,7 @@ until it is, that message is not sent again.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -31,6 +33,7 @@ import discord
 from bot.client import ExchangeBot
 from bot.markdown import markdown_embeds
 from bot.render import delivery_embed
+from bot.threads import ThreadLocked, post_in
 from knowledge.addresses import Address, Channel
 from knowledge.errors import NotFound, StoreError
 from knowledge.exchange import Exchange
@@ -81,6 +84,12 @@ REFUSALS: dict[int, Refusal] = {
     10013: Refusal.UNREACHABLE,  # Unknown user
     10003: Refusal.UNREACHABLE,  # Unknown channel
     50001: Refusal.UNREACHABLE,  # Missing access
+    50083: Refusal.UNREACHABLE,  # Thread is archived: locked (bot/threads.py)
+}
+
+# The refusals Discord gives as 400 (the ones above come as 403 or 404).
+BAD_REQUEST_REFUSALS: dict[int, Refusal] = {
+    50033: Refusal.UNREACHABLE,  # Invalid Recipient(s): opening a DM with no such user
 }
 
 # How long to open no DMs after Discord says they are opened too fast (it gives no time).
@@ -88,15 +97,26 @@ DM_PAUSE_SECONDS = 300.0
 
 
 def refusal(error: BaseException) -> Refusal:
-    """What a failed send means, from Discord's error code on a 403 or 404."""
+    """What a failed send means, from Discord's error code on a 403, 404 or 400."""
     if isinstance(error, discord.Forbidden | discord.NotFound):
         return REFUSALS.get(error.code, Refusal.RETRY)
+    if isinstance(error, discord.HTTPException) and error.status == 400:
+        return BAD_REQUEST_REFUSALS.get(error.code, Refusal.RETRY)
     return Refusal.RETRY
 
 
 # Owed messages read per round (a round runs again at once while there are more).
 DELIVERIES_PER_ROUND = 100
 NOTICES_PER_ROUND = 50
+
+# Discord allows a bot 50 requests a second in all
+# (https://discord.com/developers/docs/topics/rate-limits#global-rate-limit). discord.py keeps
+# each route's bucket from its headers, but learns of the global limit only from a 429, and
+# every 429 counts toward the 10,000 invalid requests in 10 minutes that get the host's IP
+# banned: sent flat out, a release to 2,000 officers met 1,590 of them in 80 s
+# (benchmarks/delivery.py). So the worker keeps its own requests under this, in any second,
+# and leaves the rest for the bot's commands.
+REQUESTS_PER_SECOND = 40
 
 
 def nonce_for(delivery: Delivery) -> str:
@@ -114,6 +134,7 @@ class DeliveryWorker:
         poll_seconds: float = 30.0,
         max_attempts: int = SEND_ATTEMPTS,
         clock: Callable[[], float] = time.monotonic,
+        requests_per_second: int = REQUESTS_PER_SECOND,
     ) -> None:
         self.bot = bot
         self.clock = clock
@@ -122,6 +143,8 @@ class DeliveryWorker:
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.stopping = False
+        self.requests_per_second = requests_per_second
+        self.recent: collections.deque[float] = collections.deque()  # when requests were made
         self.warned: set[str] = set()  # audiences without a channel, said once
         # Outcomes the database was too busy to record, by message id, oldest first.
         self.unrecorded: dict[int, list[Outcome]] = {}
@@ -196,6 +219,7 @@ class DeliveryWorker:
                 return sent
             if not delivery.recipient_is_place and self.dms_paused():
                 continue  # left owed, untouched: tried when the pause is over
+            await self.pace(1 if delivery.recipient_is_place else 2)  # a DM is opened first
             try:
                 await self.send(delivery)
             except Exception as error:  # one bad delivery must not stop the others
@@ -253,14 +277,37 @@ class DeliveryWorker:
         del self.unrecorded[message_id]
         return True
 
+    async def pace(self, requests: int) -> None:
+        """Wait, if need be, until `requests` more keep this second's under the limit."""
+        loop = asyncio.get_running_loop()  # the clock asyncio.sleep keeps
+        while True:
+            now = loop.time()
+            while self.recent and self.recent[0] <= now - 1.0:
+                self.recent.popleft()
+            if len(self.recent) + requests <= self.requests_per_second:
+                break
+            await asyncio.sleep(self.recent[0] + 1.0 - now)
+        self.recent.extend([now] * requests)
+
     def dms_paused(self) -> bool:
         return self.clock() < self.dms_paused_until
 
     async def failed(self, message: Delivery | Notice, error: Exception) -> None:
         """Record a failed attempt (the exchange sets the backoff); say so loudly when giving up."""
-        if not isinstance(error, discord.HTTPException | Undeliverable):
+        if not isinstance(error, discord.HTTPException | Undeliverable | ThreadLocked):
             log.exception("delivery %s failed unexpectedly", message.id, exc_info=error)
         reason = f"{getattr(error, 'status', '')} {error}".strip()[:200]
+        if isinstance(error, ThreadLocked):
+            # A moderator locked the thread: no retry gets through until one reopens it.
+            if await self._record(message.id, Exchange.mark_undeliverable, reason):
+                log.warning(
+                    "thread %s is locked, so delivery %s cannot be posted there and is not "
+                    "retried (once a moderator reopens the thread, "
+                    "`psn-exchange deliveries --retry` sends it)",
+                    error.thread_id,
+                    message.id,
+                )
+            return
         refused = refusal(error)
         if refused is Refusal.DMS_TOO_FAST and isinstance(message, Delivery):
             # Discord's throttle, not this message's fault: not counted as a failed attempt.
@@ -338,7 +385,7 @@ class DeliveryWorker:
             channel_id = _discord_id(delivery.recipient, place=True)
             if channel_id is None:
                 raise Undeliverable(f"unknown place {delivery.recipient}")
-            await (await self.channel(channel_id)).send(embed=embed, nonce=nonce)
+            await post_in(await self.channel(channel_id), embed=embed, nonce=nonce)
             return
         user_id = _discord_id(delivery.recipient, place=False)
         if user_id is None:
@@ -360,14 +407,16 @@ class DeliveryWorker:
             thread = await self.channel(thread_id)
             if await self.bot.call(Exchange.place_has_answer, delivery):
                 # The same answer is already posted in this thread: point to it, don't repeat it.
-                await thread.send(
+                await post_in(
+                    thread,
                     f"<@{user_id}> your direct messages are closed: the answer to "
                     f"{delivery.question.ref} is posted in this thread.",
                     nonce=nonce,
                     allowed_mentions=only_them,
                 )
                 return
-            await thread.send(
+            await post_in(
+                thread,
                 f"<@{user_id}> your direct messages are closed, so this is for you:",
                 embed=embed,
                 nonce=nonce,
@@ -395,7 +444,8 @@ class DeliveryWorker:
         for part, embeds in enumerate(markdown_embeds(body, colour)):
             if part < first.parts_sent:
                 continue
-            await channel.send(embeds=embeds, nonce=f"psnx-{tag}-{part}")
+            await self.pace(1)
+            await post_in(channel, embeds=embeds, nonce=f"psnx-{tag}-{part}")
             if len(group) == 1 and not await self._record(
                 first.id, Exchange.mark_part_sent, part + 1
             ):

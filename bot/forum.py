@@ -17,6 +17,7 @@ from bot.client import ExchangeBot
 from bot.interactions import ExchangeModal, guarded
 from bot.render import outcome_embed, shown
 from bot.suggestions import suggestion_view
+from bot.threads import ThreadLocked, post_in
 from knowledge.addresses import Address
 from knowledge.errors import AuthorityNeeded, ExchangeError
 from knowledge.exchange import Exchange
@@ -74,10 +75,11 @@ async def starter_of(thread: discord.Thread) -> discord.Message:
 
 
 async def send_in_post(thread: discord.Thread, *args: Any, **kwargs: Any) -> None:
-    """`thread.send`, retried while the thread takes no message before its starter (40058)."""
+    """`thread.send`, retried while the thread takes no message before its starter (40058);
+    ThreadLocked if a moderator has locked the post."""
     for wait in (*WAITS, None):
         try:
-            await thread.send(*args, **kwargs)
+            await post_in(thread, *args, **kwargs)
             return
         except discord.HTTPException as error:
             if error.code != NO_FIRST_MESSAGE_YET or wait is None:
@@ -173,7 +175,15 @@ class AuthorityModal(ExchangeModal, title="Your authority"):
             Exchange.set_authority, bot.actor(interaction.user), self.name.value
         )
         await interaction.followup.send(f"Thank you — recorded as {shown(stored)}.", ephemeral=True)
-        await take_post(bot, thread)
+        try:
+            await take_post(bot, thread)
+        except ThreadLocked:
+            log.warning("forum post %s is locked, so the bot cannot reply in it", thread.id)
+            await interaction.followup.send(
+                "Your post has been locked by a moderator, so I cannot reply in it. "
+                "Ask a moderator to reopen it, or ask again with /ask.",
+                ephemeral=True,
+            )
 
 
 class ForumCog(commands.Cog):
@@ -230,5 +240,7 @@ class ForumCog(commands.Cog):
             return
         try:
             await take_post(self.bot, thread)
+        except ThreadLocked:
+            log.warning("forum post %s is locked, so the bot cannot reply in it", thread.id)
         except discord.HTTPException as error:
             log.warning("could not take forum post %s: %s", thread.id, error.status)

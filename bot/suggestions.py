@@ -16,6 +16,7 @@ from bot.budget import clip
 from bot.client import ExchangeBot
 from bot.interactions import guarded
 from bot.render import authorities_wait, outcome_embed, posted_question
+from bot.threads import ThreadLocked, post_in
 from knowledge.addresses import Address
 from knowledge.exchange import Exchange
 from knowledge.models import AnsweredMatch, NewQuestion, OpenMatch, Question
@@ -91,17 +92,28 @@ class SuggestionButton(
             outcome = await bot.call(Exchange.ask_anyway, actor, self.draft_id)
             channel = interaction.channel
             forums = bot.settings.discord.channel_ids("forum")
+            note = discord.utils.MISSING  # no text beside the outcome, unless the post is locked
             if isinstance(channel, discord.Thread) and channel.parent_id in forums:
                 # Asked in a forum post: that post is the question's place; say so there.
-                await channel.send(
-                    f"Asked as a new question: **{outcome.question.ref}**. "
-                    "The answer will be posted here."
-                )
+                try:
+                    await post_in(
+                        channel,
+                        f"Asked as a new question: **{outcome.question.ref}**. "
+                        "The answer will be posted here.",
+                    )
+                except ThreadLocked:
+                    log.warning(
+                        "forum post %s is locked, so the bot cannot reply in it", channel.id
+                    )
+                    note = (
+                        "This post has been locked by a moderator, so the answer cannot be "
+                        "posted in it; it will reach you by direct message."
+                    )
             else:
                 await post_new_question(
                     bot, outcome.question, actor=actor, guild_id=interaction.guild_id
                 )
-            await interaction.followup.send(embed=outcome_embed(outcome), ephemeral=True)
+            await interaction.followup.send(note, embed=outcome_embed(outcome), ephemeral=True)
 
 
 def suggestion_view(outcome: AnsweredMatch | OpenMatch | NewQuestion) -> discord.ui.View:

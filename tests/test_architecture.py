@@ -147,6 +147,7 @@ SHARED = frozenset(
         "bot.markdown",
         "bot.render",
         "bot.suggestions",
+        "bot.threads",
     }
 )
 BOT_SOURCES = {

@@ -10,7 +10,10 @@ deterministic; one test lets the background worker run to prove the wiring.
 
 from __future__ import annotations
 
+import logging
+
 import discord
+import pytest
 
 from knowledge.exchange import Exchange
 from tests.botkit import (
@@ -355,6 +358,57 @@ async def test_asking_anyway_from_a_forum_post_keeps_the_answer_in_that_post(
         assert run(fake, lambda ex: ex.store.questions.place(2)) == (
             f"discord:channel:{offer.channel_id}"
         )
+
+
+@async_test
+async def test_a_forum_post_locked_before_the_bot_can_reply_is_said_so_kindly(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(place, place.with_forum()) as fake:
+        alice = fake.member("Alice")
+        post = await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+        [prompt] = post.messages
+        fake.lock_thread(prompt.channel_id)  # a moderator locks the post meanwhile
+        opened = await fake.click(alice, prompt.custom_ids[0], message=prompt)
+        assert opened.response is not None
+        [name_field] = field_ids(opened.response).values()
+        with caplog.at_level(logging.WARNING, logger="bot"):
+            submitted = await fake.submit_modal(alice, {name_field: DERBYSHIRE})
+        told = reply_of(submitted)
+        assert told.ephemeral
+        assert "locked by a moderator, so I cannot reply in it" in told.text
+        assert [m for m in submitted.messages if m.via == "channel"] == []
+        assert [r.levelno for r in caplog.records if r.levelno >= logging.ERROR] == []
+        assert [r.getMessage() for r in caplog.records if r.name == "bot.forum"] == [
+            f"forum post {prompt.channel_id} is locked, so the bot cannot reply in it"
+        ]
+        assert run(fake, Exchange.authority_of, actor(alice)) == DERBYSHIRE
+
+
+@async_test
+async def test_asking_anyway_from_a_locked_forum_post_still_asks_and_says_where_the_answer_goes(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(place, place.with_forum()) as fake:
+        alice, bob = fake.member("Alice"), fake.member("Bob")
+        await set_authority(fake, alice, DERBYSHIRE, place.general)
+        await set_authority(fake, bob, NOTTINGHAM, place.general)
+        await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+        second = await fake.forum_post(bob, place.forum, "CoCo carry over?", Q1_NOTTINGHAM)
+        [offer] = second.messages
+        fake.lock_thread(offer.channel_id)
+        with caplog.at_level(logging.WARNING, logger="bot"):
+            anyway = await fake.click(bob, button(offer, "anyway"), message=offer)
+        told = reply_of(anyway)
+        assert "the answer cannot be posted in it; it will reach you by direct message" in (
+            told.text
+        )
+        assert "Q-2" in told.text
+        assert [r.levelno for r in caplog.records if r.levelno >= logging.ERROR] == []
+        assert [r.getMessage() for r in caplog.records if r.name == "bot.suggestions"] == [
+            f"forum post {offer.channel_id} is locked, so the bot cannot reply in it"
+        ]
+        assert queue_size(fake) == 2
 
 
 def post_replies(place: Place, thread: int) -> list[str]:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 from typing import Any
 
 import discord
 import pytest
 
-from bot.delivery import Refusal, refusal
+from bot.delivery import DELIVERIES_PER_ROUND, Refusal, refusal
 from knowledge.cli import main
+from knowledge.exchange import Exchange
 from knowledge.models import SEND_ATTEMPTS
 from tests.botkit import (
     ANSWER,
     REPO,
     Place,
+    actor,
+    answer_and_publish,
     backoff_passed,
     bot_of,
     deliver,
@@ -26,10 +30,12 @@ from tests.botkit import (
     q1_thread,
     refused_kindly,
     reply_of,
+    run,
     running,
     two_different_questions,
 )
 from tests.fakediscord import FakeDiscord, async_test
+from tests.fakediscord.ratelimits import OPEN_DM
 
 
 @async_test
@@ -189,7 +195,8 @@ def http_error(kind: type[discord.HTTPException], status: int, code: int) -> Exc
         (http_error(discord.Forbidden, 403, 50001), Refusal.UNREACHABLE),
         (http_error(discord.Forbidden, 403, 0), Refusal.RETRY),  # no code: not known lasting
         (http_error(discord.NotFound, 404, 10008), Refusal.RETRY),
-        (http_error(discord.HTTPException, 400, 50007), Refusal.RETRY),  # only 403 and 404
+        (http_error(discord.HTTPException, 400, 50007), Refusal.RETRY),  # a 403 code
+        (http_error(discord.HTTPException, 400, 50033), Refusal.UNREACHABLE),  # no such user
         (http_error(discord.DiscordServerError, 500, 0), Refusal.RETRY),
         (TimeoutError(), Refusal.RETRY),
     ],
@@ -332,3 +339,113 @@ async def test_a_thread_discord_cannot_reach_is_given_up_on_at_once(
         assert await deliver(fake) == 1
         [answer] = fake.sent_messages(thread)
         assert "Answered: Q-1" in answer.text
+
+
+def locked_warnings(caplog: pytest.LogCaptureFixture, thread: int) -> list[str]:
+    """The warnings that name `thread` as locked; and no ERROR was logged by the bot."""
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and f"thread {thread} is locked" in r.getMessage()
+    ]
+
+
+@async_test
+async def test_an_answer_for_a_locked_thread_is_given_up_on_at_once_and_the_thread_named(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        thread = q1_thread(fake)
+        fake.archive_thread(thread, locked=True)  # a moderator closed and locked it
+        with caplog.at_level(logging.WARNING, logger="bot"):
+            assert await deliver(fake) == 2  # both DMs
+        assert [len(fake.dms(u)) for u in (alice, bob)] == [1, 1]
+        assert fake.sent_messages(thread) == []
+        [row] = [r for r in delivery_rows(fake) if r["recipient_is_place"]]
+        assert (row["status"], row["attempts"]) == ("owed", SEND_ATTEMPTS)  # given up on
+        assert f"thread {thread} is locked" in row["last_error"]
+        [warning] = locked_warnings(caplog, thread)
+        assert f"delivery {row['id']}" in warning
+
+        fake.requests.clear()
+        backoff_passed(fake)
+        assert await deliver(fake) == 0
+        assert fake.requests == []  # not retried: each try would be an invalid request
+
+
+@async_test
+async def test_closed_dms_whose_thread_is_locked_are_given_up_on_with_the_thread_named(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(place) as fake:
+        alice, bob, _ = await q1_published(fake, place)
+        fake.close_dms(bob)
+        thread = q1_thread(fake)
+        fake.lock_thread(thread)  # locked, still active
+        with caplog.at_level(logging.WARNING, logger="bot"):
+            assert await deliver(fake) == 1
+        assert len(fake.dms(alice)) == 1
+        assert fake.sent_messages(thread) == []
+        rows = [r for r in delivery_rows(fake) if r["status"] == "owed"]
+        assert len(rows) == 2  # the thread's answer and Bob's fallback
+        assert all(r["attempts"] == SEND_ATTEMPTS for r in rows)
+        assert len(locked_warnings(caplog, thread)) == 2
+
+
+@async_test
+async def test_an_answer_for_an_archived_thread_reopens_it(place: Place) -> None:
+    async with running(place) as fake:
+        await q1_published(fake, place)
+        thread = q1_thread(fake)
+        fake.archive_thread(thread)  # it went quiet; nobody locked it
+        assert await deliver(fake) == 3
+        [answer] = fake.sent_messages(thread)
+        assert "Answered: Q-1" in answer.text
+        assert fake.world.channels[thread]["thread_metadata"]["archived"] is False
+
+
+@async_test
+async def test_a_dm_to_an_account_discord_no_longer_knows_is_given_up_on_at_once(
+    place: Place,
+) -> None:
+    async with running(place) as fake:
+        _, bob, geoff = await two_different_questions(fake, place)
+        await fake.slash(geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general)
+        del fake.world.users[bob.id]  # Bob deleted his Discord account
+        assert await deliver(fake) == 0
+        [row] = delivery_rows(fake)
+        assert (row["status"], row["attempts"]) == ("owed", SEND_ATTEMPTS)
+        assert "error code: 50033" in row["last_error"]
+        fake.requests.clear()
+        backoff_passed(fake)
+        assert await deliver(fake) == 0
+        assert fake.requests == []
+
+
+@async_test
+async def test_a_large_release_goes_out_at_once_in_full_batches_without_a_429(
+    place: Place,
+) -> None:
+    fake = FakeDiscord(place.bot(), place.world)  # with its background worker running
+    del fake.rate_limits.routes[OPEN_DM]  # only the global limit: the worker's own pace shows
+    await fake.start()
+    try:
+        alice, _, geoff = await two_different_questions(fake, place)
+        officers = [fake.member(f"Officer {n}") for n in range(DELIVERIES_PER_ROUND + 20)]
+        for n, officer in enumerate(officers):
+            run(fake, Exchange.set_authority, actor(officer), f"Authority {n}")
+            run(fake, Exchange.follow, actor(officer), "Q-1")
+        await answer_and_publish(fake, geoff, "Q-1", place.general)
+        published = fake.clock()
+        await asyncio.sleep(bot_of(fake).worker.poll_seconds - 1)
+        assert all(len(fake.dms(o)) == 1 for o in [alice, *officers])
+        worker = [c for c in fake.requests if c.at >= published]
+        # The second batch followed the first at once, not after the 30-second poll, and the
+        # worker kept its own pace: no 429, and so never over Discord's 50 in any second.
+        assert worker[-1].at - published < 10
+        assert fake.rate_limits.rejected == 0
+        assert max(len([c for c in worker if 0 <= c.at - w.at < 1]) for w in worker) <= 50
+    finally:
+        await fake.close()

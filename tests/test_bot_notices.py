@@ -326,6 +326,8 @@ async def test_a_delivery_sent_but_not_marked_is_resent_with_the_same_nonce(
 
     assert len(before) == 1
     assert after == before  # the same message again: Discord drops it as a duplicate
+    assert [c.json["nonce"] for c in fake.dropped_duplicates] == [before[0][0]]
+    assert len([m for m in setting.world.messages.values() if m.via == "dm"]) == 1
     check = setting.exchange_at(LAST_WEDNESDAY)
     try:
         assert check.owed_deliveries("discord:") == []

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +17,7 @@ from discord.ext import commands
 from discord.http import Route
 
 from tests.fakediscord import FakeDiscord, World, async_test, fail_on_error_logs
+from tests.fakediscord.ratelimits import MESSAGES, Bucket
 
 # --------------------------------------------------------------------------- a tiny bot
 
@@ -140,6 +144,12 @@ async def topics(interaction: discord.Interaction) -> None:
     await interaction.response.send_message("Pick one", view=TopicSelect(), ephemeral=True)
 
 
+@app_commands.command(description="Answer later")
+async def later(interaction: discord.Interaction) -> None:
+    await interaction.response.defer(thinking=True)
+    interaction.client.pending.append(interaction)  # type: ignore[attr-defined]
+
+
 admin = app_commands.Group(name="admin", description="Admin")
 
 
@@ -158,9 +168,10 @@ class TinyBot(commands.Bot):
             command_prefix="!", intents=intents, allowed_mentions=discord.AllowedMentions.none()
         )
         self.seen: list[str] = []
+        self.pending: list[discord.Interaction] = []  # deferred by /later, answered by tests
 
     async def setup_hook(self) -> None:
-        for cmd in (hello, slow, ask, search, ticket, poke, queue, broken, topics, admin):
+        for cmd in (hello, slow, ask, search, ticket, poke, queue, broken, topics, later, admin):
             self.tree.add_command(cmd)
         self.add_dynamic_items(Ticket)
         self.add_view(HelpView())
@@ -346,6 +357,85 @@ async def test_a_forums_tags_must_exist_be_at_most_five_and_be_given_when_requir
 
 
 @async_test
+async def test_a_message_unarchives_an_archived_thread_but_a_locked_one_refuses_it() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        general = fake.bot.get_channel(fake.text_channel("general"))
+        created = await (await general.send("a question")).create_thread(name="Q-1")
+        await fake.settle()
+        thread = fake.bot.get_channel(created.id)
+        assert isinstance(thread, discord.Thread)
+        fake.archive_thread(thread.id)
+        assert thread.archived  # THREAD_UPDATE reached the bot, which drops archived threads
+        assert fake.bot.get_channel(thread.id) is None
+        answer = await thread.send("an answer")
+        await fake.settle()
+        unarchived = fake.bot.get_channel(thread.id)
+        assert isinstance(unarchived, discord.Thread)
+        assert not unarchived.archived
+        assert not fake.world.channels[thread.id]["thread_metadata"]["archived"]
+
+        fake.archive_thread(thread.id)
+        with pytest.raises(discord.HTTPException) as archived:
+            await answer.edit(content="edited")  # no edits in an archived thread
+        assert (archived.value.status, archived.value.code) == (400, 50083)
+        fake.archive_thread(thread.id, locked=True)
+        with pytest.raises(discord.Forbidden) as locked:
+            await thread.send("another answer")
+        assert (locked.value.status, locked.value.code) == (403, 50083)
+        assert locked.value.text == "Thread is archived"
+        assert [m.content for m in fake.sent_messages(thread.id)] == ["an answer"]
+
+        # A member with MANAGE_THREADS may still post in a locked thread.
+        moderators = fake.role("Moderators", discord.Permissions(manage_threads=True).value)
+        fake.world.members[fake.world.app_id]["roles"].append(str(moderators))
+        await thread.send("from a moderator")
+        assert len(fake.sent_messages(thread.id)) == 2
+
+
+@async_test
+async def test_a_nonce_used_in_the_last_minutes_returns_the_earlier_message() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        general = fake.text_channel("general")
+        channel = fake.bot.get_channel(general)
+        first = await channel.send("once", nonce="psnx-1")  # discord.py sets enforce_nonce
+        again = await channel.send("once", nonce="psnx-1")
+        assert again.id == first.id
+        assert [m.content for m in fake.sent_messages(general)] == ["once"]
+        [dropped] = fake.dropped_duplicates
+        assert dropped.json["nonce"] == "psnx-1"
+
+        raw = await fake.bot.http.request(
+            Route("POST", f"/channels/{general}/messages"),
+            json={"content": "once", "nonce": "psnx-1", "enforce_nonce": False},
+        )
+        assert int(raw["id"]) != first.id  # without enforce_nonce Discord checks nothing
+        await asyncio.sleep(fake.nonce_window + 1)
+        later = await channel.send("once", nonce="psnx-1")
+        assert later.id != first.id  # past the window the same nonce makes a new message
+        assert len(fake.sent_messages(general)) == 3
+        assert len(fake.dropped_duplicates) == 1
+
+
+@async_test
+async def test_opening_a_dm_with_no_such_user_is_refused_as_discord_does() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        nobody = discord.Object(id=fake.world.snowflake())
+        with pytest.raises(discord.HTTPException) as unknown:
+            await fake.bot.create_dm(nobody)
+        assert (unknown.value.status, unknown.value.code) == (400, 50033)
+        assert unknown.value.text == "Invalid Recipient(s)"
+        with pytest.raises(discord.HTTPException) as malformed:
+            await fake.bot.http.request(
+                Route("POST", "/users/@me/channels"), json={"recipient_id": "Alice"}
+            )
+        assert (malformed.value.status, malformed.value.code) == (400, 50035)
+        assert "recipient_id" in malformed.value.text
+        alice = fake.member("Alice")
+        dm = await fake.bot.create_dm(discord.Object(id=alice.id))
+        assert dm.id == fake.world.dm_channels[alice.id]
+
+
+@async_test
 async def test_message_content_needs_the_privileged_intent() -> None:
     async with FakeDiscord(TinyBot(message_content=False)) as fake:
         alice, general = fake.member("Alice"), fake.text_channel("general")
@@ -378,9 +468,15 @@ async def test_rate_limits_and_server_errors_keep_discordpy_semantics() -> None:
         assert [c.status for c in fake.requests_to("POST", "/channels/*/messages")] == [429, 200]
 
         fake.fail("POST", "/channels/*/messages", 500, times=None)
+        began = time.monotonic()
         with pytest.raises(discord.DiscordServerError):
             await channel.send("never arrives")
         assert len(fake.sent_messages()) == 1
+        # discord.py's own retries ran: 5 attempts, 1, 3, 5, 7 s apart on the fake's clock,
+        # in next to no real time.
+        tries = fake.requests_to("POST", "/channels/*/messages")[2:]
+        assert [round(b.at - a.at) for a, b in itertools.pairwise(tries)] == [1, 3, 5, 7]
+        assert time.monotonic() - began < 2
 
 
 @async_test
@@ -427,6 +523,23 @@ async def test_three_second_rule() -> None:
         fake.response_deadline = -1  # as if the bot took too long before responding
         with pytest.raises(AssertionError, match="10062"):
             await fake.slash(alice, "hello", channel=general)
+
+
+@async_test
+async def test_an_interaction_token_expires_after_15_minutes() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        alice, general = fake.member("Alice"), fake.text_channel("general")
+        await fake.slash(alice, "later", channel=general)
+        await fake.slash(alice, "later", channel=general)
+        early, late = fake.bot.pending
+        await asyncio.sleep(14 * 60)
+        await early.followup.send("in time")
+        await asyncio.sleep(61)  # 15 minutes and 1 second after the interactions
+        for expired in (late.followup.send("too late"), late.edit_original_response(content="x")):
+            with pytest.raises(discord.HTTPException) as refused:
+                await expired
+            assert (refused.value.status, refused.value.code) == (401, 50027)
+        assert [m.content for m in fake.followups] == ["in time"]
 
 
 @async_test
@@ -491,6 +604,7 @@ def _total(n: int) -> dict[str, Any]:
 
 MESSAGE_RULES: dict[str, tuple[int, Callable[[int], dict[str, Any]], str]] = {
     "content": (2000, lambda n: {"content": "x" * n}, "content"),
+    "nonce": (25, lambda n: {"content": "x", "nonce": "n" * n}, "nonce"),
     "embeds": (10, lambda n: {"embeds": [_embed(title="t")] * n}, "embeds"),
     "embed_title": (256, lambda n: {"embeds": [_embed(title="t" * n)]}, "embeds.0.title"),
     "embed_description": (
@@ -521,9 +635,8 @@ MESSAGE_RULES: dict[str, tuple[int, Callable[[int], dict[str, Any]], str]] = {
 
 
 async def _send(fake: FakeDiscord, method: str, path: str, body: Any) -> Any:
-    """One raw call through the fake's wire, as discord.py's HTTP layer would make it."""
-    webhook = path.startswith(("/interactions", "/webhooks"))
-    return await fake._transport(Route(method, path), body, None, None, webhook=webhook)
+    """One raw call, made with discord.py's own HTTP client, to the fake below it."""
+    return await fake.bot.http.request(Route(method, path), json=body)
 
 
 async def _refused(fake: FakeDiscord, method: str, path: str, body: Any, names: str) -> None:
@@ -637,3 +750,116 @@ async def test_a_thread_name_over_100_characters_is_refused(starter: bool) -> No
             path = f"/channels/{general}/threads"
         await _send(fake, "POST", path, {"name": "n" * 100, "type": 11})
         await _refused(fake, "POST", path, {"name": "n" * 101, "type": 11}, "name")
+
+
+# --------------------------------------------------------------------------- rate limits
+# https://discord.com/developers/docs/topics/rate-limits (tests/fakediscord/ratelimits.py)
+
+
+async def _raw(fake: FakeDiscord, method: str, path: str, body: Any) -> tuple[int, Any, Any]:
+    """A request straight to the session, as a bot that ignores rate limits would make it."""
+    session = fake.bot.http._HTTPClient__session  # type: ignore[attr-defined]
+    async with session.request(method, Route.BASE + path, data=json.dumps(body)) as response:
+        return response.status, await response.json(), response.headers
+
+
+def _route_calls(fake: FakeDiscord, route: str) -> tuple[str, Callable[[int], Any]]:
+    """A path of the route and a coroutine making the n-th call to it with discord.py."""
+    if route == "messages":
+        channel = fake.bot.get_channel(fake.text_channel("general"))
+        return f"/channels/{channel.id}/messages", lambda n: channel.send(f"message {n}")
+    users = [fake.member(f"Officer {n}") for n in range(12)]
+    return "/users/@me/channels", lambda n: fake.bot.http.start_private_message(users[n].id)
+
+
+@pytest.mark.parametrize(("route", "limit", "per"), [("messages", 5, 5.0), ("dm", 5, 1.0)])
+@async_test
+async def test_a_route_over_its_bucket_is_refused_429_and_discordpy_waits_for_it(
+    route: str, limit: int, per: float
+) -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        path, call = _route_calls(fake, route)
+        officer = fake.member("Officer")
+        body = {"content": "hi"} if route == "messages" else {"recipient_id": str(officer.id)}
+        answers = [await _raw(fake, "POST", path, body) for _ in range(limit + 1)]
+        assert [status for status, _, _ in answers] == [200] * limit + [429]
+        _, refused, headers = answers[-1]
+        assert refused["global"] is False
+        assert 0 < refused["retry_after"] <= per
+        assert headers["X-RateLimit-Remaining"] == "0"
+        assert headers["X-RateLimit-Scope"] == "user"
+        assert int(headers["Retry-After"]) >= refused["retry_after"]
+        assert answers[0][2]["X-RateLimit-Limit"] == str(limit)
+        assert fake.rate_limits.rejected == 1
+
+        await asyncio.sleep(per)  # the bucket resets; discord.py learns it from the headers
+        fake.requests.clear()
+        for n in range(2 * limit + 1):
+            await call(n)
+        made = fake.requests_to("POST", path)
+        assert [c.status for c in made] == [200] * (2 * limit + 1)  # it waited: no 429
+        assert made[limit].at - made[0].at >= per
+        assert made[2 * limit].at - made[0].at >= 2 * per
+
+
+@async_test
+async def test_a_route_limit_is_set_per_test_and_kept_per_channel() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        fake.rate_limits.routes[MESSAGES] = Bucket(2, 1.0)
+        first, second = fake.text_channel("first"), fake.text_channel("second")
+        for channel in (first, second):
+            statuses = [
+                (await _raw(fake, "POST", f"/channels/{channel}/messages", {"content": "x"}))[0]
+                for _ in range(3)
+            ]
+            assert statuses == [200, 200, 429]
+
+
+@async_test
+async def test_more_than_50_requests_a_second_are_refused_with_a_global_429() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        channels = [fake.text_channel(f"c{n}") for n in range(60)]
+        await asyncio.sleep(1)  # start-up's own requests are out of the window
+        answers = [
+            await _raw(fake, "POST", f"/channels/{c}/messages", {"content": "x"}) for c in channels
+        ]
+        assert [status for status, _, _ in answers] == [200] * 50 + [429] * 10
+        _, refused, headers = answers[50]
+        assert refused["global"] is True
+        assert 0 < refused["retry_after"] <= 1
+        assert headers["X-RateLimit-Global"] == "true"
+        assert headers["X-RateLimit-Scope"] == "global"
+        # Interaction endpoints are not bound by the global limit.
+        iid, token = await _interaction_token(fake, channels[0])
+        callback = await _raw(fake, "POST", f"/interactions/{iid}/{token}/callback", {"type": 5})
+        assert callback[0] == 200
+
+        await asyncio.sleep(1)
+        fake.requests.clear()
+        sends = [fake.bot.get_channel(c).send("at once") for c in channels]  # type: ignore[union-attr]
+        await asyncio.gather(*sends)  # discord.py holds every request while a global 429 lasts
+        made = [c for c in fake.requests if c.status == 200]
+        assert len(made) == 60
+        assert all(len([c for c in made if 0 <= c.at - m.at < 1]) <= 50 for m in made)
+        assert any(c.status == 429 for c in fake.requests)
+
+
+@async_test
+async def test_10000_invalid_requests_in_10_minutes_get_the_host_banned() -> None:
+    async with FakeDiscord(TinyBot()) as fake:
+        fake.rate_limits.invalid_limit = 20  # Discord's 10,000, scaled down
+        bob = fake.member("Bob")
+        fake.close_dms(bob)
+        dm = fake.bot.get_partial_messageable(fake.world.dm_channels[bob.id])
+        for _ in range(20):  # each a 403: an invalid request
+            with pytest.raises(discord.Forbidden):
+                await dm.send("hello")
+        channel = fake.bot.get_channel(fake.text_channel("general"))
+        with pytest.raises(discord.HTTPException) as banned:
+            await channel.send("anything at all")
+        assert banned.value.status == 429
+        assert "1015" in banned.value.text  # Cloudflare's page, not Discord's JSON
+        assert fake.sent_messages() == []
+        await asyncio.sleep(600)  # the invalid requests age out of the 10 minutes
+        await channel.send("allowed again")
+        assert len(fake.sent_messages()) == 1

@@ -9,8 +9,9 @@ import logging
 from typing import Any
 
 import discord
-from discord.webhook.async_ import async_context
+from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
+from tests.fakediscord.ratelimits import RateLimits
 from tests.fakediscord.records import (
     EVERYONE_PERMS,
     REQUIRE_TAG,
@@ -25,7 +26,7 @@ from tests.fakediscord.records import (
     _now,
 )
 from tests.fakediscord.users import _UserActions
-from tests.fakediscord.wire import _Adapter, _Wire
+from tests.fakediscord.wire import _Wire, install
 from tests.fakediscord.world import World
 
 
@@ -43,6 +44,8 @@ class FakeDiscord(_UserActions, _Wire):
         self.replies: list[Reply] = []
         self.messages: list[Msg] = []
         self.response_deadline = 3.0  # Discord's 3-second rule for the first callback
+        self.token_lifetime = 15 * 60.0  # then followups and @original edits answer 401/50027
+        self.nonce_window = 2 * 60.0  # enforce_nonce: "the past few minutes", taken short
         self.app_permissions = (EVERYONE_PERMS | discord.Permissions.text()).value
         self.settle_prefixes: tuple[str, ...] = SETTLE_PREFIXES
         self._failures: list[_Failure] = []
@@ -61,10 +64,11 @@ class FakeDiscord(_UserActions, _Wire):
 
     async def start(self) -> None:
         """Log in (real ``bot.login``: setup_hook runs, cogs load), then READY + GUILD_CREATE."""
-        self._ctx = async_context.set(_Adapter(self))
+        # A webhook adapter of this test's own (its per-webhook locks belong to this loop).
+        self._ctx = async_context.set(AsyncWebhookAdapter())
         for name in self.guard:
             logging.getLogger(name).addHandler(self._collector)
-        self.bot.http.request = self._http_request  # type: ignore[method-assign]
+        install(self, self.bot.http)
         await self.bot.login("fake-token")
         state = self.bot._connection
         state.guild_ready_timeout = 0.01
@@ -126,6 +130,23 @@ class FakeDiscord(_UserActions, _Wire):
                 raise AssertionError(f"bot did not settle: {[t.get_name() for t in pending]}")
             await asyncio.wait(pending, timeout=deadline - loop.time())
         self._collector.check()
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """Discord's rate limits in force (``ratelimits.py``); set them per test."""
+        return self.world.rate_limits
+
+    @property
+    def dropped_duplicates(self) -> list[Call]:
+        """Message POSTs Discord answered with an earlier message of the same nonce
+        (``enforce_nonce``) instead of creating a new one; kept across restarts."""
+        return self.world.dropped_duplicates
+
+    def clock(self) -> float:
+        """Now, on the fake's clock: the running loop's time. Under ``async_test`` that loop
+        skips idle waits (``clock.IdleSkippingLoop``), so ``await asyncio.sleep(900)`` in a
+        test is 15 minutes for the fake, for discord.py and for the bot, in no real time."""
+        return asyncio.get_running_loop().time()
 
     # ---- building the world (before or after start)
     def role(self, name: str, permissions: int = 0, guild: int | None = None) -> int:
@@ -253,6 +274,27 @@ class FakeDiscord(_UserActions, _Wire):
         self.world.channels[tid] = thread
         return thread
 
+    def archive_thread(self, thread_id: int, *, locked: bool = False) -> None:
+        """The thread is archived (a moderator closed it, or it went quiet); ``locked``: a
+        moderator locked it too. A message from the bot unarchives an archived thread, unless
+        it is locked and the bot lacks MANAGE_THREADS: then it is refused 403/50083
+        (https://discord.com/developers/docs/topics/threads#active-archived-threads)."""
+        self._thread_state(thread_id, archived=True, locked=locked)
+
+    def lock_thread(self, thread_id: int) -> None:
+        """A moderator locks the thread and leaves it active: only members with MANAGE_THREADS
+        may post or edit in it (https://discord.com/developers/docs/topics/threads#locked-
+        threads)."""
+        self._thread_state(thread_id, locked=True)
+
+    def _thread_state(self, thread_id: int, **changes: bool) -> None:
+        thread = self.world.channels[thread_id]
+        thread["thread_metadata"].update(changes)
+        if "archived" in changes:
+            thread["thread_metadata"]["archive_timestamp"] = _now()
+        if self.started and self.bot.intents.guilds:
+            self._dispatch("THREAD_UPDATE", dict(thread))
+
     # ---- failures
     def fail(
         self,
@@ -266,9 +308,11 @@ class FakeDiscord(_UserActions, _Wire):
         retry_after: float = 0.01,
     ) -> None:
         """Make the next ``times`` (None: all) calls matching ``method`` and the glob ``path``
-        (e.g. ``"/channels/*/messages"``) fail. discord.py semantics are kept: 429 and 5xx are
-        retried inside discord.py (5 attempts, no real sleeping for 5xx); 403 → Forbidden,
-        404 → NotFound, other 4xx → HTTPException, retries exhausted → DiscordServerError."""
+        (e.g. ``"/channels/*/messages"``) fail. discord.py itself handles the answer, as it
+        would Discord's: a 429 is waited out (``retry_after``) and retried; 500, 502, 504 are
+        retried after 1, 3, 5, 7 s (5 attempts in all; on the fake's clock, in no real time);
+        403 → Forbidden, 404 → NotFound, other 4xx → HTTPException, retries exhausted →
+        DiscordServerError."""
         self._failures.append(
             _Failure(method, path, _Fail(status, code, message, retry_after), times)
         )

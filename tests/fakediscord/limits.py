@@ -15,6 +15,7 @@ from tests.fakediscord.records import _Fail
 # https://discord.com/developers/docs/resources/message#create-message-jsonform-params
 CONTENT_MAX = 2000
 EMBEDS_MAX = 10
+NONCE_MAX = 25
 # https://discord.com/developers/docs/resources/message#embed-object-embed-limits
 EMBED_TITLE_MAX = 256
 EMBED_DESCRIPTION_MAX = 4096
@@ -87,6 +88,7 @@ def check_message(body: Any, at: tuple[str | int, ...] = ()) -> None:
 
 def _message_errors(errors: Errors, body: dict[str, Any], at: tuple[str | int, ...]) -> None:
     _max_length(errors, (*at, "content"), body.get("content"), CONTENT_MAX)
+    _max_length(errors, (*at, "nonce"), body.get("nonce"), NONCE_MAX)
     embeds = _max_items(errors, (*at, "embeds"), body.get("embeds"), EMBEDS_MAX)
     total = sum(_embed_length(errors, e, (*at, "embeds", i)) for i, e in enumerate(embeds))
     if total > EMBED_TOTAL_MAX:

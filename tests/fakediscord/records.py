@@ -3,11 +3,11 @@ failures; and the guard that fails a test on an ERROR log."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import itertools
 import logging
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +16,10 @@ from typing import Any
 
 import discord
 
+from tests.fakediscord import clock
+
 EPHEMERAL, LOADING = 64, 128
+MANAGE_THREADS = discord.Permissions(manage_threads=True).value
 REQUIRE_TAG = 1 << 4  # channel flag of a forum that refuses posts without a tag
 MAX_APPLIED_TAGS = 5  # a thread's applied_tags: at most 5 (channel resource, thread fields)
 SETTLE_PREFIXES = (  # names of the tasks discord.py creates per event / interaction
@@ -42,11 +45,12 @@ _ids = itertools.count(discord.utils.time_snowflake(datetime(2024, 1, 1, tzinfo=
 
 
 def async_test(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run an ``async def`` test with ``asyncio.run`` (no pytest-asyncio); fixtures still work."""
+    """Run an ``async def`` test on the fake's clock (``clock.IdleSkippingLoop``: idle waits
+    take no real time), with no pytest-asyncio; fixtures still work."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.run(fn(*args, **kwargs))
+        return clock.run(fn(*args, **kwargs))
 
     return wrapper
 
@@ -177,6 +181,7 @@ class Call:
     params: dict[str, Any] | None = None
     files: list[str] = field(default_factory=list)
     status: int = 200
+    at: float = 0.0  # when it reached the fake, on the fake's clock (the loop's time)
 
 
 @dataclass
@@ -239,6 +244,8 @@ class FakeUser:
 
 
 class _Fail(Exception):
+    """A refusal, as Discord words it: a status, a JSON error code and message."""
+
     def __init__(
         self,
         status: int,
@@ -246,10 +253,43 @@ class _Fail(Exception):
         message: str = "",
         retry_after: float = 0.0,
         errors: dict[str, Any] | None = None,
+        *,
+        is_global: bool = False,
+        limit_headers: dict[str, str] | None = None,
     ):
         super().__init__(status, code, message)
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
         self.errors = errors  # Discord's per-field "errors" body of a 400/50035
+        self.is_global = is_global  # a 429 of the global rate limit
+        self.limit_headers = limit_headers or {}  # the route's X-RateLimit-* on a 429
+
+    def body(self) -> dict[str, Any]:
+        if self.status == 429:
+            # https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit
+            body: dict[str, Any] = {
+                "message": self.message or "You are being rate limited.",
+                "retry_after": self.retry_after,
+                "global": self.is_global,
+            }
+            if self.code:
+                body["code"] = self.code
+            return body
+        body = {"message": self.message, "code": self.code}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+    def headers(self) -> dict[str, str]:
+        if self.status != 429:
+            return {}
+        headers = {
+            **self.limit_headers,
+            "Retry-After": str(math.ceil(self.retry_after)),
+            "X-RateLimit-Scope": "global" if self.is_global else "user",
+        }
+        if self.is_global:
+            headers["X-RateLimit-Global"] = "true"
+        return headers
 
 
 @dataclass

@@ -88,7 +88,7 @@ class _UserActions:
             "user_id": user.id,
             "channel_id": int(payload["channel_id"]),
             "responded": None,
-            "at": asyncio.get_running_loop().time(),
+            "at": self.clock(),
             "original": None,
             "message": message,
         }

@@ -6,19 +6,20 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
-import logging
 import re
 from collections.abc import Callable
-from types import SimpleNamespace
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from discord.errors import DiscordServerError, Forbidden, HTTPException, NotFound, RateLimited
-from discord.webhook.async_ import AsyncWebhookAdapter
+import aiohttp
+from discord.http import HTTPClient, Route
+from multidict import CIMultiDict
 
 from tests.fakediscord import limits
 from tests.fakediscord.records import (
     EPHEMERAL,
     LOADING,
+    MANAGE_THREADS,
     MAX_APPLIED_TAGS,
     REQUIRE_TAG,
     Call,
@@ -32,74 +33,114 @@ if TYPE_CHECKING:
     from tests.fakediscord.core import FakeDiscord
 
 
-class _Adapter(AsyncWebhookAdapter):
-    """Interaction webhook adapter: every callback/followup/@original call goes to the fake."""
+class _Response:
+    """What discord.py reads of an aiohttp response: status, reason, headers, text."""
+
+    def __init__(self, status: int, data: Any, headers: dict[str, str]) -> None:
+        self.status = status
+        self.reason = HTTPStatus(status).phrase
+        self.headers: CIMultiDict[str] = CIMultiDict(headers)
+        self.headers["Via"] = "1.1 google"  # Discord answers through Google's load balancer
+        self._text = ""
+        if isinstance(data, str):  # Cloudflare's own answer, before Discord
+            self._text = data
+            self.headers["Content-Type"] = "text/plain"
+            del self.headers["Via"]
+        elif data is not None:
+            self._text = json.dumps(data)
+            self.headers["Content-Type"] = "application/json"
+
+    async def text(self, encoding: str | None = None) -> str:
+        return self._text
+
+    async def json(self, **_: Any) -> Any:
+        return json.loads(self._text) if self._text else None
+
+
+class _Request:
+    """One ``async with session.request(...) as response`` of discord.py."""
+
+    def __init__(self, fake: FakeDiscord, method: str, url: str, kwargs: dict[str, Any]) -> None:
+        self.fake, self.method, self.url, self.kwargs = fake, method, url, kwargs
+
+    async def __aenter__(self) -> _Response:
+        return self.fake._exchange(
+            self.method, self.url, self.kwargs.get("data"), self.kwargs.get("params")
+        )
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _Session:
+    """Stands in for discord.py's aiohttp session, so everything above it is discord.py's
+    own: ``HTTPClient.request`` with its rate-limit buckets, global lock, 429 and 5xx
+    retries, and the interaction webhook adapter (which uses the same session)."""
 
     def __init__(self, fake: FakeDiscord) -> None:
-        super().__init__()
         self.fake = fake
+        self.closed = False
 
-    async def request(
-        self,
-        route: Any,
-        session: Any = None,
-        *,
-        payload: Any = None,
-        multipart: Any = None,
-        files: Any = None,
-        params: Any = None,
-        **_: Any,
-    ) -> Any:
-        body = payload if payload is not None else _from_multipart(multipart)
-        return await self.fake._transport(route, body, params, files, webhook=True)
+    def request(self, method: str, url: str, **kwargs: Any) -> _Request:
+        return _Request(self.fake, method, url, kwargs)
+
+    async def close(self) -> None:
+        self.closed = True
 
 
-def _from_multipart(form: Any) -> Any:
-    for part in form or []:
-        if part.get("name") == "payload_json":
-            return json.loads(part["value"])
-    return None
+def install(fake: FakeDiscord, http: HTTPClient) -> None:
+    """Make ``http`` log in with the fake session (its ``static_login``, minus aiohttp)."""
+    session = _Session(fake)
+
+    async def static_login(token: str) -> Any:
+        http._HTTPClient__session = session  # type: ignore[attr-defined]
+        http._global_over = asyncio.Event()
+        http._global_over.set()
+        http.token = token
+        return await http.request(Route("GET", "/users/@me"))
+
+    http.static_login = static_login  # type: ignore[method-assign]
+
+
+def _decoded(data: Any) -> tuple[Any, list[str]]:
+    """The JSON body of a request (plain, or a multipart form's payload_json), and the
+    names of the files it carries."""
+    if isinstance(data, aiohttp.FormData):
+        body, names = None, []
+        for options, _headers, value in data._fields:
+            if options.get("name") == "payload_json":
+                body = json.loads(value)
+            elif options.get("filename"):
+                names.append(options["filename"])
+        return body, names
+    if isinstance(data, str | bytes) and data:
+        return json.loads(data), []
+    return None, []
 
 
 class _Wire:
     """FakeDiscord's HTTP side (a mixin: the state lives on FakeDiscord)."""
 
     # ---- the wire
-    async def _http_request(
-        self, route: Any, *, files: Any = None, form: Any = None, **kwargs: Any
-    ) -> Any:
-        body = kwargs.get("json", _from_multipart(form))
-        return await self._transport(route, body, kwargs.get("params"), files, webhook=False)
-
-    async def _transport(
-        self, route: Any, body: Any, params: Any, files: Any, webhook: bool
-    ) -> Any:
-        path = route.url[len(route.BASE) :]
-        names = [getattr(f, "filename", "") for f in files or []]
-        fail: _Fail | None = None
-        for _attempt in range(5):
-            call = Call(route.method, path, body, params, names)
-            self.requests.append(call)
-            try:
-                self._injected_failure(call)
-                return self._answer(call)
-            except _Fail as exc:
-                fail = exc
-                call.status = exc.status
-            resp = SimpleNamespace(status=fail.status, reason=f"HTTP {fail.status}", headers={})
-            data: dict[str, Any] = {"message": fail.message, "code": fail.code}
-            if fail.errors:
-                data["errors"] = fail.errors
-            if fail.status == 429:
-                limit = self.bot.http.max_ratelimit_timeout
-                if not webhook and limit and fail.retry_after > limit:
-                    raise RateLimited(fail.retry_after)
-                logging.getLogger("discord.http").warning("429 on %s %s", call.method, path)
-                await asyncio.sleep(fail.retry_after)
-            elif fail.status < 500:
-                raise {403: Forbidden, 404: NotFound}.get(fail.status, HTTPException)(resp, data)
-        assert fail is not None
-        raise (DiscordServerError if fail.status >= 500 else HTTPException)(resp, data)
+    def _exchange(self, method: str, url: str, data: Any, params: Any) -> _Response:
+        """Answer one HTTP request as Discord would: a status, a JSON body, headers."""
+        body, names = _decoded(data)
+        call = Call(method, url[len(Route.BASE) :], body, params, names, at=self.clock())
+        self.requests.append(call)
+        limits = self.world.rate_limits
+        if limits.banned(call.at):  # too many invalid requests: Cloudflare answers
+            call.status = 429
+            return _Response(429, "error code: 1015", {"Retry-After": "600"})
+        limit_headers: dict[str, str] = {}
+        try:
+            limit_headers = limits.admit(method, call.path, call.at)
+            self._injected_failure(call)
+            answer = self._answer(call)
+        except _Fail as fail:
+            call.status = fail.status
+            limits.answered(fail.status, call.at)
+            return _Response(fail.status, fail.body(), {**limit_headers, **fail.headers()})
+        return _Response(200 if answer is not None else 204, answer, limit_headers)
 
     def _injected_failure(self, call: Call) -> None:
         for f in self._failures:
@@ -141,11 +182,7 @@ class _Wire:
             ("GET", rf"/users/{n}", lambda c, u: self._known(w.users, u)),
             ("GET", rf"/guilds/\d+/members/{n}", lambda c, u: self._known(w.members, u)),
             ("GET", rf"/channels/{n}", lambda c, ch: self._known(w.channels, ch)),
-            (
-                "POST",
-                r"/users/@me/channels",
-                lambda c: w.channels[self._dm_channel(int(c.json["recipient_id"]))],
-            ),
+            ("POST", r"/users/@me/channels", self._open_dm),
             ("POST", rf"/channels/{n}/messages", self._post_message),
             (
                 "GET",
@@ -155,7 +192,7 @@ class _Wire:
             (
                 "PATCH",
                 rf"/channels/\d+/messages/{n}",
-                lambda c, m: self._edit(self._msg(m), limits.checked(c.json)),
+                lambda c, m: self._edit(self._editable(self._msg(m)), limits.checked(c.json)),
             ),
             ("DELETE", rf"/channels/\d+/messages/{n}", lambda c, m: self._delete(self._msg(m))),
             ("POST", r"/channels/\d+/typing", lambda c: None),
@@ -198,6 +235,25 @@ class _Wire:
         if msg is None or msg.deleted:
             raise _Fail(404, 10008, "Unknown Message")
         return msg
+
+    def _open_dm(self, call: Call) -> dict[str, Any]:
+        """Create DM (https://discord.com/developers/docs/resources/user#create-dm): the DM
+        channel with the user, the existing one if there is one. A ``recipient_id`` that is
+        not a snowflake is refused 400/50035 with the field named; one that names no user
+        Discord knows (a made-up or deleted account, or the bot itself) 400/50033 "Invalid
+        Recipient(s)" (the code on the JSON error codes page; the status as bots meet it,
+        e.g. bwmarrin/discordgo#953)."""
+        raw = (call.json or {}).get("recipient_id")
+        try:
+            user_id = int(raw)
+        except (TypeError, ValueError):
+            error = {"code": "NUMBER_TYPE_COERCE", "message": f'Value "{raw}" is not snowflake.'}
+            raise _Fail(
+                400, 50035, "Invalid Form Body", errors={"recipient_id": {"_errors": [error]}}
+            ) from None
+        if user_id not in self.world.users or user_id == self.world.app_id:
+            raise _Fail(400, 50033, "Invalid Recipient(s)")
+        return self.world.channels[self._dm_channel(user_id)]
 
     def _dm_channel(self, user_id: int) -> int:
         if user_id not in self.world.dm_channels:
@@ -253,6 +309,8 @@ class _Wire:
     def _post_message(self, call: Call, cid: str) -> dict[str, Any]:
         limits.check_message(call.json)
         channel = self._known(self.world.channels, cid)
+        if channel["type"] in (10, 11, 12):
+            self._thread_takes_messages(channel)
         if self._starter_missing(channel):
             # A forum post's starter message can arrive after THREAD_CREATE
             # (https://discord.com/developers/docs/topics/threads#forums); until it exists the
@@ -263,9 +321,65 @@ class _Wire:
                 40058,
                 "Cannot send messages in this thread until the first message is sent",
             )
+        earlier = self._same_nonce(call)
+        if earlier is not None:
+            self.world.dropped_duplicates.append(call)
+            return self._message_payload(earlier)
         dm_user = next((u for u, c in self.world.dm_channels.items() if c == int(cid)), None)
         via, user = ("dm", dm_user) if channel["type"] == 1 else ("channel", None)
-        return self._message_payload(self._store(int(cid), call.json, via, user))
+        msg = self._store(int(cid), call.json, via, user)
+        if call.json.get("nonce") is not None:
+            self.world.nonces[str(call.json["nonce"])] = (msg.id, self.clock())
+        return self._message_payload(msg)
+
+    def _same_nonce(self, call: Call) -> Msg | None:
+        """The bot's earlier message with this one's nonce, if Discord would return it instead
+        of creating this one: "If true and nonce is present, it will be checked for uniqueness
+        in the past few minutes. If another message was created by the same author with the
+        same nonce, that message will be returned and no new message will be created"
+        (``enforce_nonce``, https://discord.com/developers/docs/resources/message#create-
+        message-jsonform-params). "A few minutes" is taken as ``nonce_window`` (2): a resend
+        later than that makes a second message."""
+        body = call.json or {}
+        if not body.get("enforce_nonce") or body.get("nonce") is None:
+            return None
+        seen = self.world.nonces.get(str(body["nonce"]))
+        if seen is None or self.clock() - seen[1] > self.nonce_window:
+            return None
+        earlier = self.world.messages.get(seen[0])
+        return earlier if earlier is not None and not earlier.deleted else None
+
+    def _thread_takes_messages(self, thread: dict[str, Any]) -> None:
+        """A locked thread takes no message from a member without MANAGE_THREADS ("Users
+        won't be able to create or update messages in locked threads",
+        https://discord.com/developers/docs/topics/threads#locked-threads): 403 with 50083,
+        "Tried to perform an operation on an archived thread" on the JSON error codes page,
+        worded "Thread is archived" (as reported in discord/discord-api-docs#7707). An archived
+        thread that is not locked is unarchived by the message ("Sending a message will
+        automatically unarchive the thread", #active-archived-threads), and the gateway sends
+        THREAD_UPDATE (#unarchiving-a-thread)."""
+        meta = thread["thread_metadata"]
+        if meta["locked"] and not self.world.permissions(self.world.app_id) & MANAGE_THREADS:
+            raise _Fail(403, 50083, "Thread is archived")
+        if meta["archived"]:
+            meta.update(archived=False, archive_timestamp=_now())
+            if self.bot.intents.guilds:
+                asyncio.get_running_loop().call_soon(self._dispatch, "THREAD_UPDATE", dict(thread))
+
+    def _editable(self, msg: Msg) -> Msg:
+        """A message in an archived or locked thread cannot be edited ("Users cannot edit
+        messages ... in archived threads"; see _thread_takes_messages for locked ones)."""
+        thread = self.world.channels.get(msg.channel_id, {})
+        meta = thread.get("thread_metadata")
+        if (
+            meta
+            and meta["locked"]
+            and not self.world.permissions(self.world.app_id) & MANAGE_THREADS
+        ):
+            raise _Fail(403, 50083, "Thread is archived")
+        if meta and meta["archived"]:
+            raise _Fail(400, 50083, "Thread is archived")
+        return msg
 
     def _starter_missing(self, channel: dict[str, Any]) -> bool:
         if channel["type"] not in (11, 12) or not channel.get("parent_id"):
@@ -352,9 +466,19 @@ class _Wire:
             raise _Fail(404, 10015, "Unknown Webhook")
         return self._interactions[token]
 
+    def _live(self, token: str) -> dict[str, Any]:
+        """The interaction of a followup or @original call, while its token is valid:
+        "Interaction tokens are valid for 15 minutes" (https://discord.com/developers/docs/
+        interactions/receiving-and-responding#followup-messages); after that Discord answers
+        401 with 50027, "Invalid webhook token provided" on the JSON error codes page."""
+        ix = self._ix(token)
+        if self.clock() - ix["at"] > self.token_lifetime:
+            raise _Fail(401, 50027, "Invalid Webhook Token")
+        return ix
+
     def _callback(self, call: Call, token: str) -> dict[str, Any]:
         ix = self._ix(token)
-        late = asyncio.get_running_loop().time() - ix["at"] > self.response_deadline
+        late = self.clock() - ix["at"] > self.response_deadline
         if ix["responded"] is not None:
             raise _Fail(400, 40060, "Interaction has already been acknowledged.")
         if late:
@@ -391,7 +515,7 @@ class _Wire:
         return out
 
     def _followup(self, call: Call, token: str) -> dict[str, Any]:
-        ix = self._ix(token)
+        ix = self._live(token)
         limits.check_message(call.json)
         original: Msg | None = ix["original"]
         if original is not None and original.flags & LOADING:
@@ -406,7 +530,7 @@ class _Wire:
         )
 
     def _webhook_msg(self, token: str, mid: str) -> Msg:
-        ix = self._ix(token)
+        ix = self._live(token)
         if mid == "@original":
             if ix["original"] is None:
                 raise _Fail(404, 10008, "Unknown Message")

@@ -6,8 +6,10 @@ from typing import Any
 
 import discord
 
+from tests.fakediscord.ratelimits import RateLimits
 from tests.fakediscord.records import (
     EVERYONE_PERMS,
+    Call,
     Msg,
     _ids,
     _now,
@@ -31,6 +33,12 @@ class World:
         self.channels: dict[int, dict[str, Any]] = {}
         self.messages: dict[int, Msg] = {}
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
+        # The bot's messages by nonce (message id, when), and the POSTs Discord answered with
+        # the earlier message instead of a new one (enforce_nonce), across restarts.
+        self.nonces: dict[str, tuple[int, float]] = {}
+        self.dropped_duplicates: list[Call] = []
+        # Discord's rate limits for the bot, and what it has used of them (ratelimits.py).
+        self.rate_limits = RateLimits()
         # Synced commands by scope (None: global, else a guild id), then by name.
         self.commands: dict[int | None, dict[str, dict[str, Any]]] = {}
         self.guild = {
@@ -123,7 +131,11 @@ class World:
             if c["type"] != 1 and self.guild_of(int(c["id"])) == guild_id
         ]
         channels = [c for c in here if c["type"] not in (11, 12)]
-        threads = [c for c in here if c["type"] in (11, 12)]
+        # Only active threads: archived ones are not synced up front
+        # (https://discord.com/developers/docs/topics/threads#active-archived-threads).
+        threads = [
+            c for c in here if c["type"] in (11, 12) and not c["thread_metadata"]["archived"]
+        ]
         return {
             **self.guilds[guild_id],
             "roles": [r for rid, r in self.roles.items() if self.guild_of_role(rid) == guild_id],
