@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import subprocess
 import sys
@@ -88,6 +89,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--stored", type=int, default=20_000)
     parser.add_argument("--every", type=float, default=0.1)
+    parser.add_argument(
+        "--semantic", choices=["off", "on"], default="off", help="the matcher mode of both sides"
+    )
     args = parser.parse_args()
 
     originals = [text for _, text in load(REPO / "benchmarks" / "data" / "psn").corpus]
@@ -100,13 +104,14 @@ def main() -> None:
         seed_store(db, stored, authorities=60)
         rows_file = Path(folder) / "rows.jsonl"
         write_import_file(rows_file, stored, fresh, args.rows)
-        exchange = Exchange.open(settings_for(db))
+        exchange = Exchange.open(settings_for(db, args.semantic))
         try:
             quiet = ask_timings(exchange, askable, args.every, time.perf_counter() + 3)
             started = time.perf_counter()
             importer = subprocess.Popen(
                 [sys.executable, "-m", "knowledge.cli", "import", str(rows_file), "--db", str(db)],
                 cwd=REPO,
+                env={**os.environ, "PSNX_MATCHING__SEMANTIC": args.semantic},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -120,6 +125,7 @@ def main() -> None:
             exchange.close()
     if importer.returncode != 0:
         raise SystemExit(f"the import failed: {err.strip()}")
+    print("matcher:", "semantic" if args.semantic == "on" else "lexical")
     print(f"store: {args.stored:,} questions; import: {args.rows:,} rows -> {out.strip()}")
     print(f"import took {took:6.1f} s")
     print(summary("asks with no import running", quiet))

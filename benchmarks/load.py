@@ -48,7 +48,9 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def settings_for(db: Path) -> Settings:
+def settings_for(db: Path, semantic: str = "off") -> Settings:
+    """The repository's settings on `db`, with no ask limits, and the matcher mode chosen
+    (lexical unless asked: the figures in benchmarks/README.md are per mode)."""
     settings = load_settings(REPO / "config.toml")
     limits = settings.exchange.model_copy(
         update={"asks_per_hour": 1_000_000, "max_open_questions_per_officer": 1_000_000}
@@ -57,6 +59,7 @@ def settings_for(db: Path) -> Settings:
         update={
             "exchange": limits,
             "database": settings.database.model_copy(update={"path": db}),
+            "matching": settings.matching.model_copy(update={"semantic": semantic}),
         }
     )
 
