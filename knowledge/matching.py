@@ -349,15 +349,15 @@ class _Scoring:
         self._query = query
         self._idf = idf
         self._term_weight = dict(idf)
+        self._query_terms = frozenset(query.terms)
         self._q_norm = sum(w * w for w in idf.values())
         self._q_idf = sum(idf.values())
-        gram_df = matcher._gram_df
         self._n = len(matcher._terms) + 1  # smoothed IDF, as scikit-learn's TfidfVectorizer
         self._gram_weight: dict[str, float] = {}
-        self._q_grams = {
-            g: math.log(self._n / (gram_df.get(g, 0) + 1)) + 1.0 for g in _trigrams(query.text)
-        }
-        self._q_gram_norm = math.sqrt(sum(w * w for w in self._q_grams.values()))
+        # The query's weighted trigrams: made when a candidate first needs them (a bulk
+        # check rules most candidates out before that).
+        self._q_grams: dict[str, float] | None = None
+        self._q_gram_norm = 0.0
 
     def could_reach(self, key: int, score: float) -> bool:
         """Whether `key` could score `score` or more. The signals are computed cheapest
@@ -368,7 +368,8 @@ class _Scoring:
         # coverage at most the share of the query's weight.
         idf = self._idf
         doc_terms = self._matcher._terms[key]
-        shared = [idf[t] for t in self._query.terms if t in doc_terms]
+        query_terms = self._query_terms
+        shared = [idf[t] for t in doc_terms if t in query_terms]
         q_norm, q_idf = self._q_norm, self._q_idf
         reach = 100.0 * (
             WEIGHTS["cosine"] * (math.sqrt(sum(w * w for w in shared) / q_norm) if q_norm else 0)
@@ -451,6 +452,12 @@ class _Scoring:
         gram_df = self._matcher._gram_df
         cache = self._gram_weight
         q_grams = self._q_grams
+        if q_grams is None:
+            n = self._n
+            q_grams = self._q_grams = {
+                g: math.log(n / (gram_df.get(g, 0) + 1)) + 1.0 for g in _trigrams(self._query.text)
+            }
+            self._q_gram_norm = math.sqrt(sum(w * w for w in q_grams.values()))
         dot = norm = 0.0
         for gram in _trigrams(doc_text):
             weight = cache.get(gram)

@@ -133,7 +133,9 @@ class TermIndex:
                 continue
             walked += len(members[term])
             found = self._arrays[term].view()
-            np.add.at(scores, found, idf[term] * factor[lengths[found]])
+            # A term's keys are distinct (never reused, terms distinct per wording), so a
+            # plain fancy-indexed add is exact, and many times faster than np.add.at.
+            scores[found] += idf[term] * factor[lengths[found]]
         found = np.flatnonzero(scores)
         pool = _best(found, scores[found], wanted * WIDEN if skipped else wanted)
         if not skipped:

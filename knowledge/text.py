@@ -20,6 +20,8 @@ _INVISIBLE = dict.fromkeys(
         "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
     )
 )
+# Control characters (Unicode category C) an ASCII text can hold, bar tab and newline.
+_ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _HAS_WORD = re.compile(r"[^\W_]{2,}")
@@ -34,9 +36,12 @@ def clean(text: str) -> str:
     """NFKC-normalise, drop invisible and control characters, tidy white space."""
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(
-        ch for ch in text if ch == "\n" or ch == "\t" or unicodedata.category(ch)[0] != "C"
-    )
+    if text.isascii():  # most text: one regex pass rather than a look-up per character
+        text = _ASCII_CONTROLS.sub("", text)
+    else:
+        text = "".join(
+            ch for ch in text if ch == "\n" or ch == "\t" or unicodedata.category(ch)[0] != "C"
+        )
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
