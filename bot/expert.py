@@ -237,6 +237,20 @@ class ExpertCog(commands.Cog):
         )
 
     @app_commands.command(
+        name="distinct", description="(Expert) Two questions proposed for merging are different"
+    )
+    @app_commands.describe(question="e.g. Q-14", other="e.g. Q-3")
+    @app_commands.guild_only()
+    async def distinct(self, interaction: Interaction, question: str, other: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.bot.call(Exchange.distinct, self.bot.actor(interaction.user), question, other)
+        await interaction.followup.send(
+            f"Noted: {question_ref(question_id(question))} and {question_ref(question_id(other))} "
+            "are different questions; the proposed merge is dropped.",
+            ephemeral=True,
+        )
+
+    @app_commands.command(
         name="publish", description="(Expert) Publish every new answer as the next release"
     )
     @app_commands.guild_only()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from knowledge import text as texts
 from knowledge.config import (
@@ -28,7 +29,10 @@ from knowledge.config import (
 from knowledge.errors import ExchangeError, InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Role
-from knowledge.text import plural
+from knowledge.text import plural, question_ref
+
+if TYPE_CHECKING:
+    from knowledge.importer import ImportReport
 
 OPERATOR = Actor("cli:operator", "command line", frozenset({Role.OFFICER, Role.EXPERT, Role.ADMIN}))
 
@@ -168,16 +172,37 @@ def cmd_import(args: argparse.Namespace) -> int:
         if show and (done == total or done % 25 == 0):
             print(f"\rimporting {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
 
-    with _opened(args) as exchange:
-        report = import_file(
-            exchange, OPERATOR, args.file, skip_bad=args.skip_bad, progress=progress
-        )
+    created = _writable(args.report) if args.report else False
+    try:
+        with _opened(args) as exchange:
+            report = import_file(
+                exchange,
+                OPERATOR,
+                args.file,
+                skip_bad=args.skip_bad,
+                progress=progress,
+                each_row=args.report is not None,
+            )
+    except BaseException:
+        if created:  # nothing was imported: leave no empty report behind
+            args.report.unlink(missing_ok=True)
+        raise
     if show:
         print(file=sys.stderr)
-    summary = f"{plural(report.new, 'new question')}, {report.joined} joined an existing question"
+    new = report.new + report.proposed
+    summary = f"{plural(new, 'new question')}"
+    if report.proposed:
+        summary += (
+            f" ({report.proposed} likely the same as an existing question, in other words: "
+            "merges proposed to the expert, see `psn-exchange queue`)"
+        )
+    summary += f", {report.joined} joined an existing question in the same words"
     if report.present:
         summary += f", {report.present} already there (skipped)"
     print(summary + ".")
+    if args.report:
+        _write_report(args.report, report)
+        print(f"what became of each row: {_shown(args.report)}")
     if report.answered:
         print(
             f"{plural(report.answered, 'answer')} imported and published as release "
@@ -186,6 +211,38 @@ def cmd_import(args: argparse.Namespace) -> int:
     for problem in report.skipped:
         print(f"skipped {problem}")
     return 0
+
+
+def _writable(path: Path) -> bool:
+    """Refuse, before anything is imported, a report file that cannot be written; True if
+    the check created it (so a failed import can remove it again)."""
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise InvalidInput(
+            f"Cannot write the report to {_shown(path)} ({error.strerror or error}); "
+            "nothing was imported. Choose a file in a folder you can write to."
+        ) from None
+    return not existed
+
+
+def _write_report(path: Path, report: ImportReport) -> None:
+    lines = (
+        json.dumps(
+            {
+                "line": row.line,
+                "outcome": row.outcome,
+                "question": question_ref(row.question_id),
+                "best_match": None if row.best is None else question_ref(row.best),
+                "score": None if row.score is None else round(row.score, 2),
+                "differs": row.differs,
+            }
+        )
+        for row in report.rows
+    )
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -262,6 +319,31 @@ def cmd_queue(args: argparse.Namespace) -> int:
             f"{plural(q.asks, 'ask')}, waiting {entry.waiting_days:.1f} days [{q.topic}]\n"
             f"       {q.text}"
         )
+        for proposal in entry.proposals:
+            print(
+                f"       {proposal.explain()}: psn-exchange merge {q.ref} "
+                f"{proposal.target_ref}, or psn-exchange distinct {q.ref} {proposal.target_ref}"
+            )
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    with _opened(args, create=False) as exchange:
+        target = exchange.merge(OPERATOR, args.question, args.into)
+    print(
+        f"Merged {args.question.upper()} into {target.ref}: "
+        f"{plural(target.authorities, 'authority')} now wait on it, and the askers are told."
+    )
+    return 0
+
+
+def cmd_distinct(args: argparse.Namespace) -> int:
+    with _opened(args, create=False) as exchange:
+        exchange.distinct(OPERATOR, args.question, args.other)
+    print(
+        f"Noted: {args.question.upper()} and {args.other.upper()} are different questions; "
+        "the proposed merge is dropped."
+    )
     return 0
 
 
@@ -445,6 +527,12 @@ def parser() -> argparse.ArgumentParser:
     importing.add_argument(
         "--skip-bad", action="store_true", help="import the good rows and list the bad ones"
     )
+    importing.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="write what became of each row, with its best match and score (JSON lines)",
+    )
 
     exporting = add("export", cmd_export, "export the published knowledge base")
     exporting.add_argument("--format", choices=["md", "html", "json", "csv"], default="md")
@@ -480,6 +568,14 @@ def parser() -> argparse.ArgumentParser:
     answering.add_argument(
         "--link", type=_text, action="append", default=[], help="resource link (repeatable)"
     )
+
+    merging = add("merge", cmd_merge, "merge a duplicate question into another, as the expert")
+    merging.add_argument("question", type=_text, help="the duplicate, e.g. Q-7")
+    merging.add_argument("into", type=_text, help="the question it joins, e.g. Q-3")
+
+    distinct = add("distinct", cmd_distinct, "say two questions proposed for merging are different")
+    distinct.add_argument("question", type=_text, help="e.g. Q-7")
+    distinct.add_argument("other", type=_text, help="e.g. Q-3")
 
     add("publish", cmd_publish, "publish every new answer as the next release")
 

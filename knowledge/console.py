@@ -45,6 +45,7 @@ Commands (the same as in Discord):
   /queue                   (expert, steering) the ranked queue of unique questions
   /answer Q-ID TEXT [| LINK ...]   (expert) answer; links after a |
   /merge Q-ID INTO-Q-ID    (expert) merge a duplicate into another question
+  /distinct Q-ID Q-ID      (expert) two questions proposed for merging are different
   /publish                 (expert) publish all new answers as a release
   /digest                  (steering, expert) where things stand since the last digest
   /mydata                  everything kept about you, as JSON
@@ -110,6 +111,7 @@ class Console:
             "queue": self.cmd_queue,
             "answer": self.cmd_answer,
             "merge": self.cmd_merge,
+            "distinct": self.cmd_distinct,
             "publish": self.cmd_publish,
             "digest": self.cmd_digest,
             "mydata": self.cmd_mydata,
@@ -335,6 +337,11 @@ class Console:
                 f"({', '.join(entry.authority_names)}), {plural(question.asks, 'ask')}, "
                 f"waiting {entry.waiting_days:.1f} days"
             )
+            for proposal in entry.proposals:
+                self.say(
+                    f"     {proposal.explain()}: /merge {question.ref} {proposal.target_ref}, "
+                    f"or /distinct {question.ref} {proposal.target_ref}"
+                )
 
     def cmd_answer(self, rest: str) -> None:
         if not rest.strip():
@@ -359,6 +366,16 @@ class Console:
             f"Merged {words[0].upper()} into {target.ref}: "
             f"{plural(target.authorities, 'authority')} now wait on it, and the askers "
             "are told."
+        )
+
+    def cmd_distinct(self, rest: str) -> None:
+        words = rest.split()
+        if len(words) != 2:
+            raise InvalidInput("Use /distinct Q-ID Q-ID, for example /distinct Q-7 Q-3.")
+        self.exchange.distinct(self.actor, words[0], words[1])
+        self.say(
+            f"Noted: {words[0].upper()} and {words[1].upper()} are different questions; "
+            "the proposed merge is dropped."
         )
 
     def cmd_digest(self, rest: str) -> None:

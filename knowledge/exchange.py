@@ -153,6 +153,7 @@ class Exchange:
     suggestion_report = _UseCase("expert", ExpertUseCases.suggestion_report)
     answer = _UseCase("expert", ExpertUseCases.answer)
     merge = _UseCase("expert", ExpertUseCases.merge)
+    distinct = _UseCase("expert", ExpertUseCases.distinct)
     publish = _UseCase("expert", ExpertUseCases.publish)
 
     # importing question lists (knowledge/usecases/imports.py)

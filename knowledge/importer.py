@@ -18,7 +18,7 @@ from knowledge import text as texts
 from knowledge.errors import InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import Actor
-from knowledge.usecases.imports import ImportedRow
+from knowledge.usecases.imports import ImportedRow, RowOutcome
 
 REQUIRED = ("text", "authority", "officer")
 OPTIONAL = ("topic", "asked_at", "answer", "links")
@@ -32,6 +32,8 @@ class ImportReport:
     new: int = 0
     joined: int = 0
     present: int = 0  # already in the exchange (the same file imported again)
+    proposed: int = 0  # new, and a merge proposed to the expert (likely the same as another)
+    rows: list[RowOutcome] = field(default_factory=list)  # each row's, when asked for
     answered: int = 0
     skipped: list[str] = field(default_factory=list)
     release: int | None = None
@@ -207,13 +209,15 @@ def import_file(
     *,
     skip_bad: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    each_row: bool = False,
 ) -> ImportReport:
     """Import a question list; its answers are published as one release.
 
     All or nothing: the rows are written in short batches beside the running exchange but
     stay hidden until the last one is in, then appear at once. Only the answers in the file
     are published — never answers the expert is still working on. If anything fails
-    part-way, nothing of the file is kept.
+    part-way, nothing of the file is kept. With `each_row`, the report keeps what became of
+    every row, with its best match (`import --report`).
     """
     rows, bad = read_rows(path, exchange, skip_bad=skip_bad)
     report = ImportReport(skipped=bad)
@@ -221,8 +225,10 @@ def import_file(
     try:
         for start in range(0, len(rows), BATCH):
             batch = rows[start : start + BATCH]
-            for outcome in exchange.import_rows(actor, session, batch):
-                setattr(report, outcome, getattr(report, outcome) + 1)
+            for outcome in exchange.import_rows(actor, session, batch, best_matches=each_row):
+                setattr(report, outcome.outcome, getattr(report, outcome.outcome) + 1)
+                if each_row:
+                    report.rows.append(outcome)
             if progress is not None:
                 progress(start + len(batch), len(rows))
         result = exchange.finish_import(actor, session)

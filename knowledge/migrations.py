@@ -333,6 +333,29 @@ CREATE TABLE wording_vectors (
 """
 
 # (name, sql) in the order they apply; the position is the schema version.
+# A merge the matcher proposes but leaves to the expert: an imported row that is likely the
+# same as a stored question, but not in the same words, becomes a question of its own and a
+# proposal the queue shows ("possibly the same as Q-3"). Hidden with its import until the
+# import completes, removed with it if it fails. Resolved by merging (the question is then
+# no longer open) or by the expert saying the two are different (`dismissed_at`).
+MERGE_PROPOSALS = """
+CREATE TABLE merge_proposals (
+  id INTEGER PRIMARY KEY,
+  question_id INTEGER NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+  target_id INTEGER NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+  score REAL NOT NULL,
+  differs TEXT,
+  import_id INTEGER REFERENCES imports(id),
+  created_at TEXT NOT NULL,
+  dismissed_at TEXT,
+  dismissed_by INTEGER REFERENCES officers(id),
+  UNIQUE (question_id, target_id)
+);
+CREATE INDEX idx_merge_proposals_target ON merge_proposals(target_id);
+CREATE INDEX idx_merge_proposals_import ON merge_proposals(import_id)
+  WHERE import_id IS NOT NULL;
+"""
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
     ("full-text search", fts_sql("questions", "text") + fts_sql("answers", "body")),
@@ -361,4 +384,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         # the front end that sends it says where.
         "ALTER TABLE outbox ADD COLUMN place TEXT;",
     ),
+    ("merge proposals", MERGE_PROPOSALS),
 )

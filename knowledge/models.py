@@ -226,11 +226,33 @@ AskOutcome = AnsweredMatch | OpenMatch | NewQuestion
 
 
 @dataclass(frozen=True, slots=True)
+class Proposal:
+    """A merge the matcher proposes and the expert decides: `question_id` is likely the same
+    as `target_id` (scored `score`), but not in the same words, so it was not joined."""
+
+    question_id: int
+    target_id: int
+    score: float
+    differs: str | None  # what the contrast check found, if anything
+
+    @property
+    def target_ref(self) -> str:
+        return question_ref(self.target_id)
+
+    def explain(self) -> str:
+        """'possibly the same as Q-3 (score 88.4)', with any difference the matcher saw."""
+        said = f"possibly the same as {self.target_ref} (score {self.score:.1f}"
+        return said + (f"; but {self.differs})" if self.differs else ")")
+
+
+@dataclass(frozen=True, slots=True)
 class QueueEntry:
     position: int
     question: Question
     authority_names: tuple[str, ...]
     waiting_days: float
+    # Merges proposed for this question, best first (an import leaves them for the expert).
+    proposals: tuple[Proposal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

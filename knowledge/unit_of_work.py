@@ -69,6 +69,7 @@ class UnitOfWork:
         self.events = store.events
         self.facts = store.facts
         self.imports = store.imports
+        self.proposals = store.proposals
         # How far this process has read the change log (every change up to it is indexed).
         self._seen = 0
         # Per open level (transaction, then savepoints): the log position when it began,

@@ -165,6 +165,7 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
             "queue",
             "answer",
             "merge",
+            "distinct",
             "publish",
             "exchange-sync",
             "digest",

@@ -314,6 +314,8 @@ def valid(tmp: Path) -> dict[str, str]:
         "corpus": str(jsonl_file(tmp / "corpus.jsonl", corpus)),
         "queries": str(jsonl_file(tmp / "queries.jsonl", corpus)),
         "question": "Q-1",
+        "into": "Q-2",
+        "other": "Q-2",
         "text": "PSN carries six classes of service; your markings are kept.",
         "target": str(tmp / "backup.db"),
         "user_key": "console:nobody",

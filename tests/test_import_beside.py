@@ -16,7 +16,7 @@ from knowledge.errors import NotFound
 from knowledge.exchange import Exchange
 from knowledge.importer import import_file
 from knowledge.models import Actor, NewQuestion, OpenMatch
-from knowledge.usecases.imports import ImportedRow
+from knowledge.usecases.imports import ImportedRow, RowOutcome
 from tests.conftest import STEERING, Clock, officer
 
 COCO = "Will our GCSx Code of Connection compliance carry over to the Public Sector Network?"
@@ -41,7 +41,7 @@ def test_an_unfinished_import_is_invisible_to_everyone_else(
         outcomes = importing.import_rows(
             OPERATOR, session, [imported(COCO), imported(QOS, 2, "Leicester City Council")]
         )
-        assert outcomes == ["new", "joined"]
+        assert [o.outcome for o in outcomes] == ["new", "joined"]
 
         # The bot sees nothing of it: not the new question, not the extra demand.
         bob = officer("Bob")
@@ -94,7 +94,7 @@ def test_repeats_within_one_batch_are_joined_too(exchange: Exchange) -> None:
     )
     exchange.finish_import(OPERATOR, session)
 
-    assert outcomes == ["new", "joined", "present"]
+    assert [o.outcome for o in outcomes] == ["new", "joined", "present"]
     [entry] = exchange.queue(OPERATOR)
     assert entry.question.authorities == 2
 
@@ -155,11 +155,11 @@ def test_a_failed_import_removes_what_it_wrote(
     real = Exchange.import_rows
     calls = []
 
-    def failing(self: Exchange, *args: object) -> list[str]:
+    def failing(self: Exchange, *args: object, **options: bool) -> list[RowOutcome]:
         calls.append(args)
         if len(calls) == 2:
             raise KeyboardInterrupt  # the operator pressed Ctrl-C in the second batch
-        return real(self, *args)  # type: ignore[arg-type]
+        return real(self, *args, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Exchange, "import_rows", failing)
     with pytest.raises(KeyboardInterrupt):
@@ -196,7 +196,7 @@ def test_an_answer_the_expert_writes_during_an_import_is_never_overwritten_by_th
     assert isinstance(asked, NewQuestion)
     session = exchange.begin_import(OPERATOR)
     row = ImportedRow(1, QOS, "Rutland County Council", "Ruth", None, ASKED, "From the file.")
-    assert exchange.import_rows(OPERATOR, session, [row]) == ["joined"]
+    assert [o.outcome for o in exchange.import_rows(OPERATOR, session, [row])] == ["joined"]
 
     bot = Exchange.open(settings, clock)  # the expert, in the bot, meanwhile
     try:

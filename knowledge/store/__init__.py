@@ -10,6 +10,7 @@ seen through one gateway per kind of record, each returning the domain's own typ
     events     the audit trail                   facts      small front-end facts
     changes    the matcher's change log          imports    imports in progress
     vectors    wording vectors for semantic matching
+    proposals  merges proposed to the expert
 
 A `Store` belongs to the thread that opened it. Use cases reach it through a
 `UnitOfWork` (knowledge/unit_of_work.py), which owns the transaction.
@@ -30,6 +31,7 @@ from knowledge.store.events import Events, Facts
 from knowledge.store.imports import Imports
 from knowledge.store.officers import Officers, PersonalData
 from knowledge.store.outbox import Outbox, delivery_key
+from knowledge.store.proposals import Proposals
 from knowledge.store.questions import Asks, Drafts, Questions
 from knowledge.store.reports import Reports
 from knowledge.store.vectors import WordingVectors
@@ -53,6 +55,7 @@ class Store:
         self.changes = QuestionChanges(database)
         self.imports = Imports(database)
         self.vectors = WordingVectors(database)
+        self.proposals = Proposals(database)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000, migrate: bool = True) -> Store:

@@ -42,6 +42,7 @@ class Imports:
         )
         db.write("UPDATE questions SET import_id = NULL WHERE import_id = ?", [import_id])
         db.write("UPDATE asks SET import_id = NULL WHERE import_id = ?", [import_id])
+        db.write("UPDATE merge_proposals SET import_id = NULL WHERE import_id = ?", [import_id])
         db.write("UPDATE imports SET finished_at = ? WHERE id = ?", [stamp(now), import_id])
 
     def remove(self, import_id: int, at_most: int = 2_000) -> int:
@@ -49,6 +50,7 @@ class Imports:
         returns 0, each call its own short transaction); then the import itself, and the
         import officers and authorities it added that nothing else uses."""
         db = self._db
+        db.write("DELETE FROM merge_proposals WHERE import_id = ?", [import_id])
         removed = db.write(
             """DELETE FROM asks WHERE id IN (
                  SELECT id FROM asks WHERE import_id = ? LIMIT ?)""",

@@ -9,7 +9,7 @@ from datetime import datetime
 from knowledge import text as texts
 from knowledge.calibration import SuggestionReport, suggestion_report
 from knowledge.config import Settings
-from knowledge.errors import Conflict, InvalidInput, NotAllowed
+from knowledge.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from knowledge.models import (
     LIVE_STATUSES,
     Actor,
@@ -45,14 +45,17 @@ class ExpertUseCases:
         """Open questions ranked by distinct authorities, then by how long they have waited."""
         _check_can_see_queue(actor)
         now = self.uow.now()
+        queued = self.uow.questions.queue(limit, offset)
+        proposals = self.uow.proposals.pending(question.id for question, _ in queued)
         return [
             QueueEntry(
                 position=offset + n,
                 question=question,
                 authority_names=names,
                 waiting_days=days_between(now, question.waiting_since),
+                proposals=proposals.get(question.id, ()),
             )
-            for n, (question, names) in enumerate(self.uow.questions.queue(limit, offset), start=1)
+            for n, (question, names) in enumerate(queued, start=1)
         ]
 
     def queue_size(self, actor: Actor) -> int:
@@ -156,6 +159,23 @@ class ExpertUseCases:
             merged = uow.questions.get(target.id)
             assert merged is not None
         return merged
+
+    def distinct(self, actor: Actor, ref: str | int, other_ref: str | int) -> None:
+        """Say that two questions proposed for merging (by an import) are different: the
+        proposal leaves the queue, and the audit trail records who decided."""
+        rules.require(actor, Role.EXPERT, "decide proposed merges")
+        with self.uow as uow:
+            now = uow.now()
+            expert = rules.officer(uow, actor)
+            one, other = rules.question(uow, ref), rules.question(uow, other_ref)
+            if not uow.proposals.dismiss(one.id, other.id, expert.id, now):
+                raise NotFound(
+                    f"No merge of {one.ref} and {other.ref} is waiting for a decision "
+                    '(the queue lists proposed merges as "possibly the same as").'
+                )
+            uow.events.record(
+                "merge_dismissed", actor_id=expert.id, now=now, question_id=one.id, other=other.id
+            )
 
     def publish(self, actor: Actor, *, only: Iterable[int] | None = None) -> Release:
         """Publish every answer written since the last release, as the next numbered release.

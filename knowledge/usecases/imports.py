@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from knowledge import text as texts
 from knowledge.addresses import Address
@@ -46,7 +47,8 @@ class ImportSession:
     id: int
     created: set[int] = field(default_factory=set)  # questions it added
     asking: set[tuple[int, int]] = field(default_factory=set)  # (officer, question) it added
-    rows: list[tuple[int, bool]] = field(default_factory=list)  # (question, joined) per row
+    # (question, what the audit trail records of the row) per row
+    rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     answers: list[tuple[int, ImportedRow]] = field(default_factory=list)  # to write at the end
 
 
@@ -58,14 +60,49 @@ class ImportResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RowOutcome:
+    """What became of one row of an import.
+
+    `outcome` is "new" (a question of its own), "joined" (another ask of an existing
+    question, or of an earlier row, in the same words), "present" (this officer's ask was
+    already there: a file imported twice) or "proposed" (a question of its own, likely the
+    same as `best` but not in the same words, so a merge is proposed to the expert).
+    `best` and `score` are the best match found (for "new", only when asked for: it costs
+    a full check).
+    """
+
+    line: int
+    outcome: str
+    question_id: int
+    best: int | None = None
+    score: float | None = None
+    differs: str | None = None
+
+
+# A decision's question is an existing question, or (negative) the row of this batch it
+# matched, numbered from -1.
+
+
+@dataclass(frozen=True, slots=True)
 class _New:
-    pass
+    best: int | None = None  # the best match under the duplicate mark, when asked for
+    score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _Join:
-    question_id: int  # an existing question, or (negative) the row of this batch it repeats
+    question_id: int
     score: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Propose:
+    question_id: int
+    score: float
+    differs: str | None
+
+
+_Decision = _New | _Join | _Propose
 
 
 class ImportUseCases:
@@ -87,48 +124,75 @@ class ImportUseCases:
         return ImportSession(import_id)
 
     def import_rows(
-        self, actor: Actor, session: ImportSession, rows: Sequence[ImportedRow]
-    ) -> list[str]:
-        """Add a batch of rows to the import: for each, "new", "joined" (another ask of an
-        existing question, or of an earlier row) or "present" (this officer's ask was
-        already there: a file imported twice). Only a "duplicate" verdict joins: nobody is
-        there to confirm a mere similarity."""
-        decisions = self._decide(rows)
-        outcomes: list[str] = []
+        self,
+        actor: Actor,
+        session: ImportSession,
+        rows: Sequence[ImportedRow],
+        *,
+        best_matches: bool = False,
+    ) -> list[RowOutcome]:
+        """Add a batch of rows to the import (see `RowOutcome`). Nobody is there to confirm
+        a match, so a row joins a question only when it is the same question in all but
+        case, punctuation, spelling and glossary forms; any other likely match becomes a
+        question of its own and a merge proposed to the expert, so an import never hides a
+        question behind another. With `best_matches`, a new row's best match under the
+        duplicate mark is found too (for `import --report`)."""
+        decisions = self._decide(rows, best_matches=best_matches)
+        outcomes: list[RowOutcome] = []
         with self.uow as uow:
             now = uow.now()
             uow.imports.heartbeat(session.id, now)
             written: dict[int, int] = {}  # row of this batch -> its question
             for index, (row, decision) in enumerate(zip(rows, decisions, strict=True)):
-                outcome, question_id = self._write(uow, session, row, decision, written)
-                written[index] = question_id
+                outcome = self._write(uow, session, row, decision, written)
+                written[index] = outcome.question_id
                 outcomes.append(outcome)
         return outcomes
 
-    def _decide(self, rows: Sequence[ImportedRow]) -> list[_New | _Join]:
+    def _decide(self, rows: Sequence[ImportedRow], *, best_matches: bool) -> list[_Decision]:
         """What each row is, decided from the matcher alone, outside the write lock: the
         rows before it in this batch are indexed provisionally so a repeat is found."""
         self.uow.catch_up()
-        self.uow.matcher.prepare([row.text for row in rows])  # vectors in one batch, if on
-        decisions: list[_New | _Join] = []
+        matcher = self.uow.matcher
+        matcher.prepare([row.text for row in rows])  # vectors in one batch, if on
+        decisions: list[_Decision] = []
         with self.uow.provisional() as index:
             for n, row in enumerate(rows):
-                duplicate = self.uow.matcher.find_duplicate(row.text)
-                if duplicate is None:
-                    decisions.append(_New())
-                    index(-(n + 1), row.text)
+                likely = matcher.likely(row.text)
+                if likely is not None and likely.same_wording:
+                    decisions.append(_Join(likely.match.question_id, likely.match.score))
+                    continue
+                if likely is not None:
+                    match = likely.match
+                    decisions.append(_Propose(match.question_id, match.score, match.differs))
+                elif best_matches and (found := matcher.find(row.text, limit=1)):
+                    decisions.append(_New(found[0].question_id, found[0].score))
                 else:
-                    decisions.append(_Join(duplicate.question_id, duplicate.score))
+                    decisions.append(_New())
+                index(-(n + 1), row.text)
         return decisions
+
+    @staticmethod
+    def _target(
+        uow: UnitOfWork, session: ImportSession, question_id: int, written: dict[int, int]
+    ) -> int | None:
+        """The question a decision names, as it stands now that we write: the row of this
+        batch it matched, or a question still live (it may have changed meanwhile)."""
+        if question_id < 0:
+            return written[-question_id - 1]
+        if question_id in session.created:
+            return question_id
+        existing = uow.questions.get(question_id)
+        return existing.id if existing is not None and existing.status in LIVE_STATUSES else None
 
     def _write(
         self,
         uow: UnitOfWork,
         session: ImportSession,
         row: ImportedRow,
-        decision: _New | _Join,
+        decision: _Decision,
         written: dict[int, int],
-    ) -> tuple[str, int]:
+    ) -> RowOutcome:
         settings = self.settings
         name = texts.display_name(row.officer)
         key = str(Address.imported(name, row.authority))
@@ -137,17 +201,9 @@ class ImportUseCases:
             uow, settings, uow.officers.save(key, name, now), row.authority, now
         )
         assert asker.authority_id is not None
-        target: int | None = None
-        if isinstance(decision, _Join):
-            if decision.question_id < 0:
-                target = written[-decision.question_id - 1]
-            elif decision.question_id in session.created:
-                target = decision.question_id
-            else:
-                existing = uow.questions.get(decision.question_id)
-                if existing is not None and existing.status in LIVE_STATUSES:
-                    target = existing.id  # still live now that we write (it may have changed)
-        if target is None or not isinstance(decision, _Join):
+        best = decision.best if isinstance(decision, _New) else decision.question_id
+        target = None if best is None else self._target(uow, session, best, written)
+        if not isinstance(decision, _Join) or target is None:
             question_id = uow.questions.add(
                 row.text,
                 rules.resolve_topic(settings, row.topic),
@@ -157,18 +213,33 @@ class ImportUseCases:
             )
             self._ask(uow, session, question_id, asker.id, asker.authority_id, row, None)
             session.created.add(question_id)
-            session.rows.append((question_id, False))
             self._answer_later(session, question_id, row, Status.OPEN)
-            return "new", question_id
+            if isinstance(decision, _Propose) and target is not None:
+                uow.proposals.add(
+                    question_id,
+                    target,
+                    decision.score,
+                    decision.differs,
+                    now,
+                    import_id=session.id,
+                )
+                session.rows.append((question_id, {"joined": False, "possibly_same": target}))
+                return RowOutcome(
+                    row.line, "proposed", question_id, target, decision.score, decision.differs
+                )
+            session.rows.append((question_id, {"joined": False}))
+            score = decision.score if target is not None else None
+            return RowOutcome(row.line, "new", question_id, target, score)
         present = (asker.id, target) in session.asking or (
             uow.asks.active(target, asker.id) is not None
         )
         if not present:
             self._ask(uow, session, target, asker.id, asker.authority_id, row, decision.score)
-        session.rows.append((target, not present))
+        session.rows.append((target, {"joined": not present}))
         status = Status.OPEN if target in session.created else _status(uow, target)
         self._answer_later(session, target, row, status)
-        return ("present" if present else "joined"), target
+        outcome = "present" if present else "joined"
+        return RowOutcome(row.line, outcome, target, target, decision.score)
 
     @staticmethod
     def _ask(
@@ -215,7 +286,7 @@ class ImportUseCases:
                 "imported",
                 actor_id=operator.id,
                 now=now,
-                items=[(qid, {"joined": joined}) for qid, joined in session.rows],
+                items=[(question_id, detail) for question_id, detail in session.rows],
             )
             written: list[int] = []
             for question_id, row in session.answers:
