@@ -305,19 +305,28 @@ class VectorCache:
 
     def get(self, texts: Sequence[str]) -> Vectors:
         """The vectors of `texts`, encoding (in one batch) those not known."""
-        unknown = [t for t in dict.fromkeys(texts) if t not in self._recent]
+        # Gathered here, not read back from the recent ones, which a large batch may evict.
+        known: dict[str, Vector] = {}
+        for text in dict.fromkeys(texts):
+            vector = self._recent.get(text)
+            if vector is not None:
+                self._recent.move_to_end(text)
+                known[text] = vector
+        unknown = [t for t in dict.fromkeys(texts) if t not in known]
         if unknown and self._stored is not None:
             for text, vector in self._stored(unknown).items():
+                known[text] = vector
                 self._keep(text, vector)
-            unknown = [t for t in unknown if t not in self._recent]
+            unknown = [t for t in unknown if t not in known]
         if unknown:
             for text, vector in zip(unknown, self.embedder.encode(unknown), strict=True):
+                known[text] = vector
                 self._keep(text, vector)
                 if self._collected is not None:
                     self._collected[text] = vector
         found = np.empty((len(texts), DIMENSIONS), np.float32)
         for n, text in enumerate(texts):
-            found[n] = self._recent[text]
+            found[n] = known[text]
         return found
 
     def _keep(self, text: str, vector: Vector) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,31 @@ def test_a_changed_weights_file_is_refused(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(semantic, "packaged_model", lambda: folder)
     with pytest.raises(SemanticUnavailable, match="not the published"):
         load_embedder()
+
+
+class _Counting:
+    """A stand-in embedder that counts what it encodes (the cache's own logic under test)."""
+
+    model_id = "counting"
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> semantic.Vectors:
+        self.encoded += texts
+        vectors = np.zeros((len(texts), semantic.DIMENSIONS), np.float32)
+        for n, text in enumerate(texts):
+            vectors[n, len(text) % semantic.DIMENSIONS] = 1.0
+        return vectors
+
+
+def test_a_batch_larger_than_the_cache_keeps_every_vector_it_was_asked_for() -> None:
+    embedder = _Counting()
+    cache = VectorCache(embedder, size=2)
+    cache.get(["a", "bb"])
+
+    # "a" is known, but the two new ones evict it before the batch is put together.
+    vectors = cache.get(["a", "ccc", "dddd"])
+
+    assert [int(np.argmax(v)) for v in vectors] == [1, 3, 4]
+    assert embedder.encoded == ["a", "bb", "ccc", "dddd"]  # "a" was not encoded again
