@@ -3,6 +3,7 @@
     python -m benchmarks.matching --dataset benchmarks/data/psn
     python -m benchmarks.matching --dataset ../shared/data/qqp-tech-dev
     python -m benchmarks.matching --queries benchmarks/data/psn/holdout.jsonl
+    python -m benchmarks.matching --side-by-side     # each matcher mode, every query file
 
 Quality at the dataset's size (recall@1, recall@5, MRR@10, the duplicate verdict's precision
 and recall, false duplicates on hard negatives), then latency with the store padded to
@@ -10,6 +11,10 @@ and recall, false duplicates on hard negatives), then latency with the store pad
 Baselines: brute-force rapidfuzz token_set_ratio over every question, SQLite FTS5 bm25()
 (porter, OR of the query's non-stop-words) and TF-IDF cosine over character 3-5-grams
 (needs the `bench` extra: scikit-learn).
+
+`--side-by-side` compares the matcher's modes (lexical; semantic, when the extra and its
+model are installed) on every query file of the dataset, and on the contrast set for PSN:
+the same quality figures, no latency (benchmarks.semantic times the semantic mode at scale).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from benchmarks.dataset import Dataset, Query, load
 from knowledge.config import MatchingSettings, load_settings
 from knowledge.matching import Matcher
 from knowledge.normalise import STOP_WORDS
+from knowledge.semantic import SemanticUnavailable, VectorCache, load_embedder
 
 DEFAULT_DATASET = Path(__file__).parent / "data" / "psn"
 _WORD = re.compile(r"[^\W_]+")
@@ -197,10 +203,13 @@ def verdicts(result: Result, data: Dataset, matcher: Matcher, settings: Matching
     result.hard_pairs = pairs
 
 
-def evaluate(data: Dataset, settings: MatchingSettings) -> Result:
-    """The matcher's quality on `data` at the dataset's size (no timing that matters)."""
-    result = Result("matcher")
-    matcher = Matcher(settings)
+def evaluate(
+    data: Dataset, settings: MatchingSettings, semantic: VectorCache | None = None
+) -> Result:
+    """The matcher's quality on `data` at the dataset's size (no timing that matters), in
+    the lexical mode or, given a vector cache, the semantic one."""
+    result = Result("matcher" if semantic is None else "matcher (semantic)")
+    matcher = Matcher(settings, semantic)
     matcher.add_many(enumerate(text for _, text in data.corpus))
     timed_ranking(result, data.queries, matcher_ranker(matcher))
     verdicts(result, data, matcher, settings)
@@ -313,13 +322,16 @@ class ContrastResult:
 
 
 def evaluate_contrast(
-    settings: MatchingSettings, corpus: Sequence[str], path: Path = CONTRAST_SET
+    settings: MatchingSettings,
+    corpus: Sequence[str],
+    path: Path = CONTRAST_SET,
+    semantic: VectorCache | None = None,
 ) -> ContrastResult:
     result = ContrastResult()
     for line in path.read_text(encoding="utf-8").splitlines():
         pair = json.loads(line)
         for stored, asked in ((pair["a"], pair["b"]), (pair["b"], pair["a"])):
-            matcher = Matcher(settings)
+            matcher = Matcher(settings, semantic)
             matcher.add_many(enumerate(corpus))
             matcher.add(-1, stored)
             found = matcher.find(asked, limit=settings.candidates)
@@ -388,6 +400,48 @@ def run(data: Dataset, settings: MatchingSettings, pad_size: int, sample: int) -
     return results
 
 
+def modes() -> dict[str, VectorCache | None]:
+    """The matcher modes this installation can run: lexical, and semantic if installed."""
+    found: dict[str, VectorCache | None] = {"lexical": None}
+    try:
+        # One cache for the whole run: each wording is encoded once across query files.
+        found["semantic"] = VectorCache(load_embedder(""), size=1_000_000)
+    except SemanticUnavailable as why:
+        print(f"(semantic mode skipped: {why})")
+    return found
+
+
+def side_by_side(dataset: Path, settings: MatchingSettings) -> None:
+    """Each mode's quality on every query file of `dataset`, and on the contrast set."""
+    running = modes()
+    files = sorted(dataset.glob("*.jsonl"))
+    files = [f for f in files if f.name not in ("corpus.jsonl", CONTRAST_SET.name)]
+    head = (
+        f"{'queries':<16}{'mode':<10}{'r@1':>7}{'r@5':>7}{'MRR10':>7}{'dupP':>7}{'dupR':>7}"
+        f"{'falseDup':>9}{'offer':>7}"
+    )
+    print(f"\nDataset {dataset.name}: the matcher's modes side by side")
+    print(f"{head}\n{'-' * len(head)}")
+    corpus: list[str] = []
+    for queries in files:
+        data = load(dataset, queries)
+        corpus = [text for _, text in data.corpus]
+        for mode, semantic in running.items():
+            res = evaluate(data, settings, semantic)
+            r1, r5, mrr = quality(res, data)
+            print(
+                f"{queries.stem:<16}{mode:<10}{fmt(r1):>7}{fmt(r5):>7}{fmt(mrr):>7}"
+                f"{fmt(res.dup_precision):>7}{fmt(res.dup_recall):>7}"
+                f"{fmt(res.false_dup_rate):>9}{fmt(res.offered):>7}"
+            )
+    if (dataset / CONTRAST_SET.name).exists():
+        for mode, semantic in running.items():
+            print(f"\n[{mode}]", end="")
+            report_contrast(
+                evaluate_contrast(settings, corpus, dataset / CONTRAST_SET.name, semantic)
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
@@ -405,8 +459,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=100,
         help="queries timed per baseline at the padded size (brute force is slow)",
     )
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="each matcher mode's quality on every query file of --dataset (no latency)",
+    )
     args = parser.parse_args(argv)
     settings = load_settings(args.config).matching
+    if args.side_by_side:
+        side_by_side(args.dataset, settings)
+        return
     data = load(args.dataset, args.queries)
     results = run(data, settings, args.pad, args.sample)
     report(data, results, args.pad)

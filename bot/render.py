@@ -162,6 +162,16 @@ def _outcome_embed(outcome: OpenMatch | NewQuestion) -> discord.Embed:
         colour=BLUE,
     )
     embed.add_field(name="Place in the expert's queue", value=str(outcome.position))
+    if outcome.related:
+        lines = [
+            f"**{r.question.ref}** ({'answered' if r.answered else 'waiting'}) "
+            f"{clip(shown(r.question.text), 250)}"
+            for r in outcome.related
+        ]
+        lines.append(
+            f"If one is yours after all: /follow it, then /withdraw {outcome.question.ref}."
+        )
+        embed.add_field(name="Related questions", value="\n".join(lines), inline=False)
     embed.set_footer(text="You will receive the answer here and by direct message.")
     return embed
 

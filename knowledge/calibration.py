@@ -10,11 +10,19 @@ exchange keeps its own labels as it runs:
 - every merge the expert makes is a repeat the officer was not offered (or turned down),
   with the score the matcher gave the pair at the time.
 
-The report counts both by score band and turns them into advice using the same target as
+- every question listed as "related" under a new question (scoring under the suggestion
+  mark) is a label too: followed or not.
+
+The report counts them by score band and turns them into advice using the same target as
 the benchmark's calibration: a suggestion should be taken at least 90% of the time. Only
 suggestions at or above `similar_threshold` are ever shown, so the report can tell when to
-raise it; for lowering it, the merged repeats scoring below it are the only evidence, and the
-report says how far down they lie rather than promising what lower would cost.
+raise it; for lowering it, the merged repeats and the followed related questions scoring
+below it are the evidence, and the report says how far down they lie rather than promising
+what lower would cost.
+
+Each matcher mode has its own scale and thresholds (`similar_threshold`, or
+`semantic_similar_threshold` with matching by meaning on), so a report covers one mode's
+scores and names that mode's settings.
 """
 
 from __future__ import annotations
@@ -45,11 +53,14 @@ class ScoreBand:
 @dataclass(frozen=True, slots=True)
 class SuggestionReport:
     since: datetime | None
+    scale: str  # "lexical" or "semantic": whose scores and thresholds these are
     similar_threshold: float
     bands: tuple[ScoreBand, ...]  # lowest score first, only bands with something in them
     taken: int
     declined: int
     merged_below: tuple[float, ...]  # merged pairs that scored under similar_threshold
+    related_listed: int  # questions listed as related to a new question
+    related_followed: tuple[float, ...]  # the scores of those the officer then followed
     advice: tuple[str, ...]
 
     @property
@@ -64,8 +75,11 @@ def suggestion_report(
     similar_threshold: float,
     duplicate_threshold: float,
     since: datetime | None = None,
+    related: Sequence[tuple[float, bool]] = (),
+    scale: str = "lexical",
 ) -> SuggestionReport:
-    """Count `outcomes` ((score, draft resolution)) and `merge_scores` by band; advise."""
+    """Count `outcomes` ((score, draft resolution)), `merge_scores` and `related`
+    ((score, followed)) by band; advise on `scale`'s thresholds."""
     counts: dict[float, list[int]] = {}
     for score, resolution in outcomes:
         band = counts.setdefault(_band(score), [0, 0, 0])
@@ -75,16 +89,27 @@ def suggestion_report(
     bands = tuple(ScoreBand(low, *counts[low]) for low in sorted(counts))
     taken = sum(resolution in TAKEN for _, resolution in outcomes)
     below = tuple(sorted(s for s in merge_scores if s < similar_threshold))
+    followed = tuple(sorted(score for score, took in related if took))
+    key = "similar_threshold" if scale == "lexical" else f"{scale}_similar_threshold"
     return SuggestionReport(
         since=since,
+        scale=scale,
         similar_threshold=similar_threshold,
         bands=bands,
         taken=taken,
         declined=len(outcomes) - taken,
         merged_below=below,
-        advice=(
-            _threshold_advice(outcomes, similar_threshold, duplicate_threshold)
-            + _merge_advice(below, similar_threshold)
+        related_listed=len(related),
+        related_followed=followed,
+        advice=tuple(
+            line.replace("similar_threshold", key).replace(
+                "duplicate_threshold", key.replace("similar", "duplicate")
+            )
+            for line in (
+                _threshold_advice(outcomes, similar_threshold, duplicate_threshold)
+                + _merge_advice(below, similar_threshold)
+                + _related_advice(len(related), followed, similar_threshold)
+            )
         ),
     )
 
@@ -141,6 +166,23 @@ def _merge_advice(below: Sequence[float], similar: float) -> tuple[str, ...]:
     )
 
 
+def _related_advice(listed: int, followed: Sequence[float], similar: float) -> tuple[str, ...]:
+    if not listed:
+        return ()
+    if not followed:
+        return (
+            f"Officers followed none of the {listed} related questions listed under new "
+            f"questions (scoring under similar_threshold, {similar:g}): no sign it is too high.",
+        )
+    return (
+        f"Officers followed {len(followed)} of the {listed} related questions listed under "
+        f"new questions, scoring {followed[0]:g} to {followed[-1]:g} (under "
+        f"similar_threshold, {similar:g}): those were repeats the suggestions missed. If "
+        f"they keep coming, lowering it towards {math.floor(followed[len(followed) // 2]):g} "
+        "would offer them; watch the taken share above stay on target.",
+    )
+
+
 def _taken_share(outcomes: Sequence[tuple[float, str]]) -> float:
     return sum(resolution in TAKEN for _, resolution in outcomes) / len(outcomes)
 
@@ -148,8 +190,9 @@ def _taken_share(outcomes: Sequence[tuple[float, str]]) -> float:
 def to_text(report: SuggestionReport) -> str:
     """The report as a plain-text table with its advice."""
     since = f" since {report.since:%Y-%m-%d %H:%M}" if report.since else ""
+    key = "similar_threshold" if report.scale == "lexical" else "semantic_similar_threshold"
     lines = [
-        f"Suggestions{since} (similar_threshold {report.similar_threshold:g})",
+        f"Suggestions{since}, {report.scale} matching ({key} {report.similar_threshold:g})",
         "",
         f"{'score':<10}{'taken':>7}{'declined':>10}{'merged by the expert':>22}",
     ]
@@ -162,6 +205,8 @@ def to_text(report: SuggestionReport) -> str:
         "",
         f"Taken: {report.taken} of {report.resolved}. 'Taken' is followed or 'that answers it'; "
         "'declined' is asked anyway or followed another suggestion.",
+        f"Related questions listed under new questions: {report.related_listed}, of which "
+        f"{len(report.related_followed)} followed.",
         "",
         *(f"- {line}" for line in report.advice),
     ]

@@ -271,7 +271,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     with _opened(args, create=False) as exchange:
         since = _in_zone(args.since, exchange.settings.schedule.zone)
-        report = exchange.suggestion_report(OPERATOR, since)
+        report = exchange.suggestion_report(OPERATOR, since, args.mode)
     sys.stdout.write(to_text(report))
     return 0
 
@@ -549,6 +549,11 @@ def parser() -> argparse.ArgumentParser:
         "how officers took the matcher's suggestions, and whether to move the thresholds",
     )
     calibrating.add_argument("--since", type=_date, help="count from this date (default: all)")
+    calibrating.add_argument(
+        "--mode",
+        choices=["lexical", "semantic"],
+        help="whose scores and thresholds (default: the matcher [matching] semantic selects)",
+    )
 
     deliveries = add(
         "deliveries", cmd_deliveries, "owed messages that failed to send, and why; retry them"

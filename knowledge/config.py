@@ -158,6 +158,8 @@ class MatchingSettings(Section):
     semantic_candidates: int = Field(default=20, ge=1, le=1000)
     semantic_duplicate_threshold: float = Field(default=86.0, ge=0, le=100)
     semantic_similar_threshold: float = Field(default=56.5, ge=0, le=100)
+    related_threshold: float = Field(default=35.0, ge=0, le=100)
+    semantic_related_threshold: float = Field(default=47.5, ge=0, le=100)
     suggestions: int = Field(default=3, ge=1, le=25)
     glossary: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_GLOSSARY))
     synonyms: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_SYNONYMS))
@@ -171,6 +173,12 @@ class MatchingSettings(Section):
                 raise ValueError(
                     f"matching.{prefix}similar_threshold ({similar}) must not be above "
                     f"matching.{prefix}duplicate_threshold ({duplicate})"
+                )
+            related = getattr(self, f"{prefix}related_threshold")
+            if related > similar:
+                raise ValueError(
+                    f"matching.{prefix}related_threshold ({related}) must not be above "
+                    f"matching.{prefix}similar_threshold ({similar})"
                 )
         return self
 

@@ -252,6 +252,14 @@ class Console:
             f"Thank you — your question is {outcome.question.ref}, number "
             f"{outcome.position} in the expert's queue. You will receive the answer here."
         )
+        if outcome.related:
+            self.say("  Related questions, in case one of them is yours after all:")
+        for related in outcome.related:
+            state = "answered" if related.answered else "waiting"
+            self.say(
+                f'  {related.question.ref} "{related.question.text}" ({state}) — '
+                f"/follow {related.question.ref}, then /withdraw {outcome.question.ref}"
+            )
 
     def cmd_ask_anyway(self, rest: str) -> None:
         outcome = self.exchange.ask_anyway(self.actor)

@@ -30,6 +30,8 @@ from knowledge.normalise import Normalised, Normaliser
 from knowledge.semantic import Vector, VectorCache, VectorIndex
 
 Verdict = Literal["duplicate", "similar", "none"]
+# The scale a score is on: lexical alone, or blended with meaning (other thresholds).
+Scale = Literal["lexical", "semantic"]
 
 # Weights of the blended score (they sum to 1): a 0.1-step grid search over recall@1 and
 # recall@5 on benchmarks/data/psn and qqp-tech-dev, using `Matcher.features`.
@@ -86,12 +88,12 @@ class Matcher:
         # the nearest of which join the lexical candidates and whose cosine is blended in.
         self._semantic = semantic
         self._vectors = VectorIndex() if semantic is not None else None
-        if semantic is None:
-            self.duplicate_threshold = settings.duplicate_threshold
-            self.similar_threshold = settings.similar_threshold
-        else:
-            self.duplicate_threshold = settings.semantic_duplicate_threshold
-            self.similar_threshold = settings.semantic_similar_threshold
+        # Which score scale the thresholds (and the scores recorded for calibration) are on.
+        self.scale: Scale = "lexical" if semantic is None else "semantic"
+        prefix = "" if semantic is None else "semantic_"
+        self.duplicate_threshold: float = getattr(settings, f"{prefix}duplicate_threshold")
+        self.similar_threshold: float = getattr(settings, f"{prefix}similar_threshold")
+        self.related_threshold: float = getattr(settings, f"{prefix}related_threshold")
         self._index = retrieval.TermIndex()
         self._next_key = 0
         self._terms: dict[int, tuple[str, ...]] = {}  # wording -> its distinct terms

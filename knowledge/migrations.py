@@ -385,4 +385,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "ALTER TABLE outbox ADD COLUMN place TEXT;",
     ),
     ("merge proposals", MERGE_PROPOSALS),
+    (
+        "suggestion scales",
+        # Which matcher scored a suggestion (lexical or semantic: other thresholds), so
+        # `calibrate` advises on each mode's own scores. Earlier ones were lexical.
+        "ALTER TABLE drafts ADD COLUMN scale TEXT NOT NULL DEFAULT 'lexical';",
+    ),
 )

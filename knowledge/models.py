@@ -204,12 +204,33 @@ class OpenMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Related:
+    """A live question scoring under the suggestion mark but over `related_threshold`:
+    listed with a new question, in case it is the officer's after all."""
+
+    question: Question
+    score: float
+    answered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedListing:
+    """A question listed as related to the one an officer had just asked (the audit
+    trail's record of it): the new question, the listed one's score and its scale."""
+
+    question_id: int
+    score: float
+    scale: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewQuestion:
     """The question was new and now waits in the expert's queue."""
 
     question: Question
     ask_id: int
     position: int
+    related: tuple[Related, ...] = ()  # at most RELATED, best first
 
 
 @dataclass(frozen=True, slots=True)

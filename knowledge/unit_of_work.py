@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from knowledge.errors import StoreError
-from knowledge.matching import Likely, Match, Matcher
+from knowledge.matching import Likely, Match, Matcher, Scale
 from knowledge.normalise import Normaliser
 from knowledge.store import Store
 
@@ -39,6 +39,8 @@ class MatcherView(Protocol):
     """What a use case may do with the matcher: ask it, never change it."""
 
     normalise: Normaliser
+    scale: Scale
+    related_threshold: float
 
     def find(self, text: str, limit: int = 5) -> list[Match]: ...
 

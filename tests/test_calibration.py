@@ -179,7 +179,9 @@ def test_the_calibrate_command_prints_the_report(
     assert main(["calibrate", *config, "--since", "2010-01-01"]) == 0
     out = capsys.readouterr().out
 
-    assert out.startswith("Suggestions since 2010-01-01 00:00 (similar_threshold 47.5)")
+    assert out.startswith(
+        "Suggestions since 2010-01-01 00:00, lexical matching (similar_threshold 47.5)"
+    )
     assert "Taken: 0 of 0" in out
 
 

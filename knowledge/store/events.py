@@ -7,6 +7,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from knowledge.models import RelatedListing
 from knowledge.store.database import Database, stamp
 
 
@@ -50,6 +51,26 @@ class Events:
             )
         except sqlite3.DatabaseError as exc:
             raise self._db.error(exc) from None
+
+    def related_listing(
+        self, officer_id: int, question_id: int, since: datetime
+    ) -> RelatedListing | None:
+        """How `question_id` was listed as related to the officer's latest new question,
+        if it was, since `since`."""
+        row = self._db.one(
+            """SELECT question_id, detail FROM events
+               WHERE action = 'related_listed' AND actor_id = ? AND at > ?
+               ORDER BY id DESC LIMIT 1""",
+            [officer_id, stamp(since)],
+        )
+        if row is None:
+            return None
+        detail = json.loads(row["detail"])
+        listed = list(detail.get("related", []))
+        if question_id not in listed:
+            return None
+        score = float(detail["scores"][listed.index(question_id)])
+        return RelatedListing(int(row["question_id"]), score, str(detail.get("scale", "lexical")))
 
     def all(self, action: str | None = None) -> list[dict[str, Any]]:
         """Every event (or every one of `action`), oldest first, as stored."""

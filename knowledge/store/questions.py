@@ -444,12 +444,13 @@ class Drafts:
         place: str | None,
         suggested_question_id: int,
         score: float,
+        scale: str,
         now: datetime,
     ) -> int:
         return self._db.insert(
             """INSERT INTO drafts (officer_id, text, topic, place, suggested_question_id,
-                                   score, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            [officer_id, text, topic, place, suggested_question_id, score, stamp(now)],
+                                   score, scale, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            [officer_id, text, topic, place, suggested_question_id, score, scale, stamp(now)],
         )
 
     def get(self, draft_id: int) -> Draft | None:

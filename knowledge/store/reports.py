@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,26 +74,58 @@ class Reports:
         )
         return [Asked(**row) for row in rows]
 
-    def suggestion_outcomes(self, since: datetime | None) -> list[tuple[float, str]]:
-        """(score, resolution) of every suggestion an officer has answered since `since`:
-        followed, followed_other, answered_from_store or asked_anyway."""
+    def suggestion_outcomes(
+        self, since: datetime | None, scale: str = "lexical"
+    ) -> list[tuple[float, str]]:
+        """(score, resolution) of every suggestion on `scale` an officer has answered since
+        `since`: followed, followed_other, answered_from_store or asked_anyway."""
         rows = self._db.rows(
             """SELECT score, resolution FROM drafts
-               WHERE resolution IN (?, ?, ?, ?) AND resolved_at > ? ORDER BY id""",
-            [*_ANSWERED_SUGGESTION, stamp(since) if since else ""],
+               WHERE resolution IN (?, ?, ?, ?) AND resolved_at > ? AND scale = ? ORDER BY id""",
+            [*_ANSWERED_SUGGESTION, stamp(since) if since else "", scale],
         )
         return [(float(r["score"]), str(r["resolution"])) for r in rows]
 
-    def merge_scores(self, since: datetime | None) -> list[float]:
-        """The matcher's score for each pair the expert merged since `since` (merges
-        recorded before scores were kept are left out)."""
+    def merge_scores(self, since: datetime | None, scale: str = "lexical") -> list[float]:
+        """The matcher's score (on `scale`) for each pair the expert merged since `since`
+        (merges recorded before scores were kept are left out; before scales were, lexical)."""
         rows = self._db.rows(
             """SELECT json_extract(detail, '$.score') AS score FROM events
                WHERE action = 'merged' AND at > ?
-                 AND json_extract(detail, '$.score') IS NOT NULL ORDER BY id""",
-            [stamp(since) if since else ""],
+                 AND json_extract(detail, '$.score') IS NOT NULL
+                 AND COALESCE(json_extract(detail, '$.scale'), 'lexical') = ? ORDER BY id""",
+            [stamp(since) if since else "", scale],
         )
         return [float(r["score"]) for r in rows]
+
+    def related_outcomes(
+        self, since: datetime | None, scale: str = "lexical"
+    ) -> list[tuple[float, bool]]:
+        """(score, followed) of every question listed as related to a new question (on
+        `scale`) since `since`: whether the officer then followed it."""
+        after = stamp(since) if since else ""
+        followed = {
+            (r["actor_id"], r["question_id"], r["related_to"])
+            for r in self._db.rows(
+                """SELECT actor_id, question_id,
+                          json_extract(detail, '$.related_to') AS related_to FROM events
+                   WHERE action = 'followed' AND at > ?
+                     AND json_extract(detail, '$.related_to') IS NOT NULL""",
+                [after],
+            )
+        }
+        outcomes: list[tuple[float, bool]] = []
+        for row in self._db.rows(
+            """SELECT actor_id, question_id, detail FROM events
+               WHERE action = 'related_listed' AND at > ?
+                 AND json_extract(detail, '$.scale') = ? ORDER BY id""",
+            [after, scale],
+        ):
+            detail = json.loads(row["detail"])
+            for listed, score in zip(detail["related"], detail["scores"], strict=True):
+                key = (row["actor_id"], listed, row["question_id"])
+                outcomes.append((float(score), key in followed))
+        return outcomes
 
     def questions_created_between(self, since: datetime, until: datetime) -> int:
         row = self._db.one(

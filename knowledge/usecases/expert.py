@@ -63,18 +63,28 @@ class ExpertUseCases:
         _check_can_see_queue(actor)
         return self.uow.questions.queue_size()
 
-    def suggestion_report(self, actor: Actor, since: datetime | None = None) -> SuggestionReport:
-        """How officers answered the matcher's suggestions, and the expert's merges, by score
-        (aggregate counts only: no wording and no names)."""
+    def suggestion_report(
+        self, actor: Actor, since: datetime | None = None, scale: str | None = None
+    ) -> SuggestionReport:
+        """How officers answered the matcher's suggestions and related questions, and the
+        expert's merges, by score (aggregate counts only: no wording and no names), for one
+        matcher mode's scale (default: the one running)."""
         if not (actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
             raise NotAllowed("Only the PSN expert and exchange admins can see this report.")
+        scale = scale or self.uow.matcher.scale
+        if scale not in ("lexical", "semantic"):
+            raise InvalidInput(f"There is no {scale!r} matching mode: lexical or semantic.")
         matching = self.settings.matching
+        prefix = "" if scale == "lexical" else "semantic_"
+        reports = self.uow.reports
         return suggestion_report(
-            self.uow.reports.suggestion_outcomes(since),
-            self.uow.reports.merge_scores(since),
-            similar_threshold=matching.similar_threshold,
-            duplicate_threshold=matching.duplicate_threshold,
+            reports.suggestion_outcomes(since, scale),
+            reports.merge_scores(since, scale),
+            similar_threshold=getattr(matching, f"{prefix}similar_threshold"),
+            duplicate_threshold=getattr(matching, f"{prefix}duplicate_threshold"),
             since=since,
+            related=reports.related_outcomes(since, scale),
+            scale=scale,
         )
 
     def answer(
@@ -155,6 +165,7 @@ class ExpertUseCases:
                 into=target.id,
                 asks=len(moved),
                 score=score,
+                scale=uow.matcher.scale,
             )
             merged = uow.questions.get(target.id)
             assert merged is not None

@@ -7,7 +7,7 @@ can be followed, and anything else becomes a new question in the expert's queue.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from knowledge import text as texts
 from knowledge.config import Settings
@@ -27,6 +27,7 @@ from knowledge.models import (
     OpenMatch,
     PublishedEntry,
     Question,
+    Related,
     Resolution,
     SearchHit,
     Status,
@@ -38,6 +39,11 @@ from knowledge.unit_of_work import UnitOfWork
 from knowledge.usecases import rules
 
 log = logging.getLogger(__name__)
+
+# Most related questions listed with a new question.
+RELATED = 3
+# A follow this soon after the listing counts as taking it up.
+RELATED_FOLLOW = timedelta(days=1)
 
 
 class OfficerUseCases:
@@ -105,7 +111,7 @@ class OfficerUseCases:
                 )
             asker = rules.officer_with_authority(uow, actor)
             rules.check_hourly_limit(uow, settings, asker.id)
-            offered = self._suggestions(question_text, asker.id)
+            offered, related = self._suggestions(question_text, asker.id)
             if offered:
                 best, others = offered[0], tuple(offered[1:])
                 # Only the latest suggestion waits for a choice: an earlier one is dropped.
@@ -117,6 +123,7 @@ class OfficerUseCases:
                     place=place,
                     suggested_question_id=best.question.id,
                     score=best.match.score,
+                    scale=uow.matcher.scale,
                     now=now,
                 )
                 uow.events.record(
@@ -136,15 +143,33 @@ class OfficerUseCases:
             question_id, ask_id = new_question(
                 uow, asker, question_text, chosen_topic, place, Link.NEW, None, now
             )
-        return self._new_outcome(question_id, ask_id)
+            if related:
+                # Kept so that a follow of one of them is known as such (`calibrate`).
+                uow.events.record(
+                    "related_listed",
+                    actor_id=asker.id,
+                    now=now,
+                    question_id=question_id,
+                    related=[r.question.id for r in related],
+                    scores=[round(r.score, 1) for r in related],
+                    scale=uow.matcher.scale,
+                )
+        return self._new_outcome(question_id, ask_id, tuple(related))
 
-    def _suggestions(self, text: str, officer_id: int) -> list[Suggestion]:
+    def _suggestions(self, text: str, officer_id: int) -> tuple[list[Suggestion], list[Related]]:
         """Live questions that may be the same as `text`, best first, none of them the
-        officer's own (the same one again, as a duplicate, is refused)."""
+        officer's own (the same one again, as a duplicate, is refused); and the related
+        ones, under the suggestion mark but over `related_threshold`."""
         uow = self.uow
+        matcher = uow.matcher
+        shown = self.settings.matching.suggestions
         found: list[Suggestion] = []
-        for match in uow.matcher.find(text, limit=self.settings.matching.suggestions):
+        related: list[Related] = []
+        for n, match in enumerate(matcher.find(text, limit=shown + RELATED)):
             if match.verdict == "none":
+                if match.score < matcher.related_threshold or len(related) == RELATED:
+                    continue
+            elif n >= shown:
                 continue
             existing = uow.questions.get(match.question_id)
             if existing is None or existing.status not in LIVE_STATUSES:
@@ -156,15 +181,21 @@ class OfficerUseCases:
                         "/mine shows where it stands."
                     )
                 continue
+            answered = existing.status is Status.ANSWERED
+            if match.verdict == "none":
+                related.append(Related(existing, match.score, answered))
+                continue
             answer = uow.answers.latest(existing.id, published_only=True)
-            published = answer if existing.status is Status.ANSWERED else None
-            found.append(Suggestion(existing, match, published))
-        return found
+            found.append(Suggestion(existing, match, answer if answered else None))
+        return found, related
 
-    def _new_outcome(self, question_id: int, ask_id: int) -> NewQuestion:
+    def _new_outcome(
+        self, question_id: int, ask_id: int, related: tuple[Related, ...] = ()
+    ) -> NewQuestion:
         question = self.uow.questions.get(question_id)
         assert question is not None
-        return NewQuestion(question, ask_id, self.uow.questions.queue_position(question_id) or 0)
+        position = self.uow.questions.queue_position(question_id) or 0
+        return NewQuestion(question, ask_id, position, related)
 
     def _draft(self, asker: Officer, draft_id: int | None) -> Draft:
         drafts = self.uow.drafts
@@ -256,6 +287,15 @@ class OfficerUseCases:
             wording = draft.text if draft else question.text
             score: float | None = None
             other = draft is not None and draft.suggested_question_id != question.id
+            # Listed as related to a question the officer asked just before: that says how
+            # far under the suggestion mark a real repeat can score (`calibrate`).
+            listed = (
+                None
+                if draft
+                else uow.events.related_listing(asker.id, question.id, now - RELATED_FOLLOW)
+            )
+            if listed is not None:
+                score = listed.score
             if draft is not None:
                 # One of the other suggestions: its own score, not the best one's.
                 score = (
@@ -283,6 +323,7 @@ class OfficerUseCases:
                 question_id=question.id,
                 score=round(score, 1) if score is not None else None,
                 suggested=draft.suggested_question_id if draft else None,
+                **({"related_to": listed.question_id, "scale": listed.scale} if listed else {}),
             )
             refreshed = uow.questions.get(question.id)
             assert refreshed is not None

@@ -1,5 +1,6 @@
-"""In Discord, the expert sees the merges an import proposed in /queue and decides them
-with /merge or /distinct; nobody else can dismiss one."""
+"""In Discord: the expert sees the merges an import proposed in /queue and decides them
+with /merge or /distinct (nobody else can dismiss one); a new question's reply lists the
+related questions that scored under the suggestion mark."""
 
 from __future__ import annotations
 
@@ -45,3 +46,27 @@ async def test_the_expert_sees_a_proposed_merge_and_dismisses_it(
         assert "possibly the same" not in as_read(reply_of(again).text)
         assert run(fake, lambda exchange: exchange.store.db["merge_proposals"].count) == 1
 
+
+@async_test
+async def test_a_new_question_s_reply_lists_related_questions(place: Place) -> None:
+    async with running(place) as fake:
+        alice, bob = fake.member("Alice"), fake.member("Bob")
+        await ask(
+            fake,
+            alice,
+            "Are there grants for PSN network procurement?",
+            channel=place.general,
+            authority=DERBYSHIRE,
+        )
+        turn = await ask(
+            fake,
+            bob,
+            "Is there any funding available to help authorities build PSN compliant networks?",
+            channel=place.general,
+            authority="Nottingham City Council",
+        )
+
+        shown = as_read(reply_of(turn).text)
+        assert "Related questions" in shown
+        assert "**Q-1** (waiting) Are there grants for PSN network procurement?" in shown
+        assert "/follow it, then /withdraw Q-2" in shown
