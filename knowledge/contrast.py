@@ -55,7 +55,8 @@ _OPPOSITE_PAIRS = """
     first/last earlier/later early/late import/export encrypt/decrypt online/offline
     send/receive mandatory/optional required/optional compulsory/optional above/below
     over/under gain/lose win/lose pass/fail succeed/fail lend/borrow cheaper/dearer
-    cheaper/costlier higher/lower rise/fall new/old new/existing own/share
+    cheaper/costlier higher/lower rise/fall new/old new/existing own/share enter/leave
+    enter/exit incoming/outgoing ingress/egress arrive/leave
 """
 OPPOSITES: frozenset[frozenset[str]] = frozenset(
     frozenset(stem(w) for w in pair.split("/")) for pair in _OPPOSITE_PAIRS.split()
