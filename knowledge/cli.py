@@ -67,7 +67,17 @@ def _opened(args: argparse.Namespace, *, create: bool = True) -> Iterator[Exchan
     settings = _settings(args)
     if not create:
         _existing(settings)
-    exchange = Exchange.open(settings)
+    shown = False
+
+    def progress(line: str) -> None:  # on a terminal only: a log or a pipe gets no \r lines
+        nonlocal shown
+        if sys.stderr.isatty():
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+            shown = True
+
+    exchange = Exchange.open(settings, progress=progress)
+    if shown:
+        print(file=sys.stderr)
     try:
         yield exchange
     finally:

@@ -88,8 +88,14 @@ class Exchange:
         self.outbox = OutboxUseCases(uow, settings)
 
     @classmethod
-    def open(cls, settings: Settings, clock: Clock = utc_now) -> Exchange:
-        """Open the configured database and build the whole exchange over it."""
+    def open(
+        cls,
+        settings: Settings,
+        clock: Clock = utc_now,
+        progress: Callable[[str], None] | None = None,
+    ) -> Exchange:
+        """Open the configured database and build the whole exchange over it; `progress`
+        hears how a long start goes (the model encoding wordings with no stored vector)."""
         matching = settings.matching
         try:
             embedder = semantic.chosen_embedder(matching.semantic, matching.model)
@@ -103,7 +109,7 @@ class Exchange:
             model = embedder.model_id
             cache = semantic.VectorCache(embedder, lambda texts: store.vectors.get(model, texts))
         try:
-            uow = UnitOfWork.open(store, Matcher(matching, cache), clock)
+            uow = UnitOfWork.open(store, Matcher(matching, cache), clock, progress)
         except BaseException:
             store.close()
             raise

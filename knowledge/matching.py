@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -160,15 +160,24 @@ class Matcher:
             self._add(question_id, self.normalise(text), vector)
         self._sources[question_id] = digest
 
-    def add_many(self, items: Iterable[tuple[int, str]]) -> None:
-        """Index many wordings at once (start-up)."""
+    def add_many(
+        self, items: Iterable[tuple[int, str]], progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Index many wordings at once (start-up); `progress` hears how many are done after
+        each chunk."""
         chunk: list[tuple[int, str]] = []
+        done = 0
         for item in items:
             chunk.append(item)
             if len(chunk) == 1000:
                 self._add_chunk(chunk)
+                done += len(chunk)
                 chunk = []
+                if progress is not None:
+                    progress(done)
         self._add_chunk(chunk)
+        if progress is not None:
+            progress(done + len(chunk))
 
     def _add_chunk(self, chunk: list[tuple[int, str]]) -> None:
         normalise = self.normalise

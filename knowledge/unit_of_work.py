@@ -82,14 +82,22 @@ class UnitOfWork:
         self.own_import: int | None = None
 
     @classmethod
-    def open(cls, store: Store, matcher: Matcher, clock: Clock = utc_now) -> UnitOfWork:
+    def open(
+        cls,
+        store: Store,
+        matcher: Matcher,
+        clock: Clock = utc_now,
+        progress: Callable[[str], None] | None = None,
+    ) -> UnitOfWork:
         """A unit of work whose matcher holds every live question in the database.
 
         The log position is read in the same snapshot as the wordings, so a question
         another process commits while the index is built is caught up at the next use case.
+        `progress` hears how the build goes while the model encodes wordings that have no
+        stored vector (the first start with matching by meaning, or with a new model).
         """
         uow = cls(store, matcher, clock)
-        uow.rebuild_matcher()
+        uow.rebuild_matcher(progress)
         return uow
 
     @property
@@ -255,7 +263,7 @@ class UnitOfWork:
         for question_id, texts in wordings.items():
             matcher.replace(question_id, texts)
 
-    def rebuild_matcher(self) -> None:
+    def rebuild_matcher(self, progress: Callable[[str], None] | None = None) -> None:
         """Index every live question afresh (at start, or after falling behind the log)."""
         fresh = self._matcher.emptied()
         encoded: dict[str, Any] = {}
@@ -264,8 +272,17 @@ class UnitOfWork:
             if fresh.semantic is None:
                 fresh.add_many(self.store.questions.all_wordings())
             else:
+                wordings = list(self.store.questions.all_wordings())
+
+                def said(done: int) -> None:
+                    if encoded and progress is not None:  # only while the model works
+                        progress(
+                            f"indexing {done:,}/{len(wordings):,} wordings "
+                            f"({len(encoded):,} encoded by the model)"
+                        )
+
                 with fresh.semantic.collecting() as encoded:
-                    fresh.add_many(self.store.questions.all_wordings())
+                    fresh.add_many(wordings, said)
         if encoded and fresh.semantic is not None:  # wordings the database had no vector for
             with self.store.database.transaction():
                 self.store.vectors.save(fresh.semantic.embedder.model_id, encoded)

@@ -171,3 +171,28 @@ def test_a_batch_larger_than_the_cache_keeps_every_vector_it_was_asked_for() -> 
 
     assert [int(np.argmax(v)) for v in vectors] == [1, 3, 4]
     assert embedder.encoded == ["a", "bb", "ccc", "dddd"]  # "a" was not encoded again
+
+
+def test_the_first_start_by_meaning_encodes_what_is_stored_and_says_how_it_goes(
+    tmp_path: Path, clock: Clock
+) -> None:
+    officer = Actor("discord:1", "Priya")
+    lexical = Exchange.open(_settings(tmp_path, "off"), clock)
+    try:
+        lexical.set_authority(officer, "Derby City Council")
+        lexical.ask(officer, "Is MPLS mandatory for the PSN?")
+        lexical.ask(officer, "When will the PSN be available in the East Midlands?")
+    finally:
+        lexical.close()
+    said: list[str] = []
+
+    turned_on = Exchange.open(_settings(tmp_path, "on"), clock, progress=said.append)
+    try:
+        assert said == ["indexing 2/2 wordings (2 encoded by the model)"]
+        model = f"all-MiniLM-L6-v2@{semantic.PACKAGED_SHA256[:12]}"
+        assert turned_on.store.vectors.count(model) == 2
+    finally:
+        turned_on.close()
+    said.clear()
+    Exchange.open(_settings(tmp_path, "on"), clock, progress=said.append).close()
+    assert said == []  # read back: nothing to say
