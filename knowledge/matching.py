@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -102,7 +103,8 @@ class Matcher:
         self._owner: dict[int, int] = {}  # wording -> question id
         self._wordings: dict[int, list[int]] = {}  # question id -> its wordings
         self._sources: dict[int, bytes] = {}  # question id -> digest of its `replace` texts
-        self._gram_df: dict[str, int] = {}  # character trigram -> wordings containing it
+        # character trigram -> wordings containing it (a Counter: counted in C at start-up)
+        self._gram_df: Counter[str] = Counter()
 
     def __len__(self) -> int:
         return len(self._wordings)
@@ -167,15 +169,16 @@ class Matcher:
         each chunk."""
         chunk: list[tuple[int, str]] = []
         done = 0
-        for item in items:
-            chunk.append(item)
-            if len(chunk) == 1000:
-                self._add_chunk(chunk)
-                done += len(chunk)
-                chunk = []
-                if progress is not None:
-                    progress(done)
-        self._add_chunk(chunk)
+        with self._index.bulk():
+            for item in items:
+                chunk.append(item)
+                if len(chunk) == 1000:
+                    self._add_chunk(chunk)
+                    done += len(chunk)
+                    chunk = []
+                    if progress is not None:
+                        progress(done)
+            self._add_chunk(chunk)
         if progress is not None:
             progress(done + len(chunk))
 
@@ -194,9 +197,7 @@ class Matcher:
         key = self._next_key
         self._next_key += 1
         self._index.add(key, wording.terms)
-        gram_df = self._gram_df
-        for gram in _trigrams(wording.text):
-            gram_df[gram] = gram_df.get(gram, 0) + 1
+        self._gram_df.update(_trigrams(wording.text))
         self._terms[key] = wording.terms
         self._texts[key] = wording.text
         if wording.names:

@@ -28,6 +28,7 @@ STOP_WORDS = frozenset(_STOP_LIST.split())
 _RECENT = 4096
 
 
+@functools.lru_cache(maxsize=65536)  # words repeat: most of a start-up's stems are known
 def stem(word: str) -> str:
     """A light English suffix stripper: plural, -ing, -ed, -ation; enough to join word forms."""
     if len(word) <= 3 or not word.isalpha():
@@ -68,12 +69,6 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(clean(text).lower())
 
 
-def _written(text: str) -> list[str]:
-    """The words as written, case kept (the same words as `_words` but where lower-casing
-    changes a word's letters, e.g. a dotted capital I)."""
-    return _WORD.findall(clean(text))
-
-
 class Normaliser:
     """Applies one glossary and one thesaurus, so every form of a concept is the same term.
 
@@ -110,6 +105,10 @@ class Normaliser:
         for key, concept in plurals:
             self._phrases.setdefault(key, concept)
         self._longest = max((len(p) for p in self._phrases), default=1)
+        # For each first stem of a form, the longest form it starts: most words start none.
+        self._starts: dict[str, int] = {}
+        for phrase in self._phrases:
+            self._starts[phrase[0]] = max(self._starts.get(phrase[0], 0), len(phrase))
         self._named = frozenset(named)
         # The same wording is often normalised several times in a row (checked, indexed
         # provisionally, then indexed for good by an import), so recent ones are kept.
@@ -168,8 +167,9 @@ class Normaliser:
         return self._named
 
     def _normalise(self, raw: str) -> Normalised:
-        words = _words(raw)
-        written = _written(raw)
+        cleaned = clean(raw)
+        words = _WORD.findall(cleaned.lower())
+        written = _WORD.findall(cleaned)  # as written, case kept, to tell names
         if len(written) != len(words):  # lower-casing split a word ("İ"): no names, then
             written = words
         stems = [stem(w) for w in words]
@@ -177,9 +177,11 @@ class Normaliser:
         terms: dict[str, None] = {}
         shown: dict[str, str] = {}
         names: set[str] = set()
+        starts = self._starts
         i = 0
         while i < len(words):
-            for size in range(min(self._longest, len(words) - i), 0, -1):
+            longest = starts.get(stems[i], 0)
+            for size in range(min(longest, len(words) - i), 0, -1):
                 concept = self._phrases.get(tuple(stems[i : i + size]))
                 if concept is not None:
                     text.append(concept)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +53,12 @@ class _Grow:
         self.keys = np.fromiter(keys, dtype=np.int64)
         self.size = len(self.keys)
 
+    def extend(self, keys: list[int]) -> None:
+        if self.size + len(keys) > len(self.keys):
+            self.keys = np.resize(self.keys, max(2 * len(self.keys), self.size + len(keys)))
+        self.keys[self.size : self.size + len(keys)] = keys
+        self.size += len(keys)
+
 
 class TermIndex:
     """Wordings (numbered by the caller, never reused) by the terms they contain."""
@@ -65,6 +72,8 @@ class TermIndex:
         self._live = 0
         self._total_terms = 0
         self._longest = 0
+        # Inside `bulk`: each term's new keys, put in its array in one step at the end.
+        self._pending: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
         """How many wordings are indexed."""
@@ -89,6 +98,7 @@ class TermIndex:
         self._live += 1
         self._total_terms += len(terms)
         self._longest = max(self._longest, len(terms))
+        pending = self._pending
         for term in terms:
             found = self._members.get(term)
             if found is None:
@@ -96,7 +106,22 @@ class TermIndex:
                 self._arrays[term] = _Grow(key)
             else:
                 found.add(key)
-                self._arrays[term].append(key)
+                if pending is None:
+                    self._arrays[term].append(key)
+                else:
+                    pending.setdefault(term, []).append(key)
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Inside, `add` appends to each term's array once, at the end (start-up adds
+        hundreds of thousands of keys); `remove` and `top` must wait until it ends."""
+        self._pending = {}
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            for term, keys in pending.items():
+                self._arrays[term].extend(keys)
 
     def remove(self, key: int, terms: Sequence[str]) -> None:
         """Forget wording `key`, indexed under `terms`."""

@@ -196,3 +196,27 @@ def test_the_first_start_by_meaning_encodes_what_is_stored_and_says_how_it_goes(
     said.clear()
     Exchange.open(_settings(tmp_path, "on"), clock, progress=said.append).close()
     assert said == []  # read back: nothing to say
+
+
+def test_past_the_exact_size_the_coarse_pass_finds_what_the_exact_one_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(semantic, "EXACT_UP_TO", 300)
+    rng = np.random.default_rng(3)
+    # Anisotropic, as sentence vectors are: most of the spread in a few directions.
+    scale = np.linspace(3.0, 0.05, semantic.DIMENSIONS).astype(np.float32)
+    vectors = rng.standard_normal((1200, semantic.DIMENSIONS)).astype(np.float32) * scale
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = semantic.VectorIndex()
+    for key, vector in enumerate(vectors[:1000]):
+        index.add(key, vector)
+    for key in range(0, 1000, 7):
+        index.remove(key)  # rows freed, then some reused below
+    for key, vector in enumerate(vectors[1000:], start=1000):
+        index.add(key, vector)
+
+    for key in (1, 500, 999, 1100, 1199):
+        fast, exact = index.nearest(vectors[key], 5), index.nearest(vectors[key], 5, exact=True)
+        assert fast[0] == exact[0] == key  # itself, found by the coarse pass too
+        assert len(set(fast) & set(exact)) >= 3
+    assert all(key % 7 or key >= 1000 for key in index.nearest(vectors[7], 50))  # no removed
