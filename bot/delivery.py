@@ -97,7 +97,10 @@ DM_PAUSE_SECONDS = 300.0
 
 
 def refusal(error: BaseException) -> Refusal:
-    """What a failed send means, from Discord's error code on a 403, 404 or 400."""
+    """What a failed send means, from Discord's error code on a 403, 404 or 400; the bot's
+    own Undeliverable (DMs closed and no thread, say) is as lasting as Discord's."""
+    if isinstance(error, Undeliverable):
+        return Refusal.UNREACHABLE
     if isinstance(error, discord.Forbidden | discord.NotFound):
         return REFUSALS.get(error.code, Refusal.RETRY)
     if isinstance(error, discord.HTTPException) and error.status == 400:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import discord
 from discord.ext import commands
 
 from bot.client import ExchangeBot
-from bot.interactions import ExchangeModal, guarded
+from bot.interactions import ExchangeModal, guarded, open_form
 from bot.render import outcome_embed, shown
 from bot.suggestions import suggestion_view
 from bot.threads import ThreadLocked, post_in
@@ -53,6 +54,28 @@ SCANNED_KEY = "forum_posts_scanned"
 def scanned_key(forum_id: int) -> str:
     """The front-end fact that the forum `forum_id` has had its first scan."""
     return f"{SCANNED_KEY}:{Address.discord_channel(forum_id)}"
+
+
+def archive_floor_key(forum_id: int) -> str:
+    """When the bot began reading the forum's archived posts: posts made before then are
+    never taken from the archive (the first scan left the posts already there alone)."""
+    return f"forum_archive_floor:{Address.discord_channel(forum_id)}"
+
+
+def last_scan_key(forum_id: int) -> str:
+    """When the forum's last full scan (active and archived posts) began."""
+    return f"forum_last_scan:{Address.discord_channel(forum_id)}"
+
+
+# Posts archived this long before the last scan began are read again: the bot's clock and
+# Discord's may differ a little, and a post taken twice is not asked twice (taken_key).
+SCAN_MARGIN = timedelta(hours=1)
+
+
+def created_at(thread: discord.Thread) -> datetime:
+    """When a thread was made: Discord gives it for threads since 2022-01-09; before that,
+    the thread id's own timestamp."""
+    return thread.created_at or discord.utils.snowflake_time(thread.id)
 
 
 def taken_key(thread_id: int) -> str:
@@ -149,17 +172,29 @@ class AuthorityButton(
 
     @guarded
     async def callback(self, interaction: Interaction) -> None:
-        await interaction.response.send_modal(AuthorityModal(self.thread_id))
+        await open_form(interaction, AuthorityModal(self.thread_id))
 
 
-class AuthorityModal(ExchangeModal, title="Your authority"):
+class AuthorityModal(ExchangeModal):
+    """The officer's authority, for their forum post: its custom id names the post, so a
+    submit after a restart or a long wait still takes it."""
+
+    template = re.compile(r"psnx:forum:authority-form:(?P<thread>[0-9]{1,20})")
+
     def __init__(self, thread_id: int) -> None:
-        super().__init__(timeout=900)
+        super().__init__(title="Your authority", custom_id=f"psnx:forum:authority-form:{thread_id}")
         self.thread_id = thread_id
         self.name: discord.ui.TextInput[AuthorityModal] = discord.ui.TextInput(
-            max_length=120, placeholder="e.g. Derbyshire County Council"
+            max_length=120, placeholder="e.g. Derbyshire County Council", custom_id="authority"
         )
         self.add_item(discord.ui.Label(text="The authority you work for", component=self.name))
+
+    @classmethod
+    def from_custom_id(cls, interaction: Interaction, match: re.Match[str]) -> AuthorityModal:
+        return cls(int(match["thread"]))
+
+    def typed(self) -> str | None:
+        return self.name.value
 
     async def on_submit(self, interaction: Interaction) -> None:
         bot = interaction.client
@@ -191,6 +226,7 @@ class ForumCog(commands.Cog):
         self.bot = bot
         self.taking: set[int] = set()  # thread ids taken (or being taken) in this run
         bot.add_dynamic_items(AuthorityButton)
+        bot.forms.add(AuthorityModal)
 
     @commands.Cog.listener()
     async def on_thread_create(self, thread: discord.Thread) -> None:
@@ -206,6 +242,7 @@ class ForumCog(commands.Cog):
                 await self.scan(forum)
 
     async def scan(self, forum: discord.ForumChannel) -> None:
+        started = discord.utils.utcnow()
         active = [t for t in forum.threads if not (t.archived or t.locked)]
         if not await self.scanned_before(forum.id):
             # The first scan (a new install, a new server's forum, or an upgrade from a bot
@@ -216,9 +253,50 @@ class ForumCog(commands.Cog):
                     Exchange.remember_front_end_fact, taken_key(thread.id), "before"
                 )
             await self.bot.call(Exchange.remember_front_end_fact, scanned_key(forum.id), "yes")
+            await self.scan_archived(forum, started)
             return
         for thread in sorted(active, key=lambda t: t.id):
             await self.take_new(thread)
+        await self.scan_archived(forum, started)
+
+    async def scan_archived(self, forum: discord.ForumChannel, started: datetime) -> None:
+        """Posts made while the bot was down that went quiet and were archived before it
+        came back (GUILD_CREATE brings active threads only): those archived since the last
+        scan began, made since the bot first read the archive, not taken yet.
+
+        Each scan reads back to the one before it, so every post made while the bot was down
+        is either active at the next start or archived after the last scan began."""
+        floor = await self.bot.call(Exchange.front_end_fact, archive_floor_key(forum.id))
+        last = await self.bot.call(Exchange.front_end_fact, last_scan_key(forum.id))
+        if floor is None or last is None:
+            # A new forum, or a bot from before archived posts were read: from now on.
+            now = started.isoformat()
+            await self.bot.call(Exchange.remember_front_end_fact, archive_floor_key(forum.id), now)
+            await self.bot.call(Exchange.remember_front_end_fact, last_scan_key(forum.id), now)
+            return
+        made_since, archived_since = datetime.fromisoformat(floor), datetime.fromisoformat(last)
+        try:
+            # Newest archived first (one request per 100 posts).
+            async for thread in forum.archived_threads(limit=None):
+                archived = thread.archive_timestamp
+                if archived < archived_since - SCAN_MARGIN:
+                    break
+                # (Posts made after the floor while the bot ran came as THREAD_CREATE.)
+                if created_at(thread) >= made_since:
+                    await self.take_new(thread)
+        except discord.HTTPException as error:
+            # Read Message History missing (403/50013), say: the README's invite grants it.
+            log.warning(
+                "could not read forum %s's archived posts (%s %s); posts made while the bot "
+                "was down and archived since are taken at a later start",
+                forum.id,
+                error.status,
+                error.code,
+            )
+            return  # the last scan stays where it was, so the next start reads them again
+        await self.bot.call(
+            Exchange.remember_front_end_fact, last_scan_key(forum.id), started.isoformat()
+        )
 
     async def scanned_before(self, forum_id: int) -> bool:
         if await self.bot.call(Exchange.front_end_fact, scanned_key(forum_id)) is not None:

@@ -481,6 +481,77 @@ async def test_a_forum_post_made_while_the_bot_was_down_is_taken_once_at_the_nex
 
 
 @async_test
+async def test_a_post_made_while_the_bot_was_down_and_archived_since_is_taken_once(
+    place: Place,
+) -> None:
+    settings = place.with_forum()
+    fake = await started(place, settings)
+    alice = fake.member("Alice")
+    await set_authority(fake, alice, DERBYSHIRE, place.general)
+    await fake.close()
+    await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+    thread = newest_thread(place)
+    fake.archive_thread(thread)  # it went quiet before the bot came back
+
+    async with running(place, settings) as again:
+        [outcome] = post_replies(place, thread)
+        assert "your question is Q-1" in outcome
+        assert not place.world.channels[thread]["thread_metadata"]["archived"]  # the reply
+        [read] = again.requests_to("GET", f"/channels/{place.forum}/threads/archived/public")
+        assert read.status == 200
+    fake.archive_thread(thread)
+    async with running(place, settings) as third:
+        assert len(post_replies(place, thread)) == 1
+        assert len(events(third, "asked")) == 1
+
+
+@async_test
+async def test_an_archived_post_from_before_the_bots_first_start_is_never_taken(
+    place: Place,
+) -> None:
+    before = FakeDiscord(discord.Client(intents=discord.Intents.none()), place.world)
+    alice = before.member("Alice")
+    await before.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+    thread = newest_thread(place)
+    before.archive_thread(thread)
+    settings = place.with_forum()
+    async with running(place, settings):
+        pass
+    before.archive_thread(thread)  # someone wrote in it and it went quiet again
+    async with running(place, settings) as fake:
+        assert post_replies(place, thread) == []
+        assert events(fake, "asked") == []
+
+
+@async_test
+async def test_archived_posts_the_bot_may_not_read_are_taken_at_a_later_start(
+    place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = place.with_forum()
+    fake = await started(place, settings)
+    alice = fake.member("Alice")
+    await set_authority(fake, alice, DERBYSHIRE, place.general)
+    await fake.close()
+    await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+    thread = newest_thread(place)
+    fake.archive_thread(thread)
+
+    archived = f"/channels/{place.forum}/threads/archived/public"
+    fresh = FakeDiscord(place.bot(settings), place.world)
+    fresh.fail("GET", archived, 403, code=50013, message="Missing Permissions")
+    await fresh.start()
+    try:
+        assert post_replies(place, thread) == []
+        assert any("could not read forum" in r.getMessage() for r in caplog.records)
+    finally:
+        await fresh.close()
+
+    async with running(place, settings):  # the permission given back
+        [outcome] = post_replies(place, thread)
+        assert "your question is Q-1" in outcome
+
+
+@async_test
 async def test_with_a_forum_new_questions_from_ask_become_forum_posts(place: Place) -> None:
     async with running(place, place.with_forum()) as fake:
         alice = fake.member("Alice")

@@ -10,12 +10,16 @@ from typing import Any
 import discord
 import pytest
 
-from bot.delivery import DELIVERIES_PER_ROUND, Refusal, refusal
+from bot.delivery import DELIVERIES_PER_ROUND, Refusal, Undeliverable, refusal
+from knowledge.addresses import Address
 from knowledge.cli import main
 from knowledge.exchange import Exchange
-from knowledge.models import SEND_ATTEMPTS
+from knowledge.models import SEND_ATTEMPTS, Actor
 from tests.botkit import (
     ANSWER,
+    DERBYSHIRE,
+    NOTTINGHAM,
+    Q1_DERBYSHIRE,
     REPO,
     Place,
     actor,
@@ -32,6 +36,7 @@ from tests.botkit import (
     reply_of,
     run,
     running,
+    set_authority,
     two_different_questions,
 )
 from tests.fakediscord import FakeDiscord, async_test
@@ -199,6 +204,7 @@ def http_error(kind: type[discord.HTTPException], status: int, code: int) -> Exc
         (http_error(discord.HTTPException, 400, 50033), Refusal.UNREACHABLE),  # no such user
         (http_error(discord.DiscordServerError, 500, 0), Refusal.RETRY),
         (TimeoutError(), Refusal.RETRY),
+        (Undeliverable("DMs closed, no thread"), Refusal.UNREACHABLE),
     ],
 )
 def test_a_refusal_is_classified_by_discords_error_code(error: Exception, meaning: Refusal) -> None:
@@ -392,6 +398,33 @@ async def test_closed_dms_whose_thread_is_locked_are_given_up_on_with_the_thread
         assert len(rows) == 2  # the thread's answer and Bob's fallback
         assert all(r["attempts"] == SEND_ATTEMPTS for r in rows)
         assert len(locked_warnings(caplog, thread)) == 2
+
+
+@async_test
+async def test_closed_dms_for_a_question_with_no_thread_are_given_up_on_at_once(
+    place: Place, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with running(place) as fake:
+        bob, geoff = fake.member("Bob"), fake.member("Geoff", roles=["PSN Expert"])
+        carol = Actor(str(Address.console_user("carol")), "Carol")
+        run(fake, Exchange.set_authority, carol, DERBYSHIRE)
+        run(fake, Exchange.ask, carol, Q1_DERBYSHIRE)  # from the console: no thread
+        await set_authority(fake, bob, NOTTINGHAM, place.general)
+        await fake.slash(bob, "follow", {"question": "Q-1"}, channel=place.general)
+        await answer_and_publish(fake, geoff, "Q-1", place.general)
+        fake.close_dms(bob)
+        fake.requests.clear()
+        assert await deliver(fake) == 0
+        assert fake.dms(bob) == []
+        [row] = [r for r in delivery_rows(fake) if r["recipient"] == f"discord:{bob.id}"]
+        assert (row["status"], row["attempts"]) == ("owed", SEND_ATTEMPTS)
+        assert "closed and the question has no thread" in row["last_error"]
+        assert "(GAVE UP)" in deliveries_listed(capsys, place)
+
+        fake.requests.clear()
+        backoff_passed(fake)
+        assert await deliver(fake) == 0  # not retried: each try is a 403 Discord counts
+        assert fake.requests == []
 
 
 @async_test

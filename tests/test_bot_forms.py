@@ -82,6 +82,37 @@ async def test_a_question_asked_in_a_form_opened_before_a_restart_is_asked(place
 
 
 @async_test
+async def test_an_authority_given_for_a_forum_post_after_a_restart_takes_the_post(
+    place: Place,
+) -> None:
+    settings = place.with_forum()
+    fake = await started(place, settings)
+    try:
+        alice = fake.member("Alice")
+        post = await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+        [prompt] = post.messages
+        [button] = prompt.custom_ids
+        opened = await fake.click(alice, button, message=prompt)
+        form = opened.response
+        assert form is not None
+        assert form.body["custom_id"] == f"psnx:forum:authority-form:{prompt.channel_id}"
+        [name_field] = field_ids(form).values()
+
+        fake = await fake.restart(place.bot(settings))  # Alice is still typing
+        await stop_worker(fake)
+
+        submitted = await fake.submit_modal(
+            alice, {name_field: DERBYSHIRE}, opened=(form, prompt.channel_id)
+        )
+        assert f"Thank you — recorded as {DERBYSHIRE}." in reply_of(submitted).text
+        [outcome] = [m for m in submitted.messages if m.via == "channel"]
+        assert outcome.channel_id == prompt.channel_id
+        assert "your question is Q-1" in outcome.text
+    finally:
+        await fake.close()
+
+
+@async_test
 async def test_a_refused_long_answer_comes_back_whole_as_a_file(place: Place) -> None:
     async with running(place) as fake:
         alice = fake.member("Alice")

@@ -357,6 +357,39 @@ async def test_a_forums_tags_must_exist_be_at_most_five_and_be_given_when_requir
 
 
 @async_test
+async def test_archived_posts_are_listed_newest_archived_first_with_history_permission() -> None:
+    # https://discord.com/developers/docs/resources/channel#list-public-archived-threads
+    async with FakeDiscord(discord.Client(intents=discord.Intents(guilds=True))) as fake:
+        fid, alice = fake.forum_channel("ask-psn"), fake.member("Alice")
+        posts = []
+        for title in ("first", "second", "third", "active"):
+            await fake.forum_post(alice, fid, title, "body")
+            posts.append(max(c for c, v in fake.world.channels.items() if v["type"] == 11))
+        for tid in (posts[1], posts[0], posts[2]):  # archived in this order
+            fake.archive_thread(tid)
+        forum = fake.bot.get_channel(fid)
+        assert isinstance(forum, discord.ForumChannel)
+        listed = [t.id async for t in forum.archived_threads(limit=None)]
+        assert listed == [posts[2], posts[0], posts[1]]  # the active post is not among them
+        second = [t async for t in forum.archived_threads(limit=None)][1]
+        assert second.created_at is not None
+        older = [t.id async for t in forum.archived_threads(before=second.archive_timestamp)]
+        assert older == [posts[1]]
+        route = Route("GET", "/channels/{channel_id}/threads/archived/public", channel_id=fid)
+        with pytest.raises(discord.HTTPException) as one:
+            await fake.bot.http.request(route, params={"limit": 1})
+        assert (one.value.status, one.value.code) == (400, 50035)
+
+        everyone = fake.world.roles[fake.world.guild_id]
+        allowed = discord.Permissions(int(everyone["permissions"]))
+        allowed.read_message_history = False
+        everyone["permissions"] = str(allowed.value)
+        with pytest.raises(discord.Forbidden) as hidden:
+            [t async for t in forum.archived_threads(limit=None)]
+        assert (hidden.value.status, hidden.value.code) == (403, 50013)
+
+
+@async_test
 async def test_a_message_unarchives_an_archived_thread_but_a_locked_one_refuses_it() -> None:
     async with FakeDiscord(TinyBot()) as fake:
         general = fake.bot.get_channel(fake.text_channel("general"))

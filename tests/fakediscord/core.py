@@ -269,6 +269,8 @@ class FakeDiscord(_UserActions, _Wire):
                 "auto_archive_duration": 1440,
                 "archive_timestamp": _now(),
                 "locked": False,
+                # Given for threads made since 2022-01-09 (#thread-metadata-object).
+                "create_timestamp": _now(),
             },
         }
         self.world.channels[tid] = thread

@@ -20,6 +20,7 @@ from tests.fakediscord import clock
 
 EPHEMERAL, LOADING = 64, 128
 MANAGE_THREADS = discord.Permissions(manage_threads=True).value
+READ_MESSAGE_HISTORY = discord.Permissions(read_message_history=True).value
 REQUIRE_TAG = 1 << 4  # channel flag of a forum that refuses posts without a tag
 MAX_APPLIED_TAGS = 5  # a thread's applied_tags: at most 5 (channel resource, thread fields)
 SETTLE_PREFIXES = (  # names of the tasks discord.py creates per event / interaction

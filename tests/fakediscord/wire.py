@@ -8,6 +8,7 @@ import fnmatch
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from tests.fakediscord.records import (
     LOADING,
     MANAGE_THREADS,
     MAX_APPLIED_TAGS,
+    READ_MESSAGE_HISTORY,
     REQUIRE_TAG,
     Call,
     Msg,
@@ -199,6 +201,7 @@ class _Wire:
             ("PUT", r"/channels/\d+/messages/\d+/reactions/.+", lambda c: None),
             ("POST", rf"/channels/{n}/messages/{n}/threads", self._thread_from_message),
             ("POST", rf"/channels/{n}/threads", self._new_thread),
+            ("GET", rf"/channels/{n}/threads/archived/public", self._archived_threads),
             ("PUT", r"/applications/\d+(?:/guilds/(\d+))?/commands", self._sync),
             (
                 "GET",
@@ -223,6 +226,43 @@ class _Wire:
                 lambda c, t, m: self._delete(self._webhook_msg(t, m)),
             ),
         ]
+
+    def _archived_threads(self, call: Call, channel_id: str) -> dict[str, Any]:
+        """List Public Archived Threads (https://discord.com/developers/docs/resources/channel
+        #list-public-archived-threads): a channel's archived public threads, newest archived
+        first, those archived before ``before`` (an ISO8601 timestamp) when it is given, at
+        most ``limit`` (discord.py never asks for fewer than 2, nor more than 100). Needs
+        READ_MESSAGE_HISTORY: without it 403/50013 Missing Permissions."""
+        channel = self._known(self.world.channels, channel_id)
+        if channel["type"] not in (0, 5, 15, 16):
+            raise _Fail(400, 50024, "Cannot execute action on this channel type")
+        if not self.world.permissions(self.world.app_id) & READ_MESSAGE_HISTORY:
+            raise _Fail(403, 50013, "Missing Permissions")
+        params = call.params or {}
+        try:
+            limit = int(params.get("limit", 50))
+            before = datetime.fromisoformat(str(params["before"])) if "before" in params else None
+        except ValueError:
+            raise _Fail(400, 50035, "Invalid Form Body") from None
+        if not 2 <= limit <= 100:
+            raise _Fail(400, 50035, "Invalid Form Body")
+
+        def archived_at(thread: dict[str, Any]) -> datetime:
+            return datetime.fromisoformat(thread["thread_metadata"]["archive_timestamp"])
+
+        threads = sorted(
+            (
+                t
+                for t in self.world.channels.values()
+                if t["type"] == 11
+                and t.get("parent_id") == channel_id
+                and t["thread_metadata"]["archived"]
+                and (before is None or archived_at(t) < before)
+            ),
+            key=archived_at,
+            reverse=True,
+        )
+        return {"threads": threads[:limit], "members": [], "has_more": len(threads) > limit}
 
     @staticmethod
     def _known(table: dict[int, Any], key: str) -> Any:
