@@ -16,7 +16,7 @@ from bot.interactions import ExchangeModal, guarded, open_form
 from bot.render import authorities_wait, queue_embed
 from knowledge.exchange import Exchange
 from knowledge.models import QueueEntry, Role
-from knowledge.text import plural, question_id, question_ref
+from knowledge.text import plural, question_id, question_ref, unmerged_message
 
 # UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
 Interaction = discord.Interaction[Any]
@@ -234,6 +234,19 @@ class ExpertCog(commands.Cog):
         await interaction.followup.send(
             f"Merged {question_ref(question_id(question))} into {target.ref}; the askers are told.",
             ephemeral=True,
+        )
+
+    @app_commands.command(
+        name="unmerge", description="(Expert) Undo a merge: the question waits again on its own"
+    )
+    @app_commands.describe(question="The merged question, e.g. Q-14")
+    @app_commands.guild_only()
+    async def unmerge(self, interaction: Interaction, question: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reopened = await self.bot.call(Exchange.unmerge, self.bot.actor(interaction.user), question)
+        self.bot.deliveries_due.set()
+        await interaction.followup.send(
+            unmerged_message(reopened.ref, reopened.authorities), ephemeral=True
         )
 
     @app_commands.command(

@@ -31,7 +31,7 @@ from knowledge.models import (
     QueueEntry,
     SearchHit,
 )
-from knowledge.text import is_web_link, plural
+from knowledge.text import is_web_link, plural, wait_on
 
 BLUE = discord.Colour.blue()
 GREEN = discord.Colour.green()
@@ -184,6 +184,16 @@ def posted_question(question: Question, authority: str | None) -> str:
 
 def delivery_embed(delivery: Delivery) -> discord.Embed:
     question = delivery.question
+    if delivery.kind == "unmerged":
+        return discord.Embed(
+            title=f"Your question {question.ref} is its own question again",
+            description=(
+                f"The expert found it is not the same as Q-{delivery.merged_from} after all, "
+                f"so it waits in the queue on its own. You will receive the answer to "
+                f"{question.ref}:\n\n" + clip(shown(question.text), 3500)
+            ),
+            colour=AMBER,
+        )
     if delivery.kind == "merged":
         return discord.Embed(
             title=f"Your question Q-{delivery.merged_from} was merged into {question.ref}",
@@ -231,8 +241,7 @@ def _queue_field(entry: QueueEntry) -> tuple[str, str]:
 
 def authorities_wait(count: int, *, already: bool = False) -> str:
     """'1 authority waits', '2 authorities already wait'."""
-    verb = "waits" if count == 1 else "wait"
-    return f"{plural(count, 'authority')} {'already ' if already else ''}{verb}"
+    return wait_on(count, "authority", already=already)
 
 
 def status_line(question: Question, position: int | None) -> str:

@@ -29,7 +29,7 @@ from knowledge.config import (
 from knowledge.errors import ExchangeError, InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Role
-from knowledge.text import plural, question_ref
+from knowledge.text import plural, question_ref, unmerged_message, wait_on
 
 if TYPE_CHECKING:
     from knowledge.importer import ImportReport
@@ -342,8 +342,15 @@ def cmd_merge(args: argparse.Namespace) -> int:
         target = exchange.merge(OPERATOR, args.question, args.into)
     print(
         f"Merged {args.question.upper()} into {target.ref}: "
-        f"{plural(target.authorities, 'authority')} now wait on it, and the askers are told."
+        f"{wait_on(target.authorities, 'authority')} on it now, and the askers are told."
     )
+    return 0
+
+
+def cmd_unmerge(args: argparse.Namespace) -> int:
+    with _opened(args, create=False) as exchange:
+        question = exchange.unmerge(OPERATOR, args.question)
+    print(unmerged_message(question.ref, question.authorities))
     return 0
 
 
@@ -587,6 +594,11 @@ def parser() -> argparse.ArgumentParser:
     merging = add("merge", cmd_merge, "merge a duplicate question into another, as the expert")
     merging.add_argument("question", type=_text, help="the duplicate, e.g. Q-7")
     merging.add_argument("into", type=_text, help="the question it joins, e.g. Q-3")
+
+    unmerging = add(
+        "unmerge", cmd_unmerge, "undo a merge: the question waits again with its own askers"
+    )
+    unmerging.add_argument("question", type=_text, help="the merged question, e.g. Q-7")
 
     distinct = add("distinct", cmd_distinct, "say two questions proposed for merging are different")
     distinct.add_argument("question", type=_text, help="e.g. Q-7")

@@ -28,7 +28,7 @@ from knowledge.models import (
     Role,
     Status,
 )
-from knowledge.text import plural
+from knowledge.text import plural, unmerged_message, wait_on
 
 PLACE = str(Address.console_place("questions"))
 
@@ -46,6 +46,7 @@ Commands (the same as in Discord):
   /answer Q-ID TEXT [| LINK ...]   (expert) answer; links after a |
   /merge Q-ID INTO-Q-ID    (expert) merge a duplicate into another question
   /distinct Q-ID Q-ID      (expert) two questions proposed for merging are different
+  /unmerge Q-ID            (expert) undo a merge: the question waits again with its askers
   /publish                 (expert) publish all new answers as a release
   /digest                  (steering, expert) where things stand since the last digest
   /mydata                  everything kept about you, as JSON
@@ -73,6 +74,12 @@ def format_answer(answer: Answer) -> str:
 def format_delivery(delivery: Delivery) -> str:
     question = delivery.question
     who = delivery.recipient_name or Address.parse(delivery.recipient).id
+    if delivery.kind == "unmerged":
+        return (
+            f"📬 to {who}: the expert found your question {question.ref} "
+            f'"{question.text}" is not the same as Q-{delivery.merged_from} after all, so it '
+            "waits again in the queue on its own, and you will receive its answer."
+        )
     if delivery.kind == "merged":
         return (
             f"📬 to {who}: your question Q-{delivery.merged_from} was the same as "
@@ -112,6 +119,7 @@ class Console:
             "answer": self.cmd_answer,
             "merge": self.cmd_merge,
             "distinct": self.cmd_distinct,
+            "unmerge": self.cmd_unmerge,
             "publish": self.cmd_publish,
             "digest": self.cmd_digest,
             "mydata": self.cmd_mydata,
@@ -283,8 +291,8 @@ class Console:
             )
         elif followed.position is not None:
             self.say(
-                f"You now follow {ref}: {plural(followed.question.authorities, 'authority')} "
-                f"wait on it, number {followed.position} in the queue. "
+                f"You now follow {ref}: {wait_on(followed.question.authorities, 'authority')} "
+                f"on it, number {followed.position} in the queue. "
                 "You will receive its answer."
             )
         else:
@@ -328,7 +336,7 @@ class Console:
         elif question.status is Status.ANSWERED:
             still = "; you will not be sent later versions of its answer"
         else:
-            still = f"; {plural(question.asks, 'other officer')} still wait on it"
+            still = f"; {wait_on(question.asks, 'other officer', still=True)} on it"
         self.say(f"You withdrew from {question.ref}{still}.")
 
     def cmd_queue(self, rest: str) -> None:
@@ -372,8 +380,7 @@ class Console:
         target = self.exchange.merge(self.actor, words[0], words[1])
         self.say(
             f"Merged {words[0].upper()} into {target.ref}: "
-            f"{plural(target.authorities, 'authority')} now wait on it, and the askers "
-            "are told."
+            f"{wait_on(target.authorities, 'authority')} on it now, and the askers are told."
         )
 
     def cmd_distinct(self, rest: str) -> None:
@@ -385,6 +392,13 @@ class Console:
             f"Noted: {words[0].upper()} and {words[1].upper()} are different questions; "
             "the proposed merge is dropped."
         )
+
+    def cmd_unmerge(self, rest: str) -> None:
+        words = rest.split()
+        if len(words) != 1:
+            raise InvalidInput("Use /unmerge Q-ID, for example /unmerge Q-7.")
+        question = self.exchange.unmerge(self.actor, words[0])
+        self.say(unmerged_message(question.ref, question.authorities))
 
     def cmd_digest(self, rest: str) -> None:
         self.say(self.exchange.digest_markdown(self.exchange.digest(self.actor)).rstrip())

@@ -159,6 +159,7 @@ class Exchange:
     suggestion_report = _UseCase("expert", ExpertUseCases.suggestion_report)
     answer = _UseCase("expert", ExpertUseCases.answer)
     merge = _UseCase("expert", ExpertUseCases.merge)
+    unmerge = _UseCase("expert", ExpertUseCases.unmerge)
     distinct = _UseCase("expert", ExpertUseCases.distinct)
     publish = _UseCase("expert", ExpertUseCases.publish)
 

@@ -63,6 +63,7 @@ class MessageKind(StrEnum):
 
     ANSWER = "answer"
     MERGED = "merged"
+    UNMERGED = "unmerged"  # a merged question given back its askers
     DIGEST = "digest"
     RELEASE_REMINDER = "release_reminder"
     OVERDUE = "overdue"
@@ -305,7 +306,7 @@ class Delivery:
     """One message owed to one recipient (an officer or a place such as a thread)."""
 
     id: int
-    kind: str  # "answer" or "merged"
+    kind: str  # "answer", "merged" or "unmerged"
     recipient: str  # an officer's user key, or a place reference
     recipient_is_place: bool
     question: Question

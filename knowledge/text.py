@@ -363,3 +363,18 @@ def plural(count: int, noun: str) -> str:
     if count == 1:
         return f"1 {noun}"
     return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
+
+
+def wait_on(count: int, noun: str, *, already: bool = False, still: bool = False) -> str:
+    """'1 authority waits', '2 authorities already wait', '1 other officer still waits'."""
+    verb = "waits" if count == 1 else "wait"
+    adverb = "already " if already else "still " if still else ""
+    return f"{plural(count, noun)} {adverb}{verb}"
+
+
+def unmerged_message(ref: str, authorities: int) -> str:
+    """What the expert is told after an unmerge, in every channel."""
+    return (
+        f"Unmerged {ref}: it waits in the queue again on its own "
+        f"({wait_on(authorities, 'authority')} on it), and its askers are told."
+    )

@@ -183,6 +183,29 @@ async def test_a_merge_notice_to_closed_dms_is_not_called_an_answer(place: Place
         assert notice.pings == {f"user:{bob.id}"}
 
 
+@async_test
+async def test_an_unmerge_in_discord_tells_the_askers_once_by_dm(place: Place) -> None:
+    async with running(place) as fake:
+        alice, bob, geoff = await two_different_questions(fake, place)
+        await fake.slash(geoff, "merge", {"question": "Q-2", "into": "Q-1"}, channel=place.general)
+        assert await deliver(fake) == 1
+
+        bob_asks = await fake.slash(bob, "unmerge", {"question": "Q-2"}, channel=place.general)
+        refused_kindly(bob_asks, "Only the PSN expert can unmerge questions.")
+        undone = await fake.slash(geoff, "unmerge", {"question": "Q-2"}, channel=place.general)
+        assert reply_of(undone).text.startswith("Unmerged Q-2: it waits in the queue again")
+        again = await fake.slash(geoff, "unmerge", {"question": "Q-2"}, channel=place.general)
+        refused_kindly(again, "Q-2 is open, not merged")
+
+        assert await deliver(fake) == 1
+        assert await deliver(fake) == 0
+        merged, unmerged = fake.dms(bob)
+        assert "was merged into Q-1" in merged.text
+        assert "Your question Q-2 is its own question again" in unmerged.text
+        assert "not the same as Q-1 after all" in unmerged.text
+        assert fake.dms(alice) == []
+
+
 def http_error(kind: type[discord.HTTPException], status: int, code: int) -> Exception:
     """A discord.py error as it raises one for Discord's JSON error body."""
     response: Any = SimpleNamespace(status=status, reason="Refused")

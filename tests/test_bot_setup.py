@@ -166,6 +166,7 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
             "answer",
             "merge",
             "distinct",
+            "unmerge",
             "publish",
             "exchange-sync",
             "digest",

@@ -68,9 +68,11 @@ class Outbox:
     ) -> bool:
         """Owe a message to an address; False if the same one was already owed."""
         count = self._db.write(
-            """INSERT OR IGNORE INTO outbox (key, kind, question_id, answer_id, merged_from,
+            # ON CONFLICT, not OR IGNORE: only the same message owed again is skipped; a row
+            # the schema refuses (a kind it does not know) is an error, never a silent loss.
+            """INSERT INTO outbox (key, kind, question_id, answer_id, merged_from,
                    recipient, recipient_is_place, officer_id, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING""",
             [
                 delivery_key(kind, about, recipient),
                 kind,

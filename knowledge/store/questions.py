@@ -312,21 +312,45 @@ class Asks:
                 [from_question],
             )
         ]
+        # An ask keeps the question it was first moved from (see migrations.UNMERGE).
         self._db.write(
-            """UPDATE asks SET withdrawn_at = ?, merged_from = ?
+            """UPDATE asks SET withdrawn_at = ?, merged_from = COALESCE(merged_from, ?),
+                 closed_by_merge = ?
                WHERE question_id = ? AND withdrawn_at IS NULL AND officer_id IN (
                  SELECT officer_id FROM asks WHERE question_id = ? AND withdrawn_at IS NULL
                  AND officer_id IS NOT NULL)""",
-            [stamp(now), from_question, from_question, to_question],
+            [stamp(now), from_question, from_question, from_question, to_question],
         )
         self._db.write(
-            """UPDATE asks SET question_id = ?, merged_from = ?
+            """UPDATE asks SET question_id = ?, merged_from = COALESCE(merged_from, ?)
                WHERE question_id = ? AND withdrawn_at IS NULL""",
             [to_question, from_question, from_question],
         )
         self._refresh_demand(from_question)
         self._refresh_demand(to_question)
         return moved
+
+    def move_back(self, question_id: int) -> list[Asker]:
+        """Undo the merge of `question_id`: every ask moved from it, wherever it waits now,
+        returns to it, and those the merge closed (their officer asked the target too) are
+        open again; return who waits on it now."""
+        elsewhere = {
+            int(r["question_id"])
+            for r in self._db.rows(
+                "SELECT DISTINCT question_id FROM asks WHERE merged_from = ? AND question_id != ?",
+                [question_id, question_id],
+            )
+        }
+        self._db.write(
+            """UPDATE asks SET question_id = ?, merged_from = NULL, closed_by_merge = NULL,
+                 withdrawn_at = CASE WHEN closed_by_merge IS NULL THEN withdrawn_at END
+               WHERE merged_from = ?""",
+            [question_id, question_id],
+        )
+        for other in sorted(elsewhere):
+            self._refresh_demand(other)
+        self._refresh_demand(question_id)
+        return self.recipients(question_id)
 
     def of_officer(self, officer_id: int) -> list[Ask]:
         """The officer's active asks, newest first."""

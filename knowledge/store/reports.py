@@ -88,12 +88,16 @@ class Reports:
 
     def merge_scores(self, since: datetime | None, scale: str = "lexical") -> list[float]:
         """The matcher's score (on `scale`) for each pair the expert merged since `since`
-        (merges recorded before scores were kept are left out; before scales were, lexical)."""
+        and has not unmerged since (merges recorded before scores were kept are left out;
+        before scales were, lexical)."""
         rows = self._db.rows(
-            """SELECT json_extract(detail, '$.score') AS score FROM events
-               WHERE action = 'merged' AND at > ?
-                 AND json_extract(detail, '$.score') IS NOT NULL
-                 AND COALESCE(json_extract(detail, '$.scale'), 'lexical') = ? ORDER BY id""",
+            """SELECT json_extract(m.detail, '$.score') AS score FROM events m
+               WHERE m.action = 'merged' AND m.at > ?
+                 AND json_extract(m.detail, '$.score') IS NOT NULL
+                 AND COALESCE(json_extract(m.detail, '$.scale'), 'lexical') = ?
+                 AND NOT EXISTS (SELECT 1 FROM events u WHERE u.action = 'unmerged'
+                   AND u.question_id = m.question_id AND u.id > m.id)
+               ORDER BY m.id""",
             [stamp(since) if since else "", scale],
         )
         return [float(r["score"]) for r in rows]

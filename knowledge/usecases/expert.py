@@ -171,6 +171,43 @@ class ExpertUseCases:
             assert merged is not None
         return merged
 
+    def unmerge(self, actor: Actor, ref: str | int) -> Question:
+        """Undo a wrong merge: the merged question waits again with its own askers, at its
+        old place in the queue (ranked by their asks), and they are told once."""
+        rules.require(actor, Role.EXPERT, "unmerge questions")
+        with self.uow as uow:
+            now = uow.now()
+            expert = rules.officer(uow, actor)
+            question = rules.question(uow, ref)
+            if question.status is not Status.MERGED or question.merged_into is None:
+                raise Conflict(
+                    f"{question.ref} is {question.status.value.replace('_', ' ')}, not merged; "
+                    "only a merged question can be unmerged."
+                )
+            target = question.merged_into
+            uow.questions.set_status(question.id, Status.OPEN, now)
+            back = uow.asks.move_back(question.id)
+            for asker in back:
+                owe(
+                    uow,
+                    MessageKind.UNMERGED,
+                    question.id,
+                    asker.user_key,
+                    asker.officer_id,
+                    merged_from=target,
+                )
+            uow.events.record(
+                "unmerged",
+                actor_id=expert.id,
+                now=now,
+                question_id=question.id,
+                was_in=target,
+                asks=len(back),
+            )
+            reopened = uow.questions.get(question.id)
+            assert reopened is not None
+        return reopened
+
     def distinct(self, actor: Actor, ref: str | int, other_ref: str | int) -> None:
         """Say that two questions proposed for merging (by an import) are different: the
         proposal leaves the queue, and the audit trail records who decided."""
