@@ -8,6 +8,7 @@ the Discord token is read only from the `DISCORD_TOKEN` environment variable.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,41 @@ class ExchangeSettings(Section):
                     "same authority; keep one spelling"
                 )
         return self
+
+
+# UK Government Security Classifications (2014) and the older GPMS markings an officer may
+# still meet, with descriptors and handling instructions; matched as knowledge/text.py says.
+DEFAULT_MARKINGS = (
+    "OFFICIAL-SENSITIVE",
+    "OFFICIAL SENSITIVE",
+    "TOP SECRET",
+    "SECRET",
+    "RESTRICTED",
+    "PROTECT",
+    "CONFIDENTIAL",
+    "UK EYES ONLY",
+    "HANDLING INSTRUCTIONS",
+)
+
+
+class MarkingSettings(Section):
+    """Protective markings: text carrying one is refused wherever it enters the exchange,
+    and nothing of it is stored. The exchange holds OFFICIAL material only."""
+
+    refused: tuple[str, ...] = DEFAULT_MARKINGS
+    where_instead: str = (
+        "The exchange is for OFFICIAL information only. Send a question or answer carrying "
+        "OFFICIAL-SENSITIVE or higher material to the PSN team through your authority's "
+        "secure (PSN-connected) e-mail instead."
+    )
+
+    @field_validator("refused")
+    @classmethod
+    def _markings_have_words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for marking in value:
+            if not re.search(r"[A-Za-z]", marking):
+                raise ValueError(f"marking.refused: {marking!r} has no letters")
+        return value
 
 
 class MatchingSettings(Section):
@@ -390,6 +426,7 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = DatabaseSettings()
     exchange: ExchangeSettings = ExchangeSettings()
+    marking: MarkingSettings = MarkingSettings()
     matching: MatchingSettings = MatchingSettings()
     roles: RoleSettings = RoleSettings()
     schedule: ScheduleSettings = ScheduleSettings()

@@ -145,6 +145,10 @@ def _row(number: int, record: dict[str, Any], exchange: Exchange) -> ImportedRow
         links = links.split()
     if not isinstance(links, list | tuple) or not all(isinstance(x, str) for x in links):
         raise InvalidInput("'links' must be a list of web links")
+    marking = exchange.settings.marking
+    for name, what in (("text", "question"), ("answer", "answer")):
+        if isinstance(record.get(name), str):  # a marked row is refused, like any bad row
+            texts.refuse_marked(record[name], marking.refused, marking.where_instead, what)
     answer = record.get("answer") or None
     if answer is not None:
         answer = texts.answer_text(answer, max_chars=limits.max_answer_chars)

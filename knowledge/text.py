@@ -7,6 +7,7 @@ import json
 import re
 import unicodedata
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -89,6 +90,52 @@ def answer_text(raw: str, *, max_chars: int) -> str:
             "Link to a longer document instead."
         )
     return text
+
+
+# What may stand between the words of a marking: "OFFICIAL-SENSITIVE", "OFFICIAL SENSITIVE",
+# "OFFICIAL – SENSITIVE", "official_sensitive".
+_MARKING_GAP = r"[\s\-_\u2010-\u2015/:]*"
+
+
+@lru_cache(maxsize=8)
+def _marking_patterns(markings: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(markings of several words, found in any case; single words, found in capitals)."""
+    several, single = [], []
+    for marking in markings:
+        words = re.findall(r"[^\W_]+", marking)
+        if len(words) > 1:
+            several.append(_MARKING_GAP.join(re.escape(w) for w in words))
+        elif words:
+            single.append(re.escape(words[0].upper()))
+    never = r"(?!x)x"
+    return (
+        re.compile(rf"(?<![^\W_])(?:{'|'.join(several) or never})(?![^\W_])", re.IGNORECASE),
+        re.compile(rf"(?<![^\W_])(?:{'|'.join(single) or never})(?![^\W_])"),
+    )
+
+
+def protective_marking(text: str, markings: tuple[str, ...]) -> str | None:
+    """The protective marking `text` carries, if any, as it is written there.
+
+    A marking of several words (OFFICIAL-SENSITIVE, UK EYES ONLY) counts in any case and with
+    any dash or space between its words; a single word (SECRET, PROTECT) only in capitals in
+    a text that is not all capitals, as markings are written — so "how do we protect our
+    network?" and a question typed in capitals pass."""
+    several, single = _marking_patterns(markings)
+    found = several.search(text)
+    if found is None and any(ch.islower() for ch in text):
+        found = single.search(text)
+    return found.group(0) if found else None
+
+
+def refuse_marked(text: str, markings: tuple[str, ...], where_instead: str, what: str) -> None:
+    """InvalidInput, saying where such text goes instead, if `text` carries a marking."""
+    marking = protective_marking(text, markings)
+    if marking is not None:
+        raise InvalidInput(
+            f"This {what} carries the protective marking {marking.upper()!r}, so it cannot "
+            f"go on the exchange, and nothing of it was kept. {where_instead}"
+        )
 
 
 # Characters a web link never holds as typed: they end a link early in Markdown and HTML.

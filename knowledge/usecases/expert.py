@@ -95,6 +95,7 @@ class ExpertUseCases:
         rules.require(actor, Role.EXPERT, "answer questions")
         limits = self.settings.exchange
         cleaned = texts.answer_text(body, max_chars=limits.max_answer_chars)
+        rules.unmarked(self.settings, cleaned, "answer")
         checked = texts.resource_links(list(links), max_links=limits.max_links)
         with self.uow as uow:
             now = uow.now()

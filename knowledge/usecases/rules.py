@@ -105,10 +105,19 @@ def resolve_topic(settings: Settings, topic: str | None) -> str:
 
 
 def question_text(settings: Settings, raw: str) -> str:
+    """The cleaned question; refused (nothing kept) if it is not fit or carries a marking."""
     limits = settings.exchange
-    return texts.question_text(
+    text = texts.question_text(
         raw, min_chars=limits.min_question_chars, max_chars=limits.max_question_chars
     )
+    unmarked(settings, text, "question")
+    return text
+
+
+def unmarked(settings: Settings, text: str, what: str) -> None:
+    """Refuse text carrying a protective marking: the exchange holds OFFICIAL only."""
+    marking = settings.marking
+    texts.refuse_marked(text, marking.refused, marking.where_instead, what)
 
 
 def question(uow: UnitOfWork, ref: str | int) -> Question:
