@@ -94,38 +94,49 @@ def answer_text(raw: str, *, max_chars: int) -> str:
 
 # What may stand between the words of a marking: "OFFICIAL-SENSITIVE", "OFFICIAL SENSITIVE",
 # "OFFICIAL – SENSITIVE", "official_sensitive".
-_MARKING_GAP = r"[\s\-_\u2010-\u2015/:]*"
+_MARKING_GAP = r"[\s\-_\u2010-\u2015/]*"
+# A marking is carried as a label: where a line starts (after bullets or a "Classification:"),
+# ending the line or followed by ":", a dash, "/", "," or "|"; in brackets anywhere; or
+# after a "Classification:" or "Protective marking:" anywhere.
+_MARK_LABEL = r"(?i:(?:security\s+)?classification|protective\s+marking|marking)\s*[:\-\u2013]\s*"
+_MARK_LINE_START = rf"(?:^|\n)[ \t>*#_\-\u2022]*(?:{_MARK_LABEL})?[\[(]?[ \t]*"
+_MARK_END = r"[ \t]*[\])]?[ \t]*(?:$|\n|[:/,|\-\u2013\u2014])"
 
 
 @lru_cache(maxsize=8)
-def _marking_patterns(markings: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(markings of several words, found in any case; single words, found in capitals)."""
-    several, single = [], []
+def _marking_pattern(markings: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = []
     for marking in markings:
         words = re.findall(r"[^\W_]+", marking)
-        if len(words) > 1:
-            several.append(_MARKING_GAP.join(re.escape(w) for w in words))
-        elif words:
-            single.append(re.escape(words[0].upper()))
-    never = r"(?!x)x"
-    return (
-        re.compile(rf"(?<![^\W_])(?:{'|'.join(several) or never})(?![^\W_])", re.IGNORECASE),
-        re.compile(rf"(?<![^\W_])(?:{'|'.join(single) or never})(?![^\W_])"),
+        if len(words) > 1:  # any case, any dash or space between the words
+            alternatives.append("(?i:" + _MARKING_GAP.join(re.escape(w) for w in words) + ")")
+        elif words:  # one word: only in capitals, as markings are written
+            alternatives.append(re.escape(words[0].upper()))
+    marking = "|".join(alternatives) or "(?!x)x"
+    # After "Classification:", a marking is meant whatever its case.
+    named = "|".join(
+        _MARKING_GAP.join(re.escape(w) for w in re.findall(r"[^\W_]+", m)) for m in markings
+    )
+    return re.compile(
+        rf"{_MARK_LINE_START}(?P<marking>{marking}){_MARK_END}"
+        rf"|[\[(][ \t]*(?P<bracketed>{marking})[ \t]*[\])]"
+        rf"|{_MARK_LABEL}(?P<labelled>(?i:{named or '(?!x)x'}))(?![^\W_])"
     )
 
 
 def protective_marking(text: str, markings: tuple[str, ...]) -> str | None:
     """The protective marking `text` carries, if any, as it is written there.
 
-    A marking of several words (OFFICIAL-SENSITIVE, UK EYES ONLY) counts in any case and with
-    any dash or space between its words; a single word (SECRET, PROTECT) only in capitals in
-    a text that is not all capitals, as markings are written — so "how do we protect our
-    network?" and a question typed in capitals pass."""
-    several, single = _marking_patterns(markings)
-    found = several.search(text)
-    if found is None and any(ch.islower() for ch in text):
-        found = single.search(text)
-    return found.group(0) if found else None
+    A text carries a marking when the marking stands as a label — at the head of a line (or
+    as a line of its own, as in a header or footer), in brackets, or after "Classification:"
+    — not when a sentence speaks of it: "OFFICIAL-SENSITIVE: our firewall rules" is marked,
+    "Can we send RESTRICTED data over the PSN?" is a question about handling such data. A
+    marking of several words counts in any case and with any dash or space between its
+    words; a single word (SECRET, PROTECT) only in capitals."""
+    found = _marking_pattern(markings).search(text)
+    if found is None:
+        return None
+    return found.group("marking") or found.group("bracketed") or found.group("labelled")
 
 
 def refuse_marked(text: str, markings: tuple[str, ...], where_instead: str, what: str) -> None:

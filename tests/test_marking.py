@@ -4,6 +4,7 @@ refused kindly wherever it would, with nothing of it kept (issue 15, item 5)."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from knowledge.importer import import_file
 from knowledge.models import Actor
 from knowledge.text import protective_marking
 from tests.botkit import DERBYSHIRE, Place, ask, refused_kindly, run, running
+from tests.conftest import REPO
 from tests.fakediscord import async_test
 from tests.stories import COCO, count, new
 
@@ -33,33 +35,54 @@ def snapshot(exchange: Exchange) -> tuple[int, ...]:
     ("text", "found"),
     [
         ("OFFICIAL-SENSITIVE: our firewall rule set for the PSN gateway", "OFFICIAL-SENSITIVE"),
-        ("Is this official sensitive? Our CoCo submission", "official sensitive"),
-        ("Our Official – Sensitive network design, can it be shared?", "Official – Sensitive"),
-        ("OFFICIAL_SENSITIVE annex to our GCSx CoCo", "OFFICIAL_SENSITIVE"),
-        ("The attached RESTRICTED diagram shows our PSN links", "RESTRICTED"),
-        ("Marked PROTECT - PERSONAL: list of staff accounts", "PROTECT"),
-        ("Shared uk eyes only: the accreditation findings", "uk eyes only"),
+        ("official sensitive\nOur CoCo submission, attached below", "official sensitive"),
+        ("Our network design, can it be shared?\nOfficial – Sensitive", "Official – Sensitive"),
+        ("  * OFFICIAL_SENSITIVE – COMMERCIAL\nOur supplier's prices", "OFFICIAL_SENSITIVE"),
+        ("The attached [RESTRICTED] diagram shows our PSN links", "RESTRICTED"),
+        ("PROTECT - PERSONAL\nThe list of staff accounts", "PROTECT"),
+        ("Classification: Restricted\nOur gateway's address plan", "Restricted"),
+        ("Protective marking - uk eyes only. The findings", "uk eyes only"),
         ("TOP SECRET: which firewalls", "TOP SECRET"),
+        ("RESTRICTED", "RESTRICTED"),
     ],
 )
-def test_markings_are_found_as_they_are_written(text: str, found: str) -> None:
+def test_a_marking_is_found_where_it_marks_the_text(text: str, found: str) -> None:
     assert protective_marking(text, DEFAULT_MARKINGS) == found
 
 
+# Questions that speak of markings without carrying one: the workshop's officers asked how
+# to handle RESTRICTED data (benchmarks/data/psn), and must be able to ask it again.
 @pytest.mark.parametrize(
     "text",
     [
+        "Can we send RESTRICTED data over the internet if it is encrypted?",
+        "Is our OFFICIAL-SENSITIVE marking still needed for PSN traffic?",
         "How do we protect our network when we join the PSN?",
         "Is the secret to a good CoCo submission an early start?",
-        "Are there restricted services on the PSN that councils cannot use?",
-        "WILL THE PSN PROTECT OUR DATA IN TRANSIT?",  # typed all in capitals
-        "Is PROTECTED a marking we still use?",  # another word
-        "What is OFFICIAL information under the new classifications?",
-        "Is confidentiality covered by the Code of Connection?",
+        "WILL THE PSN PROTECT OUR DATA IN TRANSIT?",
+        "SECRETARIAT: who runs the PSN programme?",
+        "Is PROTECTED a marking we still use?",
     ],
 )
-def test_ordinary_questions_about_security_pass(text: str) -> None:
+def test_a_question_about_markings_is_not_marked(text: str) -> None:
     assert protective_marking(text, DEFAULT_MARKINGS) is None
+
+
+def test_no_real_officer_question_is_taken_for_marked() -> None:
+    files = [
+        *(REPO / "benchmarks" / "data" / "psn").glob("*.jsonl"),
+        *(REPO / "examples").glob("*.jsonl"),
+    ]
+    texts = [
+        value
+        for path in files
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+        for key, value in json.loads(line).items()
+        if key in ("text", "a", "b", "answer") and isinstance(value, str)
+    ]
+    assert len(texts) > 500
+    assert [t for t in texts if protective_marking(t, DEFAULT_MARKINGS)] == []
 
 
 def test_a_marked_question_is_refused_and_nothing_is_kept(exchange: Exchange, alice: Actor) -> None:
@@ -82,7 +105,7 @@ def test_a_marked_answer_is_refused_and_the_question_keeps_waiting(
     before = snapshot(exchange)
 
     with pytest.raises(InvalidInput, match="This answer carries the protective marking"):
-        exchange.answer(expert, question.ref, "SECRET annex: the CoCo controls are below.")
+        exchange.answer(expert, question.ref, "SECRET: the CoCo controls are below.")
 
     assert snapshot(exchange) == before
     assert exchange.queue(expert)[0].question.id == question.id
@@ -95,10 +118,10 @@ def test_a_marked_row_is_refused_by_line_and_nothing_is_imported(
     rows.write_text(
         '{"text": "How is quality of service handled in the PSN?", '
         '"authority": "Rutland County Council", "officer": "Jo"}\n'
-        '{"text": "Can we share our OFFICIAL SENSITIVE network diagram?", '
+        '{"text": "OFFICIAL SENSITIVE - can we share our network diagram?", '
         '"authority": "Rutland County Council", "officer": "Jo"}\n'
         '{"text": "Who accredits the PSN gateway?", "authority": "Rutland County Council", '
-        '"officer": "Jo", "answer": "The RESTRICTED accreditation report says the CESG."}\n'
+        '"officer": "Jo", "answer": "[RESTRICTED] The accreditation report names CESG."}\n'
     )
     before = snapshot(exchange)
 
@@ -123,7 +146,7 @@ def test_the_console_refuses_a_marked_question_kindly(exchange: Exchange) -> Non
     out = io.StringIO()
     lines = [
         "/as Alice @ Derbyshire County Council",
-        "/ask Our OFFICIAL-SENSITIVE firewall policy: can we share it on the PSN?",
+        "/ask OFFICIAL-SENSITIVE: our firewall policy, can we share it on the PSN?",
     ]
     assert Console(exchange, out, echo=True).run(lines) == 0
     assert "⚠ This question carries the protective marking 'OFFICIAL-SENSITIVE'" in (out.getvalue())
@@ -138,7 +161,7 @@ def test_the_markings_and_the_advice_are_configurable(settings: Settings, clock:
         exchange.set_authority(alice, "Derbyshire County Council")
         with pytest.raises(InvalidInput, match=r"Ring Geoff\.$"):
             exchange.ask(alice, "Commercial in confidence: our PSN supplier's prices?")
-        new(exchange.ask(alice, "Is our OFFICIAL-SENSITIVE marking still needed?"))
+        new(exchange.ask(alice, "OFFICIAL-SENSITIVE: is this marking still needed?"))
     finally:
         exchange.close()
     with pytest.raises(ValidationError, match="has no letters"):
