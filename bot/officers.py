@@ -31,7 +31,7 @@ from bot.suggestions import SuggestionButton, post_new_question, suggestion_view
 from knowledge.errors import InvalidInput, NotAllowed
 from knowledge.exchange import Exchange
 from knowledge.models import NewQuestion, SearchHit
-from knowledge.text import plural
+from knowledge.text import plural, release_due
 
 T = TypeVar("T")
 
@@ -278,7 +278,8 @@ class OfficersCog(commands.Cog):
     async def mine(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         items = await self.bot.call(Exchange.mine, self.bot.actor(interaction.user))
-        await interaction.followup.send(embed=mine_embed(items), ephemeral=True)
+        due = release_due(await self.bot.call(Exchange.next_release))
+        await interaction.followup.send(embed=mine_embed(items, due), ephemeral=True)
 
     @app_commands.command(name="withdraw", description="Withdraw one of your own questions")
     @app_commands.describe(question="Your question's id, e.g. Q-12")

@@ -31,7 +31,7 @@ from knowledge.models import (
     QueueEntry,
     SearchHit,
 )
-from knowledge.text import is_web_link, plural, wait_on
+from knowledge.text import is_web_link, plural, release_due, status_phrase, wait_on
 
 BLUE = discord.Colour.blue()
 GREEN = discord.Colour.green()
@@ -162,6 +162,8 @@ def _outcome_embed(outcome: OpenMatch | NewQuestion) -> discord.Embed:
         colour=BLUE,
     )
     embed.add_field(name="Place in the expert's queue", value=str(outcome.position))
+    if outcome.next_release is not None:
+        embed.add_field(name="When you will hear", value=release_due(outcome.next_release))
     if outcome.related:
         lines = [
             f"**{r.question.ref}** ({'answered' if r.answered else 'waiting'}) "
@@ -245,16 +247,17 @@ def authorities_wait(count: int, *, already: bool = False) -> str:
 
 
 def status_line(question: Question, position: int | None) -> str:
-    status = question.status.value.replace("_", " ")
-    if position:
-        return f"{status}, number {position} in the queue"
-    return status
+    return status_phrase(question.status.value, position)
 
 
-def mine_embed(items: list[MyQuestion]) -> discord.Embed:
+def mine_embed(items: list[MyQuestion], release_due: str = "") -> discord.Embed:
+    """The officer's questions; `release_due` says when the next release is due, for
+    those still waiting."""
     embed = discord.Embed(title="Your questions", colour=BLUE)
     if not items:
         embed.description = "You have no questions yet. Ask one with /ask."
+    elif release_due and any(item.answer is None for item in items):
+        embed.description = release_due
     if len(items) > 25:
         embed.set_footer(text=f"Showing 25 of {len(items)}.")
     return add_fields(

@@ -11,6 +11,7 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TextIO
 
 from knowledge import text as texts
@@ -129,6 +130,10 @@ class Console:
 
     def say(self, text: str) -> None:
         print(text, file=self.out)
+
+    @staticmethod
+    def release_due(moment: datetime | None) -> str:
+        return texts.release_due(moment)
 
     @property
     def prompt(self) -> str:
@@ -258,7 +263,8 @@ class Console:
     def say_new(self, outcome: NewQuestion) -> None:
         self.say(
             f"Thank you — your question is {outcome.question.ref}, number "
-            f"{outcome.position} in the expert's queue. You will receive the answer here."
+            f"{outcome.position} in the expert's queue. You will receive the answer here. "
+            + self.release_due(outcome.next_release)
         )
         if outcome.related:
             self.say("  Related questions, in case one of them is yours after all:")
@@ -313,9 +319,8 @@ class Console:
 
     @staticmethod
     def line(question: Question, position: int | None = None) -> str:
-        status = question.status.value.replace("_", " ")
-        where = f", number {position} in the queue" if position else ""
-        return f"  {question.ref} [{question.topic}, {status}{where}] {question.text}"
+        status = texts.status_phrase(question.status.value, position)
+        return f"  {question.ref} [{question.topic}, {status}] {question.text}"
 
     def cmd_mine(self, rest: str) -> None:
         mine = self.exchange.mine(self.actor)
@@ -326,6 +331,8 @@ class Console:
             self.say(self.line(item.question, item.position))
             if item.answer is not None:
                 self.say("    " + format_answer(item.answer).replace("\n", "\n    "))
+        if any(item.answer is None for item in mine):
+            self.say(self.release_due(self.exchange.next_release()))
 
     def cmd_withdraw(self, rest: str) -> None:
         if not rest.strip():

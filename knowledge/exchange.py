@@ -144,6 +144,7 @@ class Exchange:
     follow = _UseCase("officers", OfficerUseCases.follow)
     withdraw = _UseCase("officers", OfficerUseCases.withdraw)
     mine = _UseCase("officers", OfficerUseCases.mine)
+    next_release = _UseCase("officers", OfficerUseCases.next_release)
     search = _UseCase("officers", OfficerUseCases.search)
     question = _UseCase("officers", OfficerUseCases.question)
     knowledge_base = _UseCase("officers", OfficerUseCases.knowledge_base)

@@ -232,6 +232,7 @@ class NewQuestion:
     ask_id: int
     position: int
     related: tuple[Related, ...] = ()  # at most RELATED, best first
+    next_release: datetime | None = None  # when the expert's next release is due
 
 
 @dataclass(frozen=True, slots=True)

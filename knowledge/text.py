@@ -423,6 +423,27 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
 
 
+def release_due(moment: datetime | None) -> str:
+    """When the next release of answers is due, as an officer reads it, in the schedule's
+    zone (which `next_release` gives it: UK time)."""
+    if moment is None:
+        return "No release of answers is scheduled yet."
+    local = moment
+    return (
+        f"The next release of answers is due {local:%A} {local.day} {local:%B} "
+        f"at {local:%H:%M} (UK time)."
+    )
+
+
+def status_phrase(status: str, position: int | None) -> str:
+    """A question's status as an officer reads it: where it is in the queue, or that the
+    expert has written its answer (a draft) and it goes out with the next release."""
+    if status == "in_release":
+        return "answered by the expert, going out with the next release"
+    text = status.replace("_", " ")
+    return f"{text}, number {position} in the queue" if position else text
+
+
 def wait_on(count: int, noun: str, *, already: bool = False, still: bool = False) -> str:
     """'1 authority waits', '2 authorities already wait', '1 other officer still waits'."""
     verb = "waits" if count == 1 else "wait"

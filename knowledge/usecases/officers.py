@@ -34,6 +34,7 @@ from knowledge.models import (
     Suggestion,
 )
 from knowledge.normalise import STOP_WORDS
+from knowledge.schedule import cron, next_fire
 from knowledge.store import fts_query
 from knowledge.unit_of_work import UnitOfWork
 from knowledge.usecases import rules
@@ -195,7 +196,14 @@ class OfficerUseCases:
         question = self.uow.questions.get(question_id)
         assert question is not None
         position = self.uow.questions.queue_position(question_id) or 0
-        return NewQuestion(question, ask_id, position, related)
+        return NewQuestion(question, ask_id, position, related, self.next_release())
+
+    def next_release(self) -> datetime | None:
+        """When the expert's next release is due (`schedule.release_cron`), for officers
+        asking when they will hear; None if the schedule names no time to come."""
+        schedule = self.settings.schedule
+        due = next_fire(cron(schedule.release_cron, schedule.zone), self.uow.now())
+        return due.astimezone(schedule.zone) if due is not None else None
 
     def _draft(self, asker: Officer, draft_id: int | None) -> Draft:
         drafts = self.uow.drafts
