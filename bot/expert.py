@@ -1,5 +1,6 @@
 """The expert's commands: /queue (a page at a time, with answer and merge buttons),
-/answer, /merge, /publish; and the admin's /exchange-sync."""
+/answer, /drafts, /discard, /merge, /unmerge, /distinct, /publish (shown, then confirmed
+with a button); and the admin's /exchange-sync."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ from discord.ext import commands
 
 from bot.client import ExchangeBot
 from bot.interactions import ExchangeModal, guarded, open_form
-from bot.render import authorities_wait, queue_embed
+from bot.render import authorities_wait, drafts_embed, queue_embed
 from knowledge.exchange import Exchange
-from knowledge.models import QueueEntry, Role
-from knowledge.text import plural, question_id, question_ref, unmerged_message
+from knowledge.models import Answer, QueueEntry, Role, drafts_digest
+from knowledge.text import (
+    discarded_message,
+    plural,
+    question_id,
+    question_ref,
+    unmerged_message,
+)
 
 # UI callbacks receive the base Interaction type; `interaction.client` is our ExchangeBot.
 Interaction = discord.Interaction[Any]
@@ -108,13 +115,21 @@ class QuestionButton(
 
 
 class AnswerModal(ExchangeModal):
+    """The answer form; opened on a question with a draft, it holds that draft (its text
+    and links), so answering again shows what it replaces and keeps what is not changed."""
+
     template = re.compile(r"psnx:answer:(?P<question>[0-9]{1,12})")
 
-    def __init__(self, question_id: int) -> None:
+    def __init__(self, question_id: int, draft: Answer | None = None) -> None:
         super().__init__(title=f"Answer Q-{question_id}", custom_id=f"psnx:answer:{question_id}")
         self.question_id = question_id
+        links = "\n".join(draft.links) if draft is not None else ""
+        fits = draft is not None and len(draft.body) <= 4000 and len(links) <= 2000
         self.body: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
-            style=discord.TextStyle.paragraph, max_length=4000, custom_id="body"
+            style=discord.TextStyle.paragraph,
+            max_length=4000,
+            custom_id="body",
+            default=draft.body if fits and draft is not None else None,
         )
         self.add_item(discord.ui.Label(text="Answer", component=self.body))
         self.links: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
@@ -123,6 +138,7 @@ class AnswerModal(ExchangeModal):
             max_length=2000,
             placeholder="https://… (one per line)",
             custom_id="links",
+            default=links if fits else None,
         )
         self.add_item(discord.ui.Label(text="Resource links", component=self.links))
 
@@ -189,10 +205,49 @@ class MergeModal(ExchangeModal):
         )
 
 
+class PublishButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"psnx:publish:(?P<digest>[0-9a-f]{16})",
+):
+    """Confirms /publish for the drafts it was shown: their fingerprint is in the custom id,
+    so the release is exactly what the expert saw (or nothing, if the drafts changed)."""
+
+    def __init__(self, digest: str, label: str = "Publish") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=discord.ButtonStyle.success, custom_id=f"psnx:publish:{digest}"
+            )
+        )
+        self.digest = digest
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> PublishButton:
+        return cls(match["digest"])
+
+    @guarded
+    async def callback(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        actor = bot.actor(interaction.user)
+        Exchange.require(actor, Role.EXPERT, "publish a release")
+        await interaction.response.defer()  # Discord's 3 seconds: acknowledge, then publish
+        release = await bot.call(Exchange.publish, actor, expected=self.digest)
+        bot.deliveries_due.set()
+        await interaction.edit_original_response(
+            content=(
+                f"Release {release.number} published: "
+                f"{plural(len(release.question_ids), 'answer')}; "
+                f"{plural(release.deliveries_owed, 'message')} on their way to the askers."
+            ),
+            view=None,
+        )
+
+
 class ExpertCog(commands.Cog):
     def __init__(self, bot: ExchangeBot) -> None:
         self.bot = bot
-        bot.add_dynamic_items(PageButton, QuestionButton)
+        bot.add_dynamic_items(PageButton, QuestionButton, PublishButton)
         bot.forms.add(AnswerModal, MergeModal)
 
     @app_commands.command(name="queue", description="(Expert) The ranked queue of unique questions")
@@ -209,14 +264,18 @@ class ExpertCog(commands.Cog):
         Exchange.require(self.bot.actor(interaction.user), Role.EXPERT, "answer questions")
         # Look the question up first (quickly: the form must open within 3 seconds), so
         # the expert never writes an answer to a question that is not there.
+        actor = self.bot.actor(interaction.user)
+        draft: Answer | None = None
         try:
             found, _ = await asyncio.wait_for(
-                self.bot.call(Exchange.question, question_id(question)), timeout=1.5
+                self.bot.call(Exchange.question, question_id(question)), timeout=1.0
             )
             target = found.id  # a merged question's answer goes to the one it joined
+            # Its draft, if any, fills the form: answering again shows what it replaces.
+            draft = await asyncio.wait_for(self.bot.call(Exchange.draft, actor, target), 0.8)
         except TimeoutError:
             target = question_id(question)
-        await open_form(interaction, AnswerModal(target))
+        await open_form(interaction, AnswerModal(target, draft))
 
     @app_commands.command(
         name="merge", description="(Expert) Merge a duplicate question into another"
@@ -268,13 +327,44 @@ class ExpertCog(commands.Cog):
     )
     @app_commands.guild_only()
     async def publish(self, interaction: Interaction) -> None:
+        """Shows what the release would publish; the button under it publishes exactly that."""
+        actor = self.bot.actor(interaction.user)
+        Exchange.require(actor, Role.EXPERT, "publish a release")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        release = await self.bot.call(Exchange.publish, self.bot.actor(interaction.user))
-        self.bot.deliveries_due.set()
+        drafts = await self.bot.call(Exchange.drafts, actor)
+        if not drafts:
+            await interaction.followup.send(
+                "There is nothing to publish: no answers have been written since the last release.",
+                ephemeral=True,
+            )
+            return
+        view = discord.ui.View(timeout=None)
+        label = f"Publish {plural(len(drafts), 'answer')}"
+        view.add_item(PublishButton(drafts_digest(d.answer for d in drafts), label))
         await interaction.followup.send(
-            f"Release {release.number} published: {plural(len(release.question_ids), 'answer')}; "
-            f"{plural(release.deliveries_owed, 'message')} on their way to the askers.",
+            "Check the answers below; the button publishes exactly these as the next release.",
+            embed=drafts_embed(drafts),
+            view=view,
             ephemeral=True,
+        )
+
+    @app_commands.command(
+        name="drafts", description="(Expert) The answers the next release will publish"
+    )
+    @app_commands.guild_only()
+    async def drafts(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        drafts = await self.bot.call(Exchange.drafts, self.bot.actor(interaction.user))
+        await interaction.followup.send(embed=drafts_embed(drafts), ephemeral=True)
+
+    @app_commands.command(name="discard", description="(Expert) Drop a draft answer")
+    @app_commands.describe(question="The question whose draft to drop, e.g. Q-12")
+    @app_commands.guild_only()
+    async def discard(self, interaction: Interaction, question: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        kept = await self.bot.call(Exchange.discard, self.bot.actor(interaction.user), question)
+        await interaction.followup.send(
+            discarded_message(kept.ref, kept.status.value), ephemeral=True
         )
 
     @app_commands.command(

@@ -24,6 +24,7 @@ from knowledge.models import (
     Answer,
     AnsweredMatch,
     Delivery,
+    DraftAnswer,
     MyQuestion,
     NewQuestion,
     OpenMatch,
@@ -248,6 +249,29 @@ def authorities_wait(count: int, *, already: bool = False) -> str:
 
 def status_line(question: Question, position: int | None) -> str:
     return status_phrase(question.status.value, position)
+
+
+def drafts_embed(drafts: list[DraftAnswer]) -> discord.Embed:
+    """The answers the next release will publish (at most 25 shown, the rest counted)."""
+    if not drafts:
+        return discord.Embed(
+            title="No draft answers",
+            description="The next release has nothing to publish. /answer writes one.",
+            colour=BLUE,
+        )
+    embed = discord.Embed(title=f"The next release: {plural(len(drafts), 'answer')}", colour=BLUE)
+    if len(drafts) > 25:
+        embed.set_footer(text=f"Showing 25 of {len(drafts)}.")
+    return add_fields(
+        embed,
+        [
+            (
+                f"{d.question.ref} — version {d.answer.version}",
+                shown(d.question.text) + "\n\n" + answer_text(d.answer),
+            )
+            for d in drafts[:25]
+        ],
+    )
 
 
 def mine_embed(items: list[MyQuestion], release_due: str = "") -> discord.Embed:

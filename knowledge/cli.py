@@ -28,8 +28,8 @@ from knowledge.config import (
 )
 from knowledge.errors import ExchangeError, InvalidInput
 from knowledge.exchange import Exchange
-from knowledge.models import Actor, Role
-from knowledge.text import plural, question_ref, unmerged_message, wait_on
+from knowledge.models import Actor, Role, drafts_digest
+from knowledge.text import discarded_message, plural, question_ref, unmerged_message, wait_on
 
 if TYPE_CHECKING:
     from knowledge.importer import ImportReport
@@ -365,8 +365,15 @@ def cmd_distinct(args: argparse.Namespace) -> int:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
+    from knowledge.console import replacing
+
+    # No --link: an earlier draft keeps its links; --no-links removes them.
+    links = () if args.no_links else (args.link or None)
     with _opened(args, create=False) as exchange:
-        answer = exchange.answer(OPERATOR, args.question, args.text, args.link)
+        earlier = exchange.draft(OPERATOR, args.question)
+        answer = exchange.answer(OPERATOR, args.question, args.text, links)
+    if earlier is not None:
+        print(replacing(earlier, links is not None))
     print(
         f"Answer saved for Q-{answer.question_id} (version {answer.version}); "
         "`psn-exchange publish` releases it."
@@ -374,9 +381,33 @@ def cmd_answer(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_publish(args: argparse.Namespace) -> int:
+def cmd_drafts(args: argparse.Namespace) -> int:
+    from knowledge.console import format_drafts
+
     with _opened(args, create=False) as exchange:
-        release = exchange.publish(OPERATOR)
+        drafts = exchange.drafts(OPERATOR)
+    print("\n".join(format_drafts(drafts)))
+    return 0
+
+
+def cmd_discard(args: argparse.Namespace) -> int:
+    with _opened(args, create=False) as exchange:
+        question = exchange.discard(OPERATOR, args.question)
+    print(discarded_message(question.ref, question.status.value))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from knowledge.console import format_drafts
+
+    with _opened(args, create=False) as exchange:
+        drafts = exchange.drafts(OPERATOR)
+        if not args.yes and drafts:
+            print("\n".join(format_drafts(drafts)))
+            print("Nothing is published yet: `psn-exchange publish --yes` publishes these.")
+            return 0
+        # Exactly the drafts listed (or, with none, the refusal that says so).
+        release = exchange.publish(OPERATOR, expected=drafts_digest(d.answer for d in drafts))
     print(
         f"Release {release.number}: {plural(len(release.question_ids), 'answer')}, "
         f"{plural(release.deliveries_owed, 'delivery')} owed."
@@ -588,8 +619,18 @@ def parser() -> argparse.ArgumentParser:
     answering.add_argument("question", type=_text, help="question id, e.g. Q-3")
     answering.add_argument("text", type=_text)
     answering.add_argument(
-        "--link", type=_text, action="append", default=[], help="resource link (repeatable)"
+        "--link",
+        type=_text,
+        action="append",
+        default=[],
+        help="resource link (repeatable; none given: a draft keeps its links)",
     )
+    answering.add_argument(
+        "--no-links", action="store_true", help="remove the links of an earlier draft"
+    )
+    add("drafts", cmd_drafts, "the answers the next release will publish, as the expert")
+    discarding = add("discard", cmd_discard, "drop a draft answer, as the expert")
+    discarding.add_argument("question", type=_text, help="question id, e.g. Q-3")
 
     merging = add("merge", cmd_merge, "merge a duplicate question into another, as the expert")
     merging.add_argument("question", type=_text, help="the duplicate, e.g. Q-7")
@@ -604,7 +645,10 @@ def parser() -> argparse.ArgumentParser:
     distinct.add_argument("question", type=_text, help="e.g. Q-7")
     distinct.add_argument("other", type=_text, help="e.g. Q-3")
 
-    add("publish", cmd_publish, "publish every new answer as the next release")
+    publishing = add(
+        "publish", cmd_publish, "show the draft answers; with --yes, publish them as a release"
+    )
+    publishing.add_argument("--yes", action="store_true", help="publish (without: only show)")
 
     digest = add("digest", cmd_digest, "the steering group's digest (Markdown)")
     mode = digest.add_mutually_exclusive_group()

@@ -23,6 +23,7 @@ from knowledge.models import (
     Answer,
     AnsweredMatch,
     Delivery,
+    DraftAnswer,
     NewQuestion,
     OpenMatch,
     Question,
@@ -44,10 +45,13 @@ Commands (the same as in Discord):
   /mine                    your questions, their status and queue position
   /withdraw Q-ID           withdraw your own question
   /queue                   (expert, steering) the ranked queue of unique questions
-  /answer Q-ID TEXT [| LINK ...]   (expert) answer; links after a |
+  /answer Q-ID TEXT [| LINK ...]   (expert) answer; links after a | (none: a draft
+                           keeps its links; a | alone removes them)
   /merge Q-ID INTO-Q-ID    (expert) merge a duplicate into another question
   /distinct Q-ID Q-ID      (expert) two questions proposed for merging are different
   /unmerge Q-ID            (expert) undo a merge: the question waits again with its askers
+  /drafts                  (expert) the answers the next /publish will send
+  /discard Q-ID            (expert) drop a draft answer
   /publish                 (expert) publish all new answers as a release
   /digest                  (steering, expert) where things stand since the last digest
   /mydata                  everything kept about you, as JSON
@@ -70,6 +74,28 @@ def format_answer(answer: Answer) -> str:
     version = f"version {answer.version}, " if answer.version > 1 else ""
     lines.append(f"  ({version}{release})")
     return "\n".join(lines)
+
+
+def format_drafts(drafts: list[DraftAnswer]) -> list[str]:
+    """What the next release will publish, for the expert (console and command line)."""
+    if not drafts:
+        return ["No draft answers: the next release has nothing to publish."]
+    lines = [f"The next release will publish {plural(len(drafts), 'answer')}:"]
+    for draft in drafts:
+        question, answer = draft.question, draft.answer
+        links = f", {plural(len(answer.links), 'link')}" if answer.links else ""
+        lines.append(f'  {question.ref} (version {answer.version}{links}) "{question.text}"')
+        lines.append("    " + format_answer(answer).replace("\n", "\n    "))
+    return lines
+
+
+def replacing(draft: Answer | None, links_given: bool) -> str:
+    """What answering again does to an earlier draft, said before it is replaced."""
+    if draft is None:
+        return ""
+    kept = "; its links are kept" if draft.links and not links_given else ""
+    preview = draft.body if len(draft.body) <= 120 else draft.body[:119] + "…"
+    return f'This replaces your draft (version {draft.version}): "{preview}"{kept}.'
 
 
 def format_delivery(delivery: Delivery) -> str:
@@ -121,6 +147,8 @@ class Console:
             "merge": self.cmd_merge,
             "distinct": self.cmd_distinct,
             "unmerge": self.cmd_unmerge,
+            "drafts": self.cmd_drafts,
+            "discard": self.cmd_discard,
             "publish": self.cmd_publish,
             "digest": self.cmd_digest,
             "mydata": self.cmd_mydata,
@@ -370,8 +398,16 @@ class Console:
         if not rest.strip():
             raise InvalidInput("Use /answer Q-ID TEXT, with any links after a |.")
         ref, _, text = rest.partition(" ")
-        body, _, link_text = text.partition(" | ")
-        answer = self.exchange.answer(self.actor, ref, body, link_text.split())
+        body, bar, link_text = text.partition(" | ")
+        if not bar and text.rstrip().endswith(" |"):
+            body, bar = text.rstrip()[:-2], "|"
+        # No "|": an earlier draft keeps its links; a "|" with none after it removes them.
+        links = link_text.split() if bar else None
+        # (Refused before this for anyone but the expert, by `answer`, with its own reason.)
+        earlier = self.exchange.draft(self.actor, ref) if self.actor.has(Role.EXPERT) else None
+        answer = self.exchange.answer(self.actor, ref, body.strip(), links)
+        if earlier is not None:
+            self.say(replacing(earlier, links is not None))
         self.say(
             f"Answer saved for Q-{answer.question_id} (version {answer.version}); "
             "it goes out with the next /publish."
@@ -419,6 +455,17 @@ class Console:
             f"Done: your name and chat identity are erased. {plural(kept, 'question')} you asked "
             "stay in the exchange without your name, so their answers still help others."
         )
+
+    def cmd_drafts(self, rest: str) -> None:
+        for line in format_drafts(self.exchange.drafts(self.actor)):
+            self.say(line)
+
+    def cmd_discard(self, rest: str) -> None:
+        words = rest.split()
+        if len(words) != 1:
+            raise InvalidInput("Use /discard Q-ID, for example /discard Q-7.")
+        question = self.exchange.discard(self.actor, words[0])
+        self.say(texts.discarded_message(question.ref, question.status.value))
 
     def cmd_publish(self, rest: str) -> None:
         release = self.exchange.publish(self.actor)

@@ -161,6 +161,9 @@ class Exchange:
     answer = _UseCase("expert", ExpertUseCases.answer)
     merge = _UseCase("expert", ExpertUseCases.merge)
     unmerge = _UseCase("expert", ExpertUseCases.unmerge)
+    draft = _UseCase("expert", ExpertUseCases.draft)
+    drafts = _UseCase("expert", ExpertUseCases.drafts)
+    discard = _UseCase("expert", ExpertUseCases.discard)
     distinct = _UseCase("expert", ExpertUseCases.distinct)
     publish = _UseCase("expert", ExpertUseCases.publish)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -172,6 +174,25 @@ class Answer:
     @property
     def published(self) -> bool:
         return self.release_number is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DraftAnswer:
+    """An answer the next release will publish, with its question."""
+
+    question: Question
+    answer: Answer
+
+
+def drafts_digest(drafts: Iterable[Answer]) -> str:
+    """A short fingerprint of the answers a release would publish: a confirmation given for
+    one set of drafts never publishes another."""
+    digest = hashlib.sha256()
+    for answer in sorted(drafts, key=lambda a: a.id):
+        digest.update(f"{answer.id}:{answer.version}:{answer.created_at.isoformat()}\n".encode())
+        digest.update(hashlib.sha256(answer.body.encode()).digest())
+        digest.update("\n".join(answer.links).encode())
+    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

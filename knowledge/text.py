@@ -457,3 +457,13 @@ def unmerged_message(ref: str, authorities: int) -> str:
         f"Unmerged {ref}: it waits in the queue again on its own "
         f"({wait_on(authorities, 'authority')} on it), and its askers are told."
     )
+
+
+def discarded_message(ref: str, status: str) -> str:
+    """What the expert is told after dropping a draft, in every channel."""
+    after = (
+        "it still has its published answer"
+        if status == "answered"
+        else "it waits in the queue again"
+    )
+    return f"Draft answer to {ref} discarded; {after}."

@@ -39,6 +39,7 @@ from tests.botkit import (
     field_ids,
     no_pings,
     no_pings_but,
+    publish,
     queue_size,
     reply_of,
     run,
@@ -108,8 +109,8 @@ async def test_two_authorities_ask_the_same_thing_and_both_receive_the_answer_on
         saved = await fake.submit_modal(geoff, {ids["Answer"]: ANSWER, ids["Resource links"]: LINK})
         assert "Answer saved for Q-1 (version 1)" in reply_of(saved).text
 
-        published = await fake.slash(geoff, "publish", channel=place.general)
-        assert "Release 1 published: 1 answer; 3 messages" in reply_of(published).text
+        published = await publish(fake, geoff, place.general)
+        assert "Release 1 published: 1 answer; 3 messages" in published
 
         assert await deliver(fake) == 3
         for officer in (alice, bob):

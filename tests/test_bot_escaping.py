@@ -28,6 +28,7 @@ from tests.botkit import (
     field_ids,
     no_pings,
     no_pings_but,
+    publish,
     q1_thread,
     refused_kindly,
     reply_of,
@@ -187,7 +188,7 @@ async def test_the_queue_and_mine_show_questions_and_answers_as_text(place: Plac
         assert opened.response is not None
         ids = field_ids(opened.response)
         await fake.submit_modal(geoff, {ids["Answer"]: f"{ANSWER}\n{HOSTILE}"})
-        await fake.slash(geoff, "publish", channel=place.general)
+        await publish(fake, geoff, place.general)
         mine = await fake.slash(alice, "mine", channel=place.general)
 
         shows(reply_of(queue).text)
@@ -215,7 +216,7 @@ async def test_answers_and_merge_notices_delivered_are_text(place: Place) -> Non
         await fake.submit_modal(
             geoff, {ids["Answer"]: f"{ANSWER}\n{HOSTILE}", ids["Resource links"]: LINK}
         )
-        await fake.slash(geoff, "publish", channel=place.general)
+        await publish(fake, geoff, place.general)
         await deliver(fake)
 
         [merged, answered] = fake.dms(bob)

@@ -19,6 +19,7 @@ from tests.botkit import (
     Place,
     ask,
     field_ids,
+    publish,
     refused_kindly,
     reply_of,
     running,
@@ -52,8 +53,7 @@ async def test_an_answer_submitted_after_a_restart_still_answers_the_question(
             opened=(form, place.general),
         )
         assert "Answer saved for Q-1 (version 1)" in reply_of(saved).text
-        published = await fake.slash(geoff, "publish", channel=place.general)
-        assert "Release 1 published: 1 answer" in reply_of(published).text
+        assert "Release 1 published: 1 answer" in await publish(fake, geoff, place.general)
     finally:
         await fake.close()
 

@@ -167,6 +167,8 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
             "merge",
             "distinct",
             "unmerge",
+            "drafts",
+            "discard",
             "publish",
             "exchange-sync",
             "digest",

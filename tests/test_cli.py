@@ -484,6 +484,13 @@ def test_answer_and_publish_make_the_next_release(
 
     code, out, _ = psnx(capsys, "publish", "--db", imported)
     assert code == 0
+    assert out.startswith("The next release will publish 1 answer:\n")
+    assert "→ https://www.gov.uk/government/groups/public-services-network" in out
+    assert out.endswith("`psn-exchange publish --yes` publishes these.\n")
+    assert count(imported, "releases") == 1
+
+    code, out, _ = psnx(capsys, "publish", "--yes", "--db", imported)
+    assert code == 0
     assert "Release 2: 1 answer," in out
 
     _, exported, _ = psnx(capsys, "export", "--db", imported, "--format", "json")
@@ -497,11 +504,12 @@ def test_answer_and_publish_make_the_next_release(
 def test_publishing_with_nothing_new_is_refused_and_makes_no_release(
     capsys: pytest.CaptureFixture[str], imported: Path
 ) -> None:
-    code, out, err = psnx(capsys, "publish", "--db", imported)
-    assert code == 1
-    assert "nothing to publish" in err
-    assert out == ""
-    assert count(imported, "releases") == 1
+    for flags in ([], ["--yes"]):
+        code, out, err = psnx(capsys, "publish", *flags, "--db", imported)
+        assert code == 1
+        assert "nothing to publish" in err
+        assert out == ""
+        assert count(imported, "releases") == 1
 
 
 def test_answering_a_question_that_does_not_exist_is_refused(
@@ -725,6 +733,9 @@ COMMANDS = [
     ["queue"],
     ["answer"],
     ["publish"],
+    ["drafts"],
+    ["discard"],
+    ["unmerge"],
     ["db"],
     ["db", "check"],
 ]

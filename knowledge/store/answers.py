@@ -82,6 +82,19 @@ class Answers:
         )
         return _answer(row) if row else None
 
+    def draft(self, question_id: int) -> Answer | None:
+        """The question's answer written since its last release, if any."""
+        row = self._db.one(
+            _ANSWER_SELECT + " WHERE an.question_id = ? AND an.release_id IS NULL "
+            "ORDER BY an.version DESC LIMIT 1",
+            [question_id],
+        )
+        return _answer(row) if row else None
+
+    def discard(self, answer_id: int) -> None:
+        """Drop a draft (never a published answer)."""
+        self._db.write("DELETE FROM answers WHERE id = ? AND release_id IS NULL", [answer_id])
+
     def latest_published(self, question_ids: Iterable[int]) -> dict[int, Answer]:
         rows = self._db.rows_for_ids(
             _ANSWER_SELECT

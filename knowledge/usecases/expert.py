@@ -14,12 +14,14 @@ from knowledge.models import (
     LIVE_STATUSES,
     Actor,
     Answer,
+    DraftAnswer,
     MessageKind,
     Question,
     QueueEntry,
     Release,
     Role,
     Status,
+    drafts_digest,
 )
 from knowledge.schedule import days_between
 from knowledge.unit_of_work import UnitOfWork
@@ -88,15 +90,20 @@ class ExpertUseCases:
         )
 
     def answer(
-        self, actor: Actor, ref: str | int, body: str, links: list[str] | tuple[str, ...] = ()
+        self,
+        actor: Actor,
+        ref: str | int,
+        body: str,
+        links: list[str] | tuple[str, ...] | None = None,
     ) -> Answer:
         """Answer a question; published with the next release. Answering again before then
-        rewrites the draft; after it, makes a new version that officers are sent again."""
+        rewrites the draft — keeping its links when `links` is None (given, even empty, they
+        replace them); after it, makes a new version that officers are sent again."""
         rules.require(actor, Role.EXPERT, "answer questions")
         limits = self.settings.exchange
         cleaned = texts.answer_text(body, max_chars=limits.max_answer_chars)
         rules.unmarked(self.settings, cleaned, "answer")
-        checked = texts.resource_links(list(links), max_links=limits.max_links)
+        checked = texts.resource_links(list(links or ()), max_links=limits.max_links)
         with self.uow as uow:
             now = uow.now()
             expert = rules.officer(uow, actor)
@@ -108,6 +115,8 @@ class ExpertUseCases:
                 )
             if question.status is Status.WITHDRAWN:
                 raise Conflict(f"{question.ref} was withdrawn by everyone who asked it.")
+            if links is None and (earlier := uow.answers.draft(question.id)) is not None:
+                checked = earlier.links
             answer_id = uow.answers.save(
                 question_id=question.id, body=cleaned, links=checked, author_id=expert.id, now=now
             )
@@ -123,6 +132,46 @@ class ExpertUseCases:
                 version=answer.version,
             )
         return answer
+
+    def draft(self, actor: Actor, ref: str | int) -> Answer | None:
+        """The answer to `ref` the next release will publish, if the expert has written one."""
+        rules.require(actor, Role.EXPERT, "see draft answers")
+        return self.uow.answers.draft(rules.question(self.uow, ref).id)
+
+    def drafts(self, actor: Actor) -> list[DraftAnswer]:
+        """Every answer the next release will publish (the newest version of each), with its
+        question, in question order: what `publish` is about to send."""
+        rules.require(actor, Role.EXPERT, "see draft answers")
+        latest = {a.question_id: a for a in self.uow.answers.unpublished()}
+        questions = self.uow.questions.many(list(latest))
+        return [DraftAnswer(questions[q], a) for q, a in sorted(latest.items())]
+
+    def discard(self, actor: Actor, ref: str | int) -> Question:
+        """Drop a question's draft answer: it goes back to waiting (or, if an earlier version
+        was published, stays answered with that one)."""
+        rules.require(actor, Role.EXPERT, "discard draft answers")
+        with self.uow as uow:
+            now = uow.now()
+            expert = rules.officer(uow, actor)
+            question = rules.question(uow, ref)
+            draft = uow.answers.draft(question.id)
+            if draft is None or question.status not in (Status.IN_RELEASE, Status.ANSWERED):
+                raise NotFound(
+                    f"{question.ref} has no draft answer to discard (/drafts lists them)."
+                )
+            uow.answers.discard(draft.id)
+            if question.status is Status.IN_RELEASE:
+                uow.questions.set_status(question.id, Status.OPEN, now)
+            uow.events.record(
+                "draft_discarded",
+                actor_id=expert.id,
+                now=now,
+                question_id=question.id,
+                version=draft.version,
+            )
+            kept = uow.questions.get(question.id)
+            assert kept is not None
+        return kept
 
     def merge(self, actor: Actor, source_ref: str | int, target_ref: str | int) -> Question:
         """Merge a duplicate the matcher missed: its askers now wait on the target, which is
@@ -226,11 +275,14 @@ class ExpertUseCases:
                 "merge_dismissed", actor_id=expert.id, now=now, question_id=one.id, other=other.id
             )
 
-    def publish(self, actor: Actor, *, only: Iterable[int] | None = None) -> Release:
+    def publish(
+        self, actor: Actor, *, only: Iterable[int] | None = None, expected: str | None = None
+    ) -> Release:
         """Publish every answer written since the last release, as the next numbered release.
 
         `only` restricts the release to those answer ids (an import publishes its own
-        answers, never the expert's drafts).
+        answers, never the expert's drafts). `expected` is the `drafts_digest` of the drafts
+        the expert confirmed: if they changed since, nothing is published.
         """
         rules.require(actor, Role.EXPERT, "publish a release")
         wanted = None if only is None else set(only)
@@ -242,6 +294,11 @@ class ExpertUseCases:
                 last = uow.answers.last_release_number()
                 since = f" since release {last}" if last else " yet"
                 raise Conflict(f"There is nothing to publish: no answers have been written{since}.")
+            if expected is not None and drafts_digest(pending) != expected:
+                raise Conflict(
+                    "The draft answers changed after you looked, so nothing was published. "
+                    "Look at them again (/drafts) and confirm that release."
+                )
             number = uow.answers.last_release_number() + 1
             release_id = uow.answers.add_release(number, expert.id, now)
             uow.answers.attach([a.id for a in pending], release_id)
