@@ -28,6 +28,7 @@ from knowledge.config import (
 )
 from knowledge.errors import ExchangeError, InvalidInput
 from knowledge.exchange import Exchange
+from knowledge.importer import OPTIONAL, REQUIRED
 from knowledge.models import Actor, Role, drafts_digest
 from knowledge.text import discarded_message, plural, question_ref, unmerged_message, wait_on
 
@@ -43,7 +44,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     if args.config is None and not DEFAULT_CONFIG.exists():
         log.warning("no config.toml here and no --config: using the built-in defaults")
     settings = load_settings(args.config)
-    if args.db is not None:
+    if getattr(args, "db", None) is not None:
         database = settings.database.model_copy(update={"path": args.db})
         settings = settings.model_copy(update={"database": database})
     return settings
@@ -183,6 +184,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"\rimporting {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
 
     created = _writable(args.report) if args.report else False
+    database = _settings(args).database.path
+    fresh = not database.exists()
     try:
         with _opened(args) as exchange:
             report = import_file(
@@ -196,6 +199,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     except BaseException:
         if created:  # nothing was imported: leave no empty report behind
             args.report.unlink(missing_ok=True)
+        if fresh:  # nor an empty database made only for it
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{database}{suffix}").unlink(missing_ok=True)
         raise
     if show:
         print(file=sys.stderr)
@@ -511,6 +517,17 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_privacy_find(args: argparse.Namespace) -> int:
+    with _opened(args, create=False) as exchange:
+        found = exchange.officers_named(OPERATOR, args.name)
+    if not found:
+        print(f"No officer's name, key or authority contains {args.name[:80]!r}.", file=sys.stderr)
+        return 1
+    for officer in found:
+        print(f"{officer.user_key}\t{officer.display_name or '-'}\t{officer.authority or '-'}")
+    return 0
+
+
 def cmd_privacy(args: argparse.Namespace) -> int:
     import json
 
@@ -519,7 +536,8 @@ def cmd_privacy(args: argparse.Namespace) -> int:
         if not exchange.is_known(person):
             raise ExchangeError(
                 f"No officer has the key {args.user_key!r}. Keys look like "
-                "discord:80351110224678912 or console:alice (the officers table lists them)."
+                "discord:80351110224678912 or console:alice "
+                "(`psn-exchange privacy find NAME` finds one)."
             )
         if args.privacy_command == "export":
             print(json.dumps(exchange.my_data(person), indent=2, ensure_ascii=False))
@@ -527,6 +545,15 @@ def cmd_privacy(args: argparse.Namespace) -> int:
             kept = exchange.forget_me(person)
             print(f"erased {args.user_key}; {plural(kept, 'ask')} kept anonymously")
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("psn-exchange")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -555,12 +582,27 @@ def parser() -> argparse.ArgumentParser:
         prog="psn-exchange",
         description="PSN Exchange: ask once, de-duplicate, answer in releases, deliver.",
     )
+    top.add_argument("--version", action="version", version=f"psn-exchange {_version()}")
+    config_only = _Parser(add_help=False)
+    config_only.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="settings file (default: ./config.toml if present)",
+    )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
-        name: str, handler: Callable[[argparse.Namespace], int], help: str
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help: str,
+        *,
+        parents: list[_Parser] | None = None,
+        epilog: str | None = None,
     ) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, parents=[common], help=help, description=help)
+        command = sub.add_parser(
+            name, parents=parents or [common], help=help, description=help, epilog=epilog
+        )
         command.set_defaults(handler=handler)
         return command
 
@@ -570,7 +612,18 @@ def parser() -> argparse.ArgumentParser:
         "--sync", action="store_true", help="sync slash commands with Discord even if unchanged"
     )
 
-    importing = add("import", cmd_import, "import questions from a CSV or JSONL file")
+    importing = add(
+        "import",
+        cmd_import,
+        "import questions from a CSV or JSONL file",
+        epilog=(
+            f"Columns (CSV header, or JSON keys): {', '.join(REQUIRED)} (required); "
+            f"{', '.join(OPTIONAL)} (optional). asked_at is a date such as "
+            "2010-05-11T14:05:00+01:00; links, in CSV, are separated by spaces. A row that "
+            "is the same question in the same words joins it; one likely the same in other "
+            "words becomes a question of its own and a merge proposed to the expert."
+        ),
+    )
     importing.add_argument("file", type=Path)
     importing.add_argument(
         "--skip-bad", action="store_true", help="import the good rows and list the bad ones"
@@ -586,7 +639,12 @@ def parser() -> argparse.ArgumentParser:
     exporting.add_argument("--format", choices=["md", "html", "json", "csv"], default="md")
     exporting.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
 
-    matching = add("match", cmd_match, "match queries against a corpus (JSONL in, JSONL out)")
+    matching = add(
+        "match",
+        cmd_match,
+        "match queries against a corpus (JSONL in, JSONL out)",
+        parents=[config_only],  # it reads no database
+    )
     matching.add_argument("--corpus", type=Path, required=True)
     matching.add_argument("--queries", type=Path, required=True)
     matching.add_argument("--top", type=_count, default=5)
@@ -678,6 +736,13 @@ def parser() -> argparse.ArgumentParser:
             "user_key", type=_text, help="the officer's key, e.g. discord:80351110224678912"
         )
         command.set_defaults(handler=cmd_privacy)
+    finding = privacy_sub.add_parser(
+        "find",
+        parents=[common],
+        help="the keys of officers whose name, key or authority contains NAME",
+    )
+    finding.add_argument("name", type=_text, help="part of a name or authority, e.g. Cartwright")
+    finding.set_defaults(handler=cmd_privacy_find)
     return top
 
 

@@ -242,13 +242,13 @@ class Console:
         roles = {Role.OFFICER}
         if found["role"]:
             roles.add(Role(found["role"].lower()))
-        self.actor = Actor(str(Address.console_user(name)), name, frozenset(roles))
-        self.offered = {}
-        if found["authority"]:
-            authority = self.exchange.set_authority(self.actor, found["authority"])
-            self.say(f"You are now {name} from {authority}.")
-        else:
-            self.say(f"You are now {name}.")
+        actor = Actor(str(Address.console_user(name)), name, frozenset(roles))
+        # All or nothing: a refused authority leaves the console as whoever it was.
+        authority = (
+            self.exchange.set_authority(actor, found["authority"]) if found["authority"] else None
+        )
+        self.actor, self.offered = actor, {}
+        self.say(f"You are now {name} from {authority}." if authority else f"You are now {name}.")
 
     def cmd_ask(self, rest: str) -> None:
         topic = None

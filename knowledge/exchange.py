@@ -183,6 +183,7 @@ class Exchange:
     # everyone's own data (knowledge/usecases/own_data.py)
     is_known = _UseCase("own_data", OwnDataUseCases.is_known)
     my_data = _UseCase("own_data", OwnDataUseCases.my_data)
+    officers_named = _UseCase("own_data", OwnDataUseCases.officers_named)
     forget_me = _UseCase("own_data", OwnDataUseCases.forget_me)
 
     # messages owed and front-end state (knowledge/usecases/outbox.py)

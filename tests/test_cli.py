@@ -43,6 +43,8 @@ def usage_error(capsys: pytest.CaptureFixture[str], *args: str | Path) -> str:
 
 
 def count(db: Path, table: str) -> int:
+    if not db.exists():  # a command that failed before anything was kept left no file
+        return 0
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return int(conn.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])
@@ -818,3 +820,65 @@ def test_deliveries_lists_what_failed_and_retry_gives_it_another_round(
     assert code == 0
     assert out.startswith("1 message given a fresh round")
     assert "none has failed" in psnx(capsys, "deliveries", "--db", imported)[1]
+
+
+def test_a_failed_import_into_a_new_database_leaves_no_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fresh = tmp_path / "new.db"
+    code, _, err = psnx(capsys, "import", "--db", fresh, malformed(tmp_path))
+    assert code == 1
+    assert "nothing was imported" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["questions.jsonl"]
+
+
+def test_version_is_the_installed_packages(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"psn-exchange {version('psn-exchange')}\n"
+
+
+def test_import_help_lists_the_columns_and_match_offers_no_db(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "text, authority, officer (required); topic, asked_at, answer, links (optional)" in (
+        shown
+    )
+    with pytest.raises(SystemExit):
+        main(["match", "--help"])
+    assert "--db" not in capsys.readouterr().out
+    assert "unrecognized arguments: --db" in usage_error(
+        capsys, "match", "--db", "x.db", "--corpus", "c", "--queries", "q"
+    )
+
+
+def test_privacy_find_gives_the_keys_privacy_takes(
+    capsys: pytest.CaptureFixture[str], imported: Path
+) -> None:
+    code, out, _ = psnx(capsys, "privacy", "find", "--db", imported, "derbyshire")
+    assert code == 0
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert rows
+    assert all(r[2].startswith("Derbyshire ") for r in rows)  # the council and the police
+    key = rows[0][0]
+    code, exported, _ = psnx(capsys, "privacy", "export", "--db", imported, key)
+    assert code == 0
+    assert json.loads(exported)["officer"] is not None
+
+    code, _, err = psnx(capsys, "privacy", "find", "--db", imported, "Atlantis")
+    assert code == 1
+    assert "No officer's name, key or authority contains 'Atlantis'." in err
+    code, _, err = psnx(capsys, "privacy", "find", "--db", imported, "x")
+    assert code == 1
+    assert "at least two letters" in err
+
+
+def test_the_licence_named_in_pyproject_is_in_the_repository() -> None:
+    assert 'license = { text = "MIT" }' in (REPO / "pyproject.toml").read_text()
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")

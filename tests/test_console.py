@@ -319,3 +319,16 @@ def test_a_console_starts_and_carries_on_while_another_program_writes(
     assert "Q-1 [other, open, number 1 in the queue]" in output
     assert output.count(BUSY) == 1
     assert "GCSx Code of Connection" in output.split("/search PSN")[1]
+
+
+def test_as_with_a_refused_authority_changes_nothing(exchange: Exchange) -> None:
+    output = run(
+        exchange,
+        "/as Helen Cartwright @ Derbyshire County Council",
+        "/as Mallory @ " + "x" * 130,
+        f"/ask {COCO}",
+    )
+    assert "⚠ Please give your authority's name in words, up to 120 characters" in output
+    # Still Helen: the question is hers, and no officer called Mallory was kept.
+    assert "Helen Cartwright @ Derbyshire County Council> /ask" in output
+    assert exchange.store.officers.get("console:mallory") is None

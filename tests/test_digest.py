@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.cli import main
-from knowledge.errors import InvalidInput, NotAllowed
+from knowledge.errors import Conflict, InvalidInput, NotAllowed
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, AnsweredMatch, NewQuestion
 from tests.activity import fill_year
@@ -204,3 +204,20 @@ def test_imported_questions_do_not_count_towards_turnaround(
 
     assert digest.published == 1
     assert digest.median_days_to_answer is None
+
+
+def test_a_second_send_with_nothing_new_records_no_digest(
+    exchange: Exchange, alice: Actor, clock: Clock
+) -> None:
+    exchange.ask(alice, "How is quality of service handled in the PSN?")
+    exchange.send_digest(STEERING)
+    clock.advance(minutes=5)
+
+    with pytest.raises(Conflict, match="Nothing has been asked or published since the last"):
+        exchange.send_digest(STEERING)
+    assert len(exchange.owed_notices("steering")) == 1
+
+    clock.advance(days=1)
+    exchange.ask(alice, "Who runs the PSN core network in the East Midlands?")
+    exchange.send_digest(STEERING)
+    assert len(exchange.owed_notices("steering")) == 2

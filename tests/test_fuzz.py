@@ -319,6 +319,7 @@ def valid(tmp: Path) -> dict[str, str]:
         "text": "PSN carries six classes of service; your markings are kept.",
         "target": str(tmp / "backup.db"),
         "user_key": "console:nobody",
+        "name": "Cartwright",
     }
 
 
@@ -369,7 +370,10 @@ def test_every_option_ends_in_success_or_a_short_refusal(
 def test_the_parser_walk_finds_every_command_and_option() -> None:
     assert {" ".join(w) for w in COMMANDS} >= {"queue", "digest", "db check", "privacy forget"}
     assert {"--db", "--config", "queue --limit", "digest --until", "answer text"} <= set(OPTIONS)
-    assert len(OPTIONS["--db"][1]) == len(COMMANDS)
+    # Every command takes --db and --config but `match`, which reads no database: its own
+    # --config is fuzzed on its own.
+    assert len(OPTIONS["--db"][1]) == len(OPTIONS["--config"][1]) == len(COMMANDS) - 1
+    assert "match --config" in OPTIONS
 
 
 # -- every import column, CSV and JSONL ------------------------------------------------

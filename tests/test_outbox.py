@@ -15,7 +15,7 @@ from knowledge.migrations import MIGRATIONS
 from knowledge.models import SEND_ATTEMPTS, Actor, Delivery, Notice, Role
 from knowledge.store import Store
 from tests.conftest import STEERING, Clock
-from tests.stories import QOS, new
+from tests.stories import COCO, QOS, new
 from tests.test_store import at_version
 
 ADMIN = Actor("test:ada", "Ada", frozenset({Role.OFFICER, Role.ADMIN}))
@@ -184,6 +184,7 @@ def test_copies_of_a_digest_do_not_move_where_the_next_one_starts(
     _, digest = owe_answer_and_digest(exchange, alice, expert)
     exchange.place_notice(digest, [NORTH, SOUTH])
     clock.advance(days=7)
+    exchange.ask(alice, COCO)  # something new, or there is no new digest to send
 
     exchange.send_digest(STEERING)
 

@@ -15,6 +15,7 @@ from knowledge.exchange import Exchange
 from knowledge.models import Actor, NewQuestion
 from knowledge.store import Store
 from tests.conftest import officer
+from tests.stories import QOS, new
 
 COCO = "Will our GCSx Code of Connection compliance carry over to the Public Sector Network?"
 
@@ -199,3 +200,17 @@ def test_an_erasure_a_reader_delayed_reaches_the_disk_after_the_next_commit(
 
     for path in (f for f in db.parent.iterdir() if f.name.startswith(db.name)):
         assert b"Quillfeather" not in path.read_bytes(), path.name
+
+
+def test_my_data_shows_a_merged_ask_as_merged_and_from_where(
+    exchange: Exchange, alice: Actor, bob: Actor, expert: Actor
+) -> None:
+    q1 = new(exchange.ask(alice, COCO)).question
+    q2 = new(exchange.ask(bob, QOS)).question
+    exchange.merge(expert, q2.ref, q1.ref)
+
+    [ask] = exchange.my_data(bob)["asks"]
+
+    assert (ask["question"], ask["link"], ask["merged_from"]) == (q1.ref, "merged", q2.ref)
+    [own] = exchange.my_data(alice)["asks"]
+    assert (own["link"], own["merged_from"]) == ("new", None)

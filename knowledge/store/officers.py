@@ -63,6 +63,18 @@ class Officers:
         row = self._db.one(_OFFICER_SELECT + " WHERE o.user_key = ?", [user_key])
         return _officer(row) if row else None
 
+    def named(self, text: str, limit: int = 50) -> list[Officer]:
+        """Officers (not erased) whose name, key or authority contains `text`, any case."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._db.rows(
+            _OFFICER_SELECT
+            + """ WHERE o.forgotten_at IS NULL AND (o.display_name LIKE ? ESCAPE '\\'
+                  OR o.user_key LIKE ? ESCAPE '\\' OR au.name LIKE ? ESCAPE '\\')
+                  ORDER BY o.display_name, o.id LIMIT ?""",
+            [pattern, pattern, pattern, limit],
+        )
+        return [_officer(row) for row in rows]
+
     def save(self, user_key: str, display_name: str, now: datetime) -> Officer:
         """The officer, added if new, with the display name refreshed."""
         officer = self.get(user_key)
@@ -110,8 +122,12 @@ class PersonalData:
                 [officer_id],
             ),
             "asks": db.rows(
-                """SELECT 'Q-' || a.question_id AS question, a.text, a.link, a.score, a.place,
-                          a.asked_at, a.withdrawn_at, q.status AS question_status
+                """SELECT 'Q-' || a.question_id AS question, a.text,
+                          CASE WHEN a.merged_from IS NULL THEN a.link ELSE 'merged' END AS link,
+                          CASE WHEN a.merged_from IS NULL THEN NULL
+                               ELSE 'Q-' || a.merged_from END AS merged_from,
+                          a.score, a.place, a.asked_at, a.withdrawn_at,
+                          q.status AS question_status
                    FROM asks a JOIN questions q ON q.id = a.question_id
                    WHERE a.officer_id = ? ORDER BY a.id""",
                 [officer_id],

@@ -6,9 +6,11 @@ import json
 import logging
 from typing import Any
 
-from knowledge.errors import NotFound
-from knowledge.models import Actor
+from knowledge import text as texts
+from knowledge.errors import InvalidInput, NotFound
+from knowledge.models import Actor, Officer, Role
 from knowledge.unit_of_work import UnitOfWork
+from knowledge.usecases import rules
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,15 @@ class OwnDataUseCases:
     def is_known(self, actor: Actor) -> bool:
         """Whether the exchange keeps anything about this person."""
         return self.uow.officers.get(actor.user_key) is not None
+
+    def officers_named(self, actor: Actor, text: str) -> list[Officer]:
+        """For an admin answering a request to see or erase someone's data: the officers
+        whose name, key or authority contains `text` (their keys are what `privacy` takes)."""
+        rules.require(actor, Role.ADMIN, "look officers up")
+        wanted = texts.clean(text)
+        if len(wanted) < 2:
+            raise InvalidInput("Type at least two letters of the officer's name or authority.")
+        return self.uow.officers.named(wanted)
 
     def my_data(self, actor: Actor) -> dict[str, Any]:
         """Everything the exchange keeps about the caller (an officer may always see it)."""

@@ -15,7 +15,7 @@ from knowledge.digest import (
     reminder_markdown,
 )
 from knowledge.digest import to_markdown as digest_to_markdown
-from knowledge.errors import InvalidInput, NotAllowed
+from knowledge.errors import Conflict, InvalidInput, NotAllowed
 from knowledge.models import Actor, MessageKind, Role
 from knowledge.schedule import cron, days_between, due_digest_window, due_release_reminder
 from knowledge.store import stamp
@@ -64,8 +64,16 @@ class SteeringUseCases:
     def send_digest(
         self, actor: Actor, since: datetime | None = None, until: datetime | None = None
     ) -> Digest:
-        """Owe the steering group a digest now; the next scheduled one starts where it ends."""
+        """Owe the steering group a digest now; the next scheduled one starts where it ends.
+        From the last digest on (no `since`), one with nothing asked or published since is
+        refused: it would only repeat the last."""
         digest = self.digest(actor, since, until)
+        last = self.uow.outbox.last_digest_end()
+        if since is None and last is not None and not (digest.asked or digest.published):
+            raise Conflict(
+                "Nothing has been asked or published since the last digest, so none was "
+                "recorded. `psn-exchange digest --preview` shows where things stand."
+            )
         with self.uow:
             self._owe_digest(digest)
         return digest
