@@ -10,7 +10,9 @@ once at start-up, covering the whole gap.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+from datetime import timedelta
 
 import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,7 +24,9 @@ from bot.client import ExchangeBot
 from bot.markdown import markdown_embeds
 from knowledge.errors import StoreError
 from knowledge.exchange import Exchange
+from knowledge.export import audit_csv
 from knowledge.schedule import cron
+from knowledge.text import plural, question_id, question_ref
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +91,30 @@ class DigestCog(commands.Cog):
         markdown = await self.bot.call(Exchange.digest_markdown, digest)
         for embeds in markdown_embeds(markdown, discord.Colour.blue()):
             await interaction.followup.send(embeds=embeds, ephemeral=True)
+
+    @app_commands.command(
+        name="audit", description="(Steering group, admins) Who did what, when: as a CSV file"
+    )
+    @app_commands.describe(
+        question="Only this question, e.g. Q-12", days="The last this many days (default 30)"
+    )
+    @app_commands.guild_only()
+    async def audit(
+        self,
+        interaction: discord.Interaction[ExchangeBot],
+        question: str | None = None,
+        days: app_commands.Range[int, 1, 3660] = 30,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        actor = self.bot.actor(interaction.user)
+        since = discord.utils.utcnow() - timedelta(days=days)
+        entries = await self.bot.call(Exchange.audit, actor, since=since, question=question)
+        zone = self.bot.settings.schedule.zone
+        data = audit_csv(entries, zone).encode()
+        scope = f" for {question_ref(question_id(question))}" if question else ""
+        await interaction.followup.send(
+            f"The audit trail{scope} over the last {plural(days, 'day')}: "
+            f"{plural(len(entries), 'entry')}.",
+            file=discord.File(io.BytesIO(data), filename="psn-exchange-audit.csv"),
+            ephemeral=True,
+        )

@@ -274,6 +274,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from knowledge.export import AUDIT_RENDERERS
+
+    with _opened(args, create=False) as exchange:
+        zone = exchange.settings.schedule.zone
+        entries = exchange.audit(
+            OPERATOR,
+            since=_in_zone(args.since, zone),
+            until=_in_zone(args.until, zone),
+            question=args.question,
+            actor_key=args.actor,
+        )
+    text = AUDIT_RENDERERS[args.format](entries, zone)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {_shown(args.output)} ({plural(len(entries), 'entry')})")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     from knowledge.batchmatch import run_batch_match
 
@@ -638,6 +659,18 @@ def parser() -> argparse.ArgumentParser:
     exporting = add("export", cmd_export, "export the published knowledge base")
     exporting.add_argument("--format", choices=["md", "html", "json", "csv"], default="md")
     exporting.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+
+    auditing = add(
+        "audit",
+        cmd_audit,
+        "the audit trail: who did what to which question, when, and what changed",
+    )
+    auditing.add_argument("--since", type=_date, help="from this date (default: the start)")
+    auditing.add_argument("--until", type=_date, help="before this date (default: now)")
+    auditing.add_argument("--question", type=_text, help="only this question, e.g. Q-3")
+    auditing.add_argument("--actor", type=_text, help="only this officer's key (privacy find)")
+    auditing.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    auditing.add_argument("-o", "--output", type=Path, help="write to this file")
 
     matching = add(
         "match",

@@ -178,6 +178,7 @@ class Exchange:
     digest = _UseCase("steering", SteeringUseCases.digest)
     digest_markdown = _UseCase("steering", SteeringUseCases.digest_markdown)
     send_digest = _UseCase("steering", SteeringUseCases.send_digest)
+    audit = _UseCase("steering", SteeringUseCases.audit)
     check_schedules = _UseCase("steering", SteeringUseCases.check_schedules)
 
     # everyone's own data (knowledge/usecases/own_data.py)

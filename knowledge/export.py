@@ -6,10 +6,12 @@ import csv
 import html
 import io
 import json
+import unicodedata
 from collections.abc import Callable
+from datetime import tzinfo
 from typing import Any
 
-from knowledge.models import PublishedEntry
+from knowledge.models import AuditEntry, PublishedEntry
 from knowledge.text import inert, inert_lines, is_web_link
 
 
@@ -146,6 +148,61 @@ def to_html(entries: list[PublishedEntry]) -> str:
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
+
+# -- the audit trail (psn-exchange audit, /audit) ---------------------------------------
+
+
+def _detail(detail: dict[str, object]) -> str:
+    return "; ".join(
+        f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in sorted(detail.items())
+    )
+
+
+def _audit_row(entry: AuditEntry, zone: tzinfo) -> dict[str, object]:
+    return {
+        "at": entry.at.astimezone(zone).isoformat(timespec="seconds"),
+        "who": entry.who,
+        "action": entry.action,
+        "question": entry.question_ref,
+        "detail": entry.detail,
+    }
+
+
+def audit_table(entries: list[AuditEntry], zone: tzinfo) -> str:
+    """One line per entry, for a terminal: every value shown as text, none acted on."""
+    if not entries:
+        return "No recorded actions match.\n"
+    lines = []
+    for entry in entries:
+        when = entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        detail = f"  [{_detail(entry.detail)}]" if entry.detail else ""
+        # No control character reaches the terminal (a name could carry an escape sequence).
+        line = f"{when}  {entry.action:<20} {entry.question_ref:<7} {entry.who}{detail}"
+        lines.append("".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in line))
+    return "\n".join(lines) + "\n"
+
+
+def audit_json(entries: list[AuditEntry], zone: tzinfo) -> str:
+    rows = [_audit_row(e, zone) for e in entries]
+    return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+
+
+def audit_csv(entries: list[AuditEntry], zone: tzinfo) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["at", "who", "action", "question", "detail"])
+    for entry in entries:
+        row = _audit_row(entry, zone)
+        row["detail"] = _detail(entry.detail)
+        writer.writerow([_cell(value) for value in row.values()])
+    return buffer.getvalue()
+
+
+AUDIT_RENDERERS: dict[str, Callable[[list[AuditEntry], tzinfo], str]] = {
+    "table": audit_table,
+    "csv": audit_csv,
+    "json": audit_json,
+}
 
 RENDERERS: dict[str, Callable[[list[PublishedEntry]], str]] = {
     "md": to_markdown,

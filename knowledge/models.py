@@ -177,6 +177,23 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One recorded action: who did what to which question, when, and its details (an
+    answer's version, the question a merge went into, a wording before and after)."""
+
+    id: int
+    at: datetime
+    who: str  # a display name and key, "erased officer #4", or "the exchange"
+    action: str
+    question_id: int | None
+    detail: dict[str, object]
+
+    @property
+    def question_ref(self) -> str:
+        return question_ref(self.question_id) if self.question_id is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
 class DraftAnswer:
     """An answer the next release will publish, with its question."""
 

@@ -420,7 +420,8 @@ def plural(count: int, noun: str) -> str:
     """'1 authority', '2 authorities', '3 asks'."""
     if count == 1:
         return f"1 {noun}"
-    return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
+    consonant_y = noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u")
+    return f"{count} {noun[:-1] + 'ies' if consonant_y else noun + 's'}"
 
 
 def release_due(moment: datetime | None) -> str:

@@ -7,8 +7,16 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from knowledge.models import RelatedListing
-from knowledge.store.database import Database, stamp
+from knowledge.models import AuditEntry, RelatedListing
+from knowledge.store.database import Database, parse_stamp, stamp
+
+
+def _who(row: dict[str, Any]) -> str:
+    if row["actor_id"] is None:
+        return "the exchange"
+    if row["forgotten_at"] is not None or row["user_key"] is None:
+        return f"erased officer #{row['actor_id']}"
+    return f"{row['display_name'] or '?'} ({row['user_key']})"
 
 
 class Events:
@@ -51,6 +59,53 @@ class Events:
             )
         except sqlite3.DatabaseError as exc:
             raise self._db.error(exc) from None
+
+    def trail(
+        self,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        question_id: int | None,
+        actor_key: str | None,
+        limit: int,
+    ) -> list[AuditEntry]:
+        """The audit trail in order, filtered; an erased officer is shown by number only."""
+        where: list[str] = ["1 = 1"]
+        params: list[object] = []
+        if since is not None:
+            where.append("e.at >= ?")
+            params.append(stamp(since))
+        if until is not None:
+            where.append("e.at < ?")
+            params.append(stamp(until))
+        if question_id is not None:
+            # A release names its questions in its detail: "who published this, when?"
+            where.append(
+                """(e.question_id = ? OR (e.question_id IS NULL AND EXISTS (
+                     SELECT 1 FROM json_each(e.detail, '$.questions') WHERE value = ?)))"""
+            )
+            params += [question_id, question_id]
+        if actor_key is not None:
+            where.append("o.user_key = ? AND o.forgotten_at IS NULL")
+            params.append(actor_key)
+        rows = self._db.rows(
+            f"""SELECT e.id, e.at, e.action, e.question_id, e.detail, e.actor_id,
+                       o.user_key, o.display_name, o.forgotten_at
+                FROM events e LEFT JOIN officers o ON o.id = e.actor_id
+                WHERE {" AND ".join(where)} ORDER BY e.id LIMIT ?""",  # noqa: S608
+            [*params, limit],
+        )
+        return [
+            AuditEntry(
+                id=r["id"],
+                at=parse_stamp(r["at"]),
+                who=_who(r),
+                action=r["action"],
+                question_id=r["question_id"],
+                detail=json.loads(r["detail"]),
+            )
+            for r in rows
+        ]
 
     def related_listing(
         self, officer_id: int, question_id: int, since: datetime

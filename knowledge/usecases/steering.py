@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from knowledge import text as texts
 from knowledge.config import Settings
 from knowledge.digest import (
     Digest,
@@ -16,12 +17,15 @@ from knowledge.digest import (
 )
 from knowledge.digest import to_markdown as digest_to_markdown
 from knowledge.errors import Conflict, InvalidInput, NotAllowed
-from knowledge.models import Actor, MessageKind, Role
+from knowledge.models import Actor, AuditEntry, MessageKind, Role
 from knowledge.schedule import cron, days_between, due_digest_window, due_release_reminder
 from knowledge.store import stamp
 from knowledge.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+# Most audit entries read at once (a CSV of a year's events is far smaller).
+AUDIT_LIMIT = 100_000
 
 
 class SteeringUseCases:
@@ -60,6 +64,29 @@ class SteeringUseCases:
 
     def digest_markdown(self, digest: Digest) -> str:
         return digest_to_markdown(digest, self.settings.schedule.zone)
+
+    def audit(
+        self,
+        actor: Actor,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        question: str | int | None = None,
+        actor_key: str | None = None,
+        limit: int = AUDIT_LIMIT,
+    ) -> list[AuditEntry]:
+        """Who did what to which question, when, and what changed: the audit trail, for the
+        steering group and admins (a public body is asked "who published this, when?")."""
+        if not (actor.has(Role.STEERING) or actor.has(Role.ADMIN)):
+            raise NotAllowed(
+                "Only the steering group and exchange admins can read the audit trail."
+            )
+        if since is not None and until is not None and since >= until:
+            raise InvalidInput("The audit period must end after it starts.")
+        question_id = texts.question_id(question) if question is not None else None
+        return self.uow.events.trail(
+            since=since, until=until, question_id=question_id, actor_key=actor_key, limit=limit
+        )
 
     def send_digest(
         self, actor: Actor, since: datetime | None = None, until: datetime | None = None
