@@ -31,7 +31,7 @@ from bot.suggestions import SuggestionButton, post_new_question, suggestion_view
 from knowledge.errors import InvalidInput, NotAllowed
 from knowledge.exchange import Exchange
 from knowledge.models import NewQuestion, SearchHit
-from knowledge.text import plural, release_due
+from knowledge.text import plural, release_due, reworded_message
 
 T = TypeVar("T")
 
@@ -280,6 +280,31 @@ class OfficersCog(commands.Cog):
         items = await self.bot.call(Exchange.mine, self.bot.actor(interaction.user))
         due = release_due(await self.bot.call(Exchange.next_release))
         await interaction.followup.send(embed=mine_embed(items, due), ephemeral=True)
+
+    @app_commands.command(
+        name="reword",
+        description="Reword a question: your own while nobody else waits on it (the expert: any)",
+    )
+    @app_commands.describe(question="The question's id, e.g. Q-12", text="The new wording")
+    async def reword(
+        self,
+        interaction: Interaction,
+        question: str,
+        text: app_commands.Range[str, 1, 4000],
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reworded = await self.bot.call(
+            Exchange.reword, self.bot.actor(interaction.user), question, text
+        )
+        await interaction.followup.send(
+            shown(reworded_message(reworded.ref, reworded.text)), ephemeral=True
+        )
+
+    @reword.autocomplete("question")
+    async def questions_to_reword(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.question_choices(current)
 
     @app_commands.command(name="withdraw", description="Withdraw one of your own questions")
     @app_commands.describe(question="Your question's id, e.g. Q-12")

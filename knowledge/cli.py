@@ -374,6 +374,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reword(args: argparse.Namespace) -> int:
+    with _opened(args, create=False) as exchange:
+        question = exchange.reword(OPERATOR, args.question, args.text)
+    print(texts.reworded_message(question.ref, question.text))
+    return 0
+
+
 def cmd_unmerge(args: argparse.Namespace) -> int:
     with _opened(args, create=False) as exchange:
         question = exchange.unmerge(OPERATOR, args.question)
@@ -726,6 +733,10 @@ def parser() -> argparse.ArgumentParser:
     merging = add("merge", cmd_merge, "merge a duplicate question into another, as the expert")
     merging.add_argument("question", type=_text, help="the duplicate, e.g. Q-7")
     merging.add_argument("into", type=_text, help="the question it joins, e.g. Q-3")
+
+    rewording = add("reword", cmd_reword, "give a question a new canonical wording, as the expert")
+    rewording.add_argument("question", type=_text, help="question id, e.g. Q-3")
+    rewording.add_argument("text", type=_text, help="the new wording")
 
     unmerging = add(
         "unmerge", cmd_unmerge, "undo a merge: the question waits again with its own askers"

@@ -50,6 +50,7 @@ Commands (the same as in Discord):
   /merge Q-ID INTO-Q-ID    (expert) merge a duplicate into another question
   /distinct Q-ID Q-ID      (expert) two questions proposed for merging are different
   /unmerge Q-ID            (expert) undo a merge: the question waits again with its askers
+  /reword Q-ID TEXT        a question's wording: the expert, any; you, your own while open
   /drafts                  (expert) the answers the next /publish will send
   /discard Q-ID            (expert) drop a draft answer
   /publish                 (expert) publish all new answers as a release
@@ -147,6 +148,7 @@ class Console:
             "merge": self.cmd_merge,
             "distinct": self.cmd_distinct,
             "unmerge": self.cmd_unmerge,
+            "reword": self.cmd_reword,
             "drafts": self.cmd_drafts,
             "discard": self.cmd_discard,
             "publish": self.cmd_publish,
@@ -435,6 +437,13 @@ class Console:
             f"Noted: {words[0].upper()} and {words[1].upper()} are different questions; "
             "the proposed merge is dropped."
         )
+
+    def cmd_reword(self, rest: str) -> None:
+        ref, _, text = rest.strip().partition(" ")
+        if not ref or not text.strip():
+            raise InvalidInput("Use /reword Q-ID TEXT, for example /reword Q-7 How do we …?")
+        question = self.exchange.reword(self.actor, ref, text)
+        self.say(texts.reworded_message(question.ref, question.text))
 
     def cmd_unmerge(self, rest: str) -> None:
         words = rest.split()

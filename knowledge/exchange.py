@@ -143,6 +143,7 @@ class Exchange:
     accept_answer = _UseCase("officers", OfficerUseCases.accept_answer)
     follow = _UseCase("officers", OfficerUseCases.follow)
     withdraw = _UseCase("officers", OfficerUseCases.withdraw)
+    reword = _UseCase("officers", OfficerUseCases.reword)
     mine = _UseCase("officers", OfficerUseCases.mine)
     next_release = _UseCase("officers", OfficerUseCases.next_release)
     search = _UseCase("officers", OfficerUseCases.search)

@@ -444,4 +444,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "ALTER TABLE drafts ADD COLUMN scale TEXT NOT NULL DEFAULT 'lexical';",
     ),
     ("merges that can be undone", UNMERGE),
+    # Search finds a question by every wording it was asked in, not only its canonical one
+    # (an answered question whose first asker misspelled a word is still found).
+    ("every wording searchable", fts_sql("asks", "text")),
 )

@@ -468,3 +468,11 @@ def discarded_message(ref: str, status: str) -> str:
         else "it waits in the queue again"
     )
     return f"Draft answer to {ref} discarded; {after}."
+
+
+def reworded_message(ref: str, wording: str) -> str:
+    """What the one who reworded a question is told, in every channel."""
+    return (
+        f'{ref} now reads: "{wording}". Its askers\' own words are kept, and search still '
+        "finds it by them."
+    )

@@ -174,6 +174,7 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
             "digest",
             "mydata",
             "forget-me",
+            "reword",
             "audit",
         }
         fake = await fake.restart(place.bot())

@@ -92,6 +92,13 @@ class Questions:
             [place, stamp(now), question_id],
         )
 
+    def set_text(self, question_id: int, text: str, now: datetime) -> None:
+        """Give the question a new canonical wording (its askers' own wordings stay)."""
+        self._db.write(
+            "UPDATE questions SET text = ?, updated_at = ? WHERE id = ?",
+            [text, stamp(now), question_id],
+        )
+
     def set_status(
         self, question_id: int, status: Status, now: datetime, merged_into: int | None = None
     ) -> None:
@@ -205,13 +212,19 @@ class Questions:
                  FROM questions_fts JOIN questions q ON q.rowid = questions_fts.rowid
                  WHERE questions_fts MATCH ? AND q.status IN {_LIVE_IN} AND q.import_id IS NULL
                  UNION ALL
+                 SELECT q.id, bm25(asks_fts) AS rank
+                 FROM asks_fts JOIN asks a ON a.rowid = asks_fts.rowid
+                 JOIN questions q ON q.id = a.question_id
+                 WHERE asks_fts MATCH ? AND a.import_id IS NULL
+                 AND q.status IN {_LIVE_IN} AND q.import_id IS NULL
+                 UNION ALL
                  SELECT q.id, bm25(answers_fts) AS rank
                  FROM answers_fts JOIN answers an ON an.rowid = answers_fts.rowid
                  JOIN questions q ON q.id = an.question_id
                  WHERE answers_fts MATCH ? AND an.release_id IS NOT NULL
                  AND q.status = ? AND q.import_id IS NULL
                ) GROUP BY id ORDER BY rank LIMIT ?""",  # noqa: S608
-            [match, *LIVE, match, Status.ANSWERED, limit],
+            [match, *LIVE, match, *LIVE, match, Status.ANSWERED, limit],
         )
         return [int(r["id"]) for r in rows]
 

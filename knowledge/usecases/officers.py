@@ -29,6 +29,7 @@ from knowledge.models import (
     Question,
     Related,
     Resolution,
+    Role,
     SearchHit,
     Status,
     Suggestion,
@@ -337,6 +338,44 @@ class OfficerUseCases:
             assert refreshed is not None
             answer = uow.answers.latest(question.id, published_only=True)
         return Followed(refreshed, ask_id, uow.questions.queue_position(question.id), answer)
+
+    def reword(self, actor: Actor, ref: str | int, text: str) -> Question:
+        """Give a question a new canonical wording: the expert, any live question; an officer,
+        their own question while it is open and nobody else waits on it. The askers' own
+        wordings stay as they were asked (search and the matcher see them all); the audit
+        trail keeps the wording before and after."""
+        wording = rules.question_text(self.settings, text)
+        with self.uow as uow:
+            now = uow.now()
+            editor = rules.officer(uow, actor)
+            question = rules.live_question(uow, ref)
+            if not actor.has(Role.EXPERT):
+                askers = {asker.officer_id for asker in uow.asks.recipients(question.id)}
+                if askers != {editor.id}:
+                    raise NotAllowed(
+                        f"Only the PSN expert can reword {question.ref}: you can reword your "
+                        "own question while nobody else waits on it."
+                    )
+                if question.status is not Status.OPEN:
+                    raise Conflict(
+                        f"{question.ref} has an answer already, so its wording stays as the "
+                        "expert answered it. Ask a new question if yours has changed."
+                    )
+            if wording == question.text:
+                raise InvalidInput(f"That is already the wording of {question.ref}.")
+            uow.questions.set_text(question.id, wording, now)
+            uow.events.record(
+                "reworded",
+                actor_id=editor.id,
+                now=now,
+                question_id=question.id,
+                old=question.text,
+                new=wording,
+            )
+            reworded = uow.questions.get(question.id)
+            assert reworded is not None
+        log.info("question %s reworded", question.id)
+        return reworded
 
     def withdraw(self, actor: Actor, ref: str | int) -> Question:
         """Withdraw the officer's own ask; the question leaves the queue if nobody else waits."""
