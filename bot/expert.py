@@ -19,6 +19,7 @@ from knowledge.exchange import Exchange
 from knowledge.models import Answer, QueueEntry, Role, drafts_digest
 from knowledge.text import (
     discarded_message,
+    marked_message,
     plural,
     question_id,
     question_ref,
@@ -346,6 +347,21 @@ class ExpertCog(commands.Cog):
             embed=drafts_embed(drafts),
             view=view,
             ephemeral=True,
+        )
+
+    @app_commands.command(
+        name="sensitive",
+        description="(Expert) Mark a question's latest answer OFFICIAL-SENSITIVE (or lift it)",
+    )
+    @app_commands.describe(question="e.g. Q-12", off="Lift the marking instead")
+    @app_commands.guild_only()
+    async def sensitive(self, interaction: Interaction, question: str, off: bool = False) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        answer = await self.bot.call(
+            Exchange.mark_sensitive, self.bot.actor(interaction.user), question, sensitive=not off
+        )
+        await interaction.followup.send(
+            marked_message(f"Q-{answer.question_id}", answer.version, not off), ephemeral=True
         )
 
     @app_commands.command(

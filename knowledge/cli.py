@@ -374,6 +374,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensitive(args: argparse.Namespace) -> int:
+    with _opened(args, create=False) as exchange:
+        answer = exchange.mark_sensitive(OPERATOR, args.question, sensitive=not args.off)
+    print(texts.marked_message(f"Q-{answer.question_id}", answer.version, not args.off))
+    return 0
+
+
 def cmd_reword(args: argparse.Namespace) -> int:
     with _opened(args, create=False) as exchange:
         question = exchange.reword(OPERATOR, args.question, args.text)
@@ -733,6 +740,14 @@ def parser() -> argparse.ArgumentParser:
     merging = add("merge", cmd_merge, "merge a duplicate question into another, as the expert")
     merging.add_argument("question", type=_text, help="the duplicate, e.g. Q-7")
     merging.add_argument("into", type=_text, help="the question it joins, e.g. Q-3")
+
+    marking = add(
+        "sensitive",
+        cmd_sensitive,
+        "mark a question's latest answer OFFICIAL-SENSITIVE, as the expert",
+    )
+    marking.add_argument("question", type=_text, help="question id, e.g. Q-3")
+    marking.add_argument("--off", action="store_true", help="lift the marking")
 
     rewording = add("reword", cmd_reword, "give a question a new canonical wording, as the expert")
     rewording.add_argument("question", type=_text, help="question id, e.g. Q-3")

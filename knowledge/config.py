@@ -175,6 +175,13 @@ class MarkingSettings(Section):
         "secure (PSN-connected) e-mail instead."
     )
 
+    # What officers are sent instead of an answer the expert marked OFFICIAL-SENSITIVE.
+    sensitive_answer: str = (
+        "This answer is marked OFFICIAL-SENSITIVE, so the exchange does not hold or send it. "
+        "Ask the PSN team for it through your authority's secure (PSN-connected) e-mail, "
+        "quoting the question's number."
+    )
+
     @field_validator("refused")
     @classmethod
     def _markings_have_words(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -53,6 +53,7 @@ Commands (the same as in Discord):
   /reword Q-ID TEXT        a question's wording: the expert, any; you, your own while open
   /drafts                  (expert) the answers the next /publish will send
   /discard Q-ID            (expert) drop a draft answer
+  /sensitive Q-ID [off]    (expert) mark an answer OFFICIAL-SENSITIVE (or lift the marking)
   /publish                 (expert) publish all new answers as a release
   /digest                  (steering, expert) where things stand since the last digest
   /mydata                  everything kept about you, as JSON
@@ -149,6 +150,7 @@ class Console:
             "distinct": self.cmd_distinct,
             "unmerge": self.cmd_unmerge,
             "reword": self.cmd_reword,
+            "sensitive": self.cmd_sensitive,
             "drafts": self.cmd_drafts,
             "discard": self.cmd_discard,
             "publish": self.cmd_publish,
@@ -437,6 +439,16 @@ class Console:
             f"Noted: {words[0].upper()} and {words[1].upper()} are different questions; "
             "the proposed merge is dropped."
         )
+
+    def cmd_sensitive(self, rest: str) -> None:
+        words = rest.split()
+        if len(words) not in (1, 2) or (len(words) == 2 and words[1].lower() != "off"):
+            raise InvalidInput(
+                "Use /sensitive Q-ID to mark an answer, /sensitive Q-ID off to lift it."
+            )
+        lift = len(words) == 2
+        answer = self.exchange.mark_sensitive(self.actor, words[0], sensitive=not lift)
+        self.say(texts.marked_message(f"Q-{answer.question_id}", answer.version, not lift))
 
     def cmd_reword(self, rest: str) -> None:
         ref, _, text = rest.strip().partition(" ")

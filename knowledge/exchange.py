@@ -165,6 +165,7 @@ class Exchange:
     draft = _UseCase("expert", ExpertUseCases.draft)
     drafts = _UseCase("expert", ExpertUseCases.drafts)
     discard = _UseCase("expert", ExpertUseCases.discard)
+    mark_sensitive = _UseCase("expert", ExpertUseCases.mark_sensitive)
     distinct = _UseCase("expert", ExpertUseCases.distinct)
     publish = _UseCase("expert", ExpertUseCases.publish)
 

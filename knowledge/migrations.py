@@ -447,4 +447,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     # Search finds a question by every wording it was asked in, not only its canonical one
     # (an answered question whose first asker misspelled a word is still found).
     ("every wording searchable", fts_sql("asks", "text")),
+    (
+        "sensitive answers",
+        # An answer the expert marked OFFICIAL-SENSITIVE: officers are sent a pointer to the
+        # secure route instead; it is never posted in threads, search or exports.
+        "ALTER TABLE answers ADD COLUMN marking TEXT;",
+    ),
 )

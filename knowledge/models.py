@@ -170,6 +170,7 @@ class Answer:
     links: tuple[str, ...]
     created_at: datetime
     release_number: int | None
+    sensitive: bool = False  # marked OFFICIAL-SENSITIVE by the expert
 
     @property
     def published(self) -> bool:

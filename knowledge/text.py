@@ -476,3 +476,14 @@ def reworded_message(ref: str, wording: str) -> str:
         f'{ref} now reads: "{wording}". Its askers\' own words are kept, and search still '
         "finds it by them."
     )
+
+
+def marked_message(ref: str, version: int, sensitive: bool) -> str:
+    """What the expert is told after marking an answer, in every channel."""
+    if sensitive:
+        return (
+            f"The answer to {ref} (version {version}) is marked OFFICIAL-SENSITIVE: its askers "
+            "are sent a pointer to the secure route instead, and it is never posted in threads, "
+            "search or exports."
+        )
+    return f"The answer to {ref} (version {version}) is OFFICIAL again."

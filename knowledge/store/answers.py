@@ -11,7 +11,8 @@ from knowledge.models import Answer, Status
 from knowledge.store.database import Database, parse_stamp, stamp
 
 _ANSWER_SELECT = """
-SELECT an.id, an.question_id, an.version, an.body, an.links, an.created_at, r.number
+SELECT an.id, an.question_id, an.version, an.body, an.links, an.created_at, r.number,
+       an.marking
 FROM answers an LEFT JOIN releases r ON r.id = an.release_id
 """
 
@@ -25,6 +26,7 @@ def _answer(row: dict[str, Any]) -> Answer:
         links=tuple(json.loads(row["links"])),
         created_at=parse_stamp(row["created_at"]),
         release_number=row["number"],
+        sensitive=row["marking"] is not None,
     )
 
 
@@ -90,6 +92,10 @@ class Answers:
             [question_id],
         )
         return _answer(row) if row else None
+
+    def mark(self, answer_id: int, marking: str | None) -> None:
+        """Set (or clear, with None) an answer's protective marking."""
+        self._db.write("UPDATE answers SET marking = ? WHERE id = ?", [marking, answer_id])
 
     def discard(self, answer_id: int) -> None:
         """Drop a draft (never a published answer)."""

@@ -222,7 +222,7 @@ class Questions:
                  FROM answers_fts JOIN answers an ON an.rowid = answers_fts.rowid
                  JOIN questions q ON q.id = an.question_id
                  WHERE answers_fts MATCH ? AND an.release_id IS NOT NULL
-                 AND q.status = ? AND q.import_id IS NULL
+                 AND an.marking IS NULL AND q.status = ? AND q.import_id IS NULL
                ) GROUP BY id ORDER BY rank LIMIT ?""",  # noqa: S608
             [match, *LIVE, match, *LIVE, match, Status.ANSWERED, limit],
         )

@@ -133,6 +133,34 @@ class ExpertUseCases:
             )
         return answer
 
+    def mark_sensitive(self, actor: Actor, ref: str | int, *, sensitive: bool = True) -> Answer:
+        """Mark the question's latest answer (its draft, or the one published) OFFICIAL-
+        SENSITIVE: officers are then sent a pointer to the secure route instead of it, and it
+        is never posted in threads, search or exports. `sensitive=False` lifts the marking."""
+        rules.require(actor, Role.EXPERT, "mark answers")
+        with self.uow as uow:
+            now = uow.now()
+            expert = rules.officer(uow, actor)
+            question = rules.question(uow, ref)
+            answer = uow.answers.latest(question.id, published_only=False)
+            if answer is None:
+                raise NotFound(f"{question.ref} has no answer to mark yet.")
+            if answer.sensitive == sensitive:
+                state = "already" if sensitive else "not"
+                raise InvalidInput(f"The answer to {question.ref} is {state} OFFICIAL-SENSITIVE.")
+            uow.answers.mark(answer.id, "OFFICIAL-SENSITIVE" if sensitive else None)
+            uow.events.record(
+                "answer_marked",
+                actor_id=expert.id,
+                now=now,
+                question_id=question.id,
+                version=answer.version,
+                marking="OFFICIAL-SENSITIVE" if sensitive else "OFFICIAL",
+            )
+            marked = uow.answers.get(answer.id)
+            assert marked is not None
+        return marked
+
     def draft(self, actor: Actor, ref: str | int) -> Answer | None:
         """The answer to `ref` the next release will publish, if the expert has written one."""
         rules.require(actor, Role.EXPERT, "see draft answers")

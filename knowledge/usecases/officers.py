@@ -187,7 +187,9 @@ class OfficerUseCases:
             if match.verdict == "none":
                 related.append(Related(existing, match.score, answered))
                 continue
-            answer = uow.answers.latest(existing.id, published_only=True)
+            answer = rules.as_published(
+                self.settings, uow.answers.latest(existing.id, published_only=True)
+            )
             found.append(Suggestion(existing, match, answer if answered else None))
         return found, related
 
@@ -336,7 +338,9 @@ class OfficerUseCases:
             )
             refreshed = uow.questions.get(question.id)
             assert refreshed is not None
-            answer = uow.answers.latest(question.id, published_only=True)
+            answer = rules.as_published(
+                self.settings, uow.answers.latest(question.id, published_only=True)
+            )
         return Followed(refreshed, ask_id, uow.questions.queue_position(question.id), answer)
 
     def reword(self, actor: Actor, ref: str | int, text: str) -> Question:
@@ -419,7 +423,7 @@ class OfficerUseCases:
                 link=a.link,
                 asked_at=a.asked_at,
                 position=store.questions.queue_position(a.question_id),
-                answer=answers.get(a.question_id),
+                answer=rules.as_published(self.settings, answers.get(a.question_id)),
             )
             for a in asks
         ]
@@ -435,12 +439,17 @@ class OfficerUseCases:
         ids = store.questions.search(query, max(1, min(limit, 50)))
         questions = store.questions.many(ids)
         answers = store.answers.latest_published(ids)
-        return [SearchHit(questions[i], answers.get(i)) for i in ids if i in questions]
+        return [
+            SearchHit(questions[i], rules.as_published(self.settings, answers.get(i)))
+            for i in ids
+            if i in questions
+        ]
 
     def question(self, ref: str | int) -> tuple[Question, Answer | None]:
         """A live question (or the one it was merged into) and its latest published answer."""
         question = rules.live_question(self.uow, ref)
-        return question, self.uow.answers.latest(question.id, published_only=True)
+        answer = self.uow.answers.latest(question.id, published_only=True)
+        return question, rules.as_published(self.settings, answer)
 
     def knowledge_base(self) -> list[PublishedEntry]:
         """Every answered question with its latest published answer, oldest first.
@@ -457,10 +466,11 @@ class OfficerUseCases:
             store.asks.authorities_behind(ids) if config.name_authorities_in_answers else {}
         )
         askers = store.asks.asker_names(ids) if config.name_askers_in_exports else {}
+        # An answer marked OFFICIAL-SENSITIVE is never exported.
         return [
             PublishedEntry(questions[i], answers[i], authorities.get(i, ()), askers.get(i, ()))
             for i in ids
-            if i in answers
+            if i in answers and not answers[i].sensitive
         ]
 
 

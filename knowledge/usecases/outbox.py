@@ -60,7 +60,9 @@ def owe_answer(uow: UnitOfWork, question_id: int, answer_id: int) -> int:
         for asker in uow.asks.recipients(question_id)
     )
     place = uow.questions.place(question_id)
-    if place:
+    answer = uow.answers.get(answer_id)
+    # An answer marked OFFICIAL-SENSITIVE is never posted in a thread: askers get the pointer.
+    if place and answer is not None and not answer.sensitive:
         owed += owe(uow, MessageKind.ANSWER, question_id, place, None, answer_id)
     return owed
 
@@ -133,7 +135,9 @@ class OutboxUseCases:
             recipient=row.recipient,
             recipient_is_place=row.recipient_is_place,
             question=question,
-            answer=store.answers.get(row.answer_id) if row.answer_id else None,
+            answer=rules.as_published(
+                self.settings, store.answers.get(row.answer_id) if row.answer_id else None
+            ),
             merged_from=row.merged_from,
             authority_names=names,
             recipient_name=store.officers.display_name(row.officer_id),

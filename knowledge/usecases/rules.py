@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from knowledge import text as texts
 from knowledge.config import Settings
 from knowledge.errors import AuthorityNeeded, InvalidInput, NotAllowed, NotFound, RateLimited
-from knowledge.models import Actor, Officer, Question, Role, Status
+from knowledge.models import Actor, Answer, Officer, Question, Role, Status
 from knowledge.unit_of_work import UnitOfWork
 
 _ROLE_NAMES = {
@@ -112,6 +112,14 @@ def question_text(settings: Settings, raw: str) -> str:
     )
     unmarked(settings, text, "question")
     return text
+
+
+def as_published(settings: Settings, answer: Answer | None) -> Answer | None:
+    """An answer as officers may see it: one marked OFFICIAL-SENSITIVE becomes the pointer to
+    the secure route, with no links."""
+    if answer is None or not answer.sensitive:
+        return answer
+    return replace(answer, body=settings.marking.sensitive_answer, links=())
 
 
 def unmarked(settings: Settings, text: str, what: str) -> None:
