@@ -62,12 +62,16 @@ def _existing(settings: Settings) -> Path:
 
 
 @contextmanager
-def _opened(args: argparse.Namespace, *, create: bool = True) -> Iterator[Exchange]:
+def _opened(
+    args: argparse.Namespace, *, create: bool = True, reading: bool = False
+) -> Iterator[Exchange]:
     """The exchange on the chosen database, closed after use; commands that only read it
-    need it to exist."""
+    need it to exist, and (`reading`) still work where it may not be written."""
     settings = _settings(args)
+    read_only = False
     if not create:
-        _existing(settings)
+        path = _existing(settings)
+        read_only = reading and not _can_write(path)
     shown = False
 
     def progress(line: str) -> None:  # on a terminal only: a log or a pipe gets no \r lines
@@ -76,13 +80,18 @@ def _opened(args: argparse.Namespace, *, create: bool = True) -> Iterator[Exchan
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
             shown = True
 
-    exchange = Exchange.open(settings, progress=progress)
+    exchange = Exchange.open(settings, progress=progress, read_only=read_only)
     if shown:
         print(file=sys.stderr)
     try:
         yield exchange
     finally:
         exchange.close()
+
+
+def _can_write(path: Path) -> bool:
+    """Whether this process may write the database (SQLite also writes beside it)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def _in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
@@ -264,7 +273,7 @@ def _write_report(path: Path, report: ImportReport) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from knowledge.export import RENDERERS
 
-    with _opened(args, create=False) as exchange:
+    with _opened(args, create=False, reading=True) as exchange:
         text = RENDERERS[args.format](exchange.knowledge_base())
     if args.output:
         args.output.write_text(text, encoding="utf-8")
@@ -277,7 +286,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from knowledge.export import AUDIT_RENDERERS
 
-    with _opened(args, create=False) as exchange:
+    with _opened(args, create=False, reading=True) as exchange:
         zone = exchange.settings.schedule.zone
         entries = exchange.audit(
             OPERATOR,
@@ -306,7 +315,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from knowledge.calibration import to_text
 
-    with _opened(args, create=False) as exchange:
+    with _opened(args, create=False, reading=True) as exchange:
         since = _in_zone(args.since, exchange.settings.schedule.zone)
         report = exchange.suggestion_report(OPERATOR, since, args.mode)
     sys.stdout.write(to_text(report))
@@ -314,7 +323,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    with _opened(args, create=False) as exchange:
+    with _opened(args, create=False, reading=not args.retry) as exchange:
         if args.retry:
             retried = exchange.retry_given_up(OPERATOR)
             print(
@@ -345,7 +354,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    with _opened(args, create=False) as exchange:
+    with _opened(args, create=False, reading=True) as exchange:
         entries = exchange.queue(OPERATOR, limit=args.limit)
     if not entries:
         print("The queue is empty.")
@@ -425,7 +434,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
 def cmd_drafts(args: argparse.Namespace) -> int:
     from knowledge.console import format_drafts
 
-    with _opened(args, create=False) as exchange:
+    with _opened(args, create=False, reading=True) as exchange:
         drafts = exchange.drafts(OPERATOR)
     print("\n".join(format_drafts(drafts)))
     return 0
@@ -460,7 +469,7 @@ def cmd_db_check(args: argparse.Namespace) -> int:
     from knowledge.store import Store
 
     path = _existing(_settings(args))
-    store = Store.open(path, migrate=False)
+    store = Store.open(path, migrate=False, read_only=not _can_write(path))
     try:
         problems = store.check()
         version = store.schema_version
@@ -502,7 +511,7 @@ def _date(text: str) -> datetime:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    with _opened(args, create=False) as exchange:
+    with _opened(args, create=False, reading=not args.send) as exchange:
         zone = exchange.settings.schedule.zone
         since, until = _in_zone(args.since, zone), _in_zone(args.until, zone)
         if args.send:
@@ -553,7 +562,7 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_privacy_find(args: argparse.Namespace) -> int:
-    with _opened(args, create=False) as exchange:
+    with _opened(args, create=False, reading=True) as exchange:
         found = exchange.officers_named(OPERATOR, args.name)
     if not found:
         print(f"No officer's name, key or authority contains {args.name[:80]!r}.", file=sys.stderr)

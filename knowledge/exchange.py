@@ -93,16 +93,21 @@ class Exchange:
         settings: Settings,
         clock: Clock = utc_now,
         progress: Callable[[str], None] | None = None,
+        *,
+        read_only: bool = False,
     ) -> Exchange:
         """Open the configured database and build the whole exchange over it; `progress`
-        hears how a long start goes (the model encoding wordings with no stored vector)."""
+        hears how a long start goes (the model encoding wordings with no stored vector).
+        `read_only`: a database that may only be read (reads work; any write is refused)."""
         matching = settings.matching
         try:
             embedder = semantic.chosen_embedder(matching.semantic, matching.model)
         except semantic.SemanticUnavailable as why:
             raise ConfigError(f"[matching] semantic = \"on\", but {why}") from None
         store = Store.open(
-            settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms
+            settings.database.path,
+            busy_timeout_ms=settings.database.busy_timeout_ms,
+            read_only=read_only,
         )
         cache = None
         if embedder is not None:
@@ -114,6 +119,8 @@ class Exchange:
             store.close()
             raise
         exchange = cls(uow, settings)
+        if read_only:
+            return exchange
         try:
             exchange.remove_abandoned_imports()  # what an import that died left hidden
         except StoreError as error:  # busy: the next start, or the next import, does it

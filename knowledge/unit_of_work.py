@@ -283,7 +283,8 @@ class UnitOfWork:
 
                 with fresh.semantic.collecting() as encoded:
                     fresh.add_many(wordings, said)
-        if encoded and fresh.semantic is not None:  # wordings the database had no vector for
+        writable = not self.store.database.read_only
+        if encoded and fresh.semantic is not None and writable:  # wordings with no vector yet
             with self.store.database.transaction():
                 self.store.vectors.save(fresh.semantic.embedder.model_id, encoded)
             log.info("stored %s new wording vectors", len(encoded))

@@ -507,3 +507,62 @@ def test_a_question_full_of_search_syntax_is_stored_and_found_as_typed(
     assert isinstance(outcome, NewQuestion)
     assert outcome.question.text == typed
     assert [hit.question.text for hit in exchange.search("break the PSN search")] == [typed]
+
+
+def test_a_database_that_may_only_be_read_still_answers_reads(
+    settings: Settings, clock: Clock, world_readable_dir: Path
+) -> None:
+    """A backup on read-only storage: queue, export, audit, digest preview, deliveries,
+    drafts and db check work; a write is refused with the read-only explanation."""
+    import contextlib
+    import io
+
+    from knowledge.cli import main
+    from tests.conftest import REPO
+
+    path = world_readable_dir / "exchange.db"
+    setup = Exchange.open(settings_for(settings, path), clock)
+    alice = officer("Alice")
+    setup.set_authority(alice, "Derbyshire County Council")
+    setup.ask(alice, QUESTION)
+    setup.close()
+    path.chmod(0o444)
+    world_readable_dir.chmod(0o555)  # not even SQLite's files beside it can be made
+
+    def run(*command: str) -> Callable[[], str]:
+        def attempt() -> str:
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main([*command, "--db", str(path), "--config", str(REPO / "config.toml")])
+            return f"{code}\n{out.getvalue()}\n{err.getvalue()}"
+
+        return attempt
+
+    def as_reader(attempt: Callable[[], str]) -> str:
+        return _as_nobody(attempt) if os.geteuid() == 0 else attempt()
+
+    try:
+        assert as_reader(run("queue")).startswith("0\n   1. Q-1")
+        assert as_reader(run("db", "check")).startswith("0\n")
+        assert "integrity and full-text indexes checked" in as_reader(run("db", "check"))
+        assert as_reader(run("export", "--format", "json")).startswith("0\n[]")
+        assert '"action": "asked"' in as_reader(run("audit", "--format", "json"))
+        assert as_reader(run("digest", "--preview", "--since", "2010-05-01")).startswith("0\n")
+        assert as_reader(run("drafts")).startswith("0\nNo draft answers")
+        refused = as_reader(run("answer", "Q-1", "An answer."))
+        assert refused.startswith("1\n")
+        assert "read-only" in refused
+        assert "nothing was changed" in refused
+    finally:
+        world_readable_dir.chmod(0o777)
+    assert count(path, "answers") == 0
+
+
+def test_an_older_database_opened_only_to_read_says_how_to_upgrade_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    at_version(path, len(MIGRATIONS) - 1)
+    with pytest.raises(StoreError, match="open it once where it can be written"):
+        Store.open(path, read_only=True)
+    assert (
+        sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) - 1
+    )  # untouched

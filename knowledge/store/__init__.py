@@ -58,11 +58,21 @@ class Store:
         self.proposals = Proposals(database)
 
     @classmethod
-    def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000, migrate: bool = True) -> Store:
-        """Open (creating if needed) and migrate the database at `path`.
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        busy_timeout_ms: int = 5000,
+        migrate: bool = True,
+        read_only: bool = False,
+    ) -> Store:
+        """Open (creating if needed) and migrate the database at `path`; with `read_only`,
+        an existing one only to read it (see Database.open_read_only).
 
         Raises StoreError with a plain explanation if the file cannot be used.
         """
+        if read_only:
+            return cls(Database.open_read_only(path, busy_timeout_ms=busy_timeout_ms))
         return cls(Database.open(path, busy_timeout_ms=busy_timeout_ms, migrate=migrate))
 
     @property

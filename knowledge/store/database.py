@@ -6,6 +6,7 @@ import contextlib
 import logging
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -73,8 +74,50 @@ class Database:
         self.path = path
         self.db = sqlite_utils.Database(conn)
         self._depth = 0  # open transactions: 1 is the use case, more are savepoints
+        self.read_only = False  # opened with open_read_only: nothing is ever written
 
     # -- opening, migrating, transactions ---------------------------------------------
+
+    @classmethod
+    def open_read_only(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Self:
+        """Open an existing database only to read it: a file the exchange may not write (a
+        backup on read-only storage, say) still answers `queue`, `export` and `db check`.
+        Its schema must be current (upgrading is a write)."""
+        name = str(path)
+        location = urllib.parse.quote(str(Path(name).resolve()))
+        conn: sqlite3.Connection | None = None
+        # A write-ahead-log database needs its shared-memory file; in a folder the exchange
+        # may not write, that cannot be made, so the file is read as immutable instead.
+        for mode in ("ro", "ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(
+                    f"file:{location}?mode={mode}",
+                    uri=True,
+                    isolation_level=None,
+                    timeout=busy_timeout_ms / 1000,
+                )
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                break
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                if mode != "ro":
+                    raise _store_error(exc, name) from None
+        assert conn is not None
+        add_functions(conn)
+        store = cls(conn, name)
+        store.read_only = True
+        version, current = store.schema_version, len(MIGRATIONS)
+        if version != current:
+            conn.close()
+            older = "an older" if version < current else "a newer"
+            raise StoreError(
+                f"{name} can only be read here, and was written by {older} version of "
+                f"PSN Exchange (schema {version}, this one {current}): open it once where "
+                "it can be written to bring it up to date."
+            )
+        return store
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000, migrate: bool = True) -> Self:
@@ -292,6 +335,16 @@ class Database:
 
     def check(self) -> list[str]:
         """Problems found by SQLite's integrity check and the FTS consistency checks."""
+        if self.read_only:
+            # FTS5's integrity check is written as an INSERT, which a read-only file refuses:
+            # check a copy in memory instead (SQLite's backup API reads the file whole).
+            copy = sqlite3.connect(":memory:", isolation_level=None)
+            try:
+                self.conn.backup(copy)
+                add_functions(copy)
+                return type(self)(copy, self.path).check()
+            finally:
+                copy.close()
         problems = [
             str(r[0])
             for r in self.conn.execute("PRAGMA integrity_check").fetchall()
