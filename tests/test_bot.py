@@ -15,6 +15,7 @@ import logging
 import discord
 import pytest
 
+from knowledge.config import Settings
 from knowledge.exchange import Exchange
 from tests.botkit import (
     ANSWER,
@@ -459,17 +460,22 @@ async def test_a_reply_posted_in_a_forum_post_too_early_is_retried_not_lost(plac
         assert len(events(fake, "asked")) == 1
 
 
-@async_test
-async def test_a_forum_post_made_while_the_bot_was_down_is_taken_once_at_the_next_start(
-    place: Place,
-) -> None:
-    settings = place.with_forum()
+async def posted_while_down(place: Place, settings: Settings) -> tuple[FakeDiscord, int]:
+    """Alice (her authority known) makes a forum post while the bot is down; its thread."""
     fake = await started(place, settings)
     alice = fake.member("Alice")
     await set_authority(fake, alice, DERBYSHIRE, place.general)
     await fake.close()
     await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
-    thread = newest_thread(place)
+    return fake, newest_thread(place)
+
+
+@async_test
+async def test_a_forum_post_made_while_the_bot_was_down_is_taken_once_at_the_next_start(
+    place: Place,
+) -> None:
+    settings = place.with_forum()
+    _, thread = await posted_while_down(place, settings)
     assert post_replies(place, thread) == []
 
     async with running(place, settings) as again:
@@ -486,12 +492,7 @@ async def test_a_post_made_while_the_bot_was_down_and_archived_since_is_taken_on
     place: Place,
 ) -> None:
     settings = place.with_forum()
-    fake = await started(place, settings)
-    alice = fake.member("Alice")
-    await set_authority(fake, alice, DERBYSHIRE, place.general)
-    await fake.close()
-    await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
-    thread = newest_thread(place)
+    fake, thread = await posted_while_down(place, settings)
     fake.archive_thread(thread)  # it went quiet before the bot came back
 
     async with running(place, settings) as again:
@@ -529,12 +530,7 @@ async def test_archived_posts_the_bot_may_not_read_are_taken_at_a_later_start(
     place: Place, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = place.with_forum()
-    fake = await started(place, settings)
-    alice = fake.member("Alice")
-    await set_authority(fake, alice, DERBYSHIRE, place.general)
-    await fake.close()
-    await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
-    thread = newest_thread(place)
+    fake, thread = await posted_while_down(place, settings)
     fake.archive_thread(thread)
 
     archived = f"/channels/{place.forum}/threads/archived/public"
