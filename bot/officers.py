@@ -10,7 +10,7 @@ import io
 import json
 import re
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import discord
 from discord import app_commands
@@ -24,6 +24,7 @@ from bot.render import (
     authorities_wait,
     mine_embed,
     outcome_embed,
+    reply_embed,
     search_embed,
     shown,
 )
@@ -280,6 +281,67 @@ class OfficersCog(commands.Cog):
         items = await self.bot.call(Exchange.mine, self.bot.actor(interaction.user))
         due = release_due(await self.bot.call(Exchange.next_release))
         await interaction.followup.send(embed=mine_embed(items, due), ephemeral=True)
+
+    @app_commands.command(
+        name="reply", description="Share your authority's experience on a question"
+    )
+    @app_commands.describe(
+        question="The question's id, e.g. Q-12 (type words to find it)",
+        text="What your authority did or learned",
+        links="Web links, separated by spaces (optional)",
+    )
+    async def reply(
+        self,
+        interaction: Interaction,
+        question: str,
+        text: app_commands.Range[str, 1, 4000],
+        links: app_commands.Range[str, 0, 2000] = "",
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        shared = await self.bot.call(
+            Exchange.reply, self.bot.actor(interaction.user), question, text, links.split()
+        )
+        self.bot.deliveries_due.set()
+        await interaction.followup.send(
+            f"Thank you — your reply is {shared.ref} on Q-{shared.question_id}; the officers "
+            "waiting on it are sent it, as a peer's experience.",
+            ephemeral=True,
+        )
+
+    @reply.autocomplete("question")
+    async def questions_to_reply_to(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.question_choices(current)
+
+    @app_commands.command(name="replies", description="The peer replies to a question")
+    @app_commands.describe(question="The question's id, e.g. Q-12")
+    async def replies(self, interaction: Interaction, question: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found, shared = await self.bot.call(Exchange.replies, question)
+        if not shared:
+            await interaction.followup.send(
+                f"No peer replies to {found.ref} yet. /reply shares yours.", ephemeral=True
+            )
+            return
+        # The newest ten, one a message: each may need most of the 6,000 an embed may hold.
+        for shown_reply in shared[-10:]:
+            await interaction.followup.send(embed=reply_embed(found, shown_reply), ephemeral=True)
+
+    @app_commands.command(
+        name="notify", description="Whether you are sent peer replies to questions you wait on"
+    )
+    @app_commands.describe(replies="on or off")
+    async def notify(self, interaction: Interaction, replies: Literal["on", "off"]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        on = replies == "on"
+        await self.bot.call(Exchange.set_reply_notices, self.bot.actor(interaction.user), on)
+        await interaction.followup.send(
+            "You will be sent peer replies to the questions you wait on."
+            if on
+            else "You will no longer be sent peer replies (/replies still shows them).",
+            ephemeral=True,
+        )
 
     @app_commands.command(
         name="reword",

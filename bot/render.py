@@ -30,9 +30,17 @@ from knowledge.models import (
     OpenMatch,
     Question,
     QueueEntry,
+    Reply,
     SearchHit,
 )
-from knowledge.text import is_web_link, plural, release_due, status_phrase, wait_on
+from knowledge.text import (
+    is_web_link,
+    peer_reply_heading,
+    plural,
+    release_due,
+    status_phrase,
+    wait_on,
+)
 
 BLUE = discord.Colour.blue()
 GREEN = discord.Colour.green()
@@ -187,6 +195,8 @@ def posted_question(question: Question, authority: str | None) -> str:
 
 def delivery_embed(delivery: Delivery) -> discord.Embed:
     question = delivery.question
+    if delivery.kind == "reply" and delivery.reply is not None:
+        return reply_embed(question, delivery.reply, footer="/notify replies off stops these.")
     if delivery.kind == "unmerged":
         return discord.Embed(
             title=f"Your question {question.ref} is its own question again",
@@ -249,6 +259,27 @@ def authorities_wait(count: int, *, already: bool = False) -> str:
 
 def status_line(question: Question, position: int | None) -> str:
     return status_phrase(question.status.value, position)
+
+
+def reply_embed(question: Question, reply: Reply, *, footer: str = "") -> discord.Embed:
+    """A peer reply, marked as a peer's experience: never taken for the official answer."""
+    heading = peer_reply_heading(question.ref, reply.ref, shown_or_none(reply.authority))
+    links = "\n".join(link_line(link) for link in reply.links)
+    body = shown(reply.text)
+    room = DESCRIPTION_MAX - len(links) - 2
+    # The links go whole; a reply too long for the room left is cut, never a link.
+    description = "\n\n".join(p for p in [clip(body, max(room, 100)), links] if p)
+    embed = discord.Embed(
+        title=clip(heading, TITLE_MAX), description=clip(description, DESCRIPTION_MAX), colour=GREEN
+    )
+    embed.add_field(name="The question", value=clip(shown(question.text), FIELD_VALUE_MAX))
+    if footer:
+        embed.set_footer(text=footer)
+    return embed
+
+
+def shown_or_none(text: str | None) -> str | None:
+    return shown(text) if text is not None else None
 
 
 def drafts_embed(drafts: list[DraftAnswer]) -> discord.Embed:

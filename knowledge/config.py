@@ -123,6 +123,7 @@ class ExchangeSettings(Section):
     max_answer_chars: int = Field(6000, ge=100, le=100_000)
     max_links: int = Field(10, ge=0, le=50)
     name_authorities_in_answers: bool = True
+    name_authorities_in_replies: bool = True
     name_askers_in_exports: bool = False
     name_authorities_in_digests: bool = True
     asks_per_hour: int = Field(20, ge=1, le=10_000)

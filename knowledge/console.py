@@ -50,6 +50,9 @@ Commands (the same as in Discord):
   /merge Q-ID INTO-Q-ID    (expert) merge a duplicate into another question
   /distinct Q-ID Q-ID      (expert) two questions proposed for merging are different
   /unmerge Q-ID            (expert) undo a merge: the question waits again with its askers
+  /reply Q-ID TEXT [| LINK ...]   share your authority's experience on a question
+  /replies Q-ID            the peer replies to a question
+  /notify replies off|on   whether you are sent peer replies to questions you wait on
   /reword Q-ID TEXT        a question's wording: the expert, any; you, your own while open
   /drafts                  (expert) the answers the next /publish will send
   /discard Q-ID            (expert) drop a draft answer
@@ -103,6 +106,14 @@ def replacing(draft: Answer | None, links_given: bool) -> str:
 def format_delivery(delivery: Delivery) -> str:
     question = delivery.question
     who = delivery.recipient_name or Address.parse(delivery.recipient).id
+    if delivery.kind == "reply" and delivery.reply is not None:
+        reply = delivery.reply
+        links = "".join(f"\n  → {link}" for link in reply.links)
+        return (
+            f"📬 to {who}: "
+            + texts.peer_reply_heading(question.ref, reply.ref, reply.authority)
+            + f'\n  "{reply.text}"{links}\n  (/notify replies off stops these)'
+        )
     if delivery.kind == "unmerged":
         return (
             f"📬 to {who}: the expert found your question {question.ref} "
@@ -150,6 +161,9 @@ class Console:
             "distinct": self.cmd_distinct,
             "unmerge": self.cmd_unmerge,
             "reword": self.cmd_reword,
+            "reply": self.cmd_reply,
+            "replies": self.cmd_replies,
+            "notify": self.cmd_notify,
             "sensitive": self.cmd_sensitive,
             "drafts": self.cmd_drafts,
             "discard": self.cmd_discard,
@@ -449,6 +463,40 @@ class Console:
         lift = len(words) == 2
         answer = self.exchange.mark_sensitive(self.actor, words[0], sensitive=not lift)
         self.say(texts.marked_message(f"Q-{answer.question_id}", answer.version, not lift))
+
+    def cmd_reply(self, rest: str) -> None:
+        ref, _, text = rest.strip().partition(" ")
+        body, _, link_text = text.partition(" | ")
+        if not ref or not body.strip():
+            raise InvalidInput("Use /reply Q-ID TEXT, with any links after a |.")
+        reply = self.exchange.reply(self.actor, ref, body, link_text.split())
+        self.say(
+            f"Thank you — your reply is {reply.ref} on Q-{reply.question_id}; "
+            "the officers waiting on it are sent it, as a peer's experience."
+        )
+
+    def cmd_replies(self, rest: str) -> None:
+        if not rest.strip():
+            raise InvalidInput("Use /replies Q-ID.")
+        question, replies = self.exchange.replies(rest.strip())
+        if not replies:
+            self.say(f"No peer replies to {question.ref} yet. /reply {question.ref} shares yours.")
+            return
+        for reply in replies:
+            self.say(texts.peer_reply_heading(question.ref, reply.ref, reply.authority) + ":")
+            self.say(f'  "{reply.text}"' + "".join(f"\n  → {link}" for link in reply.links))
+
+    def cmd_notify(self, rest: str) -> None:
+        words = rest.lower().split()
+        if words not in (["replies", "off"], ["replies", "on"]):
+            raise InvalidInput("Use /notify replies off, or /notify replies on.")
+        on = words[1] == "on"
+        self.exchange.set_reply_notices(self.actor, on)
+        self.say(
+            "You will be sent peer replies to the questions you wait on."
+            if on
+            else "You will no longer be sent peer replies (/replies Q-ID still shows them)."
+        )
 
     def cmd_reword(self, rest: str) -> None:
         ref, _, text = rest.strip().partition(" ")

@@ -408,6 +408,62 @@ CREATE INDEX idx_outbox_officer ON outbox(officer_id);
 CREATE INDEX idx_outbox_kind ON outbox(kind, window_end);
 """
 
+# Peer replies: an officer's experience on a question, delivered once to the others waiting on
+# it (an outbox row of kind 'reply' names it), and each officer's choice to hear of them.
+PEER_REPLIES = """
+CREATE TABLE replies (
+  id INTEGER PRIMARY KEY,
+  question_id INTEGER NOT NULL REFERENCES questions(id),
+  officer_id INTEGER REFERENCES officers(id),
+  authority_id INTEGER NOT NULL REFERENCES authorities(id),
+  text TEXT NOT NULL,
+  links TEXT NOT NULL DEFAULT '[]',
+  created_at TEXT NOT NULL
+);
+CREATE INDEX idx_replies_question ON replies(question_id);
+CREATE INDEX idx_replies_officer ON replies(officer_id, created_at);
+ALTER TABLE officers ADD COLUMN reply_notices INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE outbox_next (
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (
+    kind IN ('answer', 'merged', 'unmerged', 'reply', 'digest', 'release_reminder', 'overdue')
+  ),
+  recipient TEXT,
+  recipient_is_place INTEGER NOT NULL DEFAULT 0,
+  audience TEXT CHECK (audience IN ('steering', 'expert')),
+  officer_id INTEGER REFERENCES officers(id),
+  question_id INTEGER REFERENCES questions(id),
+  answer_id INTEGER REFERENCES answers(id),
+  merged_from INTEGER REFERENCES questions(id),
+  reply_id INTEGER REFERENCES replies(id),
+  body TEXT,
+  window_start TEXT,
+  window_end TEXT,
+  parts_sent INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'owed' CHECK (status IN ('owed', 'sent')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  next_attempt_at TEXT,
+  created_at TEXT NOT NULL,
+  sent_at TEXT,
+  place TEXT,
+  CHECK ((recipient IS NULL) != (audience IS NULL))
+);
+INSERT INTO outbox_next (id, key, kind, recipient, recipient_is_place, audience, officer_id,
+    question_id, answer_id, merged_from, body, window_start, window_end, parts_sent, status,
+    attempts, last_error, next_attempt_at, created_at, sent_at, place)
+  SELECT id, key, kind, recipient, recipient_is_place, audience, officer_id, question_id,
+    answer_id, merged_from, body, window_start, window_end, parts_sent, status, attempts,
+    last_error, next_attempt_at, created_at, sent_at, place
+  FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_next RENAME TO outbox;
+CREATE INDEX idx_outbox_owed ON outbox(status, attempts, id);
+CREATE INDEX idx_outbox_officer ON outbox(officer_id);
+CREATE INDEX idx_outbox_kind ON outbox(kind, window_end);
+"""
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("initial schema", INITIAL),
     ("full-text search", fts_sql("questions", "text") + fts_sql("answers", "body")),
@@ -453,4 +509,5 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         # secure route instead; it is never posted in threads, search or exports.
         "ALTER TABLE answers ADD COLUMN marking TEXT;",
     ),
+    ("peer replies", PEER_REPLIES),
 )

@@ -66,6 +66,7 @@ class MessageKind(StrEnum):
     ANSWER = "answer"
     MERGED = "merged"
     UNMERGED = "unmerged"  # a merged question given back its askers
+    REPLY = "reply"  # an officer's experience on a question, for the others waiting on it
     DIGEST = "digest"
     RELEASE_REMINDER = "release_reminder"
     OVERDUE = "overdue"
@@ -175,6 +176,22 @@ class Answer:
     @property
     def published(self) -> bool:
         return self.release_number is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A peer's experience on a question: another authority's, not the Cabinet Office's."""
+
+    id: int
+    question_id: int
+    text: str
+    links: tuple[str, ...]
+    authority: str | None  # named only where exchange.name_authorities_in_replies is on
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"R-{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +369,7 @@ class Delivery:
     question: Question
     answer: Answer | None = None
     merged_from: int | None = None
+    reply: Reply | None = None  # what a "reply" delivery carries
     authority_names: tuple[str, ...] = field(default=())
     recipient_name: str | None = None  # the officer's display name, for greetings
     place: str | None = None  # where the question was posted (fallback when DMs are closed)
@@ -426,6 +444,7 @@ class OwedMessage:
     parts_sent: int
     attempts: int
     failed_before: bool
+    reply_id: int | None = None  # the peer reply a "reply" delivery carries
 
 
 # The one retry policy for every owed message: wait 5 s after the first failure, then twice

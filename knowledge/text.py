@@ -470,6 +470,13 @@ def discarded_message(ref: str, status: str) -> str:
     return f"Draft answer to {ref} discarded; {after}."
 
 
+def peer_reply_heading(ref: str, reply_ref: str, authority: str | None) -> str:
+    """How a peer reply is introduced wherever it is shown: a peer's experience, never to be
+    taken for the Cabinet Office's answer."""
+    by = f"from {authority}" if authority else "from another authority"
+    return f"A peer's experience on {ref} ({reply_ref}, {by}) — not the Cabinet Office answer"
+
+
 def reworded_message(ref: str, wording: str) -> str:
     """What the one who reworded a question is told, in every channel."""
     return (

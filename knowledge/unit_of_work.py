@@ -72,6 +72,7 @@ class UnitOfWork:
         self.facts = store.facts
         self.imports = store.imports
         self.proposals = store.proposals
+        self.replies = store.replies
         # How far this process has read the change log (every change up to it is indexed).
         self._seen = 0
         # Per open level (transaction, then savepoints): the log position when it began,

@@ -177,6 +177,9 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
             "reword",
             "audit",
             "sensitive",
+            "reply",
+            "replies",
+            "notify",
         }
         fake = await fake.restart(place.bot())
         await stop_worker(fake)

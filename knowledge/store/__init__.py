@@ -33,6 +33,7 @@ from knowledge.store.officers import Officers, PersonalData
 from knowledge.store.outbox import Outbox, delivery_key
 from knowledge.store.proposals import Proposals
 from knowledge.store.questions import Asks, Drafts, Questions
+from knowledge.store.replies import Replies
 from knowledge.store.reports import Reports
 from knowledge.store.vectors import WordingVectors
 
@@ -56,6 +57,7 @@ class Store:
         self.imports = Imports(database)
         self.vectors = WordingVectors(database)
         self.proposals = Proposals(database)
+        self.replies = Replies(database)
 
     @classmethod
     def open(

@@ -99,6 +99,14 @@ class Officers:
         row = self._db.one("SELECT display_name FROM officers WHERE id = ?", [officer_id])
         return row["display_name"] if row else None
 
+    def reply_notices(self, officer_id: int) -> bool:
+        """Whether the officer hears of peer replies to questions they wait on."""
+        row = self._db.one("SELECT reply_notices FROM officers WHERE id = ?", [officer_id])
+        return bool(row["reply_notices"]) if row else False
+
+    def set_reply_notices(self, officer_id: int, on: bool) -> None:
+        self._db.write("UPDATE officers SET reply_notices = ? WHERE id = ?", [int(on), officer_id])
+
     def set_authority(self, officer_id: int, authority_id: int) -> None:
         self._db.write(
             "UPDATE officers SET authority_id = ? WHERE id = ?", [authority_id, officer_id]
@@ -130,6 +138,11 @@ class PersonalData:
                           q.status AS question_status
                    FROM asks a JOIN questions q ON q.id = a.question_id
                    WHERE a.officer_id = ? ORDER BY a.id""",
+                [officer_id],
+            ),
+            "replies": db.rows(
+                """SELECT 'R-' || id AS reply, 'Q-' || question_id AS question, text, links,
+                          created_at FROM replies WHERE officer_id = ? ORDER BY id""",
                 [officer_id],
             ),
             "suggestions": db.rows(

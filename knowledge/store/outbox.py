@@ -38,6 +38,7 @@ def _message(row: dict[str, Any]) -> OwedMessage:
         question_id=row["question_id"],
         answer_id=row["answer_id"],
         merged_from=row["merged_from"],
+        reply_id=row["reply_id"],
         body=row["body"],
         parts_sent=row["parts_sent"],
         attempts=row["attempts"],
@@ -65,20 +66,22 @@ class Outbox:
         answer_id: int | None = None,
         merged_from: int | None = None,
         officer_id: int | None = None,
+        reply_id: int | None = None,
     ) -> bool:
         """Owe a message to an address; False if the same one was already owed."""
         count = self._db.write(
             # ON CONFLICT, not OR IGNORE: only the same message owed again is skipped; a row
             # the schema refuses (a kind it does not know) is an error, never a silent loss.
-            """INSERT INTO outbox (key, kind, question_id, answer_id, merged_from,
+            """INSERT INTO outbox (key, kind, question_id, answer_id, merged_from, reply_id,
                    recipient, recipient_is_place, officer_id, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING""",
             [
                 delivery_key(kind, about, recipient),
                 kind,
                 question_id,
                 answer_id,
                 merged_from,
+                reply_id,
                 recipient,
                 int(recipient_is_place),
                 officer_id,

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from knowledge import text as texts
 from knowledge.config import Settings
-from knowledge.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from knowledge.errors import Conflict, InvalidInput, NotAllowed, NotFound, RateLimited
 from knowledge.models import (
     LIVE_STATUSES,
     Actor,
@@ -28,6 +28,7 @@ from knowledge.models import (
     PublishedEntry,
     Question,
     Related,
+    Reply,
     Resolution,
     Role,
     SearchHit,
@@ -39,6 +40,7 @@ from knowledge.schedule import cron, next_fire
 from knowledge.store import fts_query
 from knowledge.unit_of_work import UnitOfWork
 from knowledge.usecases import rules
+from knowledge.usecases.outbox import owe_reply
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +344,61 @@ class OfficerUseCases:
                 self.settings, uow.answers.latest(question.id, published_only=True)
             )
         return Followed(refreshed, ask_id, uow.questions.queue_position(question.id), answer)
+
+    def reply(
+        self, actor: Actor, ref: str | int, text: str, links: list[str] | tuple[str, ...] = ()
+    ) -> Reply:
+        """Share the officer's authority's experience on a question (open or answered): it
+        is kept with the question and sent once to everyone else waiting on it, marked as
+        a peer's experience, not the Cabinet Office answer. The same checks and hourly
+        limit as asking; nothing marked OFFICIAL-SENSITIVE."""
+        limits = self.settings.exchange
+        try:
+            wording = rules.question_text(self.settings, text)
+        except InvalidInput as refused:  # the same checks, said of a reply
+            said = str(refused).replace("Your question", "Your reply")
+            raise InvalidInput(said.replace("This question", "This reply")) from None
+        checked = texts.resource_links(list(links), max_links=limits.max_links)
+        with self.uow as uow:
+            now = uow.now()
+            author = rules.officer_with_authority(uow, actor)
+            question = rules.live_question(uow, ref)
+            recent = uow.replies.count_since(author.id, now - timedelta(hours=1))
+            if recent >= limits.asks_per_hour:
+                raise RateLimited(
+                    f"You have shared {recent} replies in the last hour, the most we accept. "
+                    "Please wait a while before sharing more; nothing was saved."
+                )
+            assert author.authority_id is not None
+            reply_id = uow.replies.add(
+                question_id=question.id,
+                officer_id=author.id,
+                authority_id=author.authority_id,
+                text=wording,
+                links=checked,
+                now=now,
+            )
+            owed = owe_reply(uow, question.id, reply_id, author.id)
+            uow.events.record(
+                "replied", actor_id=author.id, now=now, question_id=question.id, reply=reply_id
+            )
+            shared = uow.replies.get(reply_id, name_authority=limits.name_authorities_in_replies)
+            assert shared is not None
+        log.info("reply %s to question %s: %s owed", reply_id, question.id, owed)
+        return shared
+
+    def replies(self, ref: str | int) -> tuple[Question, list[Reply]]:
+        """A question's peer replies, oldest first (anyone may read them)."""
+        question = rules.live_question(self.uow, ref)
+        named = self.settings.exchange.name_authorities_in_replies
+        return question, self.uow.replies.of_question(question.id, name_authority=named)
+
+    def set_reply_notices(self, actor: Actor, on: bool) -> None:
+        """Whether the officer is sent peer replies to the questions they wait on."""
+        with self.uow as uow:
+            officer = rules.officer(uow, actor)
+            uow.officers.set_reply_notices(officer.id, on)
+            uow.events.record("reply_notices", actor_id=officer.id, now=uow.now(), on=on)
 
     def reword(self, actor: Actor, ref: str | int, text: str) -> Question:
         """Give a question a new canonical wording: the expert, any live question; an officer,

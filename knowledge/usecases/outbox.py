@@ -35,6 +35,7 @@ def owe(
     officer_id: int | None,
     answer_id: int | None = None,
     merged_from: int | None = None,
+    reply_id: int | None = None,
 ) -> bool:
     """Owe one message (once: the same message to the same recipient is one); nothing is
     owed to imported or erased officers, who cannot be reached."""
@@ -42,10 +43,17 @@ def owe(
         return False
     return uow.outbox.owe(
         kind=kind,
-        about=answer_id if kind is MessageKind.ANSWER else merged_from,
+        about=(
+            answer_id
+            if kind is MessageKind.ANSWER
+            else reply_id
+            if kind is MessageKind.REPLY
+            else merged_from
+        ),
         question_id=question_id,
         answer_id=answer_id,
         merged_from=merged_from,
+        reply_id=reply_id,
         recipient=recipient,
         recipient_is_place=officer_id is None,
         officer_id=officer_id,
@@ -65,6 +73,25 @@ def owe_answer(uow: UnitOfWork, question_id: int, answer_id: int) -> int:
     if place and answer is not None and not answer.sensitive:
         owed += owe(uow, MessageKind.ANSWER, question_id, place, None, answer_id)
     return owed
+
+
+def owe_reply(uow: UnitOfWork, question_id: int, reply_id: int, author_id: int) -> int:
+    """Owe a peer reply once to everyone waiting on the question but its author and those
+    who turned reply notices off."""
+    return sum(
+        owe(
+            uow,
+            MessageKind.REPLY,
+            question_id,
+            asker.user_key,
+            asker.officer_id,
+            reply_id=reply_id,
+        )
+        for asker in uow.asks.recipients(question_id)
+        if asker.officer_id != author_id
+        and asker.officer_id is not None
+        and uow.officers.reply_notices(asker.officer_id)
+    )
 
 
 class OutboxUseCases:
@@ -139,6 +166,13 @@ class OutboxUseCases:
                 self.settings, store.answers.get(row.answer_id) if row.answer_id else None
             ),
             merged_from=row.merged_from,
+            reply=(
+                store.replies.get(
+                    row.reply_id, name_authority=self.settings.exchange.name_authorities_in_replies
+                )
+                if row.reply_id
+                else None
+            ),
             authority_names=names,
             recipient_name=store.officers.display_name(row.officer_id),
             place=store.questions.place(question.id),

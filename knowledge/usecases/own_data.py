@@ -38,7 +38,14 @@ class OwnDataUseCases:
         """Everything the exchange keeps about the caller (an officer may always see it)."""
         found = self.uow.officers.get(actor.user_key)
         if found is None:
-            return {"officer": None, "asks": [], "suggestions": [], "deliveries": [], "events": []}
+            return {
+                "officer": None,
+                "asks": [],
+                "replies": [],
+                "suggestions": [],
+                "deliveries": [],
+                "events": [],
+            }
         with self.uow as uow:
             uow.events.record("data_exported", actor_id=found.id, now=uow.now())
         data = self.uow.personal.of(found.id)

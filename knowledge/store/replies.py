@@ -1,0 +1,67 @@
+"""Peer replies: officers' experience on a question, beside the expert's answer."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from knowledge.models import Reply
+from knowledge.store.database import Database, parse_stamp, stamp
+
+_REPLY_SELECT = """
+SELECT r.id, r.question_id, r.text, r.links, r.created_at, au.name AS authority
+FROM replies r JOIN authorities au ON au.id = r.authority_id
+"""
+
+
+def _reply(row: dict[str, Any], name_authority: bool) -> Reply:
+    return Reply(
+        id=row["id"],
+        question_id=row["question_id"],
+        text=row["text"],
+        links=tuple(json.loads(row["links"])),
+        authority=row["authority"] if name_authority else None,
+        created_at=parse_stamp(row["created_at"]),
+    )
+
+
+class Replies:
+    """Replies by question; each names its authority only where the caller says it may."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(
+        self,
+        *,
+        question_id: int,
+        officer_id: int,
+        authority_id: int,
+        text: str,
+        links: tuple[str, ...],
+        now: datetime,
+    ) -> int:
+        return self._db.insert(
+            """INSERT INTO replies (question_id, officer_id, authority_id, text, links,
+                   created_at) VALUES (?, ?, ?, ?, ?, ?)""",
+            [question_id, officer_id, authority_id, text, json.dumps(list(links)), stamp(now)],
+        )
+
+    def get(self, reply_id: int, *, name_authority: bool) -> Reply | None:
+        row = self._db.one(_REPLY_SELECT + " WHERE r.id = ?", [reply_id])
+        return _reply(row, name_authority) if row else None
+
+    def of_question(self, question_id: int, *, name_authority: bool) -> list[Reply]:
+        """A question's replies, oldest first."""
+        rows = self._db.rows(
+            _REPLY_SELECT + " WHERE r.question_id = ? ORDER BY r.id", [question_id]
+        )
+        return [_reply(row, name_authority) for row in rows]
+
+    def count_since(self, officer_id: int, since: datetime) -> int:
+        row = self._db.one(
+            "SELECT COUNT(*) AS n FROM replies WHERE officer_id = ? AND created_at > ?",
+            [officer_id, stamp(since)],
+        )
+        return int(row["n"]) if row else 0

@@ -1,0 +1,196 @@
+"""Peer replies (issue 14, items 1 and 2): an officer shares their authority's experience on a
+question; everyone else waiting on it is sent it once, marked as a peer's, not the Cabinet
+Office answer; officers can turn these notices off."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from knowledge.console import Console
+from knowledge.errors import AuthorityNeeded, InvalidInput, NotFound, RateLimited
+from knowledge.exchange import Exchange
+from knowledge.models import Actor
+from tests.botkit import (
+    DERBYSHIRE,
+    NOTTINGHAM,
+    Q1_DERBYSHIRE,
+    Place,
+    ask,
+    deliver,
+    refused_kindly,
+    reply_of,
+    running,
+    set_authority,
+)
+from tests.conftest import officer
+from tests.fakediscord import async_test
+from tests.stories import COCO, count, new
+
+HAMPSHIRE = "Hampshire County Council"
+EXPERIENCE = (
+    "We carried our CoCo evidence across: the PSN assessors accepted our last GCSx "
+    "submission as the starting point, so only the changes needed new evidence."
+)
+LINK = "https://www.gov.uk/guidance/public-services-network-psn-code-of-connection"
+
+
+@pytest.fixture
+def hampshire(exchange: Exchange) -> Actor:
+    actor = officer("Hana")
+    exchange.set_authority(actor, HAMPSHIRE)
+    return actor
+
+
+def test_a_peer_reply_reaches_everyone_else_waiting_once(
+    exchange: Exchange, alice: Actor, bob: Actor, hampshire: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.follow(bob, q.ref)
+
+    reply = exchange.reply(hampshire, q.ref, EXPERIENCE, [LINK])
+
+    assert (reply.ref, reply.authority, reply.links) == ("R-1", HAMPSHIRE, (LINK,))
+    owed = [d for d in exchange.owed_deliveries("test:") if d.kind == "reply"]
+    assert sorted(d.recipient for d in owed) == ["test:alice", "test:bob"]  # not Hana
+    assert all(d.reply == reply for d in owed)
+    _, listed = exchange.replies(q.ref)
+    assert listed == [reply]
+    [mine] = exchange.my_data(hampshire)["replies"]
+    assert (mine["reply"], mine["question"]) == ("R-1", q.ref)
+
+
+def test_a_follower_who_joins_later_gets_the_reply_once(
+    exchange: Exchange, alice: Actor, bob: Actor, hampshire: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+    exchange.follow(bob, q.ref)  # joins after the reply: it is listed for him, not resent
+    for delivery in exchange.owed_deliveries("test:"):
+        exchange.mark_sent(delivery.id)
+    exchange.reply(hampshire, q.ref, "And the assessors wanted our network diagram updated.")
+
+    owed = [d for d in exchange.owed_deliveries("test:") if d.kind == "reply"]
+    assert sorted(d.recipient for d in owed) == ["test:alice", "test:bob"]
+    assert {d.reply.ref for d in owed if d.reply} == {"R-2"}
+
+
+def test_an_officer_can_turn_reply_notices_off_and_on(
+    exchange: Exchange, alice: Actor, bob: Actor, hampshire: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.follow(bob, q.ref)
+    exchange.set_reply_notices(bob, False)
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+    assert [d.recipient for d in exchange.owed_deliveries("test:") if d.kind == "reply"] == [
+        "test:alice"
+    ]
+    exchange.set_reply_notices(bob, True)
+    exchange.reply(hampshire, q.ref, "The assessors also asked for our patching policy.")
+    assert "test:bob" in {d.recipient for d in exchange.owed_deliveries("test:")}
+
+
+def test_authorities_are_left_out_where_configured(
+    settings: object, clock: object, alice: Actor
+) -> None:
+    from knowledge.config import Settings
+
+    assert isinstance(settings, Settings)
+    quiet = settings.exchange.model_copy(update={"name_authorities_in_replies": False})
+    exchange = Exchange.open(settings.model_copy(update={"exchange": quiet}), clock)  # type: ignore[arg-type]
+    try:
+        exchange.set_authority(alice, DERBYSHIRE)
+        hana = officer("Hana")
+        exchange.set_authority(hana, HAMPSHIRE)
+        q = new(exchange.ask(alice, COCO)).question
+        assert exchange.reply(hana, q.ref, EXPERIENCE).authority is None
+    finally:
+        exchange.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "ref", "error", "message"),
+    [
+        ("", "Q-1", InvalidInput, "Your reply is empty"),
+        ("OFFICIAL-SENSITIVE: our rules", "Q-1", InvalidInput, "This reply carries"),
+        (EXPERIENCE, "Q-9", NotFound, "There is no question Q-9"),
+    ],
+)
+def test_bad_replies_are_refused_and_nothing_is_kept(
+    exchange: Exchange,
+    alice: Actor,
+    hampshire: Actor,
+    text: str,
+    ref: str,
+    error: type,
+    message: str,
+) -> None:
+    new(exchange.ask(alice, COCO))
+    before = (count(exchange, "replies"), count(exchange, "outbox"), count(exchange, "events"))
+    with pytest.raises(error, match=message):
+        exchange.reply(hampshire, ref, text)
+    after = (count(exchange, "replies"), count(exchange, "outbox"), count(exchange, "events"))
+    assert after == before
+
+
+def test_a_reply_needs_an_authority_and_keeps_to_the_hourly_limit(
+    exchange: Exchange, alice: Actor, hampshire: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    with pytest.raises(AuthorityNeeded):
+        exchange.reply(officer("Nobody"), q.ref, EXPERIENCE)
+    for n in range(exchange.settings.exchange.asks_per_hour):
+        exchange.reply(hampshire, q.ref, f"{EXPERIENCE} (note {n})")
+    with pytest.raises(RateLimited, match="replies in the last hour"):
+        exchange.reply(hampshire, q.ref, EXPERIENCE)
+
+
+def test_the_console_story_a_peer_answers_before_the_expert(exchange: Exchange) -> None:
+    out = io.StringIO()
+    lines = [
+        "/as Helen Cartwright @ Derbyshire County Council",
+        f"/ask {COCO}",
+        "/as Hana @ Hampshire County Council",
+        f"/reply Q-1 {EXPERIENCE} | {LINK}",
+        "/replies Q-1",
+        "/notify replies maybe",
+    ]
+    assert Console(exchange, out, echo=True).run(lines) == 0
+    output = out.getvalue()
+    assert "Thank you — your reply is R-1 on Q-1" in output
+    heading = "A peer's experience on Q-1 (R-1, from Hampshire County Council)"
+    assert f"📬 to Helen Cartwright: {heading} — not the Cabinet Office answer" in output
+    assert f"→ {LINK}" in output
+    assert "⚠ Use /notify replies off, or /notify replies on." in output
+
+
+@async_test
+async def test_discord_reply_is_sent_by_dm_as_a_peers_experience(place: Place) -> None:
+    async with running(place) as fake:
+        alice, hana = fake.member("Alice"), fake.member("Hana")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        await set_authority(fake, hana, NOTTINGHAM, place.general)
+
+        turn = await fake.slash(
+            hana,
+            "reply",
+            {"question": "Q-1", "text": EXPERIENCE, "links": LINK},
+            channel=place.general,
+        )
+        assert "your reply is R-1 on Q-1" in reply_of(turn).text
+        assert await deliver(fake) == 1
+        [dm] = fake.dms(alice)
+        assert "A peer's experience on Q-1 (R-1, from Nottingham City Council)" in dm.text
+        assert "not the Cabinet Office answer" in dm.text
+        assert LINK in dm.text
+
+        listed = await fake.slash(alice, "replies", {"question": "Q-1"}, channel=place.general)
+        assert "R-1" in reply_of(listed).text
+        bad = await fake.slash(
+            hana,
+            "reply",
+            {"question": "Q-1", "text": "OFFICIAL-SENSITIVE: x"},
+            channel=place.general,
+        )
+        refused_kindly(bad, "This reply carries the protective marking")
