@@ -328,6 +328,26 @@ class OfficersCog(commands.Cog):
         for shown_reply in shared[-10:]:
             await interaction.followup.send(embed=reply_embed(found, shown_reply), ephemeral=True)
 
+    @app_commands.command(name="helpful", description="A peer reply helped you")
+    @app_commands.describe(reply="The reply's id, e.g. R-12 (/replies lists them)")
+    async def helpful(self, interaction: Interaction, reply: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        marked = await self.bot.call(Exchange.mark_reply, self.bot.actor(interaction.user), reply)
+        await interaction.followup.send(f"Noted: {marked.ref} helped you.", ephemeral=True)
+
+    @app_commands.command(name="solved", description="A peer reply answered your question")
+    @app_commands.describe(reply="The reply's id, e.g. R-12 (/replies lists them)")
+    async def solved(self, interaction: Interaction, reply: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        marked = await self.bot.call(
+            Exchange.mark_reply, self.bot.actor(interaction.user), reply, solved=True
+        )
+        await interaction.followup.send(
+            f"Noted: {marked.ref} answered your question, so your ask no longer waits in the "
+            f"expert's queue. You still follow Q-{marked.question_id} and will get its answer.",
+            ephemeral=True,
+        )
+
     @app_commands.command(
         name="notify", description="Whether you are sent peer replies to questions you wait on"
     )

@@ -38,6 +38,7 @@ from knowledge.text import (
     peer_reply_heading,
     plural,
     release_due,
+    reply_marks,
     status_phrase,
     wait_on,
 )
@@ -273,8 +274,10 @@ def reply_embed(question: Question, reply: Reply, *, footer: str = "") -> discor
         title=clip(heading, TITLE_MAX), description=clip(description, DESCRIPTION_MAX), colour=GREEN
     )
     embed.add_field(name="The question", value=clip(shown(question.text), FIELD_VALUE_MAX))
+    marks = reply_marks(reply.helpful, reply.solved)
+    footer = " · ".join(p for p in (marks, footer) if p)
     if footer:
-        embed.set_footer(text=footer)
+        embed.set_footer(text=clip(footer, FOOTER_MAX))
     return embed
 
 

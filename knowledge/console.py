@@ -52,6 +52,9 @@ Commands (the same as in Discord):
   /unmerge Q-ID            (expert) undo a merge: the question waits again with its askers
   /reply Q-ID TEXT [| LINK ...]   share your authority's experience on a question
   /replies Q-ID            the peer replies to a question
+  /helpful R-ID            a peer reply to a question you wait on helped
+  /solved R-ID             a peer reply answered your question (it leaves the expert's queue
+                           for you)
   /notify replies off|on   whether you are sent peer replies to questions you wait on
   /reword Q-ID TEXT        a question's wording: the expert, any; you, your own while open
   /drafts                  (expert) the answers the next /publish will send
@@ -164,6 +167,8 @@ class Console:
             "reply": self.cmd_reply,
             "replies": self.cmd_replies,
             "notify": self.cmd_notify,
+            "helpful": self.cmd_helpful,
+            "solved": self.cmd_solved,
             "sensitive": self.cmd_sensitive,
             "drafts": self.cmd_drafts,
             "discard": self.cmd_discard,
@@ -485,6 +490,25 @@ class Console:
         for reply in replies:
             self.say(texts.peer_reply_heading(question.ref, reply.ref, reply.authority) + ":")
             self.say(f'  "{reply.text}"' + "".join(f"\n  → {link}" for link in reply.links))
+            if marks := texts.reply_marks(reply.helpful, reply.solved):
+                self.say(f"  ({marks})")
+
+    def cmd_helpful(self, rest: str) -> None:
+        if not rest.strip():
+            raise InvalidInput("Use /helpful R-ID; /replies Q-ID lists the replies.")
+        reply = self.exchange.mark_reply(self.actor, rest.strip())
+        self.say(
+            f"Noted: {reply.ref} helped you ({texts.reply_marks(reply.helpful, reply.solved)})."
+        )
+
+    def cmd_solved(self, rest: str) -> None:
+        if not rest.strip():
+            raise InvalidInput("Use /solved R-ID; /replies Q-ID lists the replies.")
+        reply = self.exchange.mark_reply(self.actor, rest.strip(), solved=True)
+        self.say(
+            f"Noted: {reply.ref} answered your question, so your ask no longer waits in the "
+            f"expert's queue. You still follow Q-{reply.question_id} and will get its answer."
+        )
 
     def cmd_notify(self, rest: str) -> None:
         words = rest.lower().split()

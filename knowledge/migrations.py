@@ -510,4 +510,19 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "ALTER TABLE answers ADD COLUMN marking TEXT;",
     ),
     ("peer replies", PEER_REPLIES),
+    (
+        "helpful and solved",
+        # An officer marks a peer reply helpful (once), or says it answered their question:
+        # that ask then counts no more in the expert's queue (asks.solved_by).
+        """
+CREATE TABLE reply_marks (
+  reply_id INTEGER NOT NULL REFERENCES replies(id),
+  officer_id INTEGER NOT NULL REFERENCES officers(id),
+  kind TEXT NOT NULL CHECK (kind IN ('helpful', 'solved')),
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (reply_id, officer_id, kind)
+);
+ALTER TABLE asks ADD COLUMN solved_by INTEGER REFERENCES replies(id);
+""",
+    ),
 )

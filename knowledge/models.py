@@ -188,6 +188,9 @@ class Reply:
     links: tuple[str, ...]
     authority: str | None  # named only where exchange.name_authorities_in_replies is on
     created_at: datetime
+    author_id: int | None = None  # the officer who shared it (never shown)
+    helpful: int = 0  # officers who marked it helpful
+    solved: int = 0  # askers it answered
 
     @property
     def ref(self) -> str:

@@ -477,6 +477,17 @@ def peer_reply_heading(ref: str, reply_ref: str, authority: str | None) -> str:
     return f"A peer's experience on {ref} ({reply_ref}, {by}) — not the Cabinet Office answer"
 
 
+def reply_marks(helpful: int, solved: int) -> str:
+    """'2 found it helpful; it answered 1 asker's question', or '' for none."""
+    said = []
+    if helpful:
+        said.append(f"{helpful} found it helpful")
+    if solved:
+        whose = "1 asker's question" if solved == 1 else f"{solved} askers' questions"
+        said.append(f"it answered {whose}")
+    return "; ".join(said)
+
+
 def reworded_message(ref: str, wording: str) -> str:
     """What the one who reworded a question is told, in every channel."""
     return (
@@ -494,3 +505,14 @@ def marked_message(ref: str, version: int, sensitive: bool) -> str:
             "search or exports."
         )
     return f"The answer to {ref} (version {version}) is OFFICIAL again."
+
+
+_REPLY_REF = re.compile(r"^(?:r-?|#)?\s*(\d{1,12})$", re.IGNORECASE)
+
+
+def reply_id(raw: str | int) -> int:
+    """Parse 'R-12', 'r12', '#12' or '12' into 12; InvalidInput otherwise."""
+    found = _REPLY_REF.match(clean(str(raw)))
+    if found and int(found.group(1)) > 0:
+        return int(found.group(1))
+    raise InvalidInput(f"{str(raw)[:40]!r} is not a reply id. Reply ids look like R-12.")

@@ -180,6 +180,8 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
             "reply",
             "replies",
             "notify",
+            "helpful",
+            "solved",
         }
         fake = await fake.restart(place.bot())
         await stop_worker(fake)

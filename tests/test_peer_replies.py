@@ -9,7 +9,7 @@ import io
 import pytest
 
 from knowledge.console import Console
-from knowledge.errors import AuthorityNeeded, InvalidInput, NotFound, RateLimited
+from knowledge.errors import AuthorityNeeded, InvalidInput, NotAllowed, NotFound, RateLimited
 from knowledge.exchange import Exchange
 from knowledge.models import Actor
 from tests.botkit import (
@@ -194,3 +194,89 @@ async def test_discord_reply_is_sent_by_dm_as_a_peers_experience(place: Place) -
             channel=place.general,
         )
         refused_kindly(bad, "This reply carries the protective marking")
+
+
+def test_helpful_marks_are_counted_once_per_officer(
+    exchange: Exchange, alice: Actor, bob: Actor, hampshire: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.follow(bob, q.ref)
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+
+    assert exchange.mark_reply(alice, "R-1").helpful == 1
+    assert exchange.mark_reply(bob, "r1").helpful == 2
+    with pytest.raises(InvalidInput, match="already marked R-1 helpful"):
+        exchange.mark_reply(alice, "R-1")
+    [listed] = exchange.replies(q.ref)[1]
+    assert listed.helpful == 2
+
+
+def test_solved_takes_the_askers_demand_out_of_the_queue_while_others_still_wait(
+    exchange: Exchange, alice: Actor, bob: Actor, hampshire: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.follow(bob, q.ref)
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+    assert exchange.queue(expert)[0].question.authorities == 2
+
+    exchange.mark_reply(alice, "R-1", solved=True)
+    [entry] = exchange.queue(expert)
+    assert entry.question.authorities == 1  # Bob still waits
+
+    exchange.mark_reply(bob, "R-1", solved=True)
+    assert exchange.queue(expert) == []  # nobody waits on the expert for it any more
+    assert exchange.queue_size(expert) == 0
+    assert [m.question.id for m in exchange.mine(alice)] == [q.id]  # she still follows it
+    [listed] = exchange.replies(q.ref)[1]
+    assert listed.solved == 2
+
+
+@pytest.mark.parametrize(
+    ("who", "ref", "error", "message"),
+    [
+        ("author", "R-1", NotAllowed, "cannot mark your own reply"),
+        ("stranger", "R-1", NotAllowed, "Only officers who asked or follow Q-1"),
+        ("asker", "R-9", NotFound, "There is no reply R-9"),
+        ("asker", "reply one", InvalidInput, "is not a reply id"),
+    ],
+)
+def test_bad_marks_are_refused_and_change_nothing(
+    exchange: Exchange,
+    alice: Actor,
+    carol: Actor,
+    hampshire: Actor,
+    who: str,
+    ref: str,
+    error: type,
+    message: str,
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+    events = count(exchange, "events")
+    actor = {"author": hampshire, "stranger": carol, "asker": alice}[who]
+    with pytest.raises(error, match=message):
+        exchange.mark_reply(actor, ref, solved=True)
+    assert count(exchange, "events") == events
+    assert count(exchange, "reply_marks") == 0
+
+
+def test_the_console_story_the_asker_marks_it_solved(exchange: Exchange) -> None:
+    out = io.StringIO()
+    lines = [
+        "/as Helen Cartwright @ Derbyshire County Council",
+        f"/ask {COCO}",
+        "/as Hana @ Hampshire County Council",
+        f"/reply Q-1 {EXPERIENCE}",
+        "/as Helen Cartwright @ Derbyshire County Council",
+        "/helpful",
+        "/solved R-1",
+        "/replies Q-1",
+        "/as Geoff @ Cabinet Office expert",
+        "/queue",
+    ]
+    assert Console(exchange, out, echo=True).run(lines) == 0
+    output = out.getvalue()
+    assert "⚠ Use /helpful R-ID; /replies Q-ID lists the replies." in output
+    assert "Noted: R-1 answered your question, so your ask no longer waits" in output
+    assert "  (it answered 1 asker's question)" in output
+    assert output.rstrip().endswith("The queue is empty: every question has an answer.")

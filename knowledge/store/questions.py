@@ -169,6 +169,7 @@ class Questions:
             int(r["id"])
             for r in self._db.rows(
                 """SELECT id FROM questions WHERE status = ? AND import_id IS NULL
+                   AND demand > 0
                    ORDER BY demand DESC, waiting_since ASC, id ASC LIMIT ? OFFSET ?""",
                 [Status.OPEN, -1 if limit is None else limit, offset],
             )
@@ -179,7 +180,8 @@ class Questions:
 
     def queue_size(self) -> int:
         row = self._db.one(
-            "SELECT COUNT(*) AS n FROM questions WHERE status = ? AND import_id IS NULL",
+            """SELECT COUNT(*) AS n FROM questions WHERE status = ? AND import_id IS NULL
+               AND demand > 0""",
             [Status.OPEN],
         )
         return int(row["n"]) if row else 0
@@ -191,7 +193,8 @@ class Questions:
                WHERE id = ? AND import_id IS NULL""",
             [question_id],
         )
-        if row is None or row["status"] != Status.OPEN:
+        # A question every asker has had answered by a peer (demand 0) waits no more.
+        if row is None or row["status"] != Status.OPEN or row["demand"] == 0:
             return None
         demand, since = row["demand"], row["waiting_since"]
         ahead = self._db.one(
@@ -235,16 +238,23 @@ class Asks:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    def solve(self, ask_id: int, reply_id: int) -> None:
+        """The asker says a peer reply answered their question: their ask counts no more."""
+        row = self._db.one("SELECT question_id FROM asks WHERE id = ?", [ask_id])
+        self._db.write("UPDATE asks SET solved_by = ? WHERE id = ?", [reply_id, ask_id])
+        if row is not None:
+            self._refresh_demand(int(row["question_id"]))
+
     def _refresh_demand(self, question_id: int) -> None:
         """Recount the queue ranking kept on the question row after its asks changed."""
         self._db.write(
             """UPDATE questions SET
                  demand = (SELECT COUNT(DISTINCT a.authority_id) FROM asks a
                            WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL
-                           AND a.import_id IS NULL),
+                           AND a.import_id IS NULL AND a.solved_by IS NULL),
                  waiting_since = COALESCE((SELECT MIN(a.asked_at) FROM asks a
                            WHERE a.question_id = questions.id AND a.withdrawn_at IS NULL
-                           AND a.import_id IS NULL), created_at)
+                           AND a.import_id IS NULL AND a.solved_by IS NULL), created_at)
                WHERE id = ?""",
             [question_id],
         )

@@ -10,7 +10,12 @@ from knowledge.models import Reply
 from knowledge.store.database import Database, parse_stamp, stamp
 
 _REPLY_SELECT = """
-SELECT r.id, r.question_id, r.text, r.links, r.created_at, au.name AS authority
+SELECT r.id, r.question_id, r.text, r.links, r.created_at, au.name AS authority,
+       r.officer_id,
+       (SELECT COUNT(*) FROM reply_marks m WHERE m.reply_id = r.id AND m.kind = 'helpful')
+         AS helpful,
+       (SELECT COUNT(*) FROM reply_marks m WHERE m.reply_id = r.id AND m.kind = 'solved')
+         AS solved
 FROM replies r JOIN authorities au ON au.id = r.authority_id
 """
 
@@ -23,6 +28,9 @@ def _reply(row: dict[str, Any], name_authority: bool) -> Reply:
         links=tuple(json.loads(row["links"])),
         authority=row["authority"] if name_authority else None,
         created_at=parse_stamp(row["created_at"]),
+        author_id=row["officer_id"],
+        helpful=row["helpful"],
+        solved=row["solved"],
     )
 
 
@@ -58,6 +66,15 @@ class Replies:
             _REPLY_SELECT + " WHERE r.question_id = ? ORDER BY r.id", [question_id]
         )
         return [_reply(row, name_authority) for row in rows]
+
+    def mark(self, reply_id: int, officer_id: int, kind: str, now: datetime) -> bool:
+        """Record an officer's mark ('helpful' or 'solved'); False if they had given it."""
+        count = self._db.write(
+            """INSERT INTO reply_marks (reply_id, officer_id, kind, created_at)
+               VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+            [reply_id, officer_id, kind, stamp(now)],
+        )
+        return count == 1
 
     def count_since(self, officer_id: int, since: datetime) -> int:
         row = self._db.one(

@@ -387,6 +387,42 @@ class OfficerUseCases:
         log.info("reply %s to question %s: %s owed", reply_id, question.id, owed)
         return shared
 
+    def mark_reply(self, actor: Actor, ref: str | int, *, solved: bool = False) -> Reply:
+        """An asker or follower marks a peer reply helpful; `solved`: it answered their
+        question, so their ask counts no more in the expert's queue (the question stays
+        there while others still wait)."""
+        named = self.settings.exchange.name_authorities_in_replies
+        kind = "solved" if solved else "helpful"
+        with self.uow as uow:
+            now = uow.now()
+            who = rules.officer(uow, actor)
+            wanted = texts.reply_id(ref)
+            reply = uow.replies.get(wanted, name_authority=named)
+            if reply is None:
+                raise NotFound(f"There is no reply R-{wanted}.")
+            if reply.author_id == who.id:
+                raise NotAllowed("You cannot mark your own reply; others who wait can.")
+            ask = uow.asks.active(reply.question_id, who.id)
+            if ask is None:
+                raise NotAllowed(
+                    f"Only officers who asked or follow Q-{reply.question_id} can mark its "
+                    "replies."
+                )
+            if not uow.replies.mark(reply.id, who.id, kind, now):
+                raise InvalidInput(f"You have already marked {reply.ref} {kind}.")
+            if solved:
+                uow.asks.solve(ask.id, reply.id)
+            uow.events.record(
+                f"reply_{kind}",
+                actor_id=who.id,
+                now=now,
+                question_id=reply.question_id,
+                reply=reply.id,
+            )
+            marked = uow.replies.get(reply.id, name_authority=named)
+            assert marked is not None
+        return marked
+
     def replies(self, ref: str | int) -> tuple[Question, list[Reply]]:
         """A question's peer replies, oldest first (anyone may read them)."""
         question = rules.live_question(self.uow, ref)
