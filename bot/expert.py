@@ -365,6 +365,24 @@ class ExpertCog(commands.Cog):
         )
 
     @app_commands.command(
+        name="endorse", description="(Expert) Make a peer reply the answer's draft, credited"
+    )
+    @app_commands.describe(reply="e.g. R-12", text="Your edit of it (optional)")
+    @app_commands.guild_only()
+    async def endorse(
+        self, interaction: Interaction, reply: str, text: app_commands.Range[str, 1, 3800] = ""
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        answer = await self.bot.call(
+            Exchange.endorse, self.bot.actor(interaction.user), reply, text or None
+        )
+        await interaction.followup.send(
+            f"Endorsed: the answer to Q-{answer.question_id} (version {answer.version}) is now "
+            "that reply, credited to its authority; it goes out with the next /publish.",
+            ephemeral=True,
+        )
+
+    @app_commands.command(
         name="drafts", description="(Expert) The answers the next release will publish"
     )
     @app_commands.guild_only()

@@ -247,6 +247,8 @@ def _queue_field(entry: QueueEntry) -> tuple[str, str]:
         f"\n*{plural(len(entry.authority_names), 'authority')}"
         f" ({clip(shown(authorities), 300)}), waiting {entry.waiting_days:.1f} days*"
     )
+    if help_ := entry.peer_help():
+        about += f"\n{shown(help_)}"
     for proposal in entry.proposals[:3]:  # an import's proposed merges: the expert decides
         about += f"\n{clip(shown(proposal.explain()), 200)}"
     text = clip(shown(question.text), FIELD_VALUE_MAX - len(about))

@@ -52,6 +52,8 @@ Commands (the same as in Discord):
   /unmerge Q-ID            (expert) undo a merge: the question waits again with its askers
   /reply Q-ID TEXT [| LINK ...]   share your authority's experience on a question
   /replies Q-ID            the peer replies to a question
+  /endorse R-ID [TEXT]     (expert) a peer reply (or your edit of it) becomes the answer's
+                           draft, credited to the authority that shared it
   /helpful R-ID            a peer reply to a question you wait on helped
   /solved R-ID             a peer reply answered your question (it leaves the expert's queue
                            for you)
@@ -168,6 +170,7 @@ class Console:
             "replies": self.cmd_replies,
             "notify": self.cmd_notify,
             "helpful": self.cmd_helpful,
+            "endorse": self.cmd_endorse,
             "solved": self.cmd_solved,
             "sensitive": self.cmd_sensitive,
             "drafts": self.cmd_drafts,
@@ -411,6 +414,8 @@ class Console:
                 f"({', '.join(entry.authority_names)}), {plural(question.asks, 'ask')}, "
                 f"waiting {entry.waiting_days:.1f} days"
             )
+            if help_ := entry.peer_help():
+                self.say(f"     {help_}")
             for proposal in entry.proposals:
                 self.say(
                     f"     {proposal.explain()}: /merge {question.ref} {proposal.target_ref}, "
@@ -492,6 +497,16 @@ class Console:
             self.say(f'  "{reply.text}"' + "".join(f"\n  → {link}" for link in reply.links))
             if marks := texts.reply_marks(reply.helpful, reply.solved):
                 self.say(f"  ({marks})")
+
+    def cmd_endorse(self, rest: str) -> None:
+        ref, _, text = rest.strip().partition(" ")
+        if not ref:
+            raise InvalidInput("Use /endorse R-ID, or /endorse R-ID TEXT to edit it first.")
+        answer = self.exchange.endorse(self.actor, ref, text.strip() or None)
+        self.say(
+            f"Endorsed: the answer to Q-{answer.question_id} (version {answer.version}) is now "
+            "that reply, credited to its authority; it goes out with the next /publish."
+        )
 
     def cmd_helpful(self, rest: str) -> None:
         if not rest.strip():

@@ -177,6 +177,7 @@ class Exchange:
     drafts = _UseCase("expert", ExpertUseCases.drafts)
     discard = _UseCase("expert", ExpertUseCases.discard)
     mark_sensitive = _UseCase("expert", ExpertUseCases.mark_sensitive)
+    endorse = _UseCase("expert", ExpertUseCases.endorse)
     distinct = _UseCase("expert", ExpertUseCases.distinct)
     publish = _UseCase("expert", ExpertUseCases.publish)
 

@@ -327,6 +327,10 @@ class Proposal:
         return said + (f"; but {self.differs})" if self.differs else ")")
 
 
+def question_ref_plural(replies: int) -> str:
+    return "1 peer reply" if replies == 1 else f"{replies} peer replies"
+
+
 @dataclass(frozen=True, slots=True)
 class QueueEntry:
     position: int
@@ -335,6 +339,15 @@ class QueueEntry:
     waiting_days: float
     # Merges proposed for this question, best first (an import leaves them for the expert).
     proposals: tuple[Proposal, ...] = ()
+    replies: int = 0  # peer replies to it
+    helpful: int = 0  # officers who marked one of them helpful
+
+    def peer_help(self) -> str:
+        """'2 peer replies, 3 marked helpful: /replies Q-4', or '' for none."""
+        if not self.replies:
+            return ""
+        marked = f", {self.helpful} marked helpful" if self.helpful else ""
+        return f"{question_ref_plural(self.replies)}{marked}: /replies {self.question.ref}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from tests.botkit import (
     running,
     set_authority,
 )
-from tests.conftest import officer
+from tests.conftest import REPO, officer
 from tests.fakediscord import async_test
 from tests.stories import COCO, count, new
 
@@ -66,7 +66,8 @@ def test_a_follower_who_joins_later_gets_the_reply_once(
 ) -> None:
     q = new(exchange.ask(alice, COCO)).question
     exchange.reply(hampshire, q.ref, EXPERIENCE)
-    exchange.follow(bob, q.ref)  # joins after the reply: it is listed for him, not resent
+    exchange.follow(bob, q.ref)  # joins after the reply: sent it once, on joining
+    assert [d.reply.ref for d in exchange.owed_deliveries("test:bob") if d.reply] == ["R-1"]
     for delivery in exchange.owed_deliveries("test:"):
         exchange.mark_sent(delivery.id)
     exchange.reply(hampshire, q.ref, "And the assessors wanted our network diagram updated.")
@@ -280,3 +281,65 @@ def test_the_console_story_the_asker_marks_it_solved(exchange: Exchange) -> None
     assert "Noted: R-1 answered your question, so your ask no longer waits" in output
     assert "  (it answered 1 asker's question)" in output
     assert output.rstrip().endswith("The queue is empty: every question has an answer.")
+
+
+def test_the_peer_support_example_tells_the_whole_story(exchange: Exchange) -> None:
+    script = (REPO / "examples" / "peer-support.txt").read_text(encoding="utf-8")
+    out = io.StringIO()
+    lines = [line for line in script.splitlines() if line and not line.startswith("#")]
+    assert Console(exchange, out, echo=True).run(lines) == 0
+    output = out.getvalue()
+
+    peer = "A peer's experience on Q-1 (R-1, from Hampshire County Council)"
+    assert f"📬 to Helen Cartwright: {peer}" in output
+    assert f"📬 to Paul Hextall: {peer}" in output
+    assert "Noted: R-1 answered your question" in output
+    assert "1 peer reply, 1 marked helpful: /replies Q-1" in output
+    published = output.split("> /publish\n")[1]
+    assert "Asked by: Derbyshire County Council, East Midlands Broadband Consortium" in published
+    assert "First shared by Hampshire County Council." in published
+    assert published.count("📬 to Helen Cartwright: answer to Q-1") == 1
+    joined_late = output.split("Rutland County Council> /follow Q-1\n")[1]
+    assert joined_late.count(f"📬 to Rita Patel: {peer}") == 1  # the reply, once
+
+
+@pytest.mark.parametrize(
+    ("who", "ref", "error", "message"),
+    [
+        ("officer", "R-1", NotAllowed, "Only the PSN expert can endorse replies."),
+        ("expert", "R-7", NotFound, "There is no reply R-7."),
+    ],
+)
+def test_bad_endorsements_are_refused_and_change_nothing(
+    exchange: Exchange,
+    alice: Actor,
+    hampshire: Actor,
+    expert: Actor,
+    who: str,
+    ref: str,
+    error: type,
+    message: str,
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+    events = count(exchange, "events")
+    with pytest.raises(error, match=message):
+        exchange.endorse({"officer": alice, "expert": expert}[who], ref)
+    assert count(exchange, "events") == events
+    assert count(exchange, "answers") == 0
+
+
+def test_an_endorsement_can_be_edited_and_keeps_the_links(
+    exchange: Exchange, alice: Actor, hampshire: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.reply(hampshire, q.ref, EXPERIENCE, [LINK])
+
+    answer = exchange.endorse(expert, "R-1", "Yes: your last CoCo submission is the start.")
+
+    assert answer.body == (
+        "Yes: your last CoCo submission is the start.\n\nFirst shared by Hampshire County Council."
+    )
+    assert answer.links == (LINK,)
+    [event] = [e for e in exchange.store.events.all("endorsed")]
+    assert event["question_id"] == q.id

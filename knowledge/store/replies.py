@@ -76,6 +76,20 @@ class Replies:
         )
         return count == 1
 
+    def counts(self, question_ids: list[int]) -> dict[int, tuple[int, int]]:
+        """(replies, helpful marks) of each question that has replies."""
+        if not question_ids:
+            return {}
+        rows = self._db.rows_for_ids(
+            """SELECT r.question_id, COUNT(DISTINCT r.id) AS replies,
+                      COUNT(m.reply_id) AS helpful
+               FROM replies r LEFT JOIN reply_marks m
+                 ON m.reply_id = r.id AND m.kind = 'helpful'
+               WHERE r.question_id IN ({ids}) GROUP BY r.question_id""",
+            question_ids,
+        )
+        return {int(r["question_id"]): (int(r["replies"]), int(r["helpful"])) for r in rows}
+
     def count_since(self, officer_id: int, since: datetime) -> int:
         row = self._db.one(
             "SELECT COUNT(*) AS n FROM replies WHERE officer_id = ? AND created_at > ?",

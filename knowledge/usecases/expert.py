@@ -49,6 +49,7 @@ class ExpertUseCases:
         now = self.uow.now()
         queued = self.uow.questions.queue(limit, offset)
         proposals = self.uow.proposals.pending(question.id for question, _ in queued)
+        peers = self.uow.replies.counts([question.id for question, _ in queued])
         return [
             QueueEntry(
                 position=offset + n,
@@ -56,6 +57,8 @@ class ExpertUseCases:
                 authority_names=names,
                 waiting_days=days_between(now, question.waiting_since),
                 proposals=proposals.get(question.id, ()),
+                replies=peers.get(question.id, (0, 0))[0],
+                helpful=peers.get(question.id, (0, 0))[1],
             )
             for n, (question, names) in enumerate(queued, start=1)
         ]
@@ -129,6 +132,33 @@ class ExpertUseCases:
                 actor_id=expert.id,
                 now=now,
                 question_id=question.id,
+                version=answer.version,
+            )
+        return answer
+
+    def endorse(self, actor: Actor, ref: str | int, text: str | None = None) -> Answer:
+        """Make a peer reply (as it is, or as the expert edits it) the official answer's draft
+        for the next release, with its links, credited to the authority that shared it."""
+        rules.require(actor, Role.EXPERT, "endorse replies")
+        named = self.settings.exchange.name_authorities_in_replies
+        wanted = texts.reply_id(ref)
+        reply = self.uow.replies.get(wanted, name_authority=named)
+        if reply is None:
+            raise NotFound(f"There is no reply R-{wanted}.")
+        credit = (
+            f"First shared by {reply.authority}."
+            if reply.authority
+            else ("First shared by another authority on the exchange.")
+        )
+        body = f"{(text or reply.text).strip()}\n\n{credit}"
+        with self.uow as uow:  # one transaction: the draft and the record of its source
+            answer = self.answer(actor, reply.question_id, body, reply.links)
+            uow.events.record(
+                "endorsed",
+                actor_id=rules.officer(uow, actor).id,
+                now=uow.now(),
+                question_id=reply.question_id,
+                reply=reply.id,
                 version=answer.version,
             )
         return answer

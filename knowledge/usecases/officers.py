@@ -40,7 +40,7 @@ from knowledge.schedule import cron, next_fire
 from knowledge.store import fts_query
 from knowledge.unit_of_work import UnitOfWork
 from knowledge.usecases import rules
-from knowledge.usecases.outbox import owe_reply
+from knowledge.usecases.outbox import owe_replies_so_far, owe_reply
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +329,7 @@ class OfficerUseCases:
             if draft is not None:
                 resolution = Resolution.FOLLOWED_OTHER if other else Resolution.FOLLOWED
                 uow.drafts.resolve(draft.id, resolution, now)
+            owe_replies_so_far(uow, question.id, asker)
             uow.events.record(
                 "followed",
                 actor_id=asker.id,

@@ -17,6 +17,7 @@ from knowledge.models import (
     FailingMessage,
     MessageKind,
     Notice,
+    Officer,
     OwedMessage,
     Role,
     retry_delay_seconds,
@@ -91,6 +92,25 @@ def owe_reply(uow: UnitOfWork, question_id: int, reply_id: int, author_id: int) 
         if asker.officer_id != author_id
         and asker.officer_id is not None
         and uow.officers.reply_notices(asker.officer_id)
+    )
+
+
+def owe_replies_so_far(uow: UnitOfWork, question_id: int, follower: Officer) -> int:
+    """A new follower is sent the question's peer replies shared before they joined (once
+    each; none of their own, none if they turned reply notices off)."""
+    if not uow.officers.reply_notices(follower.id):
+        return 0
+    return sum(
+        owe(
+            uow,
+            MessageKind.REPLY,
+            question_id,
+            follower.user_key,
+            follower.id,
+            reply_id=reply.id,
+        )
+        for reply in uow.replies.of_question(question_id, name_authority=False)
+        if reply.author_id != follower.id
     )
 
 
