@@ -82,10 +82,20 @@ class Digest:
     waiting_limit_days: int
     authorities_named: bool = True
     notes: tuple[str, ...] = field(default=())
+    peer_replies: int = 0  # shared by officers in the window
+    endorsed: int = 0  # peer replies the expert made official answers
+    solved_by_peers: int = 0  # asks a peer reply answered
+    top_sharers: tuple[tuple[str, int], ...] = ()  # authorities that shared most (if named)
 
     @property
     def empty(self) -> bool:
-        return not (self.asked or self.published or self.answered_from_store or self.waiting)
+        return not (
+            self.asked
+            or self.published
+            or self.answered_from_store
+            or self.waiting
+            or self.peer_replies
+        )
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -107,6 +117,7 @@ def build_digest(
     if until <= since:
         raise ValueError("a digest window must end after it starts")
     asks = reports.asks_between(since, until)
+    shared, endorsed, solved, sharers = reports.peer_activity(since, until)
     new_questions = reports.questions_created_between(since, until)
     taken = reports.answered_from_store_between(since, until)
     answered = len({q for q in reports.event_questions("answer_written", since, until) if q})
@@ -168,6 +179,10 @@ def build_digest(
         themes=_themes([(a.question_id, a.text) for a in asks], normalise),
         waiting_limit_days=waiting_limit_days,
         authorities_named=name_authorities,
+        peer_replies=shared,
+        endorsed=endorsed,
+        solved_by_peers=solved,
+        top_sharers=tuple(sharers[:3]) if name_authorities else (),
     )
 
 
@@ -230,6 +245,17 @@ def to_markdown(digest: Digest, zone: ZoneInfo) -> str:
             else "."
         ),
     ]
+    if digest.peer_replies or digest.endorsed or digest.solved_by_peers:
+        peers = (
+            f"**Peer support:** {plural(digest.peer_replies, 'reply')} shared by officers, "
+            f"{digest.solved_by_peers} "
+            f"{'question' if digest.solved_by_peers == 1 else 'questions'} solved by a peer's "
+            f"reply, {digest.endorsed} endorsed by the expert as the answer."
+        )
+        if digest.top_sharers:
+            named = ", ".join(f"{inert(name)} ({n})" for name, n in digest.top_sharers)
+            peers += f" Shared most: {named}."
+        lines.append(peers)
     if digest.median_days_to_answer is not None and digest.p90_days_to_answer is not None:
         lines.append(
             f"Time from first ask to published answer: median {digest.median_days_to_answer:.1f} "

@@ -514,7 +514,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "helpful and solved",
         # An officer marks a peer reply helpful (once), or says it answered their question:
         # that ask then counts no more in the expert's queue (asks.solved_by).
-        """
+        fts_sql("replies", "text")
+        + """
 CREATE TABLE reply_marks (
   reply_id INTEGER NOT NULL REFERENCES replies(id),
   officer_id INTEGER NOT NULL REFERENCES officers(id),

@@ -5,6 +5,7 @@ Office answer; officers can turn these notices off."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 
@@ -343,3 +344,35 @@ def test_an_endorsement_can_be_edited_and_keeps_the_links(
     assert answer.links == (LINK,)
     [event] = [e for e in exchange.store.events.all("endorsed")]
     assert event["question_id"] == q.id
+
+
+def test_the_digest_counts_peer_support_and_names_who_shared_most(
+    exchange: Exchange, alice: Actor, hampshire: Actor, expert: Actor, clock: object
+) -> None:
+    from tests.conftest import STEERING
+
+    start = exchange.clock()
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+    exchange.reply(hampshire, q.ref, "The assessors also asked for our patching policy.")
+    exchange.mark_reply(alice, "R-1", solved=True)
+    exchange.endorse(expert, "R-1")
+
+    digest = exchange.digest(STEERING, since=start - timedelta(minutes=1))
+    text = exchange.digest_markdown(digest)
+
+    assert (digest.peer_replies, digest.solved_by_peers, digest.endorsed) == (2, 1, 1)
+    assert (
+        "**Peer support:** 2 replies shared by officers, 1 question solved by a peer's reply, "
+        "1 endorsed by the expert as the answer. Shared most: Hampshire County Council (2)."
+    ) in text
+    assert "Hana" not in text  # authorities, never officers
+
+
+def test_search_finds_a_question_by_its_peer_replies(
+    exchange: Exchange, alice: Actor, hampshire: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    assert exchange.search("assessors") == []
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+    assert [h.question.id for h in exchange.search("assessors")] == [q.id]

@@ -41,6 +41,11 @@ ASKS_FTS_VERSION = next(
     if name == "every wording searchable"
 )
 ASKS_FTS_TRIGGERS = {"asks_ai", "asks_ad", "asks_au"}
+# And peer replies theirs ("helpful and solved").
+REPLIES_FTS_VERSION = next(
+    version for version, (name, _) in enumerate(MIGRATIONS, start=1) if name == "helpful and solved"
+)
+REPLIES_FTS_TRIGGERS = {"replies_ai", "replies_ad", "replies_au"}
 QUESTION = "Will our GCSx Code of Connection compliance carry over to the Public Sector Network?"
 
 
@@ -97,6 +102,7 @@ def test_fts_triggers_exist_after_every_migration(tmp_path: Path, version: int) 
     at_version(path, version)
     expected = FTS_TRIGGERS if version >= FTS_VERSION else set()
     expected |= ASKS_FTS_TRIGGERS if version >= ASKS_FTS_VERSION else set()
+    expected |= REPLIES_FTS_TRIGGERS if version >= REPLIES_FTS_VERSION else set()
     assert triggers(path) == expected
 
     store = Store.open(path)
@@ -107,7 +113,7 @@ def test_fts_triggers_exist_after_every_migration(tmp_path: Path, version: int) 
         assert store.check() == []
     finally:
         store.close()
-    assert triggers(path) == FTS_TRIGGERS | ASKS_FTS_TRIGGERS
+    assert triggers(path) == FTS_TRIGGERS | ASKS_FTS_TRIGGERS | REPLIES_FTS_TRIGGERS
 
 
 def test_each_migration_step_applied_through_the_store_keeps_the_triggers(tmp_path: Path) -> None:

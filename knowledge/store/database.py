@@ -23,7 +23,12 @@ log = logging.getLogger(__name__)
 
 _IDS_PER_QUERY = 500  # well under SQLite's older default of 999 parameters
 
-FTS_TABLES = {"questions": "questions_fts", "answers": "answers_fts", "asks": "asks_fts"}
+FTS_TABLES = {
+    "questions": "questions_fts",
+    "answers": "answers_fts",
+    "asks": "asks_fts",
+    "replies": "replies_fts",
+}
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 

@@ -221,13 +221,18 @@ class Questions:
                  WHERE asks_fts MATCH ? AND a.import_id IS NULL
                  AND q.status IN {_LIVE_IN} AND q.import_id IS NULL
                  UNION ALL
+                 SELECT q.id, bm25(replies_fts) AS rank
+                 FROM replies_fts JOIN replies r ON r.rowid = replies_fts.rowid
+                 JOIN questions q ON q.id = r.question_id
+                 WHERE replies_fts MATCH ? AND q.status IN {_LIVE_IN} AND q.import_id IS NULL
+                 UNION ALL
                  SELECT q.id, bm25(answers_fts) AS rank
                  FROM answers_fts JOIN answers an ON an.rowid = answers_fts.rowid
                  JOIN questions q ON q.id = an.question_id
                  WHERE answers_fts MATCH ? AND an.release_id IS NOT NULL
                  AND an.marking IS NULL AND q.status = ? AND q.import_id IS NULL
                ) GROUP BY id ORDER BY rank LIMIT ?""",  # noqa: S608
-            [match, *LIVE, match, *LIVE, match, Status.ANSWERED, limit],
+            [match, *LIVE, match, *LIVE, match, *LIVE, match, Status.ANSWERED, limit],
         )
         return [int(r["id"]) for r in rows]
 

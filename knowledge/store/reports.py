@@ -86,6 +86,33 @@ class Reports:
         )
         return [(float(r["score"]), str(r["resolution"])) for r in rows]
 
+    def peer_activity(
+        self, since: datetime, until: datetime
+    ) -> tuple[int, int, int, list[tuple[str, int]]]:
+        """(peer replies shared, replies endorsed, asks solved by a reply, replies by
+        authority, most first) in (since, until]."""
+        window = [stamp(since), stamp(until)]
+        by_authority = [
+            (str(r["name"]), int(r["n"]))
+            for r in self._db.rows(
+                """SELECT au.name, COUNT(*) AS n FROM replies r
+                   JOIN authorities au ON au.id = r.authority_id
+                   WHERE r.created_at > ? AND r.created_at <= ?
+                   GROUP BY au.name ORDER BY n DESC, au.name""",
+                window,
+            )
+        ]
+
+        def events(action: str) -> int:
+            row = self._db.one(
+                "SELECT COUNT(*) AS n FROM events WHERE action = ? AND at > ? AND at <= ?",
+                [action, *window],
+            )
+            return int(row["n"]) if row else 0
+
+        shared = sum(n for _, n in by_authority)
+        return shared, events("endorsed"), events("reply_solved"), by_authority
+
     def merge_scores(self, since: datetime | None, scale: str = "lexical") -> list[float]:
         """The matcher's score (on `scale`) for each pair the expert merged since `since`
         and has not unmerged since (merges recorded before scores were kept are left out;

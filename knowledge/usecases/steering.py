@@ -96,7 +96,8 @@ class SteeringUseCases:
         refused: it would only repeat the last."""
         digest = self.digest(actor, since, until)
         last = self.uow.outbox.last_digest_end()
-        if since is None and last is not None and not (digest.asked or digest.published):
+        active = digest.asked or digest.published or digest.peer_replies
+        if since is None and last is not None and not active:
             raise Conflict(
                 "Nothing has been asked or published since the last digest, so none was "
                 "recorded. `psn-exchange digest --preview` shows where things stand."
