@@ -24,6 +24,7 @@ from bot.render import (
     authorities_wait,
     mine_embed,
     outcome_embed,
+    questions_embed,
     reply_embed,
     search_embed,
     shown,
@@ -313,6 +314,26 @@ class OfficersCog(commands.Cog):
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self.question_choices(current)
+
+    @app_commands.command(name="questions", description="Browse the exchange's questions")
+    @app_commands.describe(
+        topic="Only this topic", which="open (the default), answered or all", page="From 1"
+    )
+    async def questions(
+        self,
+        interaction: Interaction,
+        topic: str | None = None,
+        which: Literal["open", "answered", "all"] = "open",
+        page: app_commands.Range[int, 1, 10_000] = 1,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        size = 10
+        listed, total = await self.bot.call(
+            Exchange.questions, topic, which, limit=size, offset=(page - 1) * size
+        )
+        await interaction.followup.send(
+            embed=questions_embed(listed, total, which, page, -(-total // size)), ephemeral=True
+        )
 
     @app_commands.command(name="replies", description="The peer replies to a question")
     @app_commands.describe(question="The question's id, e.g. Q-12")

@@ -25,6 +25,7 @@ from knowledge.models import (
     AnsweredMatch,
     Delivery,
     DraftAnswer,
+    Listed,
     MyQuestion,
     NewQuestion,
     OpenMatch,
@@ -35,6 +36,7 @@ from knowledge.models import (
 )
 from knowledge.text import (
     is_web_link,
+    listed_line,
     peer_reply_heading,
     plural,
     release_due,
@@ -262,6 +264,33 @@ def authorities_wait(count: int, *, already: bool = False) -> str:
 
 def status_line(question: Question, position: int | None) -> str:
     return status_phrase(question.status.value, position)
+
+
+def questions_embed(
+    listed: list[Listed], total: int, which: str, page: int, pages: int
+) -> discord.Embed:
+    """A page of /questions: each with its status, demand and peer replies."""
+    embed = discord.Embed(title=f"{plural(total, 'question')} ({which})", colour=BLUE)
+    if not listed:
+        embed.description = "No questions match." if page == 1 else f"There is no page {page}."
+        return embed
+    embed.set_footer(text=f"Page {page} of {pages} (/questions page:{page + 1} for more)")
+    return add_fields(
+        embed,
+        [
+            (
+                listed_line(
+                    i.question.ref,
+                    i.question.topic,
+                    i.question.status.value,
+                    i.question.authorities,
+                    i.replies,
+                ),
+                shown(i.question.text),
+            )
+            for i in listed
+        ],
+    )
 
 
 def reply_embed(question: Question, reply: Reply, *, footer: str = "") -> discord.Embed:

@@ -52,6 +52,7 @@ Commands (the same as in Discord):
   /unmerge Q-ID            (expert) undo a merge: the question waits again with its askers
   /reply Q-ID TEXT [| LINK ...]   share your authority's experience on a question
   /replies Q-ID            the peer replies to a question
+  /questions [TOPIC] [open|answered|all] [page N]   browse the exchange's questions
   /endorse R-ID [TEXT]     (expert) a peer reply (or your edit of it) becomes the answer's
                            draft, credited to the authority that shared it
   /helpful R-ID            a peer reply to a question you wait on helped
@@ -168,6 +169,7 @@ class Console:
             "reword": self.cmd_reword,
             "reply": self.cmd_reply,
             "replies": self.cmd_replies,
+            "questions": self.cmd_questions,
             "notify": self.cmd_notify,
             "helpful": self.cmd_helpful,
             "endorse": self.cmd_endorse,
@@ -484,6 +486,32 @@ class Console:
             f"Thank you — your reply is {reply.ref} on Q-{reply.question_id}; "
             "the officers waiting on it are sent it, as a peer's experience."
         )
+
+    def cmd_questions(self, rest: str) -> None:
+        words = rest.split()
+        page = 1
+        if len(words) >= 2 and words[-2].lower() == "page":
+            if not words[-1].isdigit() or int(words[-1]) < 1:
+                raise InvalidInput("Pages are numbered from 1, for example /questions page 2.")
+            page, words = int(words[-1]), words[:-2]
+        which = "open"
+        if words and words[-1].lower() in ("open", "answered", "all"):
+            which, words = words[-1].lower(), words[:-1]
+        topic = " ".join(words) or None
+        size = 20
+        listed, total = self.exchange.questions(topic, which, limit=size, offset=(page - 1) * size)
+        if not listed:
+            self.say("No questions match." if page == 1 else f"There is no page {page}.")
+            return
+        last = -(-total // size)
+        self.say(f"{plural(total, 'question')} ({which}), page {page} of {last}:")
+        for item in listed:
+            q = item.question
+            self.say(
+                "  "
+                + texts.listed_line(q.ref, q.topic, q.status.value, q.authorities, item.replies)
+            )
+            self.say(f"    {q.text}")
 
     def cmd_replies(self, rest: str) -> None:
         if not rest.strip():

@@ -153,6 +153,7 @@ class Exchange:
     reword = _UseCase("officers", OfficerUseCases.reword)
     reply = _UseCase("officers", OfficerUseCases.reply)
     replies = _UseCase("officers", OfficerUseCases.replies)
+    questions = _UseCase("officers", OfficerUseCases.questions)
     mark_reply = _UseCase("officers", OfficerUseCases.mark_reply)
     set_reply_notices = _UseCase("officers", OfficerUseCases.set_reply_notices)
     mine = _UseCase("officers", OfficerUseCases.mine)

@@ -198,6 +198,15 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """A question as /questions lists it: with its peer replies, so a waiting one invites
+    another authority's experience."""
+
+    question: Question
+    replies: int
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One recorded action: who did what to which question, when, and its details (an
     answer's version, the question a merge went into, a wording before and after)."""

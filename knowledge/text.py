@@ -488,6 +488,17 @@ def reply_marks(helpful: int, solved: int) -> str:
     return "; ".join(said)
 
 
+def listed_line(ref: str, topic: str, status: str, authorities: int, replies: int) -> str:
+    """One question as /questions lists it, inviting a peer reply while it waits."""
+    waiting = status != "answered"
+    peers = ""
+    if replies:
+        peers = ", 1 peer reply" if replies == 1 else f", {replies} peer replies"
+    invite = f" — /reply {ref} if your authority has been through this" if waiting else ""
+    state = "waiting" if waiting else "answered"
+    return f"{ref} [{topic}, {state}] {plural(authorities, 'authority')}{peers}{invite}"
+
+
 def reworded_message(ref: str, wording: str) -> str:
     """What the one who reworded a question is told, in every channel."""
     return (

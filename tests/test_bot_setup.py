@@ -183,6 +183,7 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
             "helpful",
             "solved",
             "endorse",
+            "questions",
         }
         fake = await fake.restart(place.bot())
         await stop_worker(fake)

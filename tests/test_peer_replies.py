@@ -25,7 +25,7 @@ from tests.botkit import (
     running,
     set_authority,
 )
-from tests.conftest import REPO, officer
+from tests.conftest import REPO, Clock, officer
 from tests.fakediscord import async_test
 from tests.stories import COCO, count, new
 
@@ -376,3 +376,56 @@ def test_search_finds_a_question_by_its_peer_replies(
     assert exchange.search("assessors") == []
     exchange.reply(hampshire, q.ref, EXPERIENCE)
     assert [h.question.id for h in exchange.search("assessors")] == [q.id]
+
+
+def test_questions_can_be_browsed_by_status_and_topic_and_invite_replies(
+    exchange: Exchange, alice: Actor, bob: Actor, hampshire: Actor, expert: Actor
+) -> None:
+    coco = new(exchange.ask(alice, COCO, topic="technical")).question
+    exchange.follow(bob, coco.ref)
+    qos = new(exchange.ask(alice, "How is quality of service handled in the PSN?")).question
+    exchange.reply(hampshire, coco.ref, EXPERIENCE)
+    exchange.answer(expert, qos.ref, "Six classes of service.")
+    exchange.publish(expert)
+
+    waiting, total = exchange.questions()
+    assert total == 1
+    assert [(i.question.id, i.replies) for i in waiting] == [(coco.id, 1)]
+    assert [i.question.id for i in exchange.questions(which="answered")[0]] == [qos.id]
+    assert exchange.questions(which="all")[1] == 2
+    assert exchange.questions("Technical")[1] == 1
+    assert exchange.questions("procurement")[1] == 0
+    with pytest.raises(InvalidInput, match="choose open, answered or all"):
+        exchange.questions(which="closed")
+    with pytest.raises(InvalidInput, match="is not a topic here"):
+        exchange.questions("weather")
+
+
+def test_the_console_pages_through_questions(exchange: Exchange, clock: Clock) -> None:
+    from knowledge.cli import OPERATOR
+    from knowledge.importer import import_file
+
+    clock.advance(days=30)  # the workshop's questions were asked on its afternoon
+    import_file(exchange, OPERATOR, REPO / "examples" / "workshop-questions.jsonl")
+    open_now = exchange.questions()[1]
+    assert open_now > 20
+    lines = ["/questions", "/questions page 2", "/questions page 0", "/questions all page 9"]
+    out = io.StringIO()
+    assert Console(exchange, out, echo=True).run(lines) == 0
+    output = out.getvalue()
+    assert f"{open_now} questions (open), page 1 of 2:" in output
+    assert f"{open_now} questions (open), page 2 of 2:" in output
+    assert "Q-7 [other, waiting] 1 authority — /reply Q-7 if your authority has" in output
+    assert "⚠ Pages are numbered from 1" in output
+    assert "There is no page 9." in output
+
+
+@async_test
+async def test_discord_lists_questions_a_page_at_a_time(place: Place) -> None:
+    async with running(place) as fake:
+        alice = fake.member("Alice")
+        await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        turn = await fake.slash(alice, "questions", {"which": "open"}, channel=place.general)
+        listed = reply_of(turn)
+        assert "1 question (open)" in listed.text
+        assert "/reply Q-1 if your authority has been through this" in listed.text

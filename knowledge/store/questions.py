@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +81,25 @@ class Questions:
             _QUESTION_SELECT + " WHERE q.id IN ({ids}) AND q.import_id IS NULL", ids
         )
         return {row["id"]: _question(row) for row in rows}
+
+    def browse(
+        self, statuses: Sequence[Status], topic: str | None, limit: int, offset: int
+    ) -> tuple[list[Question], int]:
+        """Questions in `statuses` (and `topic`), most wanted first, one page; and how many
+        there are in all."""
+        where = f"q.status IN ({marks(len(statuses))}) AND q.import_id IS NULL"
+        params: list[object] = list(statuses)
+        if topic is not None:
+            where += " AND q.topic = ?"
+            params.append(topic)
+        rows = self._db.rows(
+            _QUESTION_SELECT
+            + f" WHERE {where} ORDER BY q.demand DESC, q.waiting_since ASC, q.id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        # `where` holds only placeholders and fixed text; the values are parameters.
+        total = self._db.one(f"SELECT COUNT(*) AS n FROM questions q WHERE {where}", params)  # noqa: S608
+        return [_question(row) for row in rows], int(total["n"]) if total else 0
 
     def place(self, question_id: int) -> str | None:
         row = self._db.one("SELECT place FROM questions WHERE id = ?", [question_id])

@@ -21,6 +21,7 @@ from knowledge.models import (
     Draft,
     Followed,
     Link,
+    Listed,
     MyQuestion,
     NewQuestion,
     Officer,
@@ -406,8 +407,7 @@ class OfficerUseCases:
             ask = uow.asks.active(reply.question_id, who.id)
             if ask is None:
                 raise NotAllowed(
-                    f"Only officers who asked or follow Q-{reply.question_id} can mark its "
-                    "replies."
+                    f"Only officers who asked or follow Q-{reply.question_id} can mark its replies."
                 )
             if not uow.replies.mark(reply.id, who.id, kind, now):
                 raise InvalidInput(f"You have already marked {reply.ref} {kind}.")
@@ -423,6 +423,24 @@ class OfficerUseCases:
             marked = uow.replies.get(reply.id, name_authority=named)
             assert marked is not None
         return marked
+
+    def questions(
+        self, topic: str | None = None, which: str = "open", *, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Listed], int]:
+        """The exchange's questions for anyone to browse and circulate: `which` is "open"
+        (waiting for an answer), "answered" or "all"; most wanted first, one page; and how
+        many there are in all."""
+        chosen = {
+            "open": (Status.OPEN, Status.IN_RELEASE),
+            "answered": (Status.ANSWERED,),
+            "all": (Status.OPEN, Status.IN_RELEASE, Status.ANSWERED),
+        }.get(which.lower())
+        if chosen is None:
+            raise InvalidInput(f"{which[:20]!r}: choose open, answered or all.")
+        wanted = rules.resolve_topic(self.settings, topic) if topic else None
+        page, total = self.uow.questions.browse(chosen, wanted, max(1, min(limit, 50)), offset)
+        counts = self.uow.replies.counts([q.id for q in page])
+        return [Listed(q, counts.get(q.id, (0, 0))[0]) for q in page], total
 
     def replies(self, ref: str | int) -> tuple[Question, list[Reply]]:
         """A question's peer replies, oldest first (anyone may read them)."""
