@@ -365,6 +365,24 @@ class ExpertCog(commands.Cog):
         )
 
     @app_commands.command(
+        name="hide",
+        description="(Expert, admin) Withdraw a peer reply from view; its author is told",
+    )
+    @app_commands.describe(reply="e.g. R-12", reason="Why: its author is told")
+    @app_commands.guild_only()
+    async def hide(
+        self, interaction: Interaction, reply: str, reason: app_commands.Range[str, 3, 500]
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        hidden = await self.bot.call(
+            Exchange.hide_reply, self.bot.actor(interaction.user), reply, reason
+        )
+        self.bot.deliveries_due.set()
+        await interaction.followup.send(
+            f"{hidden.ref} is hidden; its author is told why.", ephemeral=True
+        )
+
+    @app_commands.command(
         name="endorse", description="(Expert) Make a peer reply the answer's draft, credited"
     )
     @app_commands.describe(reply="e.g. R-12", text="Your edit of it (optional)")

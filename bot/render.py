@@ -40,6 +40,7 @@ from knowledge.text import (
     peer_reply_heading,
     plural,
     release_due,
+    reply_hidden_message,
     reply_marks,
     status_phrase,
     wait_on,
@@ -198,6 +199,14 @@ def posted_question(question: Question, authority: str | None) -> str:
 
 def delivery_embed(delivery: Delivery) -> discord.Embed:
     question = delivery.question
+    if delivery.kind == "reply_hidden" and delivery.reply is not None:
+        return discord.Embed(
+            title=f"Your reply {delivery.reply.ref} was withdrawn from view",
+            description=shown(
+                reply_hidden_message(question.ref, delivery.reply.ref, delivery.reply.hidden_reason)
+            ),
+            colour=AMBER,
+        )
     if delivery.kind == "reply" and delivery.reply is not None:
         return reply_embed(question, delivery.reply, footer="/notify replies off stops these.")
     if delivery.kind == "unmerged":

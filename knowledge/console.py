@@ -55,6 +55,7 @@ Commands (the same as in Discord):
   /questions [TOPIC] [open|answered|all] [page N]   browse the exchange's questions
   /endorse R-ID [TEXT]     (expert) a peer reply (or your edit of it) becomes the answer's
                            draft, credited to the authority that shared it
+  /hide R-ID REASON        (expert, admin) withdraw a peer reply from view; its author is told
   /helpful R-ID            a peer reply to a question you wait on helped
   /solved R-ID             a peer reply answered your question (it leaves the expert's queue
                            for you)
@@ -120,6 +121,10 @@ def format_delivery(delivery: Delivery) -> str:
             + texts.peer_reply_heading(question.ref, reply.ref, reply.authority)
             + f'\n  "{reply.text}"{links}\n  (/notify replies off stops these)'
         )
+    if delivery.kind == "reply_hidden" and delivery.reply is not None:
+        return f"📬 to {who}: " + texts.reply_hidden_message(
+            question.ref, delivery.reply.ref, delivery.reply.hidden_reason
+        )
     if delivery.kind == "unmerged":
         return (
             f"📬 to {who}: the expert found your question {question.ref} "
@@ -173,6 +178,7 @@ class Console:
             "notify": self.cmd_notify,
             "helpful": self.cmd_helpful,
             "endorse": self.cmd_endorse,
+            "hide": self.cmd_hide,
             "solved": self.cmd_solved,
             "sensitive": self.cmd_sensitive,
             "drafts": self.cmd_drafts,
@@ -535,6 +541,13 @@ class Console:
             f"Endorsed: the answer to Q-{answer.question_id} (version {answer.version}) is now "
             "that reply, credited to its authority; it goes out with the next /publish."
         )
+
+    def cmd_hide(self, rest: str) -> None:
+        ref, _, reason = rest.strip().partition(" ")
+        if not ref or not reason.strip():
+            raise InvalidInput("Use /hide R-ID REASON (its author is told the reason).")
+        reply = self.exchange.hide_reply(self.actor, ref, reason)
+        self.say(f"{reply.ref} is hidden; its author is told why.")
 
     def cmd_helpful(self, rest: str) -> None:
         if not rest.strip():

@@ -179,6 +179,7 @@ class Exchange:
     discard = _UseCase("expert", ExpertUseCases.discard)
     mark_sensitive = _UseCase("expert", ExpertUseCases.mark_sensitive)
     endorse = _UseCase("expert", ExpertUseCases.endorse)
+    hide_reply = _UseCase("expert", ExpertUseCases.hide_reply)
     distinct = _UseCase("expert", ExpertUseCases.distinct)
     publish = _UseCase("expert", ExpertUseCases.publish)
 

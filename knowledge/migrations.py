@@ -418,7 +418,10 @@ CREATE TABLE replies (
   authority_id INTEGER NOT NULL REFERENCES authorities(id),
   text TEXT NOT NULL,
   links TEXT NOT NULL DEFAULT '[]',
-  created_at TEXT NOT NULL
+  created_at TEXT NOT NULL,
+  hidden_at TEXT,
+  hidden_by INTEGER REFERENCES officers(id),
+  hidden_reason TEXT
 );
 CREATE INDEX idx_replies_question ON replies(question_id);
 CREATE INDEX idx_replies_officer ON replies(officer_id, created_at);
@@ -427,7 +430,8 @@ CREATE TABLE outbox_next (
   id INTEGER PRIMARY KEY,
   key TEXT NOT NULL UNIQUE,
   kind TEXT NOT NULL CHECK (
-    kind IN ('answer', 'merged', 'unmerged', 'reply', 'digest', 'release_reminder', 'overdue')
+    kind IN ('answer', 'merged', 'unmerged', 'reply', 'reply_hidden', 'digest',
+             'release_reminder', 'overdue')
   ),
   recipient TEXT,
   recipient_is_place INTEGER NOT NULL DEFAULT 0,

@@ -67,6 +67,7 @@ class MessageKind(StrEnum):
     MERGED = "merged"
     UNMERGED = "unmerged"  # a merged question given back its askers
     REPLY = "reply"  # an officer's experience on a question, for the others waiting on it
+    REPLY_HIDDEN = "reply_hidden"  # to its author: the expert or an admin withdrew it
     DIGEST = "digest"
     RELEASE_REMINDER = "release_reminder"
     OVERDUE = "overdue"
@@ -191,6 +192,7 @@ class Reply:
     author_id: int | None = None  # the officer who shared it (never shown)
     helpful: int = 0  # officers who marked it helpful
     solved: int = 0  # askers it answered
+    hidden_reason: str | None = None  # why the expert or an admin withdrew it, if they did
 
     @property
     def ref(self) -> str:

@@ -499,6 +499,15 @@ def listed_line(ref: str, topic: str, status: str, authorities: int, replies: in
     return f"{ref} [{topic}, {state}] {plural(authorities, 'authority')}{peers}{invite}"
 
 
+def reply_hidden_message(ref: str, reply_ref: str, reason: str | None) -> str:
+    """What a reply's author is told when the expert or an admin withdraws it."""
+    why = f": {reason}" if reason else "."
+    return (
+        f"Your reply {reply_ref} on {ref} was withdrawn from view by the PSN team{why} "
+        "It is kept in the audit trail; ask an exchange admin if you think this is wrong."
+    )
+
+
 def reworded_message(ref: str, wording: str) -> str:
     """What the one who reworded a question is told, in every channel."""
     return (

@@ -184,6 +184,7 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
             "solved",
             "endorse",
             "questions",
+            "hide",
         }
         fake = await fake.restart(place.bot())
         await stop_worker(fake)

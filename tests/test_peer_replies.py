@@ -429,3 +429,53 @@ async def test_discord_lists_questions_a_page_at_a_time(place: Place) -> None:
         listed = reply_of(turn)
         assert "1 question (open)" in listed.text
         assert "/reply Q-1 if your authority has been through this" in listed.text
+
+
+def test_a_hidden_reply_leaves_every_view_and_its_author_is_told(
+    exchange: Exchange, alice: Actor, bob: Actor, hampshire: Actor, expert: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.follow(bob, q.ref)
+    exchange.reply(hampshire, q.ref, EXPERIENCE)  # owed to Alice and Bob, not yet sent
+
+    hidden = exchange.hide_reply(expert, "R-1", "It names a supplier's pricing.")
+
+    assert hidden.ref == "R-1"
+    assert exchange.replies(q.ref)[1] == []
+    assert exchange.search("assessors") == []
+    owed = exchange.owed_deliveries("test:")
+    assert [(d.kind, d.recipient) for d in owed] == [("reply_hidden", "test:hana")]
+    assert owed[0].reply is not None
+    assert owed[0].reply.hidden_reason == "It names a supplier's pricing."
+    with pytest.raises(NotFound, match="There is no reply R-1"):
+        exchange.mark_reply(alice, "R-1")
+    with pytest.raises(NotFound):
+        exchange.endorse(expert, "R-1")
+    [event] = exchange.store.events.all("reply_hidden")
+    assert "supplier" in event["detail"]
+
+
+@pytest.mark.parametrize(
+    ("who", "reason", "error", "message"),
+    [
+        ("officer", "Off topic.", NotAllowed, "Only the PSN expert and exchange admins"),
+        ("expert", "", InvalidInput, "Say why the reply is hidden"),
+    ],
+)
+def test_bad_hides_are_refused_and_change_nothing(
+    exchange: Exchange,
+    alice: Actor,
+    hampshire: Actor,
+    expert: Actor,
+    who: str,
+    reason: str,
+    error: type,
+    message: str,
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+    events = count(exchange, "events")
+    with pytest.raises(error, match=message):
+        exchange.hide_reply({"officer": alice, "expert": expert}[who], "R-1", reason)
+    assert count(exchange, "events") == events
+    assert len(exchange.replies(q.ref)[1]) == 1

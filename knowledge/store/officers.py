@@ -99,6 +99,10 @@ class Officers:
         row = self._db.one("SELECT display_name FROM officers WHERE id = ?", [officer_id])
         return row["display_name"] if row else None
 
+    def by_id(self, officer_id: int) -> Officer | None:
+        row = self._db.one(_OFFICER_SELECT + " WHERE o.id = ?", [officer_id])
+        return _officer(row) if row else None
+
     def reply_notices(self, officer_id: int) -> bool:
         """Whether the officer hears of peer replies to questions they wait on."""
         row = self._db.one("SELECT reply_notices FROM officers WHERE id = ?", [officer_id])

@@ -243,7 +243,8 @@ class Questions:
                  SELECT q.id, bm25(replies_fts) AS rank
                  FROM replies_fts JOIN replies r ON r.rowid = replies_fts.rowid
                  JOIN questions q ON q.id = r.question_id
-                 WHERE replies_fts MATCH ? AND q.status IN {_LIVE_IN} AND q.import_id IS NULL
+                 WHERE replies_fts MATCH ? AND r.hidden_at IS NULL
+                 AND q.status IN {_LIVE_IN} AND q.import_id IS NULL
                  UNION ALL
                  SELECT q.id, bm25(answers_fts) AS rank
                  FROM answers_fts JOIN answers an ON an.rowid = answers_fts.rowid

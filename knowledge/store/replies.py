@@ -11,13 +11,14 @@ from knowledge.store.database import Database, parse_stamp, stamp
 
 _REPLY_SELECT = """
 SELECT r.id, r.question_id, r.text, r.links, r.created_at, au.name AS authority,
-       r.officer_id,
+       r.officer_id, r.hidden_reason,
        (SELECT COUNT(*) FROM reply_marks m WHERE m.reply_id = r.id AND m.kind = 'helpful')
          AS helpful,
        (SELECT COUNT(*) FROM reply_marks m WHERE m.reply_id = r.id AND m.kind = 'solved')
          AS solved
 FROM replies r JOIN authorities au ON au.id = r.authority_id
 """
+_VISIBLE = " AND r.hidden_at IS NULL"
 
 
 def _reply(row: dict[str, Any], name_authority: bool) -> Reply:
@@ -31,6 +32,7 @@ def _reply(row: dict[str, Any], name_authority: bool) -> Reply:
         author_id=row["officer_id"],
         helpful=row["helpful"],
         solved=row["solved"],
+        hidden_reason=row["hidden_reason"],
     )
 
 
@@ -63,7 +65,8 @@ class Replies:
     def of_question(self, question_id: int, *, name_authority: bool) -> list[Reply]:
         """A question's replies, oldest first."""
         rows = self._db.rows(
-            _REPLY_SELECT + " WHERE r.question_id = ? ORDER BY r.id", [question_id]
+            _REPLY_SELECT + " WHERE r.question_id = ?" + _VISIBLE + " ORDER BY r.id",
+            [question_id],
         )
         return [_reply(row, name_authority) for row in rows]
 
@@ -85,10 +88,26 @@ class Replies:
                       COUNT(m.reply_id) AS helpful
                FROM replies r LEFT JOIN reply_marks m
                  ON m.reply_id = r.id AND m.kind = 'helpful'
-               WHERE r.question_id IN ({ids}) GROUP BY r.question_id""",
+               WHERE r.question_id IN ({ids}) AND r.hidden_at IS NULL
+               GROUP BY r.question_id""",
             question_ids,
         )
         return {int(r["question_id"]): (int(r["replies"]), int(r["helpful"])) for r in rows}
+
+    def hide(self, reply_id: int, by: int, reason: str, now: datetime) -> int:
+        """Withdraw a reply from view; its deliveries not yet sent are dropped (how many)."""
+        self._db.write(
+            "UPDATE replies SET hidden_at = ?, hidden_by = ?, hidden_reason = ? WHERE id = ?",
+            [stamp(now), by, reason, reply_id],
+        )
+        return self._db.write(
+            "DELETE FROM outbox WHERE reply_id = ? AND kind = 'reply' AND status = 'owed'",
+            [reply_id],
+        )
+
+    def hidden(self, reply_id: int) -> bool:
+        row = self._db.one("SELECT hidden_at FROM replies WHERE id = ?", [reply_id])
+        return row is not None and row["hidden_at"] is not None
 
     def count_since(self, officer_id: int, since: datetime) -> int:
         row = self._db.one(

@@ -19,6 +19,7 @@ from knowledge.models import (
     Question,
     QueueEntry,
     Release,
+    Reply,
     Role,
     Status,
     drafts_digest,
@@ -136,6 +137,44 @@ class ExpertUseCases:
             )
         return answer
 
+    def hide_reply(self, actor: Actor, ref: str | int, reason: str) -> Reply:
+        """Withdraw a peer reply from view (the expert or an admin), with a reason its author
+        is told; its deliveries not yet sent are dropped; the audit trail keeps it all."""
+        if not (actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
+            raise NotAllowed("Only the PSN expert and exchange admins can hide replies.")
+        why = texts.clean(reason)
+        if len(why) < 3:
+            raise InvalidInput("Say why the reply is hidden: its author is told.")
+        with self.uow as uow:
+            now = uow.now()
+            who = rules.officer(uow, actor)
+            wanted = texts.reply_id(ref)
+            reply = uow.replies.get(wanted, name_authority=True)
+            if reply is None or uow.replies.hidden(wanted):
+                raise NotFound(f"There is no reply R-{wanted} in view.")
+            dropped = uow.replies.hide(reply.id, who.id, why[:500], now)
+            if reply.author_id is not None:
+                author = uow.officers.by_id(reply.author_id)
+                if author is not None:
+                    owe(
+                        uow,
+                        MessageKind.REPLY_HIDDEN,
+                        reply.question_id,
+                        author.user_key,
+                        author.id,
+                        reply_id=reply.id,
+                    )
+            uow.events.record(
+                "reply_hidden",
+                actor_id=who.id,
+                now=now,
+                question_id=reply.question_id,
+                reply=reply.id,
+                reason=why[:500],
+                undelivered=dropped,
+            )
+        return reply
+
     def endorse(self, actor: Actor, ref: str | int, text: str | None = None) -> Answer:
         """Make a peer reply (as it is, or as the expert edits it) the official answer's draft
         for the next release, with its links, credited to the authority that shared it."""
@@ -143,7 +182,7 @@ class ExpertUseCases:
         named = self.settings.exchange.name_authorities_in_replies
         wanted = texts.reply_id(ref)
         reply = self.uow.replies.get(wanted, name_authority=named)
-        if reply is None:
+        if reply is None or self.uow.replies.hidden(wanted):
             raise NotFound(f"There is no reply R-{wanted}.")
         credit = (
             f"First shared by {reply.authority}."

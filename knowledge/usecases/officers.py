@@ -400,7 +400,7 @@ class OfficerUseCases:
             who = rules.officer(uow, actor)
             wanted = texts.reply_id(ref)
             reply = uow.replies.get(wanted, name_authority=named)
-            if reply is None:
+            if reply is None or uow.replies.hidden(wanted):
                 raise NotFound(f"There is no reply R-{wanted}.")
             if reply.author_id == who.id:
                 raise NotAllowed("You cannot mark your own reply; others who wait can.")
