@@ -29,6 +29,10 @@ def _record(entry: PublishedEntry) -> dict[str, Any]:
     }
     if entry.asker_names:
         record["askers"] = list(entry.asker_names)
+    record["peer_replies"] = [
+        {"id": r.ref, "text": r.text, "links": list(r.links), "authority": r.authority}
+        for r in entry.replies
+    ]
     return record
 
 
@@ -66,6 +70,7 @@ def to_csv(entries: list[PublishedEntry]) -> str:
         "written_at",
         "authorities",
         "askers",
+        "peer_replies",
     ]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -74,6 +79,10 @@ def to_csv(entries: list[PublishedEntry]) -> str:
         record["links"] = " ".join(record["links"])
         record["authorities"] = "; ".join(record["authorities"])
         record["askers"] = "; ".join(record.get("askers", []))
+        record["peer_replies"] = "\n\n".join(
+            f"{r['id']} ({r['authority'] or 'another authority'}): {r['text']}"
+            for r in record["peer_replies"]
+        )
         writer.writerow({k: _cell(v) for k, v in record.items()})
     return buffer.getvalue()
 
@@ -121,6 +130,14 @@ def to_markdown(entries: list[PublishedEntry]) -> str:
         if entry.answer.links:
             lines.append("")
         lines += [f"*{_byline(entry, _md_escape)}*", ""]
+        if entry.replies:
+            lines += ["### Peer experience (not the Cabinet Office answer)", ""]
+            for reply in entry.replies:
+                by = _md_escape(reply.authority) if reply.authority else "another authority"
+                lines += [f"**{reply.ref}**, from {by}:", "", inert_lines(reply.text), ""]
+                lines += [f"- {_md_link(link)}" for link in reply.links]
+                if reply.links:
+                    lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -144,7 +161,18 @@ def to_html(entries: list[PublishedEntry]) -> str:
             parts.append("<ul>")
             parts += [f"<li>{_html_link(link)}</li>" for link in entry.answer.links]
             parts.append("</ul>")
-        parts.append(f"<p><em>{esc(_byline(entry))}</em></p></section>")
+        parts.append(f"<p><em>{esc(_byline(entry))}</em></p>")
+        if entry.replies:
+            parts.append("<h3>Peer experience (not the Cabinet Office answer)</h3>")
+        for reply in entry.replies:
+            by = esc(reply.authority) if reply.authority else "another authority"
+            parts.append(f"<h4>{esc(reply.ref)}, from {by}</h4>")
+            parts += _html_paragraphs(reply.text)
+            if reply.links:
+                parts.append("<ul>")
+                parts += [f"<li>{_html_link(link)}</li>" for link in reply.links]
+                parts.append("</ul>")
+        parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

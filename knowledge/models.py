@@ -411,6 +411,7 @@ class PublishedEntry:
     answer: Answer
     authority_names: tuple[str, ...]
     asker_names: tuple[str, ...]
+    replies: tuple[Reply, ...] = ()  # peers' experience beside the answer (never hidden ones)
 
 
 @dataclass(frozen=True, slots=True)

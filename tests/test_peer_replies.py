@@ -5,6 +5,7 @@ Office answer; officers can turn these notices off."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -479,3 +480,40 @@ def test_bad_hides_are_refused_and_change_nothing(
         exchange.hide_reply({"officer": alice, "expert": expert}[who], "R-1", reason)
     assert count(exchange, "events") == events
     assert len(exchange.replies(q.ref)[1]) == 1
+
+
+def test_exports_carry_peer_experience_in_its_own_section_and_never_a_hidden_reply(
+    exchange: Exchange, alice: Actor, hampshire: Actor, expert: Actor
+) -> None:
+    from knowledge.export import RENDERERS
+
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.reply(hampshire, q.ref, f"{EXPERIENCE} <script>alert(1)</script>", [LINK])
+    exchange.reply(hampshire, q.ref, "A reply the expert will hide.")
+    exchange.hide_reply(expert, "R-2", "Off the point.")
+    exchange.answer(expert, q.ref, "Yes, it carries over.")
+    exchange.publish(expert)
+    base = exchange.knowledge_base()
+
+    as_json = json.loads(RENDERERS["json"](base))
+    assert [r["id"] for r in as_json[0]["peer_replies"]] == ["R-1"]
+    assert as_json[0]["peer_replies"][0]["authority"] == HAMPSHIRE
+    markdown = RENDERERS["md"](base)
+    assert "### Peer experience (not the Cabinet Office answer)" in markdown
+    assert "**R-1**, from Hampshire County Council:" in markdown
+    page = RENDERERS["html"](base)
+    assert "<h4>R-1, from Hampshire County Council</h4>" in page
+    assert "<script>" not in page
+    assert "R-1 (Hampshire County Council):" in RENDERERS["csv"](base)
+    for rendered in (markdown, page, json.dumps(as_json)):
+        assert "will hide" not in rendered
+
+
+def test_my_data_lists_my_replies_and_marks(
+    exchange: Exchange, alice: Actor, hampshire: Actor
+) -> None:
+    q = new(exchange.ask(alice, COCO)).question
+    exchange.reply(hampshire, q.ref, EXPERIENCE)
+    exchange.mark_reply(alice, "R-1")
+    assert [m["reply"] for m in exchange.my_data(alice)["reply_marks"]] == ["R-1"]
+    assert [r["reply"] for r in exchange.my_data(hampshire)["replies"]] == ["R-1"]

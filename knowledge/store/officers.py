@@ -149,6 +149,11 @@ class PersonalData:
                           created_at FROM replies WHERE officer_id = ? ORDER BY id""",
                 [officer_id],
             ),
+            "reply_marks": db.rows(
+                """SELECT 'R-' || reply_id AS reply, kind, created_at FROM reply_marks
+                   WHERE officer_id = ? ORDER BY created_at""",
+                [officer_id],
+            ),
             "suggestions": db.rows(
                 """SELECT text, topic, 'Q-' || suggested_question_id AS suggested, score,
                           created_at, resolution FROM drafts WHERE officer_id = ? ORDER BY id""",

@@ -578,9 +578,16 @@ class OfficerUseCases:
             store.asks.authorities_behind(ids) if config.name_authorities_in_answers else {}
         )
         askers = store.asks.asker_names(ids) if config.name_askers_in_exports else {}
+        named = config.name_authorities_in_replies
         # An answer marked OFFICIAL-SENSITIVE is never exported.
         return [
-            PublishedEntry(questions[i], answers[i], authorities.get(i, ()), askers.get(i, ()))
+            PublishedEntry(
+                questions[i],
+                answers[i],
+                authorities.get(i, ()),
+                askers.get(i, ()),
+                tuple(store.replies.of_question(i, name_authority=named)),
+            )
             for i in ids
             if i in answers and not answers[i].sensitive
         ]

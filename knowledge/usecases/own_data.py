@@ -42,6 +42,7 @@ class OwnDataUseCases:
                 "officer": None,
                 "asks": [],
                 "replies": [],
+                "reply_marks": [],
                 "suggestions": [],
                 "deliveries": [],
                 "events": [],
