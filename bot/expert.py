@@ -382,6 +382,32 @@ class ExpertCog(commands.Cog):
             f"{hidden.ref} is hidden; its author is told why.", ephemeral=True
         )
 
+    @app_commands.command(name="endorse-note", description="(Expert) Vouch for a shared note")
+    @app_commands.describe(note="e.g. N-4")
+    @app_commands.guild_only()
+    async def endorse_note(self, interaction: Interaction, note: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        done = await self.bot.call(Exchange.endorse_note, self.bot.actor(interaction.user), note)
+        await interaction.followup.send(
+            f"{done.ref} is endorsed: it is listed first, marked as vouched for.", ephemeral=True
+        )
+
+    @app_commands.command(
+        name="hide-note", description="(Expert, admin) Withdraw a shared note from view"
+    )
+    @app_commands.describe(note="e.g. N-4", reason="Why: the audit trail keeps it")
+    @app_commands.guild_only()
+    async def hide_note(
+        self, interaction: Interaction, note: str, reason: app_commands.Range[str, 3, 500]
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        done = await self.bot.call(
+            Exchange.hide_note, self.bot.actor(interaction.user), note, reason
+        )
+        await interaction.followup.send(
+            f"{done.ref} is hidden; the audit trail keeps why.", ephemeral=True
+        )
+
     @app_commands.command(
         name="endorse", description="(Expert) Make a peer reply the answer's draft, credited"
     )

@@ -23,6 +23,7 @@ from bot.render import (
     answer_embed,
     authorities_wait,
     mine_embed,
+    notes_embed,
     outcome_embed,
     questions_embed,
     reply_embed,
@@ -314,6 +315,39 @@ class OfficersCog(commands.Cog):
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self.question_choices(current)
+
+    @app_commands.command(
+        name="share", description="Share your authority's learning (a case study, a lesson)"
+    )
+    @app_commands.describe(
+        title="A short title",
+        text="What your authority did or learned",
+        links="Web links, separated by spaces (optional)",
+        topic="A topic (optional)",
+    )
+    async def share(
+        self,
+        interaction: Interaction,
+        title: app_commands.Range[str, 3, 200],
+        text: app_commands.Range[str, 1, 4000],
+        links: app_commands.Range[str, 0, 2000] = "",
+        topic: str | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        note = await self.bot.call(
+            Exchange.share_note, self.bot.actor(interaction.user), title, text, links.split(), topic
+        )
+        await interaction.followup.send(
+            f"Thank you — shared as {note.ref} under {note.topic}; /notes lists it.",
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="notes", description="The notes authorities have shared")
+    @app_commands.describe(topic="Only this topic (optional)")
+    async def notes(self, interaction: Interaction, topic: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.call(Exchange.notes, topic)
+        await interaction.followup.send(embed=notes_embed(found), ephemeral=True)
 
     @app_commands.command(name="questions", description="Browse the exchange's questions")
     @app_commands.describe(

@@ -28,6 +28,7 @@ from knowledge.models import (
     Listed,
     MyQuestion,
     NewQuestion,
+    Note,
     OpenMatch,
     Question,
     QueueEntry,
@@ -37,6 +38,7 @@ from knowledge.models import (
 from knowledge.text import (
     is_web_link,
     listed_line,
+    note_line,
     peer_reply_heading,
     plural,
     release_due,
@@ -300,6 +302,23 @@ def questions_embed(
             for i in listed
         ],
     )
+
+
+def notes_embed(notes: list[Note]) -> discord.Embed:
+    """Shared notes, endorsed first: each a field, its links whole."""
+    if not notes:
+        return discord.Embed(
+            title="No shared notes yet", description="/share adds yours.", colour=GREEN
+        )
+    embed = discord.Embed(title=f"Shared notes ({len(notes)})", colour=GREEN)
+    fields = []
+    for note in notes[:25]:
+        links = "\n".join(link_line(link) for link in note.links)
+        room = FIELD_VALUE_MAX - len(links) - 2
+        value = "\n\n".join(p for p in [clip(shown(note.text), max(room, 100)), links] if p)
+        heading = note_line(note.ref, note.title, note.topic, note.authority, note.endorsed)
+        fields.append((clip(shown(heading), 256), clip(value, FIELD_VALUE_MAX)))
+    return add_fields(embed, fields)
 
 
 def reply_embed(question: Question, reply: Reply, *, footer: str = "") -> discord.Embed:

@@ -25,6 +25,7 @@ from knowledge.models import (
     Delivery,
     DraftAnswer,
     NewQuestion,
+    Note,
     OpenMatch,
     Question,
     Role,
@@ -53,6 +54,10 @@ Commands (the same as in Discord):
   /reply Q-ID TEXT [| LINK ...]   share your authority's experience on a question
   /replies Q-ID            the peer replies to a question
   /questions [TOPIC] [open|answered|all] [page N]   browse the exchange's questions
+  /share [TOPIC] TITLE | TEXT [| LINK ...]   share your authority's learning (not a question)
+  /notes [TOPIC]           the shared notes, endorsed first
+  /endorse-note N-ID       (expert) vouch for a shared note
+  /hide-note N-ID REASON   (expert, admin) withdraw a shared note from view
   /endorse R-ID [TEXT]     (expert) a peer reply (or your edit of it) becomes the answer's
                            draft, credited to the authority that shared it
   /hide R-ID REASON        (expert, admin) withdraw a peer reply from view; its author is told
@@ -175,6 +180,10 @@ class Console:
             "reply": self.cmd_reply,
             "replies": self.cmd_replies,
             "questions": self.cmd_questions,
+            "share": self.cmd_share,
+            "notes": self.cmd_notes,
+            "endorse-note": self.cmd_endorse_note,
+            "hide-note": self.cmd_hide_note,
             "notify": self.cmd_notify,
             "helpful": self.cmd_helpful,
             "endorse": self.cmd_endorse,
@@ -371,13 +380,22 @@ class Console:
 
     def cmd_search(self, rest: str) -> None:
         hits = self.exchange.search(rest)
-        if not hits:
+        notes = self.exchange.search_notes(rest)
+        if not hits and not notes:
             self.say("Nothing in the knowledge store matches that yet. You could /ask it.")
             return
         for hit in hits:
             self.say(self.line(hit.question))
             if hit.answer is not None:
                 self.say("    " + format_answer(hit.answer).replace("\n", "\n    "))
+        if notes:
+            self.say("  Shared notes:")
+        for note in notes:
+            self.say("  " + self.note_line(note))
+
+    @staticmethod
+    def note_line(note: Note) -> str:
+        return texts.note_line(note.ref, note.title, note.topic, note.authority, note.endorsed)
 
     @staticmethod
     def line(question: Question, position: int | None = None) -> str:
@@ -518,6 +536,43 @@ class Console:
                 + texts.listed_line(q.ref, q.topic, q.status.value, q.authorities, item.replies)
             )
             self.say(f"    {q.text}")
+
+    def cmd_share(self, rest: str) -> None:
+        topic = None
+        found = _TOPIC.match(rest.strip())
+        if found:
+            topic, rest = found["topic"], found["text"]
+        parts = [p.strip() for p in rest.split(" | ")]
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise InvalidInput(
+                "Use /share TITLE | TEXT, with any links after another |, and a [topic] first "
+                "if you like: /share [procurement] Our PSN framework | What we learned ..."
+            )
+        links = " ".join(parts[2:]).split()
+        note = self.exchange.share_note(self.actor, parts[0], parts[1], links, topic)
+        self.say(f"Thank you — shared as {note.ref} under {note.topic}; /notes lists it.")
+
+    def cmd_notes(self, rest: str) -> None:
+        notes = self.exchange.notes(rest.strip() or None)
+        if not notes:
+            self.say("No shared notes yet. /share adds yours.")
+            return
+        for note in notes:
+            self.say(self.note_line(note))
+            self.say(f"  {note.text}" + "".join(f"\n  → {link}" for link in note.links))
+
+    def cmd_endorse_note(self, rest: str) -> None:
+        if not rest.strip():
+            raise InvalidInput("Use /endorse-note N-ID.")
+        note = self.exchange.endorse_note(self.actor, rest.strip())
+        self.say(f"{note.ref} is endorsed: it is listed first, marked as vouched for.")
+
+    def cmd_hide_note(self, rest: str) -> None:
+        ref, _, reason = rest.strip().partition(" ")
+        if not ref or not reason.strip():
+            raise InvalidInput("Use /hide-note N-ID REASON.")
+        note = self.exchange.hide_note(self.actor, ref, reason)
+        self.say(f"{note.ref} is hidden; the audit trail keeps why.")
 
     def cmd_replies(self, rest: str) -> None:
         if not rest.strip():

@@ -154,6 +154,9 @@ class Exchange:
     reply = _UseCase("officers", OfficerUseCases.reply)
     replies = _UseCase("officers", OfficerUseCases.replies)
     questions = _UseCase("officers", OfficerUseCases.questions)
+    share_note = _UseCase("officers", OfficerUseCases.share_note)
+    notes = _UseCase("officers", OfficerUseCases.notes)
+    search_notes = _UseCase("officers", OfficerUseCases.search_notes)
     mark_reply = _UseCase("officers", OfficerUseCases.mark_reply)
     set_reply_notices = _UseCase("officers", OfficerUseCases.set_reply_notices)
     mine = _UseCase("officers", OfficerUseCases.mine)
@@ -180,6 +183,8 @@ class Exchange:
     mark_sensitive = _UseCase("expert", ExpertUseCases.mark_sensitive)
     endorse = _UseCase("expert", ExpertUseCases.endorse)
     hide_reply = _UseCase("expert", ExpertUseCases.hide_reply)
+    endorse_note = _UseCase("expert", ExpertUseCases.endorse_note)
+    hide_note = _UseCase("expert", ExpertUseCases.hide_note)
     distinct = _UseCase("expert", ExpertUseCases.distinct)
     publish = _UseCase("expert", ExpertUseCases.publish)
 

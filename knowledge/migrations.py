@@ -515,6 +515,43 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ),
     ("peer replies", PEER_REPLIES),
     (
+        "shared notes",
+        # Learning an authority shares that is not tied to a question: a case study, a lesson,
+        # a contract clause that worked. Searchable (title and text), endorsed or hidden by
+        # the expert like replies.
+        """
+CREATE TABLE notes (
+  id INTEGER PRIMARY KEY,
+  officer_id INTEGER REFERENCES officers(id),
+  authority_id INTEGER NOT NULL REFERENCES authorities(id),
+  title TEXT NOT NULL,
+  text TEXT NOT NULL,
+  links TEXT NOT NULL DEFAULT '[]',
+  topic TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  endorsed_at TEXT,
+  endorsed_by INTEGER REFERENCES officers(id),
+  hidden_at TEXT,
+  hidden_by INTEGER REFERENCES officers(id),
+  hidden_reason TEXT
+);
+CREATE INDEX idx_notes_topic ON notes(topic, id);
+CREATE VIRTUAL TABLE notes_fts USING FTS5(title, text, tokenize='porter', content=notes);
+CREATE TRIGGER notes_ai AFTER INSERT ON notes BEGIN
+  INSERT INTO notes_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
+END;
+CREATE TRIGGER notes_ad AFTER DELETE ON notes BEGIN
+  INSERT INTO notes_fts (notes_fts, rowid, title, text)
+    VALUES ('delete', old.rowid, old.title, old.text);
+END;
+CREATE TRIGGER notes_au AFTER UPDATE OF title, text ON notes BEGIN
+  INSERT INTO notes_fts (notes_fts, rowid, title, text)
+    VALUES ('delete', old.rowid, old.title, old.text);
+  INSERT INTO notes_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
+END;
+""",
+    ),
+    (
         "helpful and solved",
         # An officer marks a peer reply helpful (once), or says it answered their question:
         # that ask then counts no more in the expert's queue (asks.solved_by).

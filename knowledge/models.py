@@ -200,6 +200,26 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Note:
+    """Learning an authority shared, not tied to a question (a case study, a lesson)."""
+
+    id: int
+    title: str
+    text: str
+    links: tuple[str, ...]
+    topic: str
+    authority: str | None  # named only where exchange.name_authorities_in_replies is on
+    created_at: datetime
+    endorsed: bool = False  # the expert vouches for it
+    author_id: int | None = None
+    hidden_reason: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"N-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
 class Listed:
     """A question as /questions lists it: with its peer replies, so a waiting one invites
     another authority's experience."""

@@ -508,6 +508,13 @@ def reply_hidden_message(ref: str, reply_ref: str, reason: str | None) -> str:
     )
 
 
+def note_line(ref: str, title: str, topic: str, authority: str | None, endorsed: bool) -> str:
+    """A shared note's heading wherever it is listed."""
+    by = authority or "another authority"
+    mark = " · endorsed by the PSN expert" if endorsed else ""
+    return f"{ref} [{topic}] {title} — shared by {by}{mark}"
+
+
 def reworded_message(ref: str, wording: str) -> str:
     """What the one who reworded a question is told, in every channel."""
     return (

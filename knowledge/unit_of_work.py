@@ -73,6 +73,7 @@ class UnitOfWork:
         self.imports = store.imports
         self.proposals = store.proposals
         self.replies = store.replies
+        self.notes = store.notes
         # How far this process has read the change log (every change up to it is indexed).
         self._seen = 0
         # Per open level (transaction, then savepoints): the log position when it began,

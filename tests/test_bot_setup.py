@@ -185,6 +185,10 @@ async def test_commands_are_synced_on_first_start_and_only_when_they_change(
             "endorse",
             "questions",
             "hide",
+            "share",
+            "notes",
+            "endorse-note",
+            "hide-note",
         }
         fake = await fake.restart(place.bot())
         await stop_worker(fake)

@@ -46,6 +46,11 @@ REPLIES_FTS_VERSION = next(
     version for version, (name, _) in enumerate(MIGRATIONS, start=1) if name == "helpful and solved"
 )
 REPLIES_FTS_TRIGGERS = {"replies_ai", "replies_ad", "replies_au"}
+# And shared notes theirs ("shared notes").
+NOTES_FTS_VERSION = next(
+    version for version, (name, _) in enumerate(MIGRATIONS, start=1) if name == "shared notes"
+)
+NOTES_FTS_TRIGGERS = {"notes_ai", "notes_ad", "notes_au"}
 QUESTION = "Will our GCSx Code of Connection compliance carry over to the Public Sector Network?"
 
 
@@ -103,6 +108,7 @@ def test_fts_triggers_exist_after_every_migration(tmp_path: Path, version: int) 
     expected = FTS_TRIGGERS if version >= FTS_VERSION else set()
     expected |= ASKS_FTS_TRIGGERS if version >= ASKS_FTS_VERSION else set()
     expected |= REPLIES_FTS_TRIGGERS if version >= REPLIES_FTS_VERSION else set()
+    expected |= NOTES_FTS_TRIGGERS if version >= NOTES_FTS_VERSION else set()
     assert triggers(path) == expected
 
     store = Store.open(path)
@@ -113,7 +119,9 @@ def test_fts_triggers_exist_after_every_migration(tmp_path: Path, version: int) 
         assert store.check() == []
     finally:
         store.close()
-    assert triggers(path) == FTS_TRIGGERS | ASKS_FTS_TRIGGERS | REPLIES_FTS_TRIGGERS
+    assert triggers(path) == (
+        FTS_TRIGGERS | ASKS_FTS_TRIGGERS | REPLIES_FTS_TRIGGERS | NOTES_FTS_TRIGGERS
+    )
 
 
 def test_each_migration_step_applied_through_the_store_keeps_the_triggers(tmp_path: Path) -> None:

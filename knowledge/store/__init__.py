@@ -29,6 +29,7 @@ from knowledge.store.changes import QuestionChanges
 from knowledge.store.database import FTS_TABLES, Database, fts_query, parse_stamp, stamp
 from knowledge.store.events import Events, Facts
 from knowledge.store.imports import Imports
+from knowledge.store.notes import Notes
 from knowledge.store.officers import Officers, PersonalData
 from knowledge.store.outbox import Outbox, delivery_key
 from knowledge.store.proposals import Proposals
@@ -58,6 +59,7 @@ class Store:
         self.vectors = WordingVectors(database)
         self.proposals = Proposals(database)
         self.replies = Replies(database)
+        self.notes = Notes(database)
 
     @classmethod
     def open(

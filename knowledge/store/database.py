@@ -28,6 +28,7 @@ FTS_TABLES = {
     "answers": "answers_fts",
     "asks": "asks_fts",
     "replies": "replies_fts",
+    "notes": "notes_fts",
 }
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)

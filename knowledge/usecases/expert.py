@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from knowledge.models import (
     Answer,
     DraftAnswer,
     MessageKind,
+    Note,
     Question,
     QueueEntry,
     Release,
@@ -35,6 +37,19 @@ log = logging.getLogger(__name__)
 def _check_can_see_queue(actor: Actor) -> None:
     if not (actor.has(Role.EXPERT) or actor.has(Role.STEERING) or actor.has(Role.ADMIN)):
         raise NotAllowed("Only the PSN expert and the steering group can see the queue.")
+
+
+def _visible_note(uow: UnitOfWork, ref: str | int) -> Note:
+    found = _NOTE_REF.match(texts.clean(str(ref)))
+    if not found or int(found.group(1)) < 1:
+        raise InvalidInput(f"{str(ref)[:40]!r} is not a note id. Note ids look like N-4.")
+    note = uow.notes.get(int(found.group(1)), name_authority=True)
+    if note is None:
+        raise NotFound(f"There is no note N-{int(found.group(1))} in view.")
+    return note
+
+
+_NOTE_REF = re.compile(r"^(?:n-?|#)?\s*(\d{1,12})$", re.IGNORECASE)
 
 
 class ExpertUseCases:
@@ -136,6 +151,37 @@ class ExpertUseCases:
                 version=answer.version,
             )
         return answer
+
+    def endorse_note(self, actor: Actor, ref: str | int) -> Note:
+        """The expert vouches for a shared note: it is listed first and marked endorsed."""
+        rules.require(actor, Role.EXPERT, "endorse notes")
+        with self.uow as uow:
+            note = _visible_note(uow, ref)
+            expert = rules.officer(uow, actor)
+            if note.endorsed:
+                raise InvalidInput(f"{note.ref} is endorsed already.")
+            uow.notes.endorse(note.id, expert.id, uow.now())
+            uow.events.record("note_endorsed", actor_id=expert.id, now=uow.now(), note=note.id)
+            endorsed = uow.notes.get(note.id, name_authority=True)
+            assert endorsed is not None
+        return endorsed
+
+    def hide_note(self, actor: Actor, ref: str | int, reason: str) -> Note:
+        """Withdraw a shared note from view (the expert or an admin), with a reason the
+        audit trail keeps."""
+        if not (actor.has(Role.EXPERT) or actor.has(Role.ADMIN)):
+            raise NotAllowed("Only the PSN expert and exchange admins can hide notes.")
+        why = texts.clean(reason)
+        if len(why) < 3:
+            raise InvalidInput("Say why the note is hidden: the audit trail keeps it.")
+        with self.uow as uow:
+            note = _visible_note(uow, ref)
+            who = rules.officer(uow, actor)
+            uow.notes.hide(note.id, who.id, why[:500], uow.now())
+            uow.events.record(
+                "note_hidden", actor_id=who.id, now=uow.now(), note=note.id, reason=why[:500]
+            )
+        return note
 
     def hide_reply(self, actor: Actor, ref: str | int, reason: str) -> Reply:
         """Withdraw a peer reply from view (the expert or an admin), with a reason its author

@@ -24,6 +24,7 @@ from knowledge.models import (
     Listed,
     MyQuestion,
     NewQuestion,
+    Note,
     Officer,
     OpenMatch,
     PublishedEntry,
@@ -441,6 +442,69 @@ class OfficerUseCases:
         page, total = self.uow.questions.browse(chosen, wanted, max(1, min(limit, 50)), offset)
         counts = self.uow.replies.counts([q.id for q in page])
         return [Listed(q, counts.get(q.id, (0, 0))[0]) for q in page], total
+
+    def share_note(
+        self,
+        actor: Actor,
+        title: str,
+        text: str,
+        links: list[str] | tuple[str, ...] = (),
+        topic: str | None = None,
+    ) -> Note:
+        """Share an authority's learning that is not tied to a question (a case study, a
+        lesson, a contract clause that worked): kept under a topic, searchable, listed with
+        /notes. The same text checks, markings and hourly limit as asking."""
+        limits = self.settings.exchange
+        heading = texts.clean(title).replace("\n", " ")
+        if len(heading) < 3 or len(heading) > 200:
+            raise InvalidInput("Give the note a title of 3 to 200 characters.")
+        rules.unmarked(self.settings, heading, "note")
+        try:
+            body = rules.question_text(self.settings, text)
+        except InvalidInput as refused:  # the same checks, said of a note
+            said = str(refused).replace("Your question", "Your note")
+            raise InvalidInput(said.replace("This question", "This note")) from None
+        checked = texts.resource_links(list(links), max_links=limits.max_links)
+        chosen = rules.resolve_topic(self.settings, topic)
+        with self.uow as uow:
+            now = uow.now()
+            author = rules.officer_with_authority(uow, actor)
+            recent = uow.notes.count_since(author.id, now - timedelta(hours=1))
+            if recent >= limits.asks_per_hour:
+                raise RateLimited(
+                    f"You have shared {recent} notes in the last hour, the most we accept. "
+                    "Please wait a while before sharing more; nothing was saved."
+                )
+            assert author.authority_id is not None
+            note_id = uow.notes.add(
+                officer_id=author.id,
+                authority_id=author.authority_id,
+                title=heading,
+                text=body,
+                links=checked,
+                topic=chosen,
+                now=now,
+            )
+            uow.events.record("note_shared", actor_id=author.id, now=now, note=note_id)
+            note = uow.notes.get(note_id, name_authority=limits.name_authorities_in_replies)
+            assert note is not None
+        return note
+
+    def notes(self, topic: str | None = None, limit: int = 25) -> list[Note]:
+        """Shared notes (endorsed first, then newest), of one topic or all."""
+        wanted = rules.resolve_topic(self.settings, topic) if topic else None
+        named = self.settings.exchange.name_authorities_in_replies
+        return self.uow.notes.listing(wanted, name_authority=named, limit=max(1, min(limit, 50)))
+
+    def search_notes(self, text: str, limit: int = 5) -> list[Note]:
+        """Shared notes matching any words of `text` (glossary forms too), best first."""
+        cleaned = texts.clean(text)[:500]
+        forms = self.uow.matcher.normalise.forms(cleaned)
+        query = fts_query(cleaned, STOP_WORDS, phrases=forms)
+        if query is None:
+            raise InvalidInput("Please type a word or two to search for.")
+        named = self.settings.exchange.name_authorities_in_replies
+        return self.uow.notes.search(query, max(1, min(limit, 20)), name_authority=named)
 
     def replies(self, ref: str | int) -> tuple[Question, list[Reply]]:
         """A question's peer replies, oldest first (anyone may read them)."""

@@ -1,0 +1,139 @@
+"""Shared learning not tied to a question (issue 14, item 5): an authority shares a note; it
+is listed by topic, found by search beside the answers, endorsed or hidden by the expert."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from knowledge.console import Console
+from knowledge.errors import AuthorityNeeded, InvalidInput, NotAllowed, NotFound
+from knowledge.exchange import Exchange
+from knowledge.models import Actor
+from tests.botkit import DERBYSHIRE, Place, reply_of, running, set_authority
+from tests.conftest import officer
+from tests.fakediscord import async_test
+from tests.stories import count
+
+TITLE = "How we ran our PSN network procurement as a consortium"
+TEXT = (
+    "Five councils bought one PSN-compliant network through a single framework call-off; "
+    "the lead authority held the contract and the others joined by access agreement."
+)
+LINK = "https://www.gov.uk/government/groups/public-services-network"
+
+
+@pytest.fixture
+def hampshire(exchange: Exchange) -> Actor:
+    actor = officer("Hana")
+    exchange.set_authority(actor, "Hampshire County Council")
+    return actor
+
+
+def test_a_note_is_shared_listed_by_topic_and_found_by_search(
+    exchange: Exchange, hampshire: Actor
+) -> None:
+    note = exchange.share_note(hampshire, TITLE, TEXT, [LINK], "Procurement")
+
+    assert (note.ref, note.topic, note.authority, note.links) == (
+        "N-1",
+        "procurement",
+        "Hampshire County Council",
+        (LINK,),
+    )
+    assert exchange.notes() == [note]
+    assert exchange.notes("procurement") == [note]
+    assert exchange.notes("technical") == []
+    assert [n.ref for n in exchange.search_notes("consortium framework")] == ["N-1"]
+    assert [n.ref for n in exchange.search_notes("PSN network procurement")] == ["N-1"]
+
+
+def test_the_expert_endorses_and_hides_notes(
+    exchange: Exchange, hampshire: Actor, expert: Actor, alice: Actor
+) -> None:
+    first = exchange.share_note(hampshire, TITLE, TEXT)
+    second = exchange.share_note(hampshire, "A lesson on CoCo evidence", TEXT + " Again.")
+    assert [n.ref for n in exchange.notes()] == [second.ref, first.ref]  # newest first
+
+    assert exchange.endorse_note(expert, "N-1").endorsed
+    assert [n.ref for n in exchange.notes()] == ["N-1", "N-2"]  # endorsed first
+    with pytest.raises(InvalidInput, match="endorsed already"):
+        exchange.endorse_note(expert, "N-1")
+
+    exchange.hide_note(expert, "n2", "It repeats N-1.")
+    assert [n.ref for n in exchange.notes()] == ["N-1"]
+    assert [n.ref for n in exchange.search_notes("Again")] == []
+    with pytest.raises(NotFound, match="There is no note N-2 in view"):
+        exchange.endorse_note(expert, "N-2")
+    with pytest.raises(NotAllowed, match="Only the PSN expert can endorse notes"):
+        exchange.endorse_note(alice, "N-1")
+    with pytest.raises(NotAllowed, match="Only the PSN expert and exchange admins"):
+        exchange.hide_note(alice, "N-1", "No reason.")
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "topic", "error", "message"),
+    [
+        ("x", TEXT, None, InvalidInput, "a title of 3 to 200 characters"),
+        (TITLE, "", None, InvalidInput, "Your note is empty"),
+        ("OFFICIAL-SENSITIVE: our prices", TEXT, None, InvalidInput, "protective marking"),
+        (TITLE, "[RESTRICTED] the contract", None, InvalidInput, "This note carries"),
+        (TITLE, TEXT, "weather", InvalidInput, "is not a topic here"),
+    ],
+)
+def test_bad_notes_are_refused_and_nothing_is_kept(
+    exchange: Exchange,
+    hampshire: Actor,
+    title: str,
+    text: str,
+    topic: str | None,
+    error: type,
+    message: str,
+) -> None:
+    with pytest.raises(error, match=message):
+        exchange.share_note(hampshire, title, text, [], topic)
+    assert count(exchange, "notes") == 0
+
+
+def test_a_note_needs_an_authority(exchange: Exchange) -> None:
+    with pytest.raises(AuthorityNeeded):
+        exchange.share_note(officer("Nobody"), TITLE, TEXT)
+
+
+def test_the_console_shares_lists_and_searches_notes(exchange: Exchange) -> None:
+    out = io.StringIO()
+    lines = [
+        "/as Hana @ Hampshire County Council",
+        "/share just a title",
+        f"/share [procurement] {TITLE} | {TEXT} | {LINK}",
+        "/notes",
+        "/search consortium",
+        "/as Geoff @ Cabinet Office expert",
+        "/endorse-note N-1",
+        "/notes procurement",
+    ]
+    assert Console(exchange, out, echo=True).run(lines) == 0
+    output = out.getvalue()
+    assert "⚠ Use /share TITLE | TEXT" in output
+    assert "Thank you — shared as N-1 under procurement; /notes lists it." in output
+    assert f"N-1 [procurement] {TITLE} — shared by Hampshire County Council" in output
+    assert "  Shared notes:" in output
+    assert "— shared by Hampshire County Council · endorsed by the PSN expert" in output
+
+
+@async_test
+async def test_discord_shares_and_lists_notes(place: Place) -> None:
+    async with running(place) as fake:
+        hana = fake.member("Hana")
+        await set_authority(fake, hana, DERBYSHIRE, place.general)
+        shared = await fake.slash(
+            hana,
+            "share",
+            {"title": TITLE, "text": TEXT, "links": LINK, "topic": "procurement"},
+            channel=place.general,
+        )
+        assert "shared as N-1 under procurement" in reply_of(shared).text
+        listed = await fake.slash(hana, "notes", channel=place.general)
+        assert "Shared notes (1)" in reply_of(listed).text
+        assert LINK in reply_of(listed).text
