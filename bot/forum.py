@@ -233,6 +233,36 @@ class ForumCog(commands.Cog):
         await self.take_new(thread)
 
     @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """A message another officer types in a question's thread or forum post is a peer
+        reply (read only with the Message Content intent, which a forum turns on)."""
+        channel = message.channel
+        if message.author.bot or not isinstance(channel, discord.Thread):
+            return
+        if not message.content.strip() or message.id == channel.id:  # a post's starter
+            return
+        bot, author = self.bot, message.author
+        place = str(Address.discord_channel(channel.id))
+        try:
+            shared = await bot.call(
+                Exchange.reply_in_place, bot.actor(author), place, message.content
+            )
+        except ExchangeError as refused:
+            said = f"<@{author.id}> {shown(str(refused))}"
+        else:
+            if shared is None:
+                return  # not a question's thread, or the writer's own question
+            bot.deliveries_due.set()
+            said = (
+                f"<@{author.id}> thank you — kept as {shared.ref}, a peer's experience, and "
+                "sent to the officers waiting on this question."
+            )
+        try:
+            await post_in(channel, said, allowed_mentions=discord.AllowedMentions(users=[author]))
+        except (ThreadLocked, discord.HTTPException) as error:
+            log.warning("could not answer a message in thread %s: %s", channel.id, error)
+
+    @commands.Cog.listener()
     async def on_ready(self) -> None:
         """Posts made while the bot was down: each forum's active threads (GUILD_CREATE
         brings them) not yet taken are taken now, once each."""

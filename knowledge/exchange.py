@@ -152,6 +152,7 @@ class Exchange:
     withdraw = _UseCase("officers", OfficerUseCases.withdraw)
     reword = _UseCase("officers", OfficerUseCases.reword)
     reply = _UseCase("officers", OfficerUseCases.reply)
+    reply_in_place = _UseCase("officers", OfficerUseCases.reply_in_place)
     replies = _UseCase("officers", OfficerUseCases.replies)
     questions = _UseCase("officers", OfficerUseCases.questions)
     share_note = _UseCase("officers", OfficerUseCases.share_note)

@@ -517,3 +517,32 @@ def test_my_data_lists_my_replies_and_marks(
     exchange.mark_reply(alice, "R-1")
     assert [m["reply"] for m in exchange.my_data(alice)["reply_marks"]] == ["R-1"]
     assert [r["reply"] for r in exchange.my_data(hampshire)["replies"]] == ["R-1"]
+
+
+@async_test
+async def test_a_message_typed_in_a_questions_forum_post_is_a_peer_reply(place: Place) -> None:
+    from tests.test_bot import newest_thread, post_replies
+
+    async with running(place, place.with_forum()) as fake:
+        alice, hana = fake.member("Alice"), fake.member("Hana")
+        await set_authority(fake, alice, DERBYSHIRE, place.general)
+        await set_authority(fake, hana, NOTTINGHAM, place.general)
+        await fake.forum_post(alice, place.forum, "GCSx CoCo and PSN", Q1_DERBYSHIRE)
+        thread = newest_thread(place)
+
+        await fake.message(alice, thread, "To add: we are a county council.")  # her own
+        await fake.message(hana, thread, EXPERIENCE)
+
+        [shared] = exchange_replies(fake)
+        assert shared.text == EXPERIENCE
+        assert "kept as R-1, a peer's experience" in post_replies(place, thread)[-1]
+        assert await deliver(fake) == 1
+        [dm] = fake.dms(alice)
+        assert "A peer's experience on Q-1 (R-1, from Nottingham City Council)" in dm.text
+
+
+def exchange_replies(fake: object) -> list[object]:
+    from tests.botkit import run
+
+    _, replies = run(fake, Exchange.replies, "Q-1")  # type: ignore[arg-type]
+    return list(replies)

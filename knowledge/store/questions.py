@@ -101,6 +101,14 @@ class Questions:
         total = self._db.one(f"SELECT COUNT(*) AS n FROM questions q WHERE {where}", params)  # noqa: S608
         return [_question(row) for row in rows], int(total["n"]) if total else 0
 
+    def at_place(self, place: str) -> int | None:
+        """The question posted at `place` (its thread or forum post), if any."""
+        row = self._db.one(
+            "SELECT id FROM questions WHERE place = ? AND import_id IS NULL ORDER BY id LIMIT 1",
+            [place],
+        )
+        return int(row["id"]) if row else None
+
     def place(self, question_id: int) -> str | None:
         row = self._db.one("SELECT place FROM questions WHERE id = ?", [question_id])
         return row["place"] if row else None

@@ -390,6 +390,25 @@ class OfficerUseCases:
         log.info("reply %s to question %s: %s owed", reply_id, question.id, owed)
         return shared
 
+    def reply_in_place(self, actor: Actor, place: str, text: str) -> Reply | None:
+        """A message typed in a question's thread (or forum post), as a peer reply: None if
+        the place holds no live question, or if the writer waits on it (their own words
+        there are no other authority's experience)."""
+        question_id = self.uow.questions.at_place(place)
+        if question_id is None:
+            return None
+        question = self.uow.questions.get(question_id)
+        if question is None or question.status not in (
+            Status.OPEN,
+            Status.IN_RELEASE,
+            Status.ANSWERED,
+        ):
+            return None
+        writer = self.uow.officers.get(actor.user_key)
+        if writer is not None and self.uow.asks.active(question_id, writer.id) is not None:
+            return None
+        return self.reply(actor, question_id, text)
+
     def mark_reply(self, actor: Actor, ref: str | int, *, solved: bool = False) -> Reply:
         """An asker or follower marks a peer reply helpful; `solved`: it answered their
         question, so their ask counts no more in the expert's queue (the question stays
