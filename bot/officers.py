@@ -30,11 +30,17 @@ from bot.render import (
     search_embed,
     shown,
 )
-from bot.suggestions import SuggestionButton, post_new_question, suggestion_view
+from bot.suggestions import (
+    ReplyModal,
+    ShareButton,
+    SuggestionButton,
+    post_new_question,
+    suggestion_view,
+)
 from knowledge.errors import InvalidInput, NotAllowed
 from knowledge.exchange import Exchange
 from knowledge.models import NewQuestion, SearchHit
-from knowledge.text import plural, release_due, reworded_message
+from knowledge.text import plural, question_id, release_due, reworded_message
 
 T = TypeVar("T")
 
@@ -157,8 +163,8 @@ class ForgetButton(
 class OfficersCog(commands.Cog):
     def __init__(self, bot: ExchangeBot) -> None:
         self.bot = bot
-        bot.add_dynamic_items(SuggestionButton, ForgetButton)
-        bot.forms.add(AskModal)
+        bot.add_dynamic_items(SuggestionButton, ForgetButton, ShareButton)
+        bot.forms.add(AskModal, ReplyModal)
 
     @app_commands.command(name="mydata", description="Everything the exchange keeps about you")
     async def mydata(self, interaction: Interaction) -> None:
@@ -287,28 +293,18 @@ class OfficersCog(commands.Cog):
     @app_commands.command(
         name="reply", description="Share your authority's experience on a question"
     )
-    @app_commands.describe(
-        question="The question's id, e.g. Q-12 (type words to find it)",
-        text="What your authority did or learned",
-        links="Web links, separated by spaces (optional)",
-    )
-    async def reply(
-        self,
-        interaction: Interaction,
-        question: str,
-        text: app_commands.Range[str, 1, 4000],
-        links: app_commands.Range[str, 0, 2000] = "",
-    ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        shared = await self.bot.call(
-            Exchange.reply, self.bot.actor(interaction.user), question, text, links.split()
-        )
-        self.bot.deliveries_due.set()
-        await interaction.followup.send(
-            f"Thank you — your reply is {shared.ref} on Q-{shared.question_id}; the officers "
-            "waiting on it are sent it, as a peer's experience.",
-            ephemeral=True,
-        )
+    @app_commands.describe(question="The question's id, e.g. Q-12 (type words to find it)")
+    async def reply(self, interaction: Interaction, question: str) -> None:
+        """Opens the reply form for the question (found first, quickly: a form must open
+        within Discord's 3 seconds, and nobody should type for a question that is not there)."""
+        try:
+            found, _ = await asyncio.wait_for(
+                self.bot.call(Exchange.question, question_id(question)), timeout=1.5
+            )
+            target = found.id
+        except TimeoutError:
+            target = question_id(question)
+        await open_form(interaction, ReplyModal(target))
 
     @reply.autocomplete("question")
     async def questions_to_reply_to(

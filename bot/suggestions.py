@@ -14,7 +14,7 @@ import discord
 
 from bot.budget import clip
 from bot.client import ExchangeBot
-from bot.interactions import guarded
+from bot.interactions import ExchangeModal, guarded, open_form
 from bot.render import authorities_wait, outcome_embed, posted_question
 from bot.threads import ThreadLocked, post_in
 from knowledge.addresses import Address
@@ -160,10 +160,12 @@ async def post_new_question(
                 # Such a forum refuses a post without a tag (40067): take the first one the
                 # bot may set (a moderated tag needs Manage Threads).
                 tags = [t for t in forum.available_tags if not t.moderated]
-            created = await forum.create_thread(name=name, content=content, applied_tags=tags[:1])
+            created = await forum.create_thread(
+                name=name, content=content, applied_tags=tags[:1], view=share_view(question.id)
+            )
             place = created.thread.id
         elif isinstance(channel, discord.TextChannel):
-            message = await channel.send(content)
+            message = await channel.send(content, view=share_view(question.id))
             thread = await message.create_thread(name=name)
             place = thread.id
         else:
@@ -172,3 +174,89 @@ async def post_new_question(
         log.warning("could not post question %s publicly: %s", question.id, error.status)
         return
     await bot.call(Exchange.set_place, question.id, str(Address.discord_channel(place)))
+
+
+class ReplyModal(ExchangeModal):
+    """A peer reply's form: the officer's authority's experience, and any links. Its custom
+    id names the question, so a submit after a restart or a long wait still counts."""
+
+    template = re.compile(r"psnx:reply:(?P<question>[0-9]{1,12})")
+
+    def __init__(self, question_id: int) -> None:
+        super().__init__(
+            title=f"Your experience on Q-{question_id}", custom_id=f"psnx:reply:{question_id}"
+        )
+        self.question_id = question_id
+        self.text: discord.ui.TextInput[ReplyModal] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            max_length=4000,
+            custom_id="text",
+            placeholder="What your authority did or learned (not the Cabinet Office answer)",
+        )
+        self.add_item(discord.ui.Label(text="Your authority's experience", component=self.text))
+        self.links: discord.ui.TextInput[ReplyModal] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=2000,
+            placeholder="https://… (one per line)",
+            custom_id="links",
+        )
+        self.add_item(discord.ui.Label(text="Links (optional)", component=self.links))
+
+    @classmethod
+    def from_custom_id(cls, interaction: Any, match: re.Match[str]) -> ReplyModal:
+        return cls(int(match["question"]))
+
+    def typed(self) -> str | None:
+        links = self.links.value.strip()
+        return f"{self.text.value}\n\n{links}" if links else self.text.value
+
+    async def on_submit(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        shared = await bot.call(
+            Exchange.reply,
+            bot.actor(interaction.user),
+            self.question_id,
+            self.text.value,
+            self.links.value.split(),
+        )
+        bot.deliveries_due.set()
+        await interaction.followup.send(
+            f"Thank you — your reply is {shared.ref} on Q-{shared.question_id}; the officers "
+            "waiting on it are sent it, as a peer's experience.",
+            ephemeral=True,
+        )
+
+
+class ShareButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"psnx:share:(?P<question>[0-9]{1,12})",
+):
+    """'Share your experience' under a question's public post: opens the reply form."""
+
+    def __init__(self, question_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Share your experience",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"psnx:share:{question_id}",
+            )
+        )
+        self.question_id = question_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> ShareButton:
+        return cls(int(match["question"]))
+
+    @guarded
+    async def callback(self, interaction: Interaction) -> None:
+        await open_form(interaction, ReplyModal(self.question_id))
+
+
+def share_view(question_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(ShareButton(question_id))
+    return view

@@ -21,6 +21,7 @@ from tests.botkit import (
     Place,
     ask,
     deliver,
+    field_ids,
     refused_kindly,
     reply_of,
     running,
@@ -175,11 +176,12 @@ async def test_discord_reply_is_sent_by_dm_as_a_peers_experience(place: Place) -
         await ask(fake, alice, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
         await set_authority(fake, hana, NOTTINGHAM, place.general)
 
-        turn = await fake.slash(
-            hana,
-            "reply",
-            {"question": "Q-1", "text": EXPERIENCE, "links": LINK},
-            channel=place.general,
+        opened = await fake.slash(hana, "reply", {"question": "Q-1"}, channel=place.general)
+        assert opened.response is not None
+        assert opened.response.body["custom_id"] == "psnx:reply:1"
+        ids = field_ids(opened.response)
+        turn = await fake.submit_modal(
+            hana, {ids["Your authority's experience"]: EXPERIENCE, ids["Links (optional)"]: LINK}
         )
         assert "your reply is R-1 on Q-1" in reply_of(turn).text
         assert await deliver(fake) == 1
@@ -190,11 +192,14 @@ async def test_discord_reply_is_sent_by_dm_as_a_peers_experience(place: Place) -
 
         listed = await fake.slash(alice, "replies", {"question": "Q-1"}, channel=place.general)
         assert "R-1" in reply_of(listed).text
-        bad = await fake.slash(
-            hana,
-            "reply",
-            {"question": "Q-1", "text": "OFFICIAL-SENSITIVE: x"},
-            channel=place.general,
+
+        # The question's public post carries "Share your experience": the same form.
+        [posted] = [m for m in fake.sent_messages() if "psnx:share:1" in m.custom_ids]
+        shared = await fake.click(hana, "psnx:share:1", message=posted)
+        assert shared.response is not None
+        ids = field_ids(shared.response)
+        bad = await fake.submit_modal(
+            hana, {ids["Your authority's experience"]: "OFFICIAL-SENSITIVE: x"}
         )
         refused_kindly(bad, "This reply carries the protective marking")
 
