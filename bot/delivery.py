@@ -33,6 +33,7 @@ import discord
 from bot.client import ExchangeBot
 from bot.markdown import markdown_embeds
 from bot.render import delivery_embed
+from bot.suggestions import helpful_view
 from bot.threads import ThreadLocked, post_in
 from knowledge.addresses import Address, Channel
 from knowledge.errors import NotFound, StoreError
@@ -396,7 +397,12 @@ class DeliveryWorker:
         try:
             # Opened on the id: fetching the user first would be one more request per officer.
             dm = await self.bot.create_dm(discord.Object(id=user_id))
-            await dm.send(embed=embed, nonce=nonce)
+            if delivery.kind == "reply" and delivery.reply is not None:
+                # A peer reply can be marked helpful from where it arrives.
+                view = helpful_view(delivery.reply.id)
+                await dm.send(embed=embed, nonce=nonce, view=view)
+            else:
+                await dm.send(embed=embed, nonce=nonce)
         except discord.Forbidden as error:
             if refusal(error) is not Refusal.DMS_CLOSED:
                 raise

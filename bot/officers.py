@@ -31,6 +31,7 @@ from bot.render import (
     shown,
 )
 from bot.suggestions import (
+    HelpfulButton,
     ReplyModal,
     ShareButton,
     SuggestionButton,
@@ -163,7 +164,7 @@ class ForgetButton(
 class OfficersCog(commands.Cog):
     def __init__(self, bot: ExchangeBot) -> None:
         self.bot = bot
-        bot.add_dynamic_items(SuggestionButton, ForgetButton, ShareButton)
+        bot.add_dynamic_items(SuggestionButton, ForgetButton, ShareButton, HelpfulButton)
         bot.forms.add(AskModal, ReplyModal)
 
     @app_commands.command(name="mydata", description="Everything the exchange keeps about you")

@@ -260,3 +260,42 @@ def share_view(question_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(ShareButton(question_id))
     return view
+
+
+class HelpfulButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"psnx:helpful:(?P<reply>[0-9]{1,12})",
+):
+    """'This helped' under a peer reply sent to an officer: marks it helpful, once."""
+
+    def __init__(self, reply_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="This helped",
+                style=discord.ButtonStyle.success,
+                custom_id=f"psnx:helpful:{reply_id}",
+            )
+        )
+        self.reply_id = reply_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> HelpfulButton:
+        return cls(int(match["reply"]))
+
+    @guarded
+    async def callback(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        marked = await bot.call(Exchange.mark_reply, bot.actor(interaction.user), self.reply_id)
+        await interaction.followup.send(
+            f"Noted: {marked.ref} helped you. /solved {marked.ref} if it answered your question.",
+            ephemeral=True,
+        )
+
+
+def helpful_view(reply_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(HelpfulButton(reply_id))
+    return view

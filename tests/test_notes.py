@@ -137,3 +137,9 @@ async def test_discord_shares_and_lists_notes(place: Place) -> None:
         listed = await fake.slash(hana, "notes", channel=place.general)
         assert "Shared notes (1)" in reply_of(listed).text
         assert LINK in reply_of(listed).text
+
+
+def test_my_data_lists_my_notes(exchange: Exchange, hampshire: Actor) -> None:
+    exchange.share_note(hampshire, TITLE, TEXT)
+    [mine] = exchange.my_data(hampshire)["notes"]
+    assert (mine["note"], mine["title"]) == ("N-1", TITLE)

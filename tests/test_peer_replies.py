@@ -189,9 +189,13 @@ async def test_discord_reply_is_sent_by_dm_as_a_peers_experience(place: Place) -
         assert "A peer's experience on Q-1 (R-1, from Nottingham City Council)" in dm.text
         assert "not the Cabinet Office answer" in dm.text
         assert LINK in dm.text
+        assert dm.custom_ids == ["psnx:helpful:1"]
+        helped = await fake.click(alice, "psnx:helpful:1", message=dm)
+        assert reply_of(helped).text.startswith("Noted: R-1 helped you.")
 
         listed = await fake.slash(alice, "replies", {"question": "Q-1"}, channel=place.general)
         assert "R-1" in reply_of(listed).text
+        assert "1 found it helpful" in reply_of(listed).text
 
         # The question's public post carries "Share your experience": the same form.
         [posted] = [m for m in fake.sent_messages() if "psnx:share:1" in m.custom_ids]

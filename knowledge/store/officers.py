@@ -149,6 +149,12 @@ class PersonalData:
                           created_at FROM replies WHERE officer_id = ? ORDER BY id""",
                 [officer_id],
             ),
+            "notes": db.rows(
+                """SELECT 'N-' || id AS note, title, text, links, topic, created_at,
+                          hidden_at IS NOT NULL AS hidden FROM notes
+                   WHERE officer_id = ? ORDER BY id""",
+                [officer_id],
+            ),
             "reply_marks": db.rows(
                 """SELECT 'R-' || reply_id AS reply, kind, created_at FROM reply_marks
                    WHERE officer_id = ? ORDER BY created_at""",

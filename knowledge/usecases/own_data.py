@@ -42,6 +42,7 @@ class OwnDataUseCases:
                 "officer": None,
                 "asks": [],
                 "replies": [],
+                "notes": [],
                 "reply_marks": [],
                 "suggestions": [],
                 "deliveries": [],
