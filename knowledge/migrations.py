@@ -361,55 +361,19 @@ CREATE INDEX idx_merge_proposals_import ON merge_proposals(import_id)
 # into one that is itself merged later still finds its askers. `closed_by_merge` marks the
 # asks a merge closed because their officer already asked the target (the officer then
 # asks the merged question again after an unmerge); before it, such asks were the withdrawn
-# ones left on the merged question with `merged_from` pointing at it. The outbox is rebuilt
-# (SQLite cannot change a CHECK in place) to owe the notice an unmerge sends its askers.
+# ones left on the merged question with `merged_from` pointing at it. (The notice an unmerge
+# sends its askers, kind 'unmerged', came with the outbox rebuilt for peer replies.)
 UNMERGE = """
 ALTER TABLE asks ADD COLUMN closed_by_merge INTEGER REFERENCES questions(id);
 UPDATE asks SET closed_by_merge = merged_from
   WHERE merged_from IS NOT NULL AND question_id = merged_from AND withdrawn_at IS NOT NULL;
 CREATE INDEX idx_asks_merged_from ON asks(merged_from) WHERE merged_from IS NOT NULL;
-CREATE TABLE outbox_next (
-  id INTEGER PRIMARY KEY,
-  key TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL CHECK (
-    kind IN ('answer', 'merged', 'unmerged', 'digest', 'release_reminder', 'overdue')
-  ),
-  recipient TEXT,
-  recipient_is_place INTEGER NOT NULL DEFAULT 0,
-  audience TEXT CHECK (audience IN ('steering', 'expert')),
-  officer_id INTEGER REFERENCES officers(id),
-  question_id INTEGER REFERENCES questions(id),
-  answer_id INTEGER REFERENCES answers(id),
-  merged_from INTEGER REFERENCES questions(id),
-  body TEXT,
-  window_start TEXT,
-  window_end TEXT,
-  parts_sent INTEGER NOT NULL DEFAULT 0,
-  status TEXT NOT NULL DEFAULT 'owed' CHECK (status IN ('owed', 'sent')),
-  attempts INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT,
-  next_attempt_at TEXT,
-  created_at TEXT NOT NULL,
-  sent_at TEXT,
-  place TEXT,
-  CHECK ((recipient IS NULL) != (audience IS NULL))
-);
-INSERT INTO outbox_next (id, key, kind, recipient, recipient_is_place, audience, officer_id,
-    question_id, answer_id, merged_from, body, window_start, window_end, parts_sent, status,
-    attempts, last_error, next_attempt_at, created_at, sent_at, place)
-  SELECT id, key, kind, recipient, recipient_is_place, audience, officer_id, question_id,
-    answer_id, merged_from, body, window_start, window_end, parts_sent, status, attempts,
-    last_error, next_attempt_at, created_at, sent_at, place
-  FROM outbox;
-DROP TABLE outbox;
-ALTER TABLE outbox_next RENAME TO outbox;
-CREATE INDEX idx_outbox_owed ON outbox(status, attempts, id);
-CREATE INDEX idx_outbox_officer ON outbox(officer_id);
-CREATE INDEX idx_outbox_kind ON outbox(kind, window_end);
 """
 
 # Peer replies: an officer's experience on a question, delivered once to the others waiting on
-# it (an outbox row of kind 'reply' names it), and each officer's choice to hear of them.
+# it (an outbox row of kind 'reply' names it), and each officer's choice to hear of them. The
+# outbox is rebuilt (SQLite cannot change a CHECK in place) for the kinds unmerges, replies
+# and hidden replies owe, and the reply a row carries.
 PEER_REPLIES = """
 CREATE TABLE replies (
   id INTEGER PRIMARY KEY,
