@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
-from knowledge.models import AuditEntry, PublishedEntry
+from knowledge.models import AuditEntry, Note, PublishedEntry
 from knowledge.text import inert, inert_lines, is_web_link
 
 
@@ -111,6 +111,42 @@ def _html_paragraphs(body: str) -> list[str]:
         for paragraph in body.split("\n\n")
         if paragraph.strip()
     ]
+
+
+def notes_markdown(notes: list[Note]) -> str:
+    """Shared notes as a Markdown section (appended to the Markdown export)."""
+    if not notes:
+        return ""
+    lines = ["# Shared notes (authorities' learning, not Cabinet Office answers)", ""]
+    for note in notes:
+        by = _md_escape(note.authority) if note.authority else "another authority"
+        endorsed = " · endorsed by the PSN expert" if note.endorsed else ""
+        lines += [f"## {note.ref} · {_md_escape(note.title)}", ""]
+        lines += [f"*{note.topic} · shared by {by}{endorsed}*", "", inert_lines(note.text), ""]
+        lines += [f"- {_md_link(link)}" for link in note.links]
+        if note.links:
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def notes_html(notes: list[Note]) -> str:
+    """Shared notes as an HTML section (inserted before the export's closing tags)."""
+    if not notes:
+        return ""
+    esc = html.escape
+    parts = ["<h1>Shared notes (authorities' learning, not Cabinet Office answers)</h1>"]
+    for note in notes:
+        by = esc(note.authority) if note.authority else "another authority"
+        endorsed = " · endorsed by the PSN expert" if note.endorsed else ""
+        parts.append(f'<section id="{esc(note.ref)}"><h2>{esc(note.ref)} · {esc(note.title)}</h2>')
+        parts.append(f"<p><em>{esc(note.topic)} · shared by {by}{endorsed}</em></p>")
+        parts += _html_paragraphs(note.text)
+        if note.links:
+            parts.append("<ul>")
+            parts += [f"<li>{_html_link(link)}</li>" for link in note.links]
+            parts.append("</ul>")
+        parts.append("</section>")
+    return "\n".join(parts) + "\n"
 
 
 def to_markdown(entries: list[PublishedEntry]) -> str:

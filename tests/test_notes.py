@@ -143,3 +143,27 @@ def test_my_data_lists_my_notes(exchange: Exchange, hampshire: Actor) -> None:
     exchange.share_note(hampshire, TITLE, TEXT)
     [mine] = exchange.my_data(hampshire)["notes"]
     assert (mine["note"], mine["title"]) == ("N-1", TITLE)
+
+
+def test_the_readable_exports_carry_the_shared_notes(
+    exchange: Exchange, hampshire: Actor, expert: Actor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from knowledge.cli import main
+    from tests.conftest import REPO
+
+    exchange.share_note(hampshire, TITLE, f"{TEXT} <script>x</script>", [LINK], "procurement")
+    exchange.share_note(hampshire, "A note to hide", TEXT + " Hidden.")
+    exchange.hide_note(expert, "N-2", "Repeats N-1.")
+    common = ["--db", str(exchange.settings.database.path), "--config", str(REPO / "config.toml")]
+
+    assert main(["export", "--format", "md", *common]) == 0
+    markdown = capsys.readouterr().out
+    assert "# Shared notes (authorities' learning, not Cabinet Office answers)" in markdown
+    assert f"## N-1 · {TITLE}" in markdown
+    assert "shared by Hampshire County Council" in markdown
+    assert "A note to hide" not in markdown
+    assert main(["export", "--format", "html", *common]) == 0
+    page = capsys.readouterr().out
+    assert '<section id="N-1">' in page
+    assert "<script>" not in page
+    assert page.rstrip().endswith("</body></html>")

@@ -513,7 +513,9 @@ class OfficerUseCases:
         """Shared notes (endorsed first, then newest), of one topic or all."""
         wanted = rules.resolve_topic(self.settings, topic) if topic else None
         named = self.settings.exchange.name_authorities_in_replies
-        return self.uow.notes.listing(wanted, name_authority=named, limit=max(1, min(limit, 50)))
+        return self.uow.notes.listing(
+            wanted, name_authority=named, limit=max(1, min(limit, 10_000))
+        )
 
     def search_notes(self, text: str, limit: int = 5) -> list[Note]:
         """Shared notes matching any words of `text` (glossary forms too), best first."""
