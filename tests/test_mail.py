@@ -1,0 +1,402 @@
+"""The e-mail channel, against real SMTP: the exchange's receiver and the relay that takes
+its outgoing mail are aiosmtpd servers on 127.0.0.1 (ports chosen by the OS), and officers
+write with smtplib."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import smtplib
+import threading
+from collections.abc import Coroutine, Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from knowledge import mail
+from knowledge.addresses import Address
+from knowledge.config import Settings
+from knowledge.console import Console
+from knowledge.exchange import Exchange
+from knowledge.models import Actor, Delivery, Role
+from knowledge.runner import ExchangeThread
+from tests.conftest import EXPERT, Clock
+
+OWN = "questions@psn-exchange.test"
+JO = "jo.bloggs@derbyshire.gov.uk"
+QOS = "How is quality of service handled in PSN, and how many classes of service will there be?"
+QOS_MAIL = "How will quality of service be handled on PSN and how many classes of service?"
+COCO = "Will our GCSx Code of Connection compliance carry over when we move to PSN?"
+
+
+class Loop:
+    """An event loop on its own thread, for the servers."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def start(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+class RelayServer:
+    """The organisation's relay: keeps what it is given; can be told to refuse."""
+
+    def __init__(self) -> None:
+        self.received: list[EmailMessage] = []
+        self.refuse: str | None = None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.refuse:
+            return self.refuse
+        self.received.append(mail.read(envelope.original_content or b""))
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.received if m["To"] == address]
+
+
+class World:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.loop = Loop()
+        self.relay = RelayServer()
+
+        async def relay_server() -> asyncio.Server:
+            return await asyncio.get_running_loop().create_server(
+                lambda: SMTP(self.relay), "127.0.0.1", 0
+            )
+
+        self.relay_server = self.loop.run(relay_server())
+        relay_port = self.relay_server.sockets[0].getsockname()[1]
+        email = settings.email.model_copy(
+            update={
+                "address": OWN,
+                "domains": {
+                    "derbyshire.gov.uk": "Derbyshire County Council",
+                    "nottinghamcity.gov.uk": "Nottingham City Council",
+                },
+                "smtp_host": "127.0.0.1",
+                "smtp_port": relay_port,
+                "security": "none",
+                "max_bytes": 5_000,
+                "hourly_limit": 5,
+            }
+        )
+        self.settings = settings.model_copy(update={"email": email})
+        self.thread = ExchangeThread(lambda: Exchange.open(self.settings, clock))
+        self.sender = mail.Relay(email)
+        self.receiver = mail.Receiver(self.thread, mail.MailDesk(self.settings), self.sender.send)
+        ready = threading.Event()
+        ports: list[int] = []
+
+        def listening(port: int) -> None:
+            ports.append(port)
+            ready.set()
+
+        self.serving = self.loop.start(mail.serve(self.receiver, "127.0.0.1", 0, listening))
+        assert ready.wait(5)
+        self.port = ports[0]
+
+    def write(
+        self,
+        subject: str,
+        body: str,
+        sender: str = JO,
+        *,
+        mail_from: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> EmailMessage | None:
+        """Send an e-mail to the exchange; the reply the relay received for it, if any."""
+        message = EmailMessage()
+        message["From"] = f"Jo Bloggs <{sender}>"
+        message["To"] = OWN
+        message["Subject"] = subject
+        message["Message-ID"] = f"<m{len(self.relay.received)}.{id(message)}@derbyshire.gov.uk>"
+        for name, value in (headers or {}).items():
+            message[name] = value
+        message.set_content(body)
+        before = len(self.relay.received)
+        with smtplib.SMTP("127.0.0.1", self.port) as smtp:
+            smtp.send_message(message, from_addr=sender if mail_from is None else mail_from)
+        new = self.relay.received[before:]
+        assert len(new) <= 1
+        return new[0] if new else None
+
+    def reply(self, to: EmailMessage, body: str, sender: str = JO) -> EmailMessage | None:
+        return self.write(
+            f"Re: {to['Subject']}",
+            body,
+            sender,
+            headers={"In-Reply-To": to["Message-ID"], "References": to["Message-ID"]},
+        )
+
+    def send_owed(self) -> int:
+        return int(
+            self.loop.run(mail.send_owed(self.thread, self.settings.email, self.sender.send))
+        )
+
+    def close(self) -> None:
+        self.serving.cancel()
+        self.relay_server.close()
+        self.thread.close()
+        self.loop.close()
+
+
+@pytest.fixture
+def world(settings: Settings, clock: Clock) -> Iterator[World]:
+    made = World(settings, clock)
+    yield made
+    made.close()
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert isinstance(body, EmailMessage)
+    return str(body.get_content())
+
+
+def on_console(exchange: Exchange, *lines: str) -> str:
+    out = io.StringIO()
+    assert Console(exchange, out, echo=True).run(lines) == 0
+    return out.getvalue()
+
+
+# -- asking by e-mail ---------------------------------------------------------------------
+
+
+def test_an_email_is_an_ask_and_the_reply_says_its_id_and_queue_place(world: World) -> None:
+    reply = world.write("Code of Connection", COCO + "\n\n-- \nJo Bloggs\nICT, Derbyshire")
+    assert reply is not None
+    assert reply["To"] == JO
+    assert reply["In-Reply-To"].startswith("<m")
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert "Q-1" in text_of(reply)
+    assert "position 1" in text_of(reply)
+    assert reply.get_body(preferencelist=("html",)) is not None
+    mine = world.thread.run_sync(Exchange.mine, mail_actor(JO))
+    assert [m.question.text for m in mine] == [f"Code of Connection\n\n{COCO}"]
+    assert world.thread.run_sync(Exchange.authority_of, mail_actor(JO)) == (
+        "Derbyshire County Council"
+    )
+
+
+def questions(world: World) -> int:
+    """How many questions the store holds (asked by any channel)."""
+
+    def count(exchange: Exchange) -> int:
+        return int(exchange.store.conn.execute("SELECT count(*) FROM questions").fetchone()[0])
+
+    return world.thread.run_sync(count)
+
+
+def mail_actor(address: str) -> Actor:
+    return Actor(str(Address.email_user(address)), address)
+
+
+def test_quoted_text_and_signatures_are_not_part_of_the_question() -> None:
+    written = (
+        "Will CoCo carry over?\nThanks\n\n-- \nJo\n01234 567890\n"
+        "On Tue, 11 May 2010, Geoff wrote:\n> earlier text"
+    )
+    assert mail.own_words(written) == "Will CoCo carry over?\nThanks"
+    assert mail.own_words("Yes\n> quoted\nmore") == "Yes\nmore"
+    assert mail.own_words("FOLLOW\n\n-----Original Message-----\nFrom: x") == "FOLLOW"
+
+
+@pytest.mark.parametrize(
+    ("headers", "mail_from"),
+    [
+        ({"Auto-Submitted": "auto-replied"}, None),
+        ({"Precedence": "bulk"}, None),
+        ({"Precedence": "list"}, None),
+        ({"Precedence": "junk"}, None),
+        ({"List-Id": "<psn.lists.example>"}, None),
+        ({}, ""),  # null sender: a bounce
+    ],
+)
+def test_automatic_mail_is_never_answered_and_changes_nothing(
+    world: World, headers: dict[str, str], mail_from: str | None
+) -> None:
+    assert world.write("Out of office", COCO, headers=headers, mail_from=mail_from) is None
+    assert questions(world) == 0
+
+
+def test_mail_from_an_unconfigured_domain_gets_nothing(world: World) -> None:
+    assert world.write("CoCo", COCO, sender="someone@example.com") is None
+    assert questions(world) == 0
+    assert world.relay.received == []
+
+
+def test_mail_for_another_mailbox_is_refused_at_rcpt(world: World) -> None:
+    with (
+        smtplib.SMTP("127.0.0.1", world.port) as smtp,
+        pytest.raises(smtplib.SMTPRecipientsRefused),
+    ):
+        smtp.sendmail(JO, ["someone.else@psn-exchange.test"], b"Subject: x\r\n\r\nhello")
+
+
+def test_too_big_an_email_is_refused_and_changes_nothing(world: World) -> None:
+    with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as refused:
+        world.write("Big", "x " * 5_000)
+    assert refused.value.smtp_code == 552
+    assert questions(world) == 0
+
+
+def test_a_sender_over_the_hourly_limit_is_dropped(world: World) -> None:
+    for n in range(5):
+        assert world.write(f"Question {n}", f"Is topic number {n} about PSN? {'x' * n}") is not None
+    assert world.write("One more", "Will the sixth be answered at all?") is None
+
+
+def test_bad_input_gets_a_kind_reply_and_changes_nothing(world: World) -> None:
+    reply = world.write("", "")
+    assert reply is not None
+    assert "Q-" not in text_of(reply)
+    assert questions(world) == 0
+
+
+def test_a_header_cannot_be_injected_through_the_subject(world: World) -> None:
+    sent = mail.compose(
+        world.settings.email, JO, "Hello\r\nBcc: victim@example.com", "body", "<x@y>"
+    )
+    assert sent["Bcc"] is None
+    assert "Bcc" not in sent.as_string().split("\n\n", 1)[0].replace("Subject: Hello Bcc", "")
+
+
+# -- the same conversation ------------------------------------------------------------------
+
+
+def test_reply_ask_asks_anyway_and_withdraw_withdraws(world: World) -> None:
+    world.thread.run_sync(
+        Exchange.ask,
+        mail_actor("pat@nottinghamcity.gov.uk"),
+        QOS,
+        authority="Nottingham City Council",
+    )
+    offer = world.write("QoS", QOS_MAIL)
+    assert offer is not None
+    assert "Reply FOLLOW" in text_of(offer)
+    anyway = world.reply(offer, "ASK\n\n> quoted offer")
+    assert anyway is not None
+    assert "Q-2" in text_of(anyway)
+    withdrawn = world.reply(anyway, "withdraw")
+    assert withdrawn is not None
+    assert "Q-2 is withdrawn" in text_of(withdrawn)
+    again = world.reply(offer, "ASK")
+    assert again is not None
+    assert "already chosen" in text_of(again)
+
+
+# -- sending what is owed ------------------------------------------------------------------
+
+
+def answered(world: World, ref: int, body: str) -> None:
+    world.thread.run_sync(Exchange.set_authority, EXPERT, "Cabinet Office")
+    world.thread.run_sync(Exchange.answer, EXPERT, ref, body)
+    world.thread.run_sync(Exchange.publish, EXPERT)
+
+
+def test_an_answer_owed_by_email_is_sent_once_with_a_stable_message_id(world: World) -> None:
+    world.write("CoCo", COCO)
+    answered(world, 1, "Yes, for the transition period.")
+    assert world.send_owed() == 1
+    assert world.send_owed() == 0
+    (answer,) = [m for m in world.relay.to(JO) if "answered" in m["Subject"]]
+    assert "Yes, for the transition period." in text_of(answer)
+    assert answer["Message-ID"].startswith("<psnx.delivery.q1.")
+
+
+def test_a_crash_between_send_and_mark_resends_with_the_same_message_id(world: World) -> None:
+    world.write("CoCo", COCO)
+    answered(world, 1, "Yes.")
+
+    class Killed(BaseException):
+        pass
+
+    def send_then_die(message: EmailMessage) -> None:
+        world.sender.send(message)
+        raise Killed  # the process dies after the relay took it, before it is marked
+
+    with pytest.raises(Killed):
+        world.loop.run(mail.send_owed(world.thread, world.settings.email, send_then_die))
+    assert world.send_owed() == 1
+    first, second = [m for m in world.relay.to(JO) if "answered" in m["Subject"]]
+    assert first["Message-ID"] == second["Message-ID"]
+    assert world.send_owed() == 0
+
+
+def test_a_temporary_refusal_is_retried_and_a_permanent_one_given_up(
+    world: World, clock: Clock
+) -> None:
+    world.write("CoCo", COCO)
+    answered(world, 1, "Yes.")
+    world.relay.refuse = "451 4.3.0 try later"
+    assert world.send_owed() == 0
+    world.relay.refuse = None
+    assert world.send_owed() == 0  # backing off
+    clock.advance(hours=1)
+    assert world.send_owed() == 1
+
+    world.write("Another", "How many classes of service will the PSN carry?")
+    answered(world, 2, "Four.")
+    world.relay.refuse = "550 5.1.1 no such user"
+    assert world.send_owed() == 0
+    world.relay.refuse = None
+    clock.advance(days=2)
+    assert world.send_owed() == 0  # given up: an admin retries it
+    admin = Actor("test:ada", "Ada", frozenset({Role.OFFICER, Role.ADMIN}))
+    (failing,) = world.thread.run_sync(Exchange.failing_messages, admin)
+    assert "SMTPDataError" in str(failing)
+    assert world.thread.run_sync(Exchange.retry_given_up, admin) == 1
+    assert world.send_owed() == 1
+
+
+def test_delivery_message_ids_differ_per_delivery_and_repeat_for_the_same(
+    world: World,
+) -> None:
+    world.write("CoCo", COCO)
+    answered(world, 1, "Yes.")
+    owed = world.thread.run_sync(Exchange.owed_deliveries, "email:")
+    (delivery,) = owed
+    assert isinstance(delivery, Delivery)
+    one = mail.delivery_message(world.settings.email, delivery)
+    two = mail.delivery_message(world.settings.email, delivery)
+    assert one["Message-ID"] == two["Message-ID"]
+
+
+# -- the story -----------------------------------------------------------------------------
+
+
+def test_story_an_email_officer_follows_a_console_officers_question(world: World) -> None:
+    asked = world.thread.run_sync(on_console, "/as Bob @ Nottingham City Council", f"/ask {QOS}")
+    assert "Q-1" in asked
+    offer = world.write("Quality of service", QOS_MAIL)
+    assert offer is not None
+    assert "Q-1" in text_of(offer)
+    assert "Reply FOLLOW" in text_of(offer)
+    followed = world.reply(offer, "FOLLOW\n\nJo\n\nOn Tue, the exchange wrote:\n> ...")
+    assert followed is not None
+    assert "You now follow Q-1" in text_of(followed)
+    assert offer["Message-ID"] in followed["References"].split()  # threaded
+
+    answered(world, 1, "Four classes of service: EF, AF, BE and scavenger.")
+    assert world.send_owed() == 1
+    assert world.send_owed() == 0
+    answers = [m for m in world.relay.to(JO) if "answered" in m["Subject"]]
+    assert len(answers) == 1
+    assert "Four classes of service" in text_of(answers[0])
+    seen = world.thread.run_sync(on_console, "/as Bob @ Nottingham City Council", "/mine")
+    again = world.thread.run_sync(on_console, "/as Bob @ Nottingham City Council", "/mine")
+    assert seen.count("📬 to Bob: answer to Q-1 ") == 1
+    assert "📬" not in again
