@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import importlib.metadata as metadata
+import importlib.util
 import statistics
 import sys
 import time
