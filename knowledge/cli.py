@@ -180,7 +180,7 @@ def cmd_mail(args: argparse.Namespace) -> int:
 
         await asyncio.gather(
             mail.serve(receiver, args.host, args.port, ready),
-            mail.send_forever(thread, settings.email, relay.send),
+            mail.send_forever(thread, settings, relay.send),
         )
 
     try:

@@ -38,10 +38,12 @@ from knowledge.models import (
     Delivery,
     Followed,
     NewQuestion,
+    Notice,
     OpenMatch,
     Question,
 )
 from knowledge.runner import ExchangeThread
+from knowledge.usecases.outbox import notice_places
 
 log = logging.getLogger(__name__)
 
@@ -375,20 +377,72 @@ async def send_owed(
     for delivery in owed:
         if not isinstance(delivery, Delivery):
             continue
-        message = delivery_message(settings, delivery)
-        try:
-            await asyncio.to_thread(send, message)
-        except (smtplib.SMTPException, OSError) as error:
-            reason = f"{type(error).__name__} from the mail relay"
-            log.warning("delivery %s not sent: %s", delivery.id, reason)
-            if _permanent(error):
-                await thread.run(Exchange.mark_undeliverable, delivery.id, reason)
-            else:
-                await thread.run(Exchange.mark_failed, delivery.id, reason)
-            continue
-        await thread.run(Exchange.mark_sent, delivery.id)
-        sent += 1
+        if await _send_one(thread, delivery.id, delivery_message(settings, delivery), send):
+            sent += 1
     return sent
+
+
+NOTICE_SUBJECTS = {
+    "digest": "PSN Exchange: steering group digest",
+    "overdue": "PSN Exchange: a question has waited past the limit",
+}
+
+
+def notice_message(settings: EmailSettings, notice: Notice) -> EmailMessage:
+    """The e-mail for one notice owed at an e-mail place (a steering recipient); its
+    Message-ID depends only on the notice row, so a resend is recognisable."""
+    to = Address.parse(notice.place or "").id
+    subject = NOTICE_SUBJECTS.get(notice.kind, "PSN Exchange notice")
+    return compose(settings, to, subject, notice.body, message_id(settings, "notice", 0, notice.id))
+
+
+async def send_owed_notices(
+    thread: ExchangeThread,
+    settings: Settings,
+    send: Callable[[EmailMessage], None],
+    limit: int = 20,
+) -> int:
+    """Send the steering group's digests and overdue flags owed at e-mail addresses. A
+    notice not yet placed is placed at every channel's places first (notice_places), so
+    the Discord steering channels get their own copies. Returns how many were sent."""
+    owed = await thread.run(Exchange.owed_messages, None, ("steering",), limit)
+    mine: list[Notice] = []
+    for notice in owed:
+        if not isinstance(notice, Notice):
+            continue
+        if notice.place is None:
+            places = notice_places(settings, notice.audience)
+            mine += await thread.run(Exchange.place_notice, notice.id, places)
+        else:
+            mine.append(notice)
+    sent = 0
+    for notice in mine:
+        if notice.place is None or not notice.place.startswith(Channel.EMAIL.prefix):
+            continue
+        if await _send_one(thread, notice.id, notice_message(settings.email, notice), send):
+            sent += 1
+    return sent
+
+
+async def _send_one(
+    thread: ExchangeThread,
+    message_id: int,
+    message: EmailMessage,
+    send: Callable[[EmailMessage], None],
+) -> bool:
+    """Send one owed message and record the outcome (sent, retried later, or given up)."""
+    try:
+        await asyncio.to_thread(send, message)
+    except (smtplib.SMTPException, OSError) as error:
+        reason = f"{type(error).__name__} from the mail relay"
+        log.warning("message %s not sent: %s", message_id, reason)
+        if _permanent(error):
+            await thread.run(Exchange.mark_undeliverable, message_id, reason)
+        else:
+            await thread.run(Exchange.mark_failed, message_id, reason)
+        return False
+    await thread.run(Exchange.mark_sent, message_id)
+    return True
 
 
 class Receiver:
@@ -445,14 +499,15 @@ async def serve(
 
 async def send_forever(
     thread: ExchangeThread,
-    settings: EmailSettings,
+    settings: Settings,
     send: Callable[[EmailMessage], None],
     every: float = 10.0,
 ) -> None:
     """Send what is owed now and every `every` seconds, until cancelled."""
     while True:
         try:
-            await send_owed(thread, settings, send)
+            await send_owed(thread, settings.email, send)
+            await send_owed_notices(thread, settings, send)
         except StoreError as error:
             log.warning("owed e-mail not read yet: %s", error)
         await asyncio.sleep(every)

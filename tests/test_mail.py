@@ -20,12 +20,13 @@ from knowledge.addresses import Address
 from knowledge.config import Settings
 from knowledge.console import Console
 from knowledge.exchange import Exchange
-from knowledge.models import Actor, Delivery, Role
+from knowledge.models import Actor, Delivery, Notice, Role
 from knowledge.runner import ExchangeThread
-from tests.conftest import EXPERT, Clock
+from tests.conftest import EXPERT, STEERING, Clock
 
 OWN = "questions@psn-exchange.test"
 JO = "jo.bloggs@derbyshire.gov.uk"
+CHAIR = "chair@steering.example"
 QOS = "How is quality of service handled in PSN, and how many classes of service will there be?"
 QOS_MAIL = "How will quality of service be handled on PSN and how many classes of service?"
 COCO = "Will our GCSx Code of Connection compliance carry over when we move to PSN?"
@@ -91,9 +92,11 @@ class World:
                 "security": "none",
                 "max_bytes": 5_000,
                 "hourly_limit": 5,
+                "steering_recipients": (CHAIR,),
             }
         )
-        self.settings = settings.model_copy(update={"email": email})
+        discord = settings.discord.model_copy(update={"steering_channel_id": 555})
+        self.settings = settings.model_copy(update={"email": email, "discord": discord})
         self.thread = ExchangeThread(lambda: Exchange.open(self.settings, clock))
         self.sender = mail.Relay(email)
         self.receiver = mail.Receiver(self.thread, mail.MailDesk(self.settings), self.sender.send)
@@ -373,6 +376,26 @@ def test_delivery_message_ids_differ_per_delivery_and_repeat_for_the_same(
     one = mail.delivery_message(world.settings.email, delivery)
     two = mail.delivery_message(world.settings.email, delivery)
     assert one["Message-ID"] == two["Message-ID"]
+
+
+def test_the_digest_goes_to_steering_recipients_by_email_and_to_discord_too(
+    world: World,
+) -> None:
+    world.write("CoCo", COCO)
+    world.thread.run_sync(Exchange.send_digest, STEERING)
+    assert (
+        world.loop.run(mail.send_owed_notices(world.thread, world.settings, world.sender.send)) == 1
+    )
+    assert (
+        world.loop.run(mail.send_owed_notices(world.thread, world.settings, world.sender.send)) == 0
+    )
+    (digest,) = world.relay.to(CHAIR)
+    assert digest["Subject"] == "PSN Exchange: steering group digest"
+    assert digest["Message-ID"].startswith("<psnx.notice.")
+    assert "**1 ask** in this period" in text_of(digest)
+    assert "Derbyshire County Council" in text_of(digest)
+    owed = world.thread.run_sync(Exchange.owed_messages, None, ("steering",))
+    assert [n.place for n in owed if isinstance(n, Notice)] == ["discord:channel:555"]
 
 
 # -- the story -----------------------------------------------------------------------------
