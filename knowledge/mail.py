@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
+import json
 import logging
 import re
+import secrets
 import smtplib
 import ssl
 from collections import deque
@@ -56,6 +58,10 @@ _QUOTE_INTRO = re.compile(
 _REF = re.compile(r"<psnx\.(?P<kind>[a-z]+)\.q(?P<question>\d+)(?:\.d(?P<draft>\d+))?\.")
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw)\s*:\s*)+", re.IGNORECASE)
 COMMANDS = ("FOLLOW", "ASK", "THANKS", "SOLVED", "WITHDRAW")
+_PRIVACY = re.compile(r"^\s*(?P<action>MY ?DATA|FORGET[ -]ME)\s*[.!]?\s*$", re.IGNORECASE)
+_CONFIRM = re.compile(r"^\s*CONFIRM\s+(?P<code>\d{8})\s*$", re.IGNORECASE)
+# How long a confirmation code for MYDATA or FORGET ME may be used (once).
+CODE_VALID = timedelta(hours=1)
 
 
 def read(raw: bytes) -> EmailMessage:
@@ -224,6 +230,9 @@ class MailDesk:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings.email
         self._recent: dict[str, deque[datetime]] = {}
+        # Confirmation codes by sender: (action, code, valid until). Kept in memory only,
+        # so nothing about a request outlives it; a restart means asking again.
+        self._codes: dict[str, tuple[str, str, datetime]] = {}
 
     def receive(self, exchange: Exchange, raw: bytes, mail_from: str) -> EmailMessage | None:
         message = read(raw)
@@ -249,10 +258,15 @@ class MailDesk:
         ref = referenced(message)
         command = first_line_command(words) if ref else None
         offer: str | None = None
+        first = words.split("\n", 1)[0] if words else subject
+        private = self._own_data(exchange, actor, sender, first)
         try:
-            text, question_id, offer = self._act(
-                exchange, actor, ref, command, subject, words, domain
-            )
+            if private is not None:
+                text, question_id = private, 0
+            else:
+                text, question_id, offer = self._act(
+                    exchange, actor, ref, command, subject, words, domain
+                )
         except ExchangeError as refusal:
             # Refusals speak of slash commands; by e-mail the same thing is a new e-mail.
             text = str(refusal).replace("/ask", "a new e-mail").replace("/mine", "WITHDRAW")
@@ -266,6 +280,51 @@ class MailDesk:
             msg_id,
             in_reply_to=incoming_id or None,
             references=str(message.get("References", "")) or None,
+        )
+
+    def _own_data(self, exchange: Exchange, actor: Actor, sender: str, first: str) -> str | None:
+        """MYDATA and FORGET ME, each only after a code sent to the sender's own address
+        comes back (CONFIRM 12345678), so a forged From can neither export nor erase
+        anyone. None when the e-mail is not about the sender's own data."""
+        now = exchange.clock()
+        asked = _PRIVACY.match(first)
+        if asked:
+            action = "forget" if asked["action"].upper().startswith("FORGET") else "export"
+            code = f"{secrets.randbelow(10**8):08d}"
+            self._codes[sender] = (action, code, now + CODE_VALID)
+            what = (
+                "erase your name and e-mail address from the PSN Exchange (your questions stay, "
+                "anonymised)"
+                if action == "forget"
+                else "receive everything the PSN Exchange keeps about you"
+            )
+            return (
+                f"To {what}, reply to this e-mail with this line alone:\n\nCONFIRM {code}\n\n"
+                "The code works once, for an hour. If you did not ask for this, ignore this "
+                "e-mail: nothing changes."
+            )
+        confirmed = _CONFIRM.match(first)
+        if not confirmed:
+            return None
+        pending = self._codes.pop(sender, None)  # one try per code
+        if (
+            pending is None
+            or pending[2] < now
+            or not secrets.compare_digest(pending[1], confirmed["code"])
+        ):
+            return (
+                "That code is not right, or has expired, or was used already; nothing was "
+                "changed. Send MYDATA or FORGET ME again for a new code."
+            )
+        if pending[0] == "export":
+            data = exchange.my_data(actor)
+            return "Everything the PSN Exchange keeps about you:\n\n" + json.dumps(
+                data, indent=2, ensure_ascii=False, default=str
+            )
+        kept = exchange.forget_me(actor)
+        return (
+            "Done: your name and e-mail address are erased. "
+            f"{kept} question(s) you asked stay, anonymised, so their answers keep helping others."
         )
 
     def _within_limit(self, sender: str, now: datetime) -> bool:

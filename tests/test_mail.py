@@ -301,6 +301,57 @@ def test_reply_ask_asks_anyway_and_withdraw_withdraws(world: World) -> None:
     assert "already chosen" in text_of(again)
 
 
+# -- an officer's own data ---------------------------------------------------------------
+
+
+def code_in(message: EmailMessage) -> str:
+    (line,) = [x for x in text_of(message).splitlines() if x.startswith("CONFIRM ")]
+    return line.removeprefix("CONFIRM ")
+
+
+def test_mydata_by_email_needs_the_code_sent_to_that_address(world: World) -> None:
+    world.write("CoCo", COCO)
+    asked = world.write("MYDATA", "")
+    assert asked is not None
+    assert asked["To"] == JO  # the code goes to the address, never to whoever sent it
+    assert "Code of Connection" not in text_of(asked)
+    code = code_in(asked)
+    data = world.reply(asked, f"CONFIRM {code}")
+    assert data is not None
+    assert COCO in text_of(data)
+    again = world.reply(asked, f"CONFIRM {code}")  # a code works once
+    assert again is not None
+    assert COCO not in text_of(again)
+    assert "nothing was changed" in text_of(again)
+
+
+def test_forget_me_by_email_erases_only_with_the_right_code_in_time(
+    world: World, clock: Clock
+) -> None:
+    world.write("CoCo", COCO)
+    asked = world.write("Please", "FORGET ME")
+    assert asked is not None
+    wrong = "00000000" if code_in(asked) != "00000000" else "11111111"
+    refused = world.reply(asked, f"CONFIRM {wrong}")
+    assert refused is not None
+    assert "nothing was changed" in text_of(refused)
+    assert world.thread.run_sync(Exchange.authority_of, mail_actor(JO)) is not None
+    late = world.write("Please", "FORGET ME")
+    assert late is not None
+    clock.advance(hours=2)
+    expired = world.reply(late, f"CONFIRM {code_in(late)}")
+    assert expired is not None
+    assert "nothing was changed" in text_of(expired)
+    assert world.thread.run_sync(Exchange.is_known, mail_actor(JO))
+    fresh = world.write("Please", "FORGET ME")
+    assert fresh is not None
+    done = world.reply(fresh, f"CONFIRM {code_in(fresh)}")
+    assert done is not None
+    assert "erased" in text_of(done)
+    assert not world.thread.run_sync(Exchange.is_known, mail_actor(JO))
+    assert questions(world) == 1  # the question stays, anonymised
+
+
 # -- sending what is owed ------------------------------------------------------------------
 
 
