@@ -10,6 +10,7 @@ import smtplib
 import threading
 from collections.abc import Coroutine, Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from knowledge import mail
 from knowledge.addresses import Address
+from knowledge.cli import main
 from knowledge.config import Settings
 from knowledge.console import Console
 from knowledge.exchange import Exchange
@@ -270,11 +272,29 @@ def test_bad_input_gets_a_kind_reply_and_changes_nothing(world: World) -> None:
 
 
 def test_a_header_cannot_be_injected_through_the_subject(world: World) -> None:
-    sent = mail.compose(
-        world.settings.email, JO, "Hello\r\nBcc: victim@example.com", "body", "<x@y>"
-    )
-    assert sent["Bcc"] is None
-    assert "Bcc" not in sent.as_string().split("\n\n", 1)[0].replace("Subject: Hello Bcc", "")
+    # An encoded subject decodes to text with a line break and a Bcc "header" in it.
+    raw = (
+        f"From: Jo <{JO}>\r\nTo: {OWN}\r\nMessage-ID: <inj@derbyshire.gov.uk>\r\n"
+        "Subject: =?utf-8?q?CoCo=0D=0ABcc:_victim@example.com?=\r\n\r\n"
+        f"{COCO}\r\n"
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", world.port) as smtp:
+        smtp.sendmail(JO, [OWN], raw)
+    (reply,) = world.relay.received
+    again = mail.read(reply.as_bytes())
+    assert again["Bcc"] is None
+    assert "victim@example.com" in again["Subject"]  # kept as text, on the one line
+    assert set(again.keys()) == {
+        "From",
+        "To",
+        "Subject",
+        "Message-ID",
+        "Auto-Submitted",
+        "In-Reply-To",
+        "References",
+        "Content-Type",
+        "MIME-Version",
+    }
 
 
 # -- the same conversation ------------------------------------------------------------------
@@ -474,3 +494,37 @@ def test_story_an_email_officer_follows_a_console_officers_question(world: World
     again = world.thread.run_sync(on_console, "/as Bob @ Nottingham City Council", "/mine")
     assert seen.count("📬 to Bob: answer to Q-1 ") == 1
     assert "📬" not in again
+
+
+def test_mail_from_several_addresses_at_once_is_dropped(world: World) -> None:
+    message = EmailMessage()
+    message["From"] = f"{JO}, other@derbyshire.gov.uk"
+    message["To"] = OWN
+    message["Subject"] = "CoCo"
+    message.set_content(COCO)
+    with smtplib.SMTP("127.0.0.1", world.port) as smtp:
+        smtp.send_message(message, from_addr=JO)
+    assert world.relay.received == []
+    assert questions(world) == 0
+
+
+def test_when_the_reply_cannot_be_sent_the_ask_is_kept(world: World) -> None:
+    world.relay.refuse = "451 4.3.0 try later"
+    assert world.write("CoCo", COCO) is None
+    assert questions(world) == 1
+
+
+def test_the_mail_command_stops_with_a_clear_message_when_email_is_off(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "x.db"}"\n', encoding="utf-8")
+    assert main(["mail", "--config", str(config)]) == 2
+    assert "[email] address" in capsys.readouterr().err
+    config.write_text(
+        f'[database]\npath = "{tmp_path / "x.db"}"\n[email]\naddress = "{OWN}"\n'
+        '[email.domains]\n"derbyshire.gov.uk" = "Derbyshire County Council"\n',
+        encoding="utf-8",
+    )
+    assert main(["mail", "--config", str(config)]) == 2
+    assert "smtp_host" in capsys.readouterr().err
