@@ -39,6 +39,7 @@ from knowledge.addresses import Address, Channel
 from knowledge.errors import NotFound, StoreError
 from knowledge.exchange import Exchange
 from knowledge.models import SEND_ATTEMPTS, Delivery, Notice, retry_delay_seconds
+from knowledge.usecases.outbox import notice_places
 
 log = logging.getLogger(__name__)
 
@@ -364,9 +365,10 @@ class DeliveryWorker:
             if notice.place is not None:
                 out.append(notice)
                 continue
-            places = [str(Address.discord_channel(c)) for c in self.channel_ids(notice.audience)]
+            places = notice_places(self.bot.settings, notice.audience)
             out += await self.bot.call(Exchange.place_notice, notice.id, places)
-        return out
+        # Copies placed at another channel's places (e-mail) are that channel's to send.
+        return [n for n in out if n.place is None or n.place.startswith(Channel.DISCORD.prefix)]
 
     def audiences(self) -> list[str]:
         """The audiences whose notices can be posted; the others stay owed (said once)."""

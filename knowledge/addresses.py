@@ -14,6 +14,7 @@ from enum import StrEnum
 class Channel(StrEnum):
     DISCORD = "discord"
     CONSOLE = "console"
+    EMAIL = "email"
     IMPORT = "import"  # an officer named in an imported file: no channel reaches them
     FORGOTTEN = "forgotten"  # an officer who erased their data: no identity is left
 
@@ -90,6 +91,11 @@ class Address:
     @classmethod
     def console_place(cls, name: str) -> Address:
         return cls(Channel.CONSOLE, name, place=True)
+
+    @classmethod
+    def email_user(cls, address: str) -> Address:
+        """An officer who writes from the e-mail address `address`."""
+        return cls(Channel.EMAIL, address.strip().lower())
 
     @classmethod
     def imported(cls, officer: str, authority: str) -> Address:

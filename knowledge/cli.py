@@ -163,6 +163,45 @@ def cmd_console(args: argparse.Namespace) -> int:
         return console.run(lines(console))  # type: ignore[arg-type]
 
 
+def cmd_mail(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from knowledge import mail
+    from knowledge.runner import ExchangeThread
+
+    settings = _settings(args)
+    if not settings.email.address or not settings.email.domains:
+        print(
+            "error: the e-mail channel is off: set [email] address and at least one "
+            "[email.domains] entry in config.toml",
+            file=sys.stderr,
+        )
+        return 2
+    if not settings.email.smtp_host:
+        print("error: [email] smtp_host is not set: replies could not be sent", file=sys.stderr)
+        return 2
+    thread = ExchangeThread(lambda: Exchange.open(settings))
+    relay = mail.Relay(settings.email)
+    receiver = mail.Receiver(thread, mail.MailDesk(settings), relay.send)
+
+    async def both() -> None:
+        def ready(port: int) -> None:
+            print(f"receiving e-mail on {args.host}:{port}", file=sys.stderr)
+
+        await asyncio.gather(
+            mail.serve(receiver, args.host, args.port, ready),
+            mail.send_forever(thread, settings, relay.send),
+        )
+
+    try:
+        asyncio.run(both())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        thread.close()
+    return 0
+
+
 NO_TOKEN = """\
 error: DISCORD_TOKEN is not set, so the bot cannot log in to Discord.
   1. Create an application at https://discord.com/developers/applications
@@ -658,6 +697,11 @@ def parser() -> argparse.ArgumentParser:
         return command
 
     add("console", cmd_console, "talk to the exchange in this terminal (no Discord needed)")
+    mailing = add(
+        "mail", cmd_mail, "receive questions by e-mail and send what e-mail officers are owed"
+    )
+    mailing.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    mailing.add_argument("--port", type=int, default=8025, help="port to listen on")
     running = add("run", cmd_run, "run the Discord bot (needs DISCORD_TOKEN)")
     running.add_argument(
         "--sync", action="store_true", help="sync slash commands with Discord even if unchanged"

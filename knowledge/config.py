@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -422,6 +423,33 @@ class DiscordSettings(Section):
         return tuple(dict.fromkeys(c for c in ordered if c))
 
 
+class EmailSettings(Section):
+    """The e-mail channel: who may write in, and the relay that carries replies out."""
+
+    # The exchange's own address (From of every reply); empty = the e-mail channel is off.
+    address: str = ""
+    # Sender domains accepted, each with the authority its officers work for.
+    domains: dict[str, str] = Field(default_factory=dict)
+    # Largest message accepted, in bytes (the SMTP receiver refuses bigger ones).
+    max_bytes: int = Field(default=100_000, ge=1_000)
+    # Most e-mails one sender may send in an hour; more are dropped unanswered.
+    hourly_limit: int = Field(default=20, ge=1)
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_user: str = ""
+    # Read only from PSNX_EMAIL__SMTP_PASSWORD, never from the file.
+    smtp_password: SecretStr | None = None
+    steering_recipients: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _domains_are_lowercase(self) -> Self:
+        for domain in self.domains:
+            if domain != domain.strip().lower() or "@" in domain or not domain:
+                raise ValueError(f"email.domains: write {domain!r} as a bare lower-case domain")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the exchange can be told; see config.toml for the commented defaults."""
 
@@ -439,6 +467,7 @@ class Settings(BaseSettings):
     roles: RoleSettings = RoleSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     discord: DiscordSettings = DiscordSettings()
+    email: EmailSettings = EmailSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -454,7 +483,10 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
-_SECRET_KEYS = {"token", "discord_token", "bot_token", "secret", "password"}
+# Settings read only from the environment (secrets): config.toml names them in a comment.
+ENVIRONMENT_ONLY = frozenset({"email.smtp_password"})
+
+_SECRET_KEYS = {"token", "discord_token", "bot_token", "secret", "password", "smtp_password"}
 
 
 def _find_secrets(data: Any, prefix: str = "") -> list[str]:

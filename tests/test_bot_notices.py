@@ -110,6 +110,26 @@ async def test_a_digest_due_while_the_bot_was_down_is_posted_once_at_start_up(
 
 
 @async_test
+async def test_the_bot_leaves_the_email_copy_of_a_digest_to_the_mail_sender(
+    setting: Setting,
+) -> None:
+    email = setting.settings.email.model_copy(
+        update={"address": "q@psnx.test", "steering_recipients": ("chair@psnx.test",)}
+    )
+    setting.settings = setting.settings.model_copy(update={"email": email})
+    ask_last_week(setting)
+
+    fake = FakeDiscord(setting.bot(), setting.world)
+    await fake.start()
+    await stop_worker(fake)
+    await fake.settle()
+    assert posted_text(fake, setting.steering).count("PSN Exchange digest") == 1
+    owed = fake.bot.exchange.run_sync(Exchange.owed_messages, None, ("steering",))
+    assert [n.place for n in owed if isinstance(n, Notice)] == ["email:chair@psnx.test"]
+    await fake.close()
+
+
+@async_test
 async def test_the_schedule_uses_london_time_and_the_configured_crons(setting: Setting) -> None:
     async with FakeDiscord(setting.bot(), setting.world) as fake:
         await stop_worker(fake)

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.config import Channels, ConfigError, Settings, discord_token, load_settings
+from knowledge.config import (
+    ENVIRONMENT_ONLY,
+    Channels,
+    ConfigError,
+    Settings,
+    discord_token,
+    load_settings,
+)
 from tests.conftest import REPO
 
 SHIPPED = REPO / "config.toml"
@@ -62,7 +69,10 @@ def test_every_setting_is_a_key_in_config_toml_with_a_comment_above_it() -> None
         model = Settings.model_fields[section].annotation
         assert model is not None
         for field in model.model_fields:
-            if field not in data.get(section, {}):
+            if f"{section}.{field}" in ENVIRONMENT_ONLY:
+                env = f"PSNX_{section}__{field}".upper()
+                assert env in SHIPPED.read_text(encoding="utf-8"), env
+            elif field not in data.get(section, {}):
                 undocumented.append(f"{section}.{field}: not in config.toml")
             elif not _commented(lines, section, field):
                 undocumented.append(f"{section}.{field}: no comment line above it")
@@ -387,3 +397,25 @@ def test_a_misspelt_section_in_an_environment_override_is_named(
     monkeypatch.setenv("PSNX_DATABSE__PATH", "/srv/psn/exchange.db")
     message = refusal(SHIPPED)
     assert "PSNX_DATABSE__PATH" in message
+
+
+def test_the_smtp_password_comes_from_the_environment_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = tmp_path / "config.toml"
+    written.write_text('[email]\nsmtp_password = "hunter2"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"email\.smtp_password"):
+        load_settings(written)
+    written.write_text('[email]\nsmtp_user = "psnx"\n', encoding="utf-8")
+    monkeypatch.setenv("PSNX_EMAIL__SMTP_PASSWORD", "hunter2")
+    loaded = load_settings(written)
+    assert loaded.email.smtp_password is not None
+    assert loaded.email.smtp_password.get_secret_value() == "hunter2"
+    assert "hunter2" not in repr(loaded)
+
+
+def test_email_domains_must_be_bare_lower_case(tmp_path: Path) -> None:
+    written = tmp_path / "config.toml"
+    written.write_text('[email.domains]\n"Derbyshire.gov.uk" = "Derbyshire"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="lower-case domain"):
+        load_settings(written)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from typing import Literal
 
-from knowledge.addresses import reachable
+from knowledge.addresses import Address, reachable
 from knowledge.config import Settings
 from knowledge.errors import NotFound
 from knowledge.models import (
@@ -26,6 +27,17 @@ from knowledge.unit_of_work import UnitOfWork
 from knowledge.usecases import rules
 
 AUDIENCES = ("steering", "expert")
+
+
+def notice_places(settings: Settings, audience: str) -> list[str]:
+    """Every place a notice to `audience` is owed at, across channels: each server's Discord
+    channel for it and, for the steering group, each `[email] steering_recipients` address.
+    Every front end places a notice at all of them, so each channel gets it once."""
+    kind: Literal["steering", "expert"] = "steering" if audience == "steering" else "expert"
+    places = [str(Address.discord_channel(c)) for c in settings.discord.channel_ids(kind)]
+    if kind == "steering" and settings.email.address:
+        places += [str(Address.email_user(a)) for a in settings.email.steering_recipients]
+    return places
 
 
 def owe(
