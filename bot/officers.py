@@ -32,6 +32,7 @@ from bot.render import (
 )
 from bot.suggestions import (
     HelpfulButton,
+    NoteModal,
     ReplyModal,
     ShareButton,
     SuggestionButton,
@@ -165,7 +166,7 @@ class OfficersCog(commands.Cog):
     def __init__(self, bot: ExchangeBot) -> None:
         self.bot = bot
         bot.add_dynamic_items(SuggestionButton, ForgetButton, ShareButton, HelpfulButton)
-        bot.forms.add(AskModal, ReplyModal)
+        bot.forms.add(AskModal, ReplyModal, NoteModal)
 
     @app_commands.command(name="mydata", description="Everything the exchange keeps about you")
     async def mydata(self, interaction: Interaction) -> None:
@@ -316,28 +317,9 @@ class OfficersCog(commands.Cog):
     @app_commands.command(
         name="share", description="Share your authority's learning (a case study, a lesson)"
     )
-    @app_commands.describe(
-        title="A short title",
-        text="What your authority did or learned",
-        links="Web links, separated by spaces (optional)",
-        topic="A topic (optional)",
-    )
-    async def share(
-        self,
-        interaction: Interaction,
-        title: app_commands.Range[str, 3, 200],
-        text: app_commands.Range[str, 1, 4000],
-        links: app_commands.Range[str, 0, 2000] = "",
-        topic: str | None = None,
-    ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        note = await self.bot.call(
-            Exchange.share_note, self.bot.actor(interaction.user), title, text, links.split(), topic
-        )
-        await interaction.followup.send(
-            f"Thank you — shared as {note.ref} under {note.topic}; /notes lists it.",
-            ephemeral=True,
-        )
+    async def share(self, interaction: Interaction) -> None:
+        """Opens the note form (title, text, links, topic)."""
+        await open_form(interaction, NoteModal())
 
     @app_commands.command(name="notes", description="The notes authorities have shared")
     @app_commands.describe(topic="Only this topic (optional)")

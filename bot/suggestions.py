@@ -299,3 +299,59 @@ def helpful_view(reply_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(HelpfulButton(reply_id))
     return view
+
+
+class NoteModal(ExchangeModal):
+    """A shared note's form: title, text, links and (optionally) a topic. A submit after a
+    restart still counts (the custom id says all it needs); a refusal gives back the text."""
+
+    template = re.compile(r"psnx:note")
+
+    def __init__(self) -> None:
+        super().__init__(title="Share your authority's learning", custom_id="psnx:note")
+        self.heading: discord.ui.TextInput[NoteModal] = discord.ui.TextInput(
+            max_length=200, min_length=3, custom_id="title"
+        )
+        self.add_item(discord.ui.Label(text="Title", component=self.heading))
+        self.text: discord.ui.TextInput[NoteModal] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            max_length=4000,
+            custom_id="text",
+            placeholder="A case study, a lesson, a contract clause that worked",
+        )
+        self.add_item(discord.ui.Label(text="What your authority learned", component=self.text))
+        self.links: discord.ui.TextInput[NoteModal] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=2000,
+            placeholder="https://… (one per line)",
+            custom_id="links",
+        )
+        self.add_item(discord.ui.Label(text="Links (optional)", component=self.links))
+        self.topic: discord.ui.TextInput[NoteModal] = discord.ui.TextInput(
+            required=False, max_length=40, custom_id="topic", placeholder="e.g. procurement"
+        )
+        self.add_item(discord.ui.Label(text="Topic (optional)", component=self.topic))
+
+    @classmethod
+    def from_custom_id(cls, interaction: Any, match: re.Match[str]) -> NoteModal:
+        return cls()
+
+    def typed(self) -> str | None:
+        return f"{self.heading.value}\n\n{self.text.value}\n\n{self.links.value}".strip()
+
+    async def on_submit(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        note = await bot.call(
+            Exchange.share_note,
+            bot.actor(interaction.user),
+            self.heading.value,
+            self.text.value,
+            self.links.value.split(),
+            self.topic.value.strip() or None,
+        )
+        await interaction.followup.send(
+            f"Thank you — shared as {note.ref} under {note.topic}; /notes lists it.",
+            ephemeral=True,
+        )

@@ -11,7 +11,15 @@ from knowledge.console import Console
 from knowledge.errors import AuthorityNeeded, InvalidInput, NotAllowed, NotFound
 from knowledge.exchange import Exchange
 from knowledge.models import Actor
-from tests.botkit import DERBYSHIRE, Place, reply_of, running, set_authority
+from tests.botkit import (
+    DERBYSHIRE,
+    Place,
+    field_ids,
+    refused_kindly,
+    reply_of,
+    running,
+    set_authority,
+)
 from tests.conftest import officer
 from tests.fakediscord import async_test
 from tests.stories import count
@@ -127,16 +135,31 @@ async def test_discord_shares_and_lists_notes(place: Place) -> None:
     async with running(place) as fake:
         hana = fake.member("Hana")
         await set_authority(fake, hana, DERBYSHIRE, place.general)
-        shared = await fake.slash(
+        opened = await fake.slash(hana, "share", channel=place.general)
+        assert opened.response is not None
+        assert opened.response.body["custom_id"] == "psnx:note"
+        ids = field_ids(opened.response)
+        shared = await fake.submit_modal(
             hana,
-            "share",
-            {"title": TITLE, "text": TEXT, "links": LINK, "topic": "procurement"},
-            channel=place.general,
+            {
+                ids["Title"]: TITLE,
+                ids["What your authority learned"]: TEXT,
+                ids["Links (optional)"]: LINK,
+                ids["Topic (optional)"]: "procurement",
+            },
         )
         assert "shared as N-1 under procurement" in reply_of(shared).text
         listed = await fake.slash(hana, "notes", channel=place.general)
         assert "Shared notes (1)" in reply_of(listed).text
         assert LINK in reply_of(listed).text
+
+        opened = await fake.slash(hana, "share", channel=place.general)
+        assert opened.response is not None
+        ids = field_ids(opened.response)
+        refused = await fake.submit_modal(
+            hana, {ids["Title"]: TITLE, ids["What your authority learned"]: "[SECRET] x y z"}
+        )
+        refused_kindly(refused, "This note carries the protective marking")
 
 
 def test_my_data_lists_my_notes(exchange: Exchange, hampshire: Actor) -> None:
