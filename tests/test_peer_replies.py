@@ -555,3 +555,41 @@ def exchange_replies(fake: object) -> list[object]:
 
     _, replies = run(fake, Exchange.replies, "Q-1")  # type: ignore[arg-type]
     return list(replies)
+
+
+@async_test
+async def test_the_peer_support_story_through_discord(place: Place) -> None:
+    from tests.botkit import publish
+
+    async with running(place) as fake:
+        helen, hana = fake.member("Helen"), fake.member("Hana")
+        rita = fake.member("Rita")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        await ask(fake, helen, Q1_DERBYSHIRE, channel=place.general, authority=DERBYSHIRE)
+        await set_authority(fake, hana, HAMPSHIRE, place.general)
+
+        opened = await fake.slash(hana, "reply", {"question": "Q-1"}, channel=place.general)
+        assert opened.response is not None
+        ids = field_ids(opened.response)
+        await fake.submit_modal(
+            hana, {ids["Your authority's experience"]: EXPERIENCE, ids["Links (optional)"]: LINK}
+        )
+        assert await deliver(fake) == 1
+        [peer] = fake.dms(helen)
+        assert "A peer's experience on Q-1 (R-1, from Hampshire County Council)" in peer.text
+
+        solved = await fake.slash(helen, "solved", {"reply": "R-1"}, channel=place.general)
+        assert "R-1 answered your question" in reply_of(solved).text
+        endorsed = await fake.slash(geoff, "endorse", {"reply": "R-1"}, channel=place.general)
+        assert "Endorsed: the answer to Q-1" in reply_of(endorsed).text
+        assert "Release 1 published: 1 answer" in await publish(fake, geoff, place.general)
+        await deliver(fake)
+        answer = fake.dms(helen)[-1]
+        assert "First shared by Hampshire County Council." in answer.text
+        assert DERBYSHIRE in answer.text  # the asking authority is credited too
+
+        await set_authority(fake, rita, "Rutland County Council", place.general)
+        await fake.slash(rita, "follow", {"question": "Q-1"}, channel=place.general)
+        await deliver(fake)
+        later = [m for m in fake.dms(rita) if "A peer's experience on Q-1" in m.text]
+        assert len(later) == 1  # the reply, once, to a follower who joined later
