@@ -421,7 +421,8 @@ class DeliveryWorker:
                 await post_in(
                     thread,
                     f"<@{user_id}> your direct messages are closed: the answer to "
-                    f"{delivery.question.ref} is posted in this thread.",
+                    f"{delivery.question.ref if delivery.question else 'it'} is posted in "
+                    "this thread.",
                     nonce=nonce,
                     allowed_mentions=only_them,
                 )

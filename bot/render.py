@@ -38,6 +38,7 @@ from knowledge.models import (
 from knowledge.text import (
     is_web_link,
     listed_line,
+    note_hidden_message,
     note_line,
     peer_reply_heading,
     plural,
@@ -200,7 +201,15 @@ def posted_question(question: Question, authority: str | None) -> str:
 
 
 def delivery_embed(delivery: Delivery) -> discord.Embed:
+    if delivery.kind == "note_hidden" and delivery.note is not None:
+        note = delivery.note
+        return discord.Embed(
+            title=f"Your shared note {note.ref} was withdrawn from view",
+            description=shown(note_hidden_message(note.ref, note.title, note.hidden_reason)),
+            colour=AMBER,
+        )
     question = delivery.question
+    assert question is not None  # every other delivery is about a question
     if delivery.kind == "reply_hidden" and delivery.reply is not None:
         return discord.Embed(
             title=f"Your reply {delivery.reply.ref} was withdrawn from view",

@@ -116,8 +116,14 @@ def replacing(draft: Answer | None, links_given: bool) -> str:
 
 
 def format_delivery(delivery: Delivery) -> str:
-    question = delivery.question
     who = delivery.recipient_name or Address.parse(delivery.recipient).id
+    if delivery.kind == "note_hidden" and delivery.note is not None:
+        note = delivery.note
+        return f"📬 to {who}: " + texts.note_hidden_message(
+            note.ref, note.title, note.hidden_reason
+        )
+    question = delivery.question
+    assert question is not None  # every other delivery is about a question
     if delivery.kind == "reply" and delivery.reply is not None:
         reply = delivery.reply
         links = "".join(f"\n  → {link}" for link in reply.links)

@@ -42,10 +42,9 @@ from knowledge.models import (
     NewQuestion,
     Notice,
     OpenMatch,
-    Question,
 )
 from knowledge.runner import ExchangeThread
-from knowledge.text import peer_reply_heading, reply_hidden_message
+from knowledge.text import note_hidden_message, peer_reply_heading, reply_hidden_message
 from knowledge.usecases.outbox import notice_places
 
 log = logging.getLogger(__name__)
@@ -377,8 +376,14 @@ class MailDesk:
 def delivery_message(settings: EmailSettings, delivery: Delivery) -> EmailMessage:
     """The e-mail for one owed delivery; its Message-ID depends only on the delivery's id,
     so a resend after a crash is recognisably the same message."""
-    question: Question = delivery.question
     to = Address.parse(delivery.recipient).id
+    if delivery.kind == "note_hidden" and delivery.note is not None:
+        note = delivery.note
+        text = note_hidden_message(note.ref, note.title, note.hidden_reason)
+        note_id = message_id(settings, "delivery", 0, delivery.id)
+        return compose(settings, to, f"{note.ref}: your note was withdrawn", text, note_id)
+    question = delivery.question
+    assert question is not None  # every other delivery is about a question
     msg_id = message_id(settings, "delivery", question.id, delivery.id)
     if delivery.kind == "merged":
         text = (

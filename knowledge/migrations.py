@@ -394,8 +394,8 @@ CREATE TABLE outbox_next (
   id INTEGER PRIMARY KEY,
   key TEXT NOT NULL UNIQUE,
   kind TEXT NOT NULL CHECK (
-    kind IN ('answer', 'merged', 'unmerged', 'reply', 'reply_hidden', 'digest',
-             'release_reminder', 'overdue')
+    kind IN ('answer', 'merged', 'unmerged', 'reply', 'reply_hidden', 'note_hidden',
+             'digest', 'release_reminder', 'overdue')
   ),
   recipient TEXT,
   recipient_is_place INTEGER NOT NULL DEFAULT 0,
@@ -405,6 +405,7 @@ CREATE TABLE outbox_next (
   answer_id INTEGER REFERENCES answers(id),
   merged_from INTEGER REFERENCES questions(id),
   reply_id INTEGER REFERENCES replies(id),
+  note_id INTEGER,
   body TEXT,
   window_start TEXT,
   window_end TEXT,

@@ -68,6 +68,7 @@ class MessageKind(StrEnum):
     UNMERGED = "unmerged"  # a merged question given back its askers
     REPLY = "reply"  # an officer's experience on a question, for the others waiting on it
     REPLY_HIDDEN = "reply_hidden"  # to its author: the expert or an admin withdrew it
+    NOTE_HIDDEN = "note_hidden"  # to a shared note's author: it was withdrawn (no question)
     DIGEST = "digest"
     RELEASE_REMINDER = "release_reminder"
     OVERDUE = "overdue"
@@ -413,10 +414,11 @@ class Delivery:
     kind: str  # "answer", "merged" or "unmerged"
     recipient: str  # an officer's user key, or a place reference
     recipient_is_place: bool
-    question: Question
+    question: Question | None  # None only for a "note_hidden" notice (notes have none)
     answer: Answer | None = None
     merged_from: int | None = None
     reply: Reply | None = None  # what a "reply" delivery carries
+    note: Note | None = None  # what a "note_hidden" notice is about
     authority_names: tuple[str, ...] = field(default=())
     recipient_name: str | None = None  # the officer's display name, for greetings
     place: str | None = None  # where the question was posted (fallback when DMs are closed)
@@ -493,6 +495,7 @@ class OwedMessage:
     attempts: int
     failed_before: bool
     reply_id: int | None = None  # the peer reply a "reply" delivery carries
+    note_id: int | None = None  # the shared note a "note_hidden" notice is about
 
 
 # The one retry policy for every owed message: wait 5 s after the first failure, then twice

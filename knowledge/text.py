@@ -543,3 +543,12 @@ def reply_id(raw: str | int) -> int:
     if found and int(found.group(1)) > 0:
         return int(found.group(1))
     raise InvalidInput(f"{str(raw)[:40]!r} is not a reply id. Reply ids look like R-12.")
+
+
+def note_hidden_message(note_ref: str, title: str, reason: str | None) -> str:
+    """What a shared note's author is told when the expert or an admin withdraws it."""
+    why = f": {reason}" if reason else "."
+    return (
+        f'Your shared note {note_ref} "{title}" was withdrawn from view by the PSN team{why} '
+        "It is kept in the audit trail; ask an exchange admin if you think this is wrong."
+    )

@@ -190,3 +190,45 @@ def test_the_readable_exports_carry_the_shared_notes(
     assert '<section id="N-1">' in page
     assert "<script>" not in page
     assert page.rstrip().endswith("</body></html>")
+
+
+def test_a_hidden_notes_author_is_told_why(
+    exchange: Exchange, hampshire: Actor, expert: Actor
+) -> None:
+    exchange.share_note(hampshire, TITLE, TEXT)
+    exchange.hide_note(expert, "N-1", "It names a supplier's prices.")
+
+    [owed] = exchange.owed_deliveries("test:hana")
+    assert (owed.kind, owed.question) == ("note_hidden", None)
+    assert owed.note is not None
+    assert owed.note.hidden_reason == "It names a supplier's prices."
+    from knowledge.console import format_delivery
+
+    assert format_delivery(owed).startswith(
+        f'📬 to Hana: Your shared note N-1 "{TITLE}" was withdrawn from view by the PSN team: '
+        "It names a supplier's prices."
+    )
+
+
+@async_test
+async def test_discord_tells_a_hidden_notes_author_by_dm(place: Place) -> None:
+    from tests.botkit import deliver
+
+    async with running(place) as fake:
+        hana = fake.member("Hana")
+        geoff = fake.member("Geoff", roles=["PSN Expert"])
+        await set_authority(fake, hana, DERBYSHIRE, place.general)
+        opened = await fake.slash(hana, "share", channel=place.general)
+        assert opened.response is not None
+        ids = field_ids(opened.response)
+        await fake.submit_modal(
+            hana, {ids["Title"]: TITLE, ids["What your authority learned"]: TEXT}
+        )
+        hid = await fake.slash(
+            geoff, "hide-note", {"note": "N-1", "reason": "Off topic."}, channel=place.general
+        )
+        assert "N-1 is hidden" in reply_of(hid).text
+        assert await deliver(fake) == 1
+        [dm] = fake.dms(hana)
+        assert "Your shared note N-1 was withdrawn from view" in dm.text
+        assert "Off topic." in dm.text

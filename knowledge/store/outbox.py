@@ -39,6 +39,7 @@ def _message(row: dict[str, Any]) -> OwedMessage:
         answer_id=row["answer_id"],
         merged_from=row["merged_from"],
         reply_id=row["reply_id"],
+        note_id=row["note_id"],
         body=row["body"],
         parts_sent=row["parts_sent"],
         attempts=row["attempts"],
@@ -59,7 +60,7 @@ class Outbox:
         *,
         kind: MessageKind,
         about: int | None,
-        question_id: int,
+        question_id: int | None,
         recipient: str,
         recipient_is_place: bool,
         now: datetime,
@@ -67,14 +68,15 @@ class Outbox:
         merged_from: int | None = None,
         officer_id: int | None = None,
         reply_id: int | None = None,
+        note_id: int | None = None,
     ) -> bool:
         """Owe a message to an address; False if the same one was already owed."""
         count = self._db.write(
             # ON CONFLICT, not OR IGNORE: only the same message owed again is skipped; a row
             # the schema refuses (a kind it does not know) is an error, never a silent loss.
             """INSERT INTO outbox (key, kind, question_id, answer_id, merged_from, reply_id,
-                   recipient, recipient_is_place, officer_id, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING""",
+                   note_id, recipient, recipient_is_place, officer_id, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING""",
             [
                 delivery_key(kind, about, recipient),
                 kind,
@@ -82,6 +84,7 @@ class Outbox:
                 answer_id,
                 merged_from,
                 reply_id,
+                note_id,
                 recipient,
                 int(recipient_is_place),
                 officer_id,

@@ -178,6 +178,9 @@ class ExpertUseCases:
             note = _visible_note(uow, ref)
             who = rules.officer(uow, actor)
             uow.notes.hide(note.id, who.id, why[:500], uow.now())
+            author = uow.officers.by_id(note.author_id) if note.author_id else None
+            if author is not None:  # told why, as a reply's author is
+                owe(uow, MessageKind.NOTE_HIDDEN, None, author.user_key, author.id, note_id=note.id)
             uow.events.record(
                 "note_hidden", actor_id=who.id, now=uow.now(), note=note.id, reason=why[:500]
             )

@@ -43,12 +43,13 @@ def notice_places(settings: Settings, audience: str) -> list[str]:
 def owe(
     uow: UnitOfWork,
     kind: MessageKind,
-    question_id: int,
+    question_id: int | None,
     recipient: str | None,
     officer_id: int | None,
     answer_id: int | None = None,
     merged_from: int | None = None,
     reply_id: int | None = None,
+    note_id: int | None = None,
 ) -> bool:
     """Owe one message (once: the same message to the same recipient is one); nothing is
     owed to imported or erased officers, who cannot be reached."""
@@ -59,6 +60,8 @@ def owe(
         about=(
             answer_id
             if kind is MessageKind.ANSWER
+            else note_id
+            if kind is MessageKind.NOTE_HIDDEN
             else reply_id
             if kind is MessageKind.REPLY
             else merged_from
@@ -67,6 +70,7 @@ def owe(
         answer_id=answer_id,
         merged_from=merged_from,
         reply_id=reply_id,
+        note_id=note_id,
         recipient=recipient,
         recipient_is_place=officer_id is None,
         officer_id=officer_id,
@@ -182,6 +186,18 @@ class OutboxUseCases:
     def _delivery(self, row: OwedMessage) -> Delivery:
         store = self.uow
         assert row.recipient is not None
+        if row.kind is MessageKind.NOTE_HIDDEN:  # about a note, not a question
+            assert row.note_id is not None
+            return Delivery(
+                id=row.id,
+                kind=row.kind.value,
+                recipient=row.recipient,
+                recipient_is_place=False,
+                question=None,
+                note=store.notes.get(row.note_id, name_authority=True, visible=False),
+                recipient_name=store.officers.display_name(row.officer_id),
+                attempts=row.attempts,
+            )
         assert row.question_id is not None
         question = store.questions.get(row.question_id)
         assert question is not None
