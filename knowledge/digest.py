@@ -83,6 +83,7 @@ class Digest:
     authorities_named: bool = True
     notes: tuple[str, ...] = field(default=())
     peer_replies: int = 0  # shared by officers in the window
+    notes_shared: int = 0  # shared notes (learning not tied to a question)
     endorsed: int = 0  # peer replies the expert made official answers
     solved_by_peers: int = 0  # asks a peer reply answered
     top_sharers: tuple[tuple[str, int], ...] = ()  # authorities that shared most (if named)
@@ -95,6 +96,7 @@ class Digest:
             or self.answered_from_store
             or self.waiting
             or self.peer_replies
+            or self.notes_shared
         )
 
 
@@ -117,7 +119,7 @@ def build_digest(
     if until <= since:
         raise ValueError("a digest window must end after it starts")
     asks = reports.asks_between(since, until)
-    shared, endorsed, solved, sharers = reports.peer_activity(since, until)
+    shared, endorsed, solved, notes, sharers = reports.peer_activity(since, until)
     new_questions = reports.questions_created_between(since, until)
     taken = reports.answered_from_store_between(since, until)
     answered = len({q for q in reports.event_questions("answer_written", since, until) if q})
@@ -180,6 +182,7 @@ def build_digest(
         waiting_limit_days=waiting_limit_days,
         authorities_named=name_authorities,
         peer_replies=shared,
+        notes_shared=notes,
         endorsed=endorsed,
         solved_by_peers=solved,
         top_sharers=tuple(sharers[:3]) if name_authorities else (),
@@ -245,9 +248,10 @@ def to_markdown(digest: Digest, zone: ZoneInfo) -> str:
             else "."
         ),
     ]
-    if digest.peer_replies or digest.endorsed or digest.solved_by_peers:
+    if digest.peer_replies or digest.endorsed or digest.solved_by_peers or digest.notes_shared:
         peers = (
-            f"**Peer support:** {plural(digest.peer_replies, 'reply')} shared by officers, "
+            f"**Peer support:** {plural(digest.peer_replies, 'reply')} and "
+            f"{plural(digest.notes_shared, 'note')} shared by officers, "
             f"{digest.solved_by_peers} "
             f"{'question' if digest.solved_by_peers == 1 else 'questions'} solved by a peer's "
             f"reply, {digest.endorsed} endorsed by the expert as the answer."

@@ -232,3 +232,18 @@ async def test_discord_tells_a_hidden_notes_author_by_dm(place: Place) -> None:
         [dm] = fake.dms(hana)
         assert "Your shared note N-1 was withdrawn from view" in dm.text
         assert "Off topic." in dm.text
+
+
+def test_the_digest_counts_shared_notes_and_who_shared_them(
+    exchange: Exchange, hampshire: Actor
+) -> None:
+    from datetime import timedelta
+
+    from tests.conftest import STEERING
+
+    start = exchange.clock()
+    exchange.share_note(hampshire, TITLE, TEXT)
+    digest = exchange.digest(STEERING, since=start - timedelta(minutes=1))
+    assert digest.notes_shared == 1
+    assert "0 replies and 1 note shared by officers" in exchange.digest_markdown(digest)
+    assert "Shared most: Hampshire County Council (1)." in exchange.digest_markdown(digest)

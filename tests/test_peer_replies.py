@@ -373,7 +373,8 @@ def test_the_digest_counts_peer_support_and_names_who_shared_most(
 
     assert (digest.peer_replies, digest.solved_by_peers, digest.endorsed) == (2, 1, 1)
     assert (
-        "**Peer support:** 2 replies shared by officers, 1 question solved by a peer's reply, "
+        "**Peer support:** 2 replies and 0 notes shared by officers, 1 question solved by a "
+        "peer's reply, "
         "1 endorsed by the expert as the answer. Shared most: Hampshire County Council (2)."
     ) in text
     assert "Hana" not in text  # authorities, never officers

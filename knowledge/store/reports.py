@@ -88,18 +88,20 @@ class Reports:
 
     def peer_activity(
         self, since: datetime, until: datetime
-    ) -> tuple[int, int, int, list[tuple[str, int]]]:
-        """(peer replies shared, replies endorsed, asks solved by a reply, replies by
-        authority, most first) in (since, until]."""
+    ) -> tuple[int, int, int, int, list[tuple[str, int]]]:
+        """(peer replies shared, replies endorsed, asks solved by a reply, notes shared,
+        replies and notes by authority, most first) in (since, until]."""
         window = [stamp(since), stamp(until)]
         by_authority = [
             (str(r["name"]), int(r["n"]))
             for r in self._db.rows(
-                """SELECT au.name, COUNT(*) AS n FROM replies r
-                   JOIN authorities au ON au.id = r.authority_id
-                   WHERE r.created_at > ? AND r.created_at <= ?
+                """SELECT au.name, COUNT(*) AS n FROM (
+                     SELECT authority_id FROM replies WHERE created_at > ? AND created_at <= ?
+                     UNION ALL
+                     SELECT authority_id FROM notes WHERE created_at > ? AND created_at <= ?
+                   ) shared JOIN authorities au ON au.id = shared.authority_id
                    GROUP BY au.name ORDER BY n DESC, au.name""",
-                window,
+                window + window,
             )
         ]
 
@@ -110,8 +112,9 @@ class Reports:
             )
             return int(row["n"]) if row else 0
 
-        shared = sum(n for _, n in by_authority)
-        return shared, events("endorsed"), events("reply_solved"), by_authority
+        replies = events("replied")
+        notes = events("note_shared")
+        return replies, events("endorsed"), events("reply_solved"), notes, by_authority
 
     def merge_scores(self, since: datetime | None, scale: str = "lexical") -> list[float]:
         """The matcher's score (on `scale`) for each pair the expert merged since `since`
