@@ -310,17 +310,11 @@ def _write_report(path: Path, report: ImportReport) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from knowledge.export import RENDERERS, notes_html, notes_markdown
+    from knowledge.export import RENDERERS
 
     with _opened(args, create=False, reading=True) as exchange:
-        text = RENDERERS[args.format](exchange.knowledge_base())
-        # The readable formats carry the shared notes too; JSON and CSV stay one record
-        # per answered question.
-        notes = exchange.notes(limit=10_000) if args.format in ("md", "html") else []
-    if args.format == "md" and notes:
-        text += "\n" + notes_markdown(notes)
-    elif args.format == "html" and notes:
-        text = text.replace("</body></html>", notes_html(notes) + "</body></html>")
+        # Every format carries the shared notes after the answers, labelled as peers' learning.
+        text = RENDERERS[args.format](exchange.knowledge_base(), exchange.notes(limit=10_000))
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {_shown(args.output)}")

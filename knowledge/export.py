@@ -7,7 +7,7 @@ import html
 import io
 import json
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from typing import Any
 
@@ -33,7 +33,22 @@ def _record(entry: PublishedEntry) -> dict[str, Any]:
         {"id": r.ref, "text": r.text, "links": list(r.links), "authority": r.authority}
         for r in entry.replies
     ]
-    return record
+    return {"kind": "answer", **record}
+
+
+def _note_record(note: Note) -> dict[str, Any]:
+    """A shared note as an export record: never its author, only the authority (if named)."""
+    return {
+        "kind": "note",
+        "id": note.ref,
+        "topic": note.topic,
+        "title": note.title,
+        "text": note.text,
+        "links": list(note.links),
+        "shared_at": note.created_at.isoformat(),
+        "authority": note.authority,
+        "endorsed": note.endorsed,
+    }
 
 
 def _byline(entry: PublishedEntry, escape: Callable[[str], str] = str) -> str:
@@ -46,8 +61,11 @@ def _byline(entry: PublishedEntry, escape: Callable[[str], str] = str) -> str:
     return line
 
 
-def to_json(entries: list[PublishedEntry]) -> str:
-    return json.dumps([_record(e) for e in entries], indent=2, ensure_ascii=False) + "\n"
+def to_json(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
+    """One record per answered question (`"kind": "answer"`), then one per shared note
+    (`"kind": "note"`), so a reader can tell the Cabinet Office's answers from peers' learning."""
+    records = [_record(e) for e in entries] + [_note_record(n) for n in notes]
+    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
 
 
 def _cell(value: object) -> object:
@@ -57,9 +75,12 @@ def _cell(value: object) -> object:
     return value
 
 
-def to_csv(entries: list[PublishedEntry]) -> str:
+def to_csv(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
+    """One row per answered question, then one per shared note; the `kind` column tells them
+    apart, and a note's title and text sit in the question and answer columns."""
     buffer = io.StringIO()
     columns = [
+        "kind",
         "id",
         "topic",
         "question",
@@ -71,6 +92,7 @@ def to_csv(entries: list[PublishedEntry]) -> str:
         "authorities",
         "askers",
         "peer_replies",
+        "endorsed",
     ]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -84,6 +106,19 @@ def to_csv(entries: list[PublishedEntry]) -> str:
             for r in record["peer_replies"]
         )
         writer.writerow({k: _cell(v) for k, v in record.items()})
+    for note in notes:
+        row = {
+            "kind": "note",
+            "id": note.ref,
+            "topic": note.topic,
+            "question": note.title,
+            "answer": note.text,
+            "links": " ".join(note.links),
+            "written_at": note.created_at.isoformat(),
+            "authorities": note.authority or "",
+            "endorsed": "yes" if note.endorsed else "no",
+        }
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return buffer.getvalue()
 
 
@@ -113,7 +148,7 @@ def _html_paragraphs(body: str) -> list[str]:
     ]
 
 
-def notes_markdown(notes: list[Note]) -> str:
+def _notes_markdown(notes: Sequence[Note]) -> str:
     """Shared notes as a Markdown section (appended to the Markdown export)."""
     if not notes:
         return ""
@@ -129,7 +164,7 @@ def notes_markdown(notes: list[Note]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def notes_html(notes: list[Note]) -> str:
+def _notes_html(notes: Sequence[Note]) -> str:
     """Shared notes as an HTML section (inserted before the export's closing tags)."""
     if not notes:
         return ""
@@ -149,7 +184,7 @@ def notes_html(notes: list[Note]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def to_markdown(entries: list[PublishedEntry]) -> str:
+def to_markdown(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
     lines = ["# PSN Exchange — published answers", ""]
     if not entries:
         lines.append("No answers have been published yet.")
@@ -174,10 +209,11 @@ def to_markdown(entries: list[PublishedEntry]) -> str:
                 lines += [f"- {_md_link(link)}" for link in reply.links]
                 if reply.links:
                     lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    text = "\n".join(lines).rstrip() + "\n"
+    return text + "\n" + _notes_markdown(notes) if notes else text
 
 
-def to_html(entries: list[PublishedEntry]) -> str:
+def to_html(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
     esc = html.escape
     parts = [
         "<!doctype html>",
@@ -209,6 +245,8 @@ def to_html(entries: list[PublishedEntry]) -> str:
                 parts += [f"<li>{_html_link(link)}</li>" for link in reply.links]
                 parts.append("</ul>")
         parts.append("</section>")
+    if notes:
+        parts.append(_notes_html(notes).rstrip("\n"))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -268,7 +306,7 @@ AUDIT_RENDERERS: dict[str, Callable[[list[AuditEntry], tzinfo], str]] = {
     "json": audit_json,
 }
 
-RENDERERS: dict[str, Callable[[list[PublishedEntry]], str]] = {
+RENDERERS: dict[str, Callable[[list[PublishedEntry], Sequence[Note]], str]] = {
     "md": to_markdown,
     "html": to_html,
     "json": to_json,

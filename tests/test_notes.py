@@ -3,7 +3,9 @@ is listed by topic, found by search beside the answers, endorsed or hidden by th
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 
 import pytest
 
@@ -168,7 +170,7 @@ def test_my_data_lists_my_notes(exchange: Exchange, hampshire: Actor) -> None:
     assert (mine["note"], mine["title"]) == ("N-1", TITLE)
 
 
-def test_the_readable_exports_carry_the_shared_notes(
+def test_every_export_carries_the_shared_notes(
     exchange: Exchange, hampshire: Actor, expert: Actor, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from knowledge.cli import main
@@ -190,6 +192,29 @@ def test_the_readable_exports_carry_the_shared_notes(
     assert '<section id="N-1">' in page
     assert "<script>" not in page
     assert page.rstrip().endswith("</body></html>")
+
+    assert main(["export", "--format", "json", *common]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert records == [
+        {
+            "kind": "note",
+            "id": "N-1",
+            "topic": "procurement",
+            "title": TITLE,
+            "text": f"{TEXT} <script>x</script>",
+            "links": [LINK],
+            "shared_at": records[0]["shared_at"],
+            "authority": "Hampshire County Council",
+            "endorsed": False,
+        }
+    ]  # the hidden note and the author's identity stay out
+    assert main(["export", "--format", "csv", *common]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["kind"], r["id"], r["question"], r["authorities"]) for r in rows] == [
+        ("note", "N-1", TITLE, "Hampshire County Council")
+    ]
+    assert rows[0]["endorsed"] == "no"
+    assert "Hana" not in json.dumps(records) + str(rows)  # the officer is never named
 
 
 def test_a_hidden_notes_author_is_told_why(
