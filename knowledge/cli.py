@@ -99,6 +99,22 @@ def _in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
     return moment.replace(tzinfo=zone) if moment is not None and moment.tzinfo is None else moment
 
 
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("it needs a folder to write the site to")
+    return Path(text)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: choose 1 to 65535")
+    return value
+
+
 MAX_COUNT = 1_000_000  # --top, --limit: more than any queue, far below SQLite's integers
 
 
@@ -161,6 +177,56 @@ def cmd_console(args: argparse.Namespace) -> int:
             print("Start with: /as YOUR NAME @ YOUR AUTHORITY")
         console = Console(exchange, sys.stdout, echo=not interactive)
         return console.run(lines(console))  # type: ignore[arg-type]
+
+
+def _site_folder(folder: Path) -> Path:
+    """Where `web --build` may write: a new or empty folder, or an earlier build."""
+    if folder.exists() and not folder.is_dir():
+        raise ExchangeError(f"{_shown(folder)} is a file: --build needs a folder.")
+    earlier = (folder / "static" / "site.css").exists() and (folder / "index.html").exists()
+    if folder.is_dir() and any(folder.iterdir()) and not earlier:
+        raise ExchangeError(
+            f"{_shown(folder)} already holds other files. Choose a new or empty folder "
+            "(or one an earlier --build wrote), so nothing else is overwritten."
+        )
+    return folder
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from knowledge.store import Store
+
+    settings = _settings(args)
+    Store.open(_existing(settings), read_only=True).close()  # a database, readable
+    if args.build is not None:
+        from knowledge.web.build import build
+        from knowledge.web.pages import Pages
+
+        folder = _site_folder(args.build)
+        exchange = Exchange.open(settings, read_only=True)
+        try:
+            count = build(
+                Pages(exchange.site, settings, static=True),
+                folder,
+                lambda n: print(f"\r{n} pages written", end="", file=sys.stderr, flush=True)
+                if sys.stderr.isatty()
+                else None,
+            )
+        except OSError as error:
+            raise ExchangeError(
+                f"Could not write the site to {_shown(folder)}: {error.strerror}. "
+                "Choose a folder you can write to."
+            ) from None
+        finally:
+            exchange.close()
+        print(f"wrote {count} files to {_shown(folder)}")
+        return 0
+    from knowledge.web.app import serve
+
+    host = args.host or settings.web.host
+    port = args.port or settings.web.port
+    print(f"serving the knowledge base read-only on http://{host}:{port}/", file=sys.stderr)
+    serve(settings, host, port)
+    return 0
 
 
 def cmd_mail(args: argparse.Namespace) -> int:
@@ -696,6 +762,14 @@ def parser() -> argparse.ArgumentParser:
     )
     mailing.add_argument("--host", default="127.0.0.1", help="address to listen on")
     mailing.add_argument("--port", type=int, default=8025, help="port to listen on")
+    web = add("web", cmd_web, "serve the published knowledge base read-only as a web site")
+    web.add_argument("--host", default=None, help="address to listen on (default: web.host)")
+    web.add_argument(
+        "--port", type=_port, default=None, help="port to listen on (default: web.port)"
+    )
+    web.add_argument(
+        "--build", type=_folder, default=None, metavar="DIR", help="write the site as static files"
+    )
     running = add("run", cmd_run, "run the Discord bot (needs DISCORD_TOKEN)")
     running.add_argument(
         "--sync", action="store_true", help="sync slash commands with Discord even if unchanged"

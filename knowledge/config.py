@@ -450,6 +450,32 @@ class EmailSettings(Section):
         return self
 
 
+class WebSettings(Section):
+    """The read-only web site (`psn-exchange web`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    # Where the site is reached, e.g. "https://psn-exchange.example.gov.uk"; when set,
+    # deliveries, exports and digests link to its pages. Empty: nothing links to it.
+    base_url: str = ""
+    # The name shown in every page's header and title.
+    title: str = "PSN Exchange"
+
+    @field_validator("base_url")
+    @classmethod
+    def _plain_address(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and (
+            not value.startswith(("https://", "http://"))
+            or any(c in value for c in ' <>"\\?#')
+        ):
+            raise ValueError(
+                f"web.base_url {value!r} must be a plain http(s) address with no query, "
+                "such as https://psn-exchange.example.gov.uk"
+            )
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the exchange can be told; see config.toml for the commented defaults."""
 
@@ -468,6 +494,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     discord: DiscordSettings = DiscordSettings()
     email: EmailSettings = EmailSettings()
+    web: WebSettings = WebSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -27,6 +27,7 @@ from knowledge.usecases.imports import ImportUseCases
 from knowledge.usecases.officers import OfficerUseCases
 from knowledge.usecases.outbox import OutboxUseCases
 from knowledge.usecases.own_data import OwnDataUseCases
+from knowledge.usecases.site import SiteUseCases
 from knowledge.usecases.steering import SteeringUseCases
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Exchange:
         self.steering = SteeringUseCases(uow, settings)
         self.own_data = OwnDataUseCases(uow)
         self.outbox = OutboxUseCases(uow, settings)
+        self.site = SiteUseCases(uow, settings, self.officers)  # the web site's reads
 
     @classmethod
     def open(

@@ -74,6 +74,7 @@ class UnitOfWork:
         self.proposals = store.proposals
         self.replies = store.replies
         self.notes = store.notes
+        self.published = store.published
         # How far this process has read the change log (every change up to it is indexed).
         self._seen = 0
         # Per open level (transaction, then savepoints): the log position when it began,
@@ -259,6 +260,14 @@ class UnitOfWork:
         """Index what other processes changed, now, without taking the write lock."""
         with self.store.database.reading():
             self._catch_up(other_writers=True)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads that must agree (one web page, say), in one snapshot; what other processes
+        changed is indexed first, so the matcher agrees with it too."""
+        self.catch_up()
+        with self.store.database.reading():
+            yield
 
     def _apply(self, wordings: dict[int, list[str]]) -> None:
         matcher = self._matcher

@@ -328,6 +328,8 @@ def command_line(
 ) -> list[str]:
     """The command with valid required arguments, and `value` given to `fuzzed`."""
     given = {"db": str(judge.db), "config": str(judge.config)}
+    if words == ("web",) and fuzzed.dest != "build":  # write the site, never serve forever
+        given["build"] = str(judge.db.parent / "site")
     options: list[str] = []
     positionals: list[str] = []
     for action in arguments(COMMANDS[words]):

@@ -11,6 +11,7 @@ seen through one gateway per kind of record, each returning the domain's own typ
     changes    the matcher's change log          imports    imports in progress
     vectors    wording vectors for semantic matching
     proposals  merges proposed to the expert
+    published  what the read-only web site reads (versions, releases, topics)
 
 A `Store` belongs to the thread that opened it. Use cases reach it through a
 `UnitOfWork` (knowledge/unit_of_work.py), which owns the transaction.
@@ -33,6 +34,7 @@ from knowledge.store.notes import Notes
 from knowledge.store.officers import Officers, PersonalData
 from knowledge.store.outbox import Outbox, delivery_key
 from knowledge.store.proposals import Proposals
+from knowledge.store.published import Published
 from knowledge.store.questions import Asks, Drafts, Questions
 from knowledge.store.replies import Replies
 from knowledge.store.reports import Reports
@@ -60,6 +62,7 @@ class Store:
         self.proposals = Proposals(database)
         self.replies = Replies(database)
         self.notes = Notes(database)
+        self.published = Published(database)
 
     @classmethod
     def open(

@@ -266,6 +266,12 @@ class Database:
         """1 inside a transaction, more inside its savepoints, 0 outside."""
         return self._depth
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the database (the
+        same connection's own commits leave it as it was): what a cache of reads needs."""
+        row = self.one("PRAGMA data_version")
+        return int(row["data_version"]) if row else 0
+
     @contextmanager
     def reading(self) -> Iterator[None]:
         """A read transaction: every read inside sees one snapshot of the database, and no

@@ -87,19 +87,31 @@ class Questions:
     ) -> tuple[list[Question], int]:
         """Questions in `statuses` (and `topic`), most wanted first, one page; and how many
         there are in all."""
-        where = f"q.status IN ({marks(len(statuses))}) AND q.import_id IS NULL"
-        params: list[object] = list(statuses)
-        if topic is not None:
-            where += " AND q.topic = ?"
-            params.append(topic)
-        rows = self._db.rows(
-            _QUESTION_SELECT
-            + f" WHERE {where} ORDER BY q.demand DESC, q.waiting_since ASC, q.id LIMIT ? OFFSET ?",
-            [*params, limit, offset],
+        # One arm per status, each read in order from the queue index, merged by SQLite:
+        # no sort of every question for one page (`status IN (…)` would need one).
+        where = "q.status = ? AND q.import_id IS NULL" + (" AND q.topic = ?" if topic else "")
+        arm = f"SELECT q.id, q.demand, q.waiting_since FROM questions q WHERE {where}"  # noqa: S608
+        params: list[object] = []
+        for status in statuses:
+            params += [status] if topic is None else [status, topic]
+        ids = [
+            int(row["id"])
+            for row in self._db.rows(
+                " UNION ALL ".join([arm] * len(statuses))
+                + " ORDER BY 2 DESC, 3 ASC, 1 LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+        ]
+        found = self.many(ids)
+        # Counted from idx_questions_topic_status ("browsing by topic"), never the table.
+        # Only placeholders and fixed text are formatted in; the values are parameters.
+        counted = self._db.one(
+            f"""SELECT COUNT(*) AS n FROM questions
+                WHERE import_id IS NULL AND +status IN ({marks(len(statuses))})
+                {"AND topic = ?" if topic else "AND topic >= ''"}""",  # noqa: S608
+            [*statuses, *([topic] if topic else [])],
         )
-        # `where` holds only placeholders and fixed text; the values are parameters.
-        total = self._db.one(f"SELECT COUNT(*) AS n FROM questions q WHERE {where}", params)  # noqa: S608
-        return [_question(row) for row in rows], int(total["n"]) if total else 0
+        return [found[i] for i in ids if i in found], int(counted["n"]) if counted else 0
 
     def at_place(self, place: str) -> int | None:
         """The question posted at `place` (its thread or forum post), if any."""
