@@ -7,9 +7,12 @@ A store of `--stored` questions is seeded (one in five answered, in releases of 
 answers), then each kind of page is requested `--samples` times through the whole ASGI
 stack (Starlette's test client: routing, rendering, headers; no network), on the
 database opened read-only as `psn-exchange web` opens it. Printed per page: mean, p50 and
-p95 in milliseconds. The baseline, in the same run: the minimum any question page reads,
-the question's row and its answers by primary key in raw SQLite, so the ratio shows what
-the site adds. Goals (issue 16): a page under 50 ms p95, search under 100 ms p95.
+p95 in milliseconds, first with no page kept (every request rendered from the database,
+as just after another process committed), then as served (rendered pages kept until the
+database changes; the question page is never kept). The baseline, in the same run: the
+minimum any question page reads, the question's row and its answers by primary key in raw
+SQLite, so the ratio shows what the site adds. Goals (issue 16): a page under 50 ms p95,
+search under 100 ms p95.
 """
 
 from __future__ import annotations
@@ -119,37 +122,40 @@ def main(argv: Sequence[str] | None = None) -> None:
         answered = answer_some(db)
         print(f"seeded {args.stored:,} questions ({answered:,} answered) in {seconds:.1f} s")
         settings = settings_for(db)
-        started = time.perf_counter()
-        with TestClient(create_app(settings)) as client:
-            print(f"site ready in {time.perf_counter() - started:.1f} s (matcher built)")
+        n = args.samples
+        question_ids = [rng.randint(1, args.stored) for _ in range(n)]
+        releases = -(-answered // 200)
+        for kept in (0, 512):
+            started = time.perf_counter()
+            with TestClient(create_app(settings, cached_pages=kept)) as client:
+                ready = time.perf_counter() - started
+                print(f"\n{'no page kept' if not kept else 'as served'} (ready in {ready:.1f} s)")
 
-            def get(url: str) -> object:
-                response = client.get(url)
-                assert response.status_code == 200, (url, response.status_code)
-                return response
+                def get(url: str, client: TestClient = client) -> object:
+                    response = client.get(url)
+                    assert response.status_code == 200, (url, response.status_code)
+                    return response
 
-            n = args.samples
-            question_ids = [rng.randint(1, args.stored) for _ in range(n)]
-            base = statistics.fmean(baseline(db, question_ids))
-            print(line("baseline (2 SELECTs by id)", baseline(db, question_ids)))
-            releases = -(-answered // 200)
-            pages = {
-                "question page /q/Q-N": [f"/q/Q-{i}" for i in question_ids],
-                "home /": ["/"] * (n // 3),
-                "waiting (page N)": [f"/waiting/page-{rng.randint(1, 50)}" for _ in range(n // 3)],
-                "topic (page N)": [
-                    f"/topics/technical/page-{rng.randint(1, 50)}" for _ in range(n // 3)
-                ],
-                "release /releases/N": [
-                    f"/releases/{rng.randint(1, releases)}" for _ in range(n // 3)
-                ],
-                "releases.atom": ["/releases.atom"] * (n // 10),
-                "figures": ["/figures"] * (n // 10),
-                "search /search?q=…": [f"/search?q={rng.choice(SEARCHES)}" for _ in range(n)],
-            }
-            for name, urls in pages.items():
-                get(urls[0])  # warm
-                print(line(name, timed(get, urls), base))
+                base = statistics.fmean(baseline(db, question_ids))
+                print(line("baseline (2 SELECTs by id)", baseline(db, question_ids)))
+                for name, urls in pages(rng, n, question_ids, args.stored, releases).items():
+                    get(urls[0])  # warm
+                    print(line(name, timed(get, urls), base))
+
+
+def pages(
+    rng: random.Random, n: int, question_ids: list[int], stored: int, releases: int
+) -> dict[str, list[str]]:
+    return {
+        "question page /q/Q-N": [f"/q/Q-{i}" for i in question_ids],
+        "home /": ["/"] * (n // 3),
+        "waiting (page N)": [f"/waiting/page-{rng.randint(1, 50)}" for _ in range(n // 3)],
+        "topic (page N)": [f"/topics/technical/page-{rng.randint(1, 50)}" for _ in range(n // 3)],
+        "release /releases/N": [f"/releases/{rng.randint(1, releases)}" for _ in range(n // 3)],
+        "releases.atom": ["/releases.atom"] * (n // 10),
+        "figures": ["/figures"] * max(3, n // 30),
+        "search /search?q=…": [f"/search?q={rng.choice(SEARCHES)}" for _ in range(n)],
+    }
 
 
 if __name__ == "__main__":

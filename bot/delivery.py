@@ -385,7 +385,10 @@ class DeliveryWorker:
         return channel
 
     async def send(self, delivery: Delivery) -> None:
-        embed = delivery_embed(delivery)
+        web = self.bot.settings.web
+        embed = delivery_embed(
+            delivery, web.url(f"/q/{delivery.question.ref}") if delivery.question else None
+        )
         nonce = nonce_for(delivery)
         if delivery.recipient_is_place:
             channel_id = _discord_id(delivery.recipient, place=True)

@@ -123,10 +123,14 @@ def answer_embed(
     heading: str | None = None,
     footer: str | None = None,
     fields: list[tuple[str, str]] | None = None,
+    url: str | None = None,
 ) -> discord.Embed:
     """An answer with its question, and any further fields and footer; the answer gets
-    what they leave of the message's 6,000 characters."""
-    embed = discord.Embed(title=clip(heading or question_title(question), TITLE_MAX), colour=GREEN)
+    what they leave of the message's 6,000 characters. `url`: its page on the web site,
+    which the title links to."""
+    embed = discord.Embed(
+        title=clip(heading or question_title(question), TITLE_MAX), colour=GREEN, url=url
+    )
     if footer:
         embed.set_footer(text=clip(footer, FOOTER_MAX))
     add_fields(embed, [("Question", shown(question.text)), *(fields or [])])
@@ -200,7 +204,8 @@ def posted_question(question: Question, authority: str | None) -> str:
     return clip(f"**{question.ref}** · {question.topic}{by}\n>>> {shown(question.text)}", 2000)
 
 
-def delivery_embed(delivery: Delivery) -> discord.Embed:
+def delivery_embed(delivery: Delivery, page: str | None = None) -> discord.Embed:
+    """What a delivery says; an answer's title links to `page`, its web permalink, if any."""
     if delivery.kind == "note_hidden" and delivery.note is not None:
         note = delivery.note
         return discord.Embed(
@@ -247,6 +252,7 @@ def delivery_embed(delivery: Delivery) -> discord.Embed:
         delivery.answer,
         heading=f"Answered: {question.ref}",
         fields=[("Asked by", asked_by)] if asked_by else None,
+        url=page,
     )
 
 

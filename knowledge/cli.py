@@ -207,9 +207,11 @@ def cmd_web(args: argparse.Namespace) -> int:
             count = build(
                 Pages(exchange.site, settings, static=True),
                 folder,
-                lambda n: print(f"\r{n} pages written", end="", file=sys.stderr, flush=True)
-                if sys.stderr.isatty()
-                else None,
+                lambda n: (
+                    print(f"\r{n} pages written", end="", file=sys.stderr, flush=True)
+                    if sys.stderr.isatty()
+                    else None
+                ),
             )
         except OSError as error:
             raise ExchangeError(
@@ -380,7 +382,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with _opened(args, create=False, reading=True) as exchange:
         # Every format carries the shared notes after the answers, labelled as peers' learning.
-        text = RENDERERS[args.format](exchange.knowledge_base(), exchange.notes(limit=10_000))
+        text = RENDERERS[args.format](
+            exchange.knowledge_base(),
+            exchange.notes(limit=10_000),
+            exchange.settings.web.base_url,  # each answer links to its page, where set
+        )
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {_shown(args.output)}")

@@ -461,6 +461,10 @@ class WebSettings(Section):
     # The name shown in every page's header and title.
     title: str = "PSN Exchange"
 
+    def url(self, path: str) -> str | None:
+        """The site's address for `path` ("/q/Q-12"), or None when no base_url is set."""
+        return self.base_url + path if self.base_url else None
+
     @field_validator("base_url")
     @classmethod
     def _plain_address(cls, value: str) -> str:

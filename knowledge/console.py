@@ -115,7 +115,8 @@ def replacing(draft: Answer | None, links_given: bool) -> str:
     return f'This replaces your draft (version {draft.version}): "{preview}"{kept}.'
 
 
-def format_delivery(delivery: Delivery) -> str:
+def format_delivery(delivery: Delivery, page: str | None = None) -> str:
+    """What the console prints for a delivery; an answer ends with its web page, if any."""
     who = delivery.recipient_name or Address.parse(delivery.recipient).id
     if delivery.kind == "note_hidden" and delivery.note is not None:
         note = delivery.note
@@ -154,7 +155,7 @@ def format_delivery(delivery: Delivery) -> str:
     )
     return (
         f'📬 to {who}: answer to {question.ref} "{question.text}"{asked_by}\n'
-        f"  {format_answer(delivery.answer)}"
+        f"  {format_answer(delivery.answer)}" + (f"\n  On the web: {page}" if page else "")
     )
 
 
@@ -268,10 +269,13 @@ class Console:
             for delivery in self.exchange.owed_deliveries(Channel.CONSOLE.prefix):
                 if not self.exchange.mark_sent(delivery.id):
                     continue  # another console printed it first
+                question = delivery.question
+                page = self.exchange.settings.web.url(f"/q/{question.ref}") if question else None
+                text = format_delivery(delivery, page)
                 if delivery.recipient_is_place:
-                    self.say(f"[#questions] {format_delivery(delivery).split(': ', 1)[1]}")
+                    self.say(f"[#questions] {text.split(': ', 1)[1]}")
                 else:
-                    self.say(format_delivery(delivery))
+                    self.say(text)
         except ExchangeError as error:
             if not self.held_back:  # said once, not after every command while it lasts
                 self.say(f"⚠ {error} (Answers owed here are printed after a later command.)")

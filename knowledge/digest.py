@@ -87,6 +87,7 @@ class Digest:
     endorsed: int = 0  # peer replies the expert made official answers
     solved_by_peers: int = 0  # asks a peer reply answered
     top_sharers: tuple[tuple[str, int], ...] = ()  # authorities that shared most (if named)
+    waiting_ages: tuple[float, ...] = ()  # days each waiting question has waited, at the end
 
     @property
     def empty(self) -> bool:
@@ -114,8 +115,10 @@ def build_digest(
     waiting_limit_days: int,
     name_authorities: bool,
     normalise: Normaliser,
+    themes: bool = True,
 ) -> Digest:
-    """Everything the steering group needs about (since, until]."""
+    """Everything the steering group needs about (since, until]; `themes` (the words most
+    asked about, the slowest part over many asks) only if wanted."""
     if until <= since:
         raise ValueError("a digest window must end after it starts")
     asks = reports.asks_between(since, until)
@@ -178,7 +181,7 @@ def build_digest(
         overdue=tuple(w for w in waiting if w.waiting_days > waiting_limit_days),
         median_days_to_answer=statistics.median(days_to_answer) if days_to_answer else None,
         p90_days_to_answer=_percentile(days_to_answer, 0.9) if days_to_answer else None,
-        themes=_themes([(a.question_id, a.text) for a in asks], normalise),
+        themes=_themes([(a.question_id, a.text) for a in asks], normalise) if themes else (),
         waiting_limit_days=waiting_limit_days,
         authorities_named=name_authorities,
         peer_replies=shared,
@@ -186,6 +189,7 @@ def build_digest(
         endorsed=endorsed,
         solved_by_peers=solved,
         top_sharers=tuple(sharers[:3]) if name_authorities else (),
+        waiting_ages=tuple(w.waiting_days for w in waiting),
     )
 
 

@@ -15,7 +15,7 @@ from knowledge.models import AuditEntry, Note, PublishedEntry
 from knowledge.text import inert, inert_lines, is_web_link
 
 
-def _record(entry: PublishedEntry) -> dict[str, Any]:
+def _record(entry: PublishedEntry, site: str = "") -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": entry.question.ref,
         "topic": entry.question.topic,
@@ -27,6 +27,8 @@ def _record(entry: PublishedEntry) -> dict[str, Any]:
         "written_at": entry.answer.created_at.isoformat(),
         "authorities": list(entry.authority_names),
     }
+    if site:
+        record["url"] = f"{site}/q/{entry.question.ref}"
     if entry.asker_names:
         record["askers"] = list(entry.asker_names)
     record["peer_replies"] = [
@@ -61,10 +63,10 @@ def _byline(entry: PublishedEntry, escape: Callable[[str], str] = str) -> str:
     return line
 
 
-def to_json(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
+def to_json(entries: list[PublishedEntry], notes: Sequence[Note] = (), site: str = "") -> str:
     """One record per answered question (`"kind": "answer"`), then one per shared note
     (`"kind": "note"`), so a reader can tell the Cabinet Office's answers from peers' learning."""
-    records = [_record(e) for e in entries] + [_note_record(n) for n in notes]
+    records = [_record(e, site) for e in entries] + [_note_record(n) for n in notes]
     return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -75,7 +77,7 @@ def _cell(value: object) -> object:
     return value
 
 
-def to_csv(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
+def to_csv(entries: list[PublishedEntry], notes: Sequence[Note] = (), site: str = "") -> str:
     """One row per answered question, then one per shared note; the `kind` column tells them
     apart, and a note's title and text sit in the question and answer columns."""
     buffer = io.StringIO()
@@ -93,11 +95,12 @@ def to_csv(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
         "askers",
         "peer_replies",
         "endorsed",
+        "url",
     ]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for entry in entries:
-        record = _record(entry)
+        record = _record(entry, site)
         record["links"] = " ".join(record["links"])
         record["authorities"] = "; ".join(record["authorities"])
         record["askers"] = "; ".join(record.get("askers", []))
@@ -184,7 +187,7 @@ def _notes_html(notes: Sequence[Note]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def to_markdown(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
+def to_markdown(entries: list[PublishedEntry], notes: Sequence[Note] = (), site: str = "") -> str:
     lines = ["# PSN Exchange — published answers", ""]
     if not entries:
         lines.append("No answers have been published yet.")
@@ -201,6 +204,8 @@ def to_markdown(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> st
         if entry.answer.links:
             lines.append("")
         lines += [f"*{_byline(entry, _md_escape)}*", ""]
+        if site:
+            lines += [f"On the web: <{site}/q/{entry.question.ref}>", ""]
         if entry.replies:
             lines += ["### Peer experience (not the Cabinet Office answer)", ""]
             for reply in entry.replies:
@@ -213,7 +218,7 @@ def to_markdown(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> st
     return text + "\n" + _notes_markdown(notes) if notes else text
 
 
-def to_html(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
+def to_html(entries: list[PublishedEntry], notes: Sequence[Note] = (), site: str = "") -> str:
     esc = html.escape
     parts = [
         "<!doctype html>",
@@ -234,6 +239,9 @@ def to_html(entries: list[PublishedEntry], notes: Sequence[Note] = ()) -> str:
             parts += [f"<li>{_html_link(link)}</li>" for link in entry.answer.links]
             parts.append("</ul>")
         parts.append(f"<p><em>{esc(_byline(entry))}</em></p>")
+        if site:
+            page = esc(f"{site}/q/{entry.question.ref}")
+            parts.append(f'<p>On the web: <a href="{page}">{page}</a></p>')
         if entry.replies:
             parts.append("<h3>Peer experience (not the Cabinet Office answer)</h3>")
         for reply in entry.replies:
@@ -306,7 +314,7 @@ AUDIT_RENDERERS: dict[str, Callable[[list[AuditEntry], tzinfo], str]] = {
     "json": audit_json,
 }
 
-RENDERERS: dict[str, Callable[[list[PublishedEntry], Sequence[Note]], str]] = {
+RENDERERS: dict[str, Callable[[list[PublishedEntry], Sequence[Note], str], str]] = {
     "md": to_markdown,
     "html": to_html,
     "json": to_json,

@@ -397,3 +397,58 @@ def test_a_base_url_must_be_a_plain_web_address(base_url: str) -> None:
     assert WebSettings(base_url="https://psn.example.gov.uk/x/").base_url == (
         "https://psn.example.gov.uk/x"
     )
+
+
+def test_deliveries_exports_and_digests_link_to_the_site_once_it_has_an_address(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+    import json
+
+    from bot.render import delivery_embed
+    from knowledge.cli import main
+    from knowledge.console import Console
+    from tests.conftest import REPO, STEERING
+
+    site = "https://psn.example.gov.uk"
+    exchange = world.exchange
+    exchange.settings = _settings(world.settings, base_url=site)
+    coco = world.refs["coco"]
+    owed = [d for d in exchange.owed_deliveries("test:") if d.kind == "answer"]
+    assert owed
+    for delivery in owed:  # the Discord adapter links the answer's title to its page
+        assert delivery.question is not None
+        page = exchange.settings.web.url(f"/q/{delivery.question.ref}")
+        assert delivery_embed(delivery, page).url == f"{site}/q/{delivery.question.ref}"
+    digest = exchange.digest_markdown(exchange.digest(STEERING))
+    assert digest.rstrip().endswith(f"The figures as charts: {site}/figures")
+
+    out = io.StringIO()
+    console = Console(exchange, out, echo=False)
+    console.handle("/as Dora @ Rutland County Council")
+    console.handle(f"/follow {coco}")
+    exchange.answer(_expert(), coco, "A third version, for the console.")
+    exchange.publish(_expert())
+    console.deliver()
+    assert f"On the web: {site}/q/{coco}" in out.getvalue()
+
+    common = ["--db", str(world.settings.database.path), "--config", str(REPO / "config.toml")]
+    env = pytest.MonkeyPatch()
+    env.setenv("PSNX_WEB__BASE_URL", site)
+    try:
+        assert main(["export", "--format", "json", *common]) == 0
+        records = json.loads(capsys.readouterr().out)
+        assert main(["export", "--format", "md", *common]) == 0
+        markdown = capsys.readouterr().out
+    finally:
+        env.undo()
+    assert f"{site}/q/{coco}" in {r["url"] for r in records if r["kind"] == "answer"}
+    assert f"On the web: <{site}/q/{coco}>" in markdown
+    assert main(["export", "--format", "json", *common]) == 0
+    assert "url" not in json.loads(capsys.readouterr().out)[0]  # no address, no links
+
+
+def _expert() -> Actor:
+    from tests.conftest import EXPERT
+
+    return EXPERT

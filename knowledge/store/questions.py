@@ -19,6 +19,8 @@ from knowledge.models import (
 from knowledge.store.database import Database, marks, parse_stamp, stamp
 
 LIVE = tuple(status.value for status in LIVE_STATUSES)
+# A search term found in more questions than this is left out while a rarer one remains.
+COMMON_TERM = 5_000
 _LIVE_IN = f"({marks(len(LIVE))})"
 
 # Rows of an import still in progress are hidden everywhere (see migrations.py): every
@@ -246,8 +248,30 @@ class Questions:
 
     # -- search ------------------------------------------------------------------------
 
+    def _selective(self, match: str) -> str:
+        """`match` without the terms so common they say nothing about which question is
+        meant ("psn" in an exchange about the PSN), as long as a rarer term remains: ranking
+        every question that has a common term is what makes a search slow (a "common terms"
+        cut-off, as search engines make). Below COMMON_TERM questions nothing changes."""
+        terms = match.split(" OR ")
+        if len(terms) < 2:
+            return match
+        rare = [
+            term
+            for term in terms
+            if (
+                counted := self._db.one(
+                    "SELECT COUNT(*) AS n FROM questions_fts WHERE questions_fts MATCH ?", [term]
+                )
+            )
+            is not None
+            and counted["n"] <= COMMON_TERM
+        ]
+        return " OR ".join(rare) if rare else match
+
     def search(self, match: str, limit: int) -> list[int]:
         """Question ids whose text or published answer matches, best first."""
+        match = self._selective(match)
         rows = self._db.rows(
             f"""SELECT id, MIN(rank) AS rank FROM (
                  SELECT q.id, bm25(questions_fts) AS rank

@@ -155,7 +155,7 @@ class SiteUseCases:
             if latest is not None:
                 found = uow.published.release(latest.number)
                 if found is not None:
-                    entries = self._release_entries(found[1])
+                    entries = self._release_entries(found[1], 10)  # the home page shows 10
         return Home(
             answered=sum(t.answered for t in topics),
             waiting=sum(t.waiting for t in topics),
@@ -250,9 +250,10 @@ class SiteUseCases:
             summary, answers = found
             return summary, self._release_entries(answers)
 
-    def _release_entries(self, answers: list[Answer]) -> tuple[Entry, ...]:
+    def _release_entries(self, answers: list[Answer], most: int | None = None) -> tuple[Entry, ...]:
         """The release's answers with their questions (withdrawn or merged-away ones left
-        out), each as it was published in that release."""
+        out), each as it was published in that release; the first `most` of them."""
+        answers = answers[:most] if most is not None else answers
         questions = self.uow.questions.many(a.question_id for a in answers)
         return tuple(
             Entry(questions[a.question_id], self._public(a))
@@ -260,12 +261,14 @@ class SiteUseCases:
             if a.question_id in questions and questions[a.question_id].status in LIVE_STATUSES
         )
 
-    def recent_releases(self, count: int = 10) -> list[tuple[ReleaseSummary, tuple[Entry, ...]]]:
-        """The newest releases with their answers (the Atom feed)."""
+    def recent_releases(
+        self, count: int = 10, most: int = 50
+    ) -> list[tuple[ReleaseSummary, tuple[Entry, ...]]]:
+        """The newest releases with (the first `most` of) their answers: the Atom feed."""
         with self.uow.reading():
             summaries, _ = self.uow.published.releases(count)
             found = [self.uow.published.release(s.number) for s in summaries]
-            return [(s, self._release_entries(a)) for s, a in (f for f in found if f)]
+            return [(s, self._release_entries(a, most)) for s, a in (f for f in found if f)]
 
     def notes(self) -> list[Note]:
         """Shared notes the expert endorsed (only those are published)."""
@@ -294,7 +297,6 @@ class SiteUseCases:
             published = Counter(
                 _monday(t.astimezone(zone).date()) for t in uow.published.publish_times(since)
             )
-            waiting = uow.reports.waiting_at(until)
             named = self.settings.exchange.name_authorities_in_digests
             digest = build_digest(
                 uow.reports,
@@ -303,12 +305,13 @@ class SiteUseCases:
                 waiting_limit_days=self.settings.schedule.waiting_limit_days,
                 name_authorities=named,
                 normalise=uow.matcher.normalise,
+                themes=False,
             )
         weeks = tuple(
             (week, asks[week], published[week])
             for week in (first + timedelta(weeks=n) for n in range(FIGURE_WEEKS))
         )
-        ages = [(until - w.waiting_since).total_seconds() / 86_400 for w in waiting]
+        ages = digest.waiting_ages
         bands = tuple(
             (label, sum(1 for a in ages if low <= a and (high is None or a < high)))
             for label, low, high in AGE_BANDS

@@ -63,7 +63,11 @@ class SteeringUseCases:
         )
 
     def digest_markdown(self, digest: Digest) -> str:
-        return digest_to_markdown(digest, self.settings.schedule.zone)
+        text = digest_to_markdown(digest, self.settings.schedule.zone)
+        figures = self.settings.web.url("/figures")
+        if figures is None:
+            return text
+        return text.rstrip("\n") + f"\n\nThe figures as charts: {figures}\n"
 
     def audit(
         self,

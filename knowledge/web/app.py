@@ -68,7 +68,7 @@ class PageCache:
             self._pages.move_to_end(key)
             return kept[2]
         page = render()
-        if page.status == 200:
+        if page.status == 200 and self.size > 0:
             self._pages[key] = (version, now, page)
             self._pages.move_to_end(key)
             while len(self._pages) > self.size:
@@ -88,11 +88,14 @@ class _Headers(BaseHTTPMiddleware):
 
 
 def create_app(
-    settings: Settings, open_exchange: Callable[[], Exchange] | None = None
+    settings: Settings,
+    open_exchange: Callable[[], Exchange] | None = None,
+    *,
+    cached_pages: int = 512,
 ) -> Starlette:
     """The site over the configured database, opened read-only at start-up on the server's
     own thread (`open_exchange` may open it otherwise, e.g. with a test's clock) and
-    closed at shutdown."""
+    closed at shutdown. `cached_pages`: how many rendered pages to keep (0: none)."""
     pages: Pages | None = None
     cache: PageCache | None = None
 
@@ -104,7 +107,7 @@ def create_app(
         else:
             opened = open_exchange()
         pages = Pages(opened.site, settings)
-        cache = PageCache(opened.site.version)
+        cache = PageCache(opened.site.version, size=cached_pages)
         try:
             yield
         finally:
