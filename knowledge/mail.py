@@ -373,9 +373,10 @@ class MailDesk:
 # -- sending what the outbox owes --------------------------------------------------------
 
 
-def delivery_message(settings: EmailSettings, delivery: Delivery) -> EmailMessage:
+def delivery_message(settings: EmailSettings, delivery: Delivery, site: str = "") -> EmailMessage:
     """The e-mail for one owed delivery; its Message-ID depends only on the delivery's id,
-    so a resend after a crash is recognisably the same message."""
+    so a resend after a crash is recognisably the same message. An answer ends with its
+    page on the web site, where `site` (web.base_url) is set."""
     to = Address.parse(delivery.recipient).id
     if delivery.kind == "note_hidden" and delivery.note is not None:
         note = delivery.note
@@ -412,6 +413,8 @@ def delivery_message(settings: EmailSettings, delivery: Delivery) -> EmailMessag
         return compose(settings, to, f"{question.ref}: your reply was withdrawn", text, msg_id)
     assert delivery.answer is not None
     text = f'The answer to {question.ref}, "{question.text}":\n\n{_answer_text(delivery.answer)}'
+    if site:
+        text += f"\n\nOn the web, with its history and related questions: {site}/q/{question.ref}"
     return compose(settings, to, f"{question.ref}: answered", text, msg_id)
 
 
@@ -450,6 +453,7 @@ async def send_owed(
     settings: EmailSettings,
     send: Callable[[EmailMessage], None],
     limit: int = 50,
+    site: str = "",
 ) -> int:
     """Send what the outbox owes e-mail officers. Each delivery was recorded before this
     runs and is marked sent only after the relay took it, so a crash in between sends it
@@ -460,7 +464,8 @@ async def send_owed(
     for delivery in owed:
         if not isinstance(delivery, Delivery):
             continue
-        if await _send_one(thread, delivery.id, delivery_message(settings, delivery), send):
+        message = delivery_message(settings, delivery, site)
+        if await _send_one(thread, delivery.id, message, send):
             sent += 1
     return sent
 
@@ -589,7 +594,7 @@ async def send_forever(
     """Send what is owed now and every `every` seconds, until cancelled."""
     while True:
         try:
-            await send_owed(thread, settings.email, send)
+            await send_owed(thread, settings.email, send, site=settings.web.base_url)
             await send_owed_notices(thread, settings, send)
         except StoreError as error:
             log.warning("owed e-mail not read yet: %s", error)

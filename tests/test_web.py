@@ -402,10 +402,12 @@ def test_a_base_url_must_be_a_plain_web_address(base_url: str) -> None:
 def test_deliveries_exports_and_digests_link_to_the_site_once_it_has_an_address(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import dataclasses
     import io
     import json
 
     from bot.render import delivery_embed
+    from knowledge import mail
     from knowledge.cli import main
     from knowledge.console import Console
     from tests.conftest import REPO, STEERING
@@ -420,6 +422,11 @@ def test_deliveries_exports_and_digests_link_to_the_site_once_it_has_an_address(
         assert delivery.question is not None
         page = exchange.settings.web.url(f"/q/{delivery.question.ref}")
         assert delivery_embed(delivery, page).url == f"{site}/q/{delivery.question.ref}"
+    email = exchange.settings.email.model_copy(update={"address": "psn@exchange.example.gov.uk"})
+    by_mail = dataclasses.replace(owed[0], recipient="email:alice@derbyshire.gov.uk")
+    sent = mail.delivery_message(email, by_mail, site).get_body(("plain",))
+    assert sent is not None
+    assert f"On the web, with its history and related questions: {site}/q/" in sent.get_content()
     digest = exchange.digest_markdown(exchange.digest(STEERING))
     assert digest.rstrip().endswith(f"The figures as charts: {site}/figures")
 
