@@ -1,5 +1,5 @@
 """The e-mail channel: an e-mail to the exchange is an ask; a reply to the exchange's own
-message is a command (FOLLOW, ASK, THANKS, WITHDRAW); answers owed to e-mail officers
+message is a command (FOLLOW, ASK, THANKS, WITHDRAW, REPLY); answers owed to e-mail officers
 are sent through the one outbox.
 
 Every header is set through `email.message.EmailMessage` (never built as a string), so
@@ -31,7 +31,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from knowledge.addresses import Address, Channel
 from knowledge.config import EmailSettings, Settings
-from knowledge.errors import ExchangeError, StoreError
+from knowledge.errors import ExchangeError, InvalidInput, StoreError
 from knowledge.exchange import Exchange
 from knowledge.models import (
     Actor,
@@ -44,7 +44,13 @@ from knowledge.models import (
     OpenMatch,
 )
 from knowledge.runner import ExchangeThread
-from knowledge.text import note_hidden_message, peer_reply_heading, reply_hidden_message
+from knowledge.text import (
+    note_hidden_message,
+    peer_reply_heading,
+    question_ref,
+    release_due,
+    reply_hidden_message,
+)
 from knowledge.usecases.outbox import notice_places
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,7 @@ _QUOTE_INTRO = re.compile(
 )
 _REF = re.compile(r"<psnx\.(?P<kind>[a-z]+)\.q(?P<question>\d+)(?:\.d(?P<draft>\d+))?\.")
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw)\s*:\s*)+", re.IGNORECASE)
-COMMANDS = ("FOLLOW", "ASK", "THANKS", "SOLVED", "WITHDRAW")
+COMMANDS = ("FOLLOW", "ASK", "THANKS", "SOLVED", "WITHDRAW", "REPLY")
 _PRIVACY = re.compile(r"^\s*(?P<action>MY ?DATA|FORGET[ -]ME)\s*[.!]?\s*$", re.IGNORECASE)
 _CONFIRM = re.compile(r"^\s*CONFIRM\s+(?P<code>\d{8})\s*$", re.IGNORECASE)
 # How long a confirmation code for MYDATA or FORGET ME may be used (once).
@@ -135,7 +141,8 @@ def referenced(message: EmailMessage) -> Reference | None:
 
 
 def first_line_command(text: str) -> str | None:
-    """FOLLOW, ASK, THANKS, SOLVED or WITHDRAW, when the first line is just that word."""
+    """FOLLOW, ASK, THANKS, SOLVED, WITHDRAW or REPLY, when the first line is just that
+    word (after REPLY, the lines below are the officer's peer reply)."""
     first = text.strip().split("\n", 1)[0].strip().strip(".!").upper()
     return first if first in COMMANDS else None
 
@@ -181,7 +188,8 @@ def _outcome_text(outcome: AnsweredMatch | OpenMatch | NewQuestion | Followed) -
         q = outcome.question
         return (
             f"Thank you. Your question is {q.ref} and waits in the expert's queue at "
-            f"position {outcome.position}. You will receive its answer by e-mail.\n\n"
+            f"position {outcome.position}. You will receive its answer by e-mail. "
+            f"{release_due(outcome.next_release)}\n\n"
             "Reply WITHDRAW to withdraw it."
         )
     q = outcome.question
@@ -357,6 +365,8 @@ class MailDesk:
         if ref is not None and command in ("THANKS", "SOLVED"):
             question = exchange.accept_answer(actor, ref.draft_id)
             return f"Thank you. {question.ref} is kept with your questions.", question.id, None
+        if ref is not None and command == "REPLY":
+            return self._peer_reply(exchange, actor, ref.question_id, words, domain)
         if ref is not None and command == "WITHDRAW":
             withdrawn = exchange.withdraw(actor, ref.question_id)
             return f"Your question {withdrawn.ref} is withdrawn.", withdrawn.id, None
@@ -368,6 +378,29 @@ class MailDesk:
             offer = message_id(self.settings, "offer", outcome.question.id, outcome.draft_id)
             return reply, outcome.question.id, offer
         return reply, outcome.question.id, None
+
+    def _peer_reply(
+        self, exchange: Exchange, actor: Actor, question_id: int, words: str, domain: str
+    ) -> tuple[str, int, str | None]:
+        """REPLY, then the officer's experience on the question the e-mail answers; lines
+        that are only a web address are its links."""
+        lines = words.strip().split("\n")[1:]
+        links = [line.strip() for line in lines if re.fullmatch(r"https?://\S+", line.strip())]
+        text = "\n".join(line for line in lines if line.strip() not in links).strip()
+        if not text:
+            raise InvalidInput(
+                "Write your experience below REPLY (REPLY alone on the first line, then your "
+                "text, then any links on lines of their own). Nothing was shared."
+            )
+        if exchange.authority_of(actor) is None:
+            exchange.set_authority(actor, self.settings.domains[domain])
+        shared = exchange.reply(actor, question_id, text, links)
+        return (
+            f"Thank you: your reply is {shared.ref} on {question_ref(question_id)}. The "
+            "officers waiting on it are sent it, as a peer's experience.",
+            question_id,
+            None,
+        )
 
 
 # -- sending what the outbox owes --------------------------------------------------------

@@ -321,6 +321,39 @@ def test_reply_ask_asks_anyway_and_withdraw_withdraws(world: World) -> None:
     assert "already chosen" in text_of(again)
 
 
+def test_reply_shares_a_peer_reply_by_email_and_the_asker_is_sent_it(world: World) -> None:
+    bob = mail_actor("pat@nottinghamcity.gov.uk")
+    world.thread.run_sync(Exchange.ask, bob, QOS, authority="Nottingham City Council")
+    offer = world.write("QoS", QOS_MAIL)
+    assert offer is not None
+    empty = world.reply(offer, "REPLY\n\n> the offer, quoted")
+    assert empty is not None
+    assert "Write your experience below REPLY" in text_of(empty)
+    shared = world.reply(
+        offer,
+        "REPLY\nWe mark voice traffic EF at the edge and the PSN carrier honours it.\n"
+        "https://www.gov.uk/guidance/psn-quality-of-service\n\n-- \nJo",
+    )
+    assert shared is not None
+    assert "your reply is R-1 on Q-1" in text_of(shared)
+    _, replies = world.thread.run_sync(Exchange.replies, "Q-1")
+    assert [(r.text, r.links, r.authority) for r in replies] == [
+        (
+            "We mark voice traffic EF at the edge and the PSN carrier honours it.",
+            ("https://www.gov.uk/guidance/psn-quality-of-service",),
+            "Derbyshire County Council",
+        )
+    ]
+    owed = world.thread.run_sync(Exchange.owed_deliveries, "email:")
+    assert [(d.kind, d.recipient) for d in owed] == [("reply", "email:pat@nottinghamcity.gov.uk")]
+
+
+def test_a_new_question_by_email_is_told_when_the_release_is_due(world: World) -> None:
+    reply = world.write("Code of Connection", COCO)
+    assert reply is not None
+    assert "The next release of answers is due" in text_of(reply)
+
+
 # -- an officer's own data ---------------------------------------------------------------
 
 
