@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import smtplib
 import threading
 from collections.abc import Coroutine, Iterator
@@ -24,7 +25,9 @@ from knowledge.console import Console
 from knowledge.exchange import Exchange
 from knowledge.models import Actor, Delivery, Notice, Role
 from knowledge.runner import ExchangeThread
+from tests.botkit import DERBYSHIRE, Place, answer_and_publish, ask, deliver, run, running
 from tests.conftest import EXPERT, STEERING, Clock
+from tests.fakediscord import async_test
 
 OWN = "questions@psn-exchange.test"
 JO = "jo.bloggs@derbyshire.gov.uk"
@@ -593,3 +596,51 @@ def test_peer_replies_and_unmerges_reach_an_e_mail_officer_as_mail(
         assert mails["unmerged"]["Subject"] == f"{q1.ref}: its own question again"
     finally:
         exchange.close()
+
+
+@async_test
+async def test_story_an_email_officer_follows_a_discord_officers_question(place: Place) -> None:
+    """Issue 17's story: two officers, one on e-mail and one on Discord (fake), ask the same
+    question in different words; the e-mail officer is offered the Discord officer's question
+    and follows it by replying FOLLOW; the expert publishes; both receive the answer once."""
+    from knowledge.unit_of_work import utc_now
+
+    post = World(place.settings, utc_now)  # the e-mail channel, on the bot's own database
+    pat = "pat.jones@nottinghamcity.gov.uk"
+    try:
+        async with running(place) as fake:
+            alice = fake.member("Alice")
+            geoff = fake.member("Geoff", roles=["PSN Expert"])
+            await ask(fake, alice, QOS, channel=place.general, authority=DERBYSHIRE)
+
+            offer = post.write("Quality of service", QOS_MAIL, sender=pat)
+            assert offer is not None
+            assert 'the same as Q-1, "How is quality of service handled' in text_of(offer)
+            assert "Reply FOLLOW" in text_of(offer)
+            followed = post.reply(offer, "FOLLOW\n\nPat\n\nOn Tue, the exchange wrote:\n> …", pat)
+            assert followed is not None
+            assert "You now follow Q-1" in text_of(followed)
+            question, _ = run(fake, Exchange.question, "Q-1")
+            assert question.authorities == 2  # one question, both authorities waiting
+
+            await answer_and_publish(fake, geoff, "Q-1", place.general)
+            await deliver(fake)
+            await deliver(fake)
+            on_discord = [m for m in fake.dms(alice) if "Answered: Q-1" in m.text]
+            assert len(on_discord) == 1
+            assert post.send_owed() == 1
+            assert post.send_owed() == 0
+            by_mail = [m for m in post.relay.to(pat) if m["Subject"] == "Q-1: answered"]
+            assert len(by_mail) == 1
+            assert "Asked by" not in text_of(by_mail[0])  # the answer, not the thread post
+            assert "(release 1, version 1)" in text_of(by_mail[0])
+            _keep_for_a_person(post.relay.to(pat))
+    finally:
+        post.close()
+
+
+def _keep_for_a_person(mails: list[EmailMessage]) -> None:
+    """With KEEP_MAILS=FILE, the e-mails as sent, for a person to read (the closing note)."""
+    keep = os.environ.get("KEEP_MAILS")
+    if keep:
+        Path(keep).write_text("\n\n".join(m.as_string() for m in mails), encoding="utf-8")
