@@ -591,6 +591,9 @@ class Receiver:
             reply = await self.thread.run(self.desk.receive, raw, envelope.mail_from or "")
         except StoreError:
             return "451 4.3.0 The exchange is busy; please try again later"
+        except Exception:  # a fault of ours: logged here, never told to the sender
+            log.exception("an incoming e-mail could not be handled")
+            return "451 4.3.0 Temporary failure; please try again later"
         if reply is not None:
             try:
                 await asyncio.to_thread(self.send, reply)

@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import signal
 import smtplib
+import subprocess
+import sys
 import threading
 from collections.abc import Coroutine, Iterator
 from email.message import EmailMessage
@@ -427,23 +430,57 @@ def test_an_answer_owed_by_email_is_sent_once_with_a_stable_message_id(world: Wo
     assert answer["Message-ID"].startswith("<psnx.delivery.q1.")
 
 
-def test_a_crash_between_send_and_mark_resends_with_the_same_message_id(world: World) -> None:
+SEND_THEN_DIE = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from knowledge import mail
+from knowledge.config import Settings
+from knowledge.exchange import Exchange
+from knowledge.runner import ExchangeThread
+
+settings = Settings.model_validate_json(Path(sys.argv[1]).read_text(encoding="utf-8"))
+thread = ExchangeThread(lambda: Exchange.open(settings))
+relay = mail.Relay(settings.email)
+
+def send_then_die(message):
+    relay.send(message)  # the relay has it; the outbox has not yet marked it sent
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(mail.send_owed(thread, settings.email, send_then_die))
+"""
+
+
+def test_a_sender_killed_between_send_and_mark_resends_with_the_same_message_id(
+    world: World, tmp_path: Path
+) -> None:
     world.write("CoCo", COCO)
     answered(world, 1, "Yes.")
+    saved = tmp_path / "settings.json"
+    saved.write_text(world.settings.model_dump_json(), encoding="utf-8")
 
-    class Killed(BaseException):
-        pass
-
-    def send_then_die(message: EmailMessage) -> None:
-        world.sender.send(message)
-        raise Killed  # the process dies after the relay took it, before it is marked
-
-    with pytest.raises(Killed):
-        world.loop.run(mail.send_owed(world.thread, world.settings.email, send_then_die))
-    assert world.send_owed() == 1
+    killed = subprocess.run(
+        [sys.executable, "-c", SEND_THEN_DIE, str(saved)], capture_output=True, timeout=60
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    assert len([m for m in world.relay.to(JO) if "answered" in m["Subject"]]) == 1
+    assert world.send_owed() == 1  # still owed: sent again
     first, second = [m for m in world.relay.to(JO) if "answered" in m["Subject"]]
     assert first["Message-ID"] == second["Message-ID"]
     assert world.send_owed() == 0
+
+
+def test_a_fault_while_reading_an_email_is_a_temporary_failure_and_says_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(world.receiver.desk, "receive", broken)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        world.write("CoCo", COCO)
+    assert refused.value.smtp_code == 451
+    assert b"secret" not in refused.value.smtp_error
+    assert questions(world) == 0
 
 
 def test_a_temporary_refusal_is_retried_and_a_permanent_one_given_up(
