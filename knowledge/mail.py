@@ -66,6 +66,10 @@ _SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw)\s*:\s*)+", re.IGNORECASE)
 COMMANDS = ("FOLLOW", "ASK", "THANKS", "SOLVED", "WITHDRAW", "REPLY")
 _PRIVACY = re.compile(r"^\s*(?P<action>MY ?DATA|FORGET[ -]ME)\s*[.!]?\s*$", re.IGNORECASE)
 _CONFIRM = re.compile(r"^\s*CONFIRM\s+(?P<code>\d{8})\s*$", re.IGNORECASE)
+_AUTHORITY = re.compile(r"^\s*AUTHORITY\s*:?\s+(?P<name>\S.*?)\s*$", re.IGNORECASE)
+# A question from a domain shared by many bodies waits this long for its sender to say
+# which authority they work for; then it is forgotten.
+PENDING_FOR = timedelta(days=7)
 # How long a confirmation code for MYDATA or FORGET ME may be used (once).
 CODE_VALID = timedelta(hours=1)
 
@@ -329,6 +333,7 @@ class MailDesk:
             return "Everything the PSN Exchange keeps about you:\n\n" + json.dumps(
                 data, indent=2, ensure_ascii=False, default=str
             )
+        self._take_pending(exchange, actor)  # a question still kept for them goes too
         kept = exchange.forget_me(actor)
         return (
             "Done: your name and e-mail address are erased. "
@@ -371,13 +376,49 @@ class MailDesk:
             withdrawn = exchange.withdraw(actor, ref.question_id)
             return f"Your question {withdrawn.ref} is withdrawn.", withdrawn.id, None
         text = "\n\n".join(part for part in (subject, words) if part)
-        authority = self.settings.domains[domain]
+        authority = self.settings.domains[domain] or None
+        if authority is None and exchange.authority_of(actor) is None:
+            named = _AUTHORITY.match(words.split("\n", 1)[0] if words else "")
+            if named is None:
+                self._keep_pending(exchange, actor, text)
+                return ASK_AUTHORITY, 0, None
+            exchange.set_authority(actor, named["name"])
+            pending = self._take_pending(exchange, actor)
+            if pending is None:
+                return (
+                    f"Thank you: you are recorded as working for {named['name']}. "
+                    "Send your question in a new e-mail.",
+                    0,
+                    None,
+                )
+            text = pending
         outcome = exchange.ask(actor, text, authority=authority)
         reply = _outcome_text(outcome)
         if isinstance(outcome, AnsweredMatch | OpenMatch):
             offer = message_id(self.settings, "offer", outcome.question.id, outcome.draft_id)
             return reply, outcome.question.id, offer
         return reply, outcome.question.id, None
+
+    @staticmethod
+    def _pending_key(actor: Actor) -> str:
+        return f"email:pending:{actor.user_key}"
+
+    def _keep_pending(self, exchange: Exchange, actor: Actor, text: str) -> None:
+        """Keep a question until its sender names their authority (one per sender)."""
+        kept = {"text": text, "at": exchange.clock().isoformat()}
+        exchange.remember_front_end_fact(self._pending_key(actor), json.dumps(kept))
+
+    def _take_pending(self, exchange: Exchange, actor: Actor) -> str | None:
+        """The sender's kept question, if one is and it is recent; it is kept no more."""
+        key = self._pending_key(actor)
+        raw = exchange.front_end_fact(key)
+        if not raw:
+            return None
+        exchange.remember_front_end_fact(key, "")
+        kept = json.loads(raw)
+        if datetime.fromisoformat(kept["at"]) < exchange.clock() - PENDING_FOR:
+            return None
+        return str(kept["text"])
 
     def _peer_reply(
         self, exchange: Exchange, actor: Actor, question_id: int, words: str, domain: str
@@ -401,6 +442,14 @@ class MailDesk:
             question_id,
             None,
         )
+
+
+ASK_AUTHORITY = (
+    "Thank you for your question. Your e-mail domain is shared by several organisations, so "
+    "please tell us which authority you work for: reply to this e-mail with a first line "
+    "such as\n\nAUTHORITY Derbyshire Community Health Services NHS Foundation Trust\n\n"
+    "Your question is kept for a week and asked as soon as we know; we ask only once."
+)
 
 
 # -- sending what the outbox owes --------------------------------------------------------

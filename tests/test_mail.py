@@ -94,6 +94,7 @@ class World:
                 "domains": {
                     "derbyshire.gov.uk": "Derbyshire County Council",
                     "nottinghamcity.gov.uk": "Nottingham City Council",
+                    "nhs.net": "",  # shared by many bodies: the authority is asked
                 },
                 "smtp_host": "127.0.0.1",
                 "smtp_port": relay_port,
@@ -325,6 +326,38 @@ def test_reply_ask_asks_anyway_and_withdraw_withdraws(world: World) -> None:
     again = world.reply(offer, "ASK")
     assert again is not None
     assert "already chosen" in text_of(again)
+
+
+def test_a_shared_domains_sender_is_asked_their_authority_once_and_nothing_is_lost(
+    world: World, clock: Clock
+) -> None:
+    nurse = "sam.lee@nhs.net"
+    asked = world.write("Code of Connection", COCO, sender=nurse)
+    assert asked is not None
+    assert "please tell us which authority you work for" in text_of(asked)
+    assert questions(world) == 0  # kept, not yet asked
+    bad = world.reply(asked, "AUTHORITY " + "x" * 300, nurse)
+    assert bad is not None
+    assert questions(world) == 0  # a refused name changes nothing
+    named = world.reply(asked, "AUTHORITY Derbyshire Community Health Services\n\n> quoted", nurse)
+    assert named is not None
+    assert "Your question is Q-1" in text_of(named)
+    mine = world.thread.run_sync(Exchange.mine, mail_actor(nurse))
+    assert [m.question.text for m in mine] == [f"Code of Connection\n\n{COCO}"]
+    assert world.thread.run_sync(Exchange.authority_of, mail_actor(nurse)) == (
+        "Derbyshire Community Health Services"
+    )
+    again = world.write("QoS", QOS_MAIL, sender=nurse)  # never asked twice
+    assert again is not None
+    assert "Your question is Q-2" in text_of(again)
+
+    other = "kim.patel@nhs.net"
+    world.write("Code of Connection", COCO, sender=other)
+    clock.advance(days=8)
+    late = world.write("Re: your question", "AUTHORITY Derby City PCT", sender=other)
+    assert late is not None
+    assert "Send your question in a new e-mail" in text_of(late)  # a week on, it is gone
+    assert questions(world) == 2
 
 
 def test_reply_shares_a_peer_reply_by_email_and_the_asker_is_sent_it(world: World) -> None:
