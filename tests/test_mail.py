@@ -360,6 +360,14 @@ def test_a_shared_domains_sender_is_asked_their_authority_once_and_nothing_is_lo
     assert questions(world) == 2
 
 
+def test_a_protectively_marked_email_is_refused_and_nothing_is_kept(world: World) -> None:
+    refused = world.write("Gateway", "OFFICIAL-SENSITIVE: our firewall rule set for the PSN link")
+    assert refused is not None
+    assert "OFFICIAL-SENSITIVE" in text_of(refused)
+    assert questions(world) == 0
+    assert world.thread.run_sync(Exchange.mine, mail_actor(JO)) == []
+
+
 def test_reply_shares_a_peer_reply_by_email_and_the_asker_is_sent_it(world: World) -> None:
     bob = mail_actor("pat@nottinghamcity.gov.uk")
     world.thread.run_sync(Exchange.ask, bob, QOS, authority="Nottingham City Council")
