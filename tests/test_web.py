@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from knowledge.config import Settings, WebSettings
 from knowledge.exchange import Exchange
 from knowledge.models import Actor
+from knowledge.usecases.imports import ImportedRow
 from knowledge.web.app import create_app
 from knowledge.web.build import build
 from knowledge.web.pages import Pages
@@ -43,8 +44,9 @@ SECRETS = {
     "hidden_reply": "HIDDENREPLY a reply the expert withdrew",
     "note": "UNENDORSEDNOTE a note nobody vouched for yet",
     "hidden_note": "HIDDENNOTE an endorsed note later hidden",
+    "importing": "IMPORTINGROW a question whose import has not completed",
 }
-NAMES = ("Alice", "Bob", "Carol", "Geoff", "test:alice", "test:bob", "test:geoff")
+NAMES = ("Alice", "Bob", "Carol", "Geoff", "Ivy", "test:alice", "test:bob", "test:geoff")
 
 
 @dataclass
@@ -99,6 +101,10 @@ def world(
     gone = exchange.share_note(carol, "Endorsed then hidden", SECRETS["hidden_note"])
     exchange.endorse_note(expert, gone.ref)
     exchange.hide_note(expert, gone.ref, "Repeats another note.")
+    session = exchange.begin_import(expert)  # an import still running: its rows are hidden
+    row = ImportedRow(1, SECRETS["importing"], "Rutland County Council", "Ivy", None, clock())
+    exchange.import_rows(expert, session, [row])
+    exchange.uow.own_import = None  # this process reads as everyone else does
     refs.update(coco=coco.ref, qos=qos.ref, broadband=broadband.ref, n3=n3.ref)
     refs.update(gateway=gateway.ref, note=shared.ref)
     return World(settings, exchange, clock, refs)
