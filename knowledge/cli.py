@@ -290,7 +290,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(_settings(args), token, sync=args.sync)
 
 
+def _large(path: Path) -> bool:
+    """A file of more than a few hundred rows (a helper process pays off)."""
+    try:
+        return path.stat().st_size > 100_000
+    except OSError:
+        return False
+
+
 def cmd_import(args: argparse.Namespace) -> int:
+    from knowledge.helper import ImportHelper
     from knowledge.importer import import_file
 
     show = sys.stderr.isatty()
@@ -300,10 +309,16 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"\rimporting {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
 
     created = _writable(args.report) if args.report else False
-    database = _settings(args).database.path
+    settings = _settings(args)
+    database = settings.database.path
     fresh = not database.exists()
+    helper = None
     try:
         with _opened(args) as exchange:
+            if _large(args.file) and ImportHelper.worth_it():
+                # Another process decides half of each batch; it builds its matcher while
+                # this one reads the file.
+                helper = ImportHelper(settings)
             report = import_file(
                 exchange,
                 OPERATOR,
@@ -311,6 +326,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 skip_bad=args.skip_bad,
                 progress=progress,
                 each_row=args.report is not None,
+                helper=helper,
             )
     except BaseException:
         if created:  # nothing was imported: leave no empty report behind
@@ -319,6 +335,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{database}{suffix}").unlink(missing_ok=True)
         raise
+    finally:
+        if helper is not None:
+            helper.close()
     if show:
         print(file=sys.stderr)
     new = report.new + report.proposed

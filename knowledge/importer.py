@@ -7,6 +7,7 @@ its line number, unless the caller chose to skip bad rows.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from knowledge import text as texts
 from knowledge.errors import InvalidInput
 from knowledge.exchange import Exchange
 from knowledge.models import Actor
-from knowledge.usecases.imports import ImportedRow, RowOutcome
+from knowledge.usecases.imports import DecisionHelper, ImportedRow, RowOutcome
 
 REQUIRED = ("text", "authority", "officer")
 OPTIONAL = ("topic", "asked_at", "answer", "links")
@@ -110,7 +111,12 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         raise InvalidInput(f"{path}: import reads .csv or .jsonl files.")
 
 
-def _row(number: int, record: dict[str, Any], exchange: Exchange) -> ImportedRow:
+def _row(
+    number: int,
+    record: dict[str, Any],
+    exchange: Exchange,
+    authority: Callable[[str], str] | None = None,
+) -> ImportedRow:
     """One checked row, or InvalidInput saying what is wrong with it (checked as /ask and
     the expert's answers are, so nothing fails later, inside the import)."""
     unknown = sorted(set(record) - set(COLUMNS))
@@ -162,7 +168,7 @@ def _row(number: int, record: dict[str, Any], exchange: Exchange) -> ImportedRow
             min_chars=limits.min_question_chars,
             max_chars=limits.max_question_chars,
         ),
-        authority=exchange.check_authority(record["authority"]),
+        authority=(authority or exchange.check_authority)(record["authority"]),
         officer=record["officer"],
         topic=topic,
         asked_at=asked_at,
@@ -180,12 +186,14 @@ def read_rows(
     """
     rows: list[ImportedRow] = []
     bad: list[str] = []
+    # A file names a few authorities many times: each good one is checked once.
+    authority = functools.lru_cache(maxsize=4096)(exchange.check_authority)
     for number, record in _records(path):
         if isinstance(record, str):
             bad.append(f"line {number}: {record}")
             continue
         try:
-            rows.append(_row(number, record, exchange))
+            rows.append(_row(number, record, exchange, authority))
         except InvalidInput as error:
             bad.append(f"line {number}: {error}")
     if bad and not skip_bad:
@@ -214,6 +222,7 @@ def import_file(
     skip_bad: bool = False,
     progress: Callable[[int, int], None] | None = None,
     each_row: bool = False,
+    helper: DecisionHelper | None = None,
 ) -> ImportReport:
     """Import a question list; its answers are published as one release.
 
@@ -221,7 +230,8 @@ def import_file(
     stay hidden until the last one is in, then appear at once. Only the answers in the file
     are published — never answers the expert is still working on. If anything fails
     part-way, nothing of the file is kept. With `each_row`, the report keeps what became of
-    every row, with its best match (`import --report`).
+    every row, with its best match (`import --report`). A `helper` process
+    (knowledge/helper.py) decides half of each batch.
     """
     rows, bad = read_rows(path, exchange, skip_bad=skip_bad)
     report = ImportReport(skipped=bad)
@@ -229,7 +239,10 @@ def import_file(
     try:
         for start in range(0, len(rows), BATCH):
             batch = rows[start : start + BATCH]
-            for outcome in exchange.import_rows(actor, session, batch, best_matches=each_row):
+            outcomes = exchange.import_rows(
+                actor, session, batch, best_matches=each_row, helper=helper
+            )
+            for outcome in outcomes:
                 setattr(report, outcome.outcome, getattr(report, outcome.outcome) + 1)
                 if each_row:
                     report.rows.append(outcome)

@@ -1,0 +1,112 @@
+"""A large import's helper process (knowledge/helper.py) decides half of each batch: the
+import's outcome is exactly the one deciding every row in order gives, and a helper that
+fails changes nothing but the time it takes."""
+
+from __future__ import annotations
+
+import json
+import random
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from knowledge.cli import OPERATOR
+from knowledge.config import Settings
+from knowledge.exchange import Exchange
+from knowledge.helper import ImportHelper
+from knowledge.importer import import_file
+from tests.conftest import REPO, Clock
+
+
+def workshop_file(path: Path, rows: int = 330) -> Path:
+    """The workshop's questions, reworded and repeated, in and across batches of 200."""
+    texts = [
+        json.loads(line)["text"]
+        for line in (REPO / "examples" / "workshop-questions.jsonl").read_text().splitlines()
+    ]
+    rng = random.Random(16)
+    lines = []
+    for n in range(rows):
+        if n % 7 == 3 and lines:  # a repeat of an earlier row, often of an earlier batch
+            text = json.loads(rng.choice(lines))["text"]
+        elif n % 5 == 1:
+            text = "Please could you tell us: " + rng.choice(texts)
+        else:
+            text = f"{rng.choice(texts)} (our reference {n})"
+        record = {"text": text, "authority": f"Council {n % 9}", "officer": f"Officer {n % 23}"}
+        lines.append(json.dumps(record))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def outcomes(settings: Settings, clock: Clock, path: Path, helper: Any) -> list[tuple[Any, ...]]:
+    exchange = Exchange.open(settings, clock)
+    try:
+        report = import_file(exchange, OPERATOR, path, each_row=True, helper=helper)
+    finally:
+        exchange.close()
+    return [(o.line, o.outcome, o.question_id, o.best, o.score, o.differs) for o in report.rows]
+
+
+def twin(settings: Settings, name: str) -> Settings:
+    database = settings.database.model_copy(update={"path": settings.database.path.with_name(name)})
+    return settings.model_copy(update={"database": database})
+
+
+def test_a_helper_process_decides_exactly_as_one_process_does(
+    settings: Settings, clock: Clock, tmp_path: Path
+) -> None:
+    path = workshop_file(tmp_path / "rows.jsonl")
+    alone = outcomes(twin(settings, "alone.db"), clock, path, None)
+    helped_settings = twin(settings, "helped.db")
+    Exchange.open(helped_settings, clock).close()  # the helper opens an existing database
+    helper = ImportHelper(helped_settings)
+    try:
+        helped = outcomes(helped_settings, clock, path, helper)
+    finally:
+        helper.close()
+    assert helper.answered == 2  # both batches (200 rows, then 130) were shared
+    assert helped == alone
+    kinds = {outcome for _, outcome, *_ in alone}
+    assert {"new", "joined", "proposed"} <= kinds  # the file exercises every decision
+
+
+class DeadHelper:
+    """A helper whose process has died: every request fails, sooner or later."""
+
+    share = 0.5
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def decide(self, import_id: int, wordings: Any, start: int, *, best_matches: bool) -> Any:
+        self.asked += 1
+        if self.asked % 2:
+            raise RuntimeError("the pool is broken")
+        failed: Future[list[Any]] = Future()
+        failed.set_exception(RuntimeError("the helper process was killed"))
+        return failed
+
+    def waited(self, seconds: float) -> None:
+        raise AssertionError("no decisions came back to wait for")
+
+
+def test_a_helper_that_fails_leaves_the_same_import(
+    settings: Settings, clock: Clock, tmp_path: Path
+) -> None:
+    path = workshop_file(tmp_path / "rows.jsonl")
+    alone = outcomes(twin(settings, "alone.db"), clock, path, None)
+    dead = DeadHelper()
+    assert outcomes(twin(settings, "dead.db"), clock, path, dead) == alone
+    assert dead.asked == 2  # both batches asked it, both decided here instead
+
+
+def test_the_helpers_share_follows_who_waits_within_bounds(settings: Settings) -> None:
+    helper = ImportHelper.__new__(ImportHelper)  # its tuning alone, no process
+    helper.share, helper.answered = 0.4, 0
+    for _ in range(50):
+        helper.waited(0.05)  # the importer waits: the helper takes less
+    assert helper.share == 0.2
+    for _ in range(50):
+        helper.waited(0.0)  # it never waits: the helper takes more
+    assert helper.share == 0.5
