@@ -51,7 +51,7 @@ class Pages:
             lstrip_blocks=True,
         )
         env.filters["when"] = self._when
-        env.filters["day"] = self._day
+        env.filters["day"] = self.day
         env.filters["paragraphs"] = _paragraphs
         env.filters["link"] = _link
         env.filters["plural"] = _plural
@@ -76,7 +76,7 @@ class Pages:
         local = moment.astimezone(self.zone)
         return f"{local.day} {local:%B %Y}, {local:%H:%M}"
 
-    def _day(self, moment: datetime) -> str:
+    def day(self, moment: datetime) -> str:
         local = moment.astimezone(self.zone)
         return f"{local.day} {local:%B %Y}"
 
@@ -160,7 +160,7 @@ class Pages:
 def _charts(f: Figures, pages: Pages) -> dict[str, Markup]:
     """The figures page's charts, as trusted SVG markup (every text in it escaped)."""
     weeks = [
-        pages._day(datetime.combine(w, datetime.min.time(), pages.zone)) for w, _, _ in f.weeks
+        pages.day(datetime.combine(w, datetime.min.time(), pages.zone)) for w, _, _ in f.weeks
     ]
     short = [f"{w.day} {w:%b}" for w, _, _ in f.weeks]  # "7 Dec"
     return {
