@@ -92,6 +92,9 @@ def main() -> None:
     parser.add_argument(
         "--semantic", choices=["off", "on"], default="off", help="the matcher mode of both sides"
     )
+    parser.add_argument(
+        "--one-process", action="store_true", help="import without the helper process"
+    )
     args = parser.parse_args()
 
     originals = [text for _, text in load(REPO / "benchmarks" / "data" / "psn").corpus]
@@ -109,7 +112,16 @@ def main() -> None:
             quiet = ask_timings(exchange, askable, args.every, time.perf_counter() + 3)
             started = time.perf_counter()
             importer = subprocess.Popen(
-                [sys.executable, "-m", "knowledge.cli", "import", str(rows_file), "--db", str(db)],
+                [
+                    sys.executable,
+                    "-m",
+                    "knowledge.cli",
+                    "import",
+                    str(rows_file),
+                    "--db",
+                    str(db),
+                    *(["--one-process"] if args.one_process else []),
+                ],
                 cwd=REPO,
                 env={**os.environ, "PSNX_MATCHING__SEMANTIC": args.semantic},
                 stdout=subprocess.PIPE,

@@ -315,7 +315,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     helper = None
     try:
         with _opened(args) as exchange:
-            if _large(args.file) and ImportHelper.worth_it():
+            if _large(args.file) and ImportHelper.worth_it() and not args.one_process:
                 # Another process decides half of each batch; it builds its matcher while
                 # this one reads the file.
                 helper = ImportHelper(settings)
@@ -815,6 +815,11 @@ def parser() -> argparse.ArgumentParser:
     importing.add_argument("file", type=Path)
     importing.add_argument(
         "--skip-bad", action="store_true", help="import the good rows and list the bad ones"
+    )
+    importing.add_argument(
+        "--one-process",
+        action="store_true",
+        help="decide every row in this process (no helper process on a second core)",
     )
     importing.add_argument(
         "--report",

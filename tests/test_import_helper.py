@@ -10,6 +10,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from knowledge.cli import OPERATOR
 from knowledge.config import Settings
 from knowledge.exchange import Exchange
@@ -110,3 +112,32 @@ def test_the_helpers_share_follows_who_waits_within_bounds(settings: Settings) -
     for _ in range(50):
         helper.waited(0.0)  # it never waits: the helper takes more
     assert helper.share == 0.5
+
+
+def test_the_cli_starts_a_helper_for_a_large_file_unless_told_one_process(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge import helper as helper_module
+    from knowledge.cli import main
+
+    started: list[Settings] = []
+
+    class Recorded(ImportHelper):
+        def __init__(self, settings: Settings) -> None:
+            started.append(settings)
+            super().__init__(settings)
+
+        @staticmethod
+        def worth_it() -> bool:  # whatever this machine's cores
+            return True
+
+    monkeypatch.setattr(helper_module, "ImportHelper", Recorded)
+    path = workshop_file(tmp_path / "rows.jsonl", rows=900)
+    assert path.stat().st_size > 100_000  # large enough to be worth a helper
+    common = ["--config", str(REPO / "config.toml")]
+    assert (
+        main(["import", str(path), "--db", str(tmp_path / "a.db"), "--one-process", *common]) == 0
+    )
+    assert started == []
+    assert main(["import", str(path), "--db", str(tmp_path / "b.db"), *common]) == 0
+    assert len(started) == 1
