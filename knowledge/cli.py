@@ -196,7 +196,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     from knowledge.store import Store
 
     settings = _settings(args)
-    Store.open(_existing(settings), read_only=True).close()  # a database, readable
+    path = _existing(settings)
+    if _can_write(path):
+        Store.open(path).close()  # brought up to date after an upgrade; the site only reads
+    Store.open(path, read_only=True).close()  # a database, readable
     if args.build is not None:
         from knowledge.web.build import build
         from knowledge.web.pages import Pages

@@ -393,6 +393,30 @@ def test_the_cli_builds_the_site_and_refuses_bad_options(
     assert [p.name for p in other.iterdir()] == ["budget.xlsx"]  # nothing written
 
 
+def test_the_cli_brings_an_older_database_up_to_date_before_serving_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from knowledge.cli import main
+    from knowledge.migrations import MIGRATIONS
+    from knowledge.store import Store
+    from tests.conftest import REPO
+
+    db = tmp_path / "old.db"
+    Store.open(db).close()
+    with sqlite3.connect(db) as conn:  # as an earlier version left it
+        conn.execute("DROP INDEX idx_questions_topic_status")
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    common = ["--db", str(db), "--config", str(REPO / "config.toml")]
+    assert main(["web", "--build", str(tmp_path / "site"), *common]) == 0
+    store = Store.open(db, read_only=True)
+    try:
+        assert store.schema_version == len(MIGRATIONS)
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     "base_url",
     ["javascript:alert(1)", "ftp://example.org", "https://a.b/x?y=1", 'https://a.b/"><script>'],
