@@ -172,6 +172,9 @@ class DeliveryWorker:
         await self.bot.wait_until_ready()
         while not self.stopping:
             try:
+                # What other processes wrote (a large import) is indexed here, between
+                # rounds, rather than at the start of an officer's next ask.
+                await self.bot.call(Exchange.catch_up)
                 await self.deliver_due()
             except Exception:
                 log.exception("delivery round failed; retrying at the next poll")

@@ -144,6 +144,12 @@ class Exchange:
     def close(self) -> None:
         self.store.close()
 
+    def catch_up(self) -> None:
+        """Index now what other processes changed (the rows of an import that has just
+        completed, say), without the write lock, so the next officer's ask does not wait
+        for it; the bot calls it between delivery rounds."""
+        self.uow.catch_up()
+
     require = staticmethod(rules.require)
 
     # officers (knowledge/usecases/officers.py)

@@ -98,3 +98,19 @@ def test_eight_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Pa
         assert store.check() == []
     finally:
         store.close()
+
+
+def test_catching_up_between_rounds_indexes_what_another_process_wrote(
+    settings: Settings,
+) -> None:
+    bot = Exchange.open(settings)
+    try:
+        before = len(bot.matcher)
+        commit_elsewhere(Path(settings.database.path), COCO)  # an import completing, say
+        assert len(bot.matcher) == before  # not yet: nothing has looked
+        bot.catch_up()  # what the bot's delivery worker does between rounds
+        assert len(bot.matcher) == before + 1
+        [found] = bot.matcher.find(COCO, limit=1)
+        assert bot.store.questions.get(found.question_id) is not None
+    finally:
+        bot.close()
