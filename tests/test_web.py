@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -489,3 +489,33 @@ def _expert() -> Actor:
     from tests.conftest import EXPERT
 
     return EXPERT
+
+
+def test_kept_pages_follow_the_database_and_a_slow_one_is_redrawn_after_it_is_served() -> None:
+    from knowledge.web.app import PageCache
+    from knowledge.web.pages import Page
+
+    version, now, drawn = [1], [0.0], []
+    redraws: list[Callable[[], None]] = []
+
+    def render() -> Page:
+        drawn.append(version[0])
+        return Page("/figures", f"drawn at version {version[0]}")
+
+    cache = PageCache(lambda: version[0], clock=lambda: now[0], later=redraws.append)
+    assert cache.get("/", render).body == "drawn at version 1"
+    assert cache.get("/", render).body == "drawn at version 1"  # unchanged: kept
+    version[0] = 2
+    assert cache.get("/", render).body == "drawn at version 2"  # changed: drawn again
+    assert drawn == [1, 2]
+
+    cache.get("/figures", render, slow=True)
+    version[0], now[0] = 3, 60.0
+    assert cache.get("/figures", render, slow=True).body == "drawn at version 2"  # < 5 min
+    now[0] = 400.0
+    assert cache.get("/figures", render, slow=True).body == "drawn at version 2"  # served now
+    assert cache.get("/figures", render, slow=True).body == "drawn at version 2"
+    assert len(redraws) == 1  # drawn afresh once, after the response
+    redraws.pop()()
+    assert cache.get("/figures", render, slow=True).body == "drawn at version 3"
+    assert drawn == [1, 2, 2, 3]

@@ -8,6 +8,8 @@ few milliseconds (benchmarks/web.py), so one thread serves a read-only site well
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +31,8 @@ from knowledge.exchange import Exchange
 from knowledge.text import question_id, question_ref
 from knowledge.web.pages import Page, Pages
 
+log = logging.getLogger(__name__)
+
 STATIC = Path(__file__).parent / "static"
 
 # No scripts at all; styles and images only from the site itself.
@@ -45,8 +49,11 @@ SECURITY_HEADERS = {
 
 class PageCache:
     """Rendered pages, reused while the database is unchanged (another process's commit
-    changes its data version), the most recent `size` of them. The figures page, a costly
-    summary of weeks, is reused for `slow_for` seconds even after a change."""
+    changes its data version), the most recent `size` of them.
+
+    A slow page (the figures: a summary of weeks) is reused for `slow_for` seconds even
+    after a change; after that, the visitor still gets it at once, and it is drawn afresh
+    just after (`later` runs that on the server's thread), for the next visitor."""
 
     def __init__(
         self,
@@ -54,20 +61,40 @@ class PageCache:
         size: int = 512,
         slow_for: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        later: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         self.version = version
         self.size = size
         self.slow_for = slow_for
         self.clock = clock
+        self.later = later
         self._pages: OrderedDict[str, tuple[int, float, Page]] = OrderedDict()
+        self._redrawing: set[str] = set()
 
     def get(self, key: str, render: Callable[[], Page], *, slow: bool = False) -> Page:
         version, now = self.version(), self.clock()
         kept = self._pages.get(key)
-        if kept is not None and (kept[0] == version or (slow and now - kept[1] < self.slow_for)):
-            self._pages.move_to_end(key)
-            return kept[2]
-        page = render()
+        if kept is not None:
+            if kept[0] == version or (slow and now - kept[1] < self.slow_for):
+                self._pages.move_to_end(key)
+                return kept[2]
+            if slow and self.later is not None:  # stale: served now, drawn afresh just after
+                if key not in self._redrawing:
+                    self._redrawing.add(key)
+                    self.later(lambda: self._redraw(key, render))
+                self._pages.move_to_end(key)
+                return kept[2]
+        return self._keep(key, render(), version, now)
+
+    def _redraw(self, key: str, render: Callable[[], Page]) -> None:
+        try:
+            self._keep(key, render(), self.version(), self.clock())
+        except Exception:  # the next visitor still gets the kept page; logged here
+            log.exception("could not draw %s afresh", key)
+        finally:
+            self._redrawing.discard(key)
+
+    def _keep(self, key: str, page: Page, version: int, now: float) -> Page:
         if page.status == 200 and self.size > 0:
             self._pages[key] = (version, now, page)
             self._pages.move_to_end(key)
@@ -107,7 +134,13 @@ def create_app(
         else:
             opened = open_exchange()
         pages = Pages(opened.site, settings)
-        cache = PageCache(opened.site.version, size=cached_pages)
+        loop = asyncio.get_running_loop()
+        cache = PageCache(
+            opened.site.version,
+            size=cached_pages,
+            # After the response has gone: the page is drawn on the server's own thread.
+            later=lambda redraw: loop.call_later(0.2, redraw),
+        )
         try:
             yield
         finally:
