@@ -74,9 +74,12 @@ class Likely:
     same_wording: bool
 
 
-def _trigrams(text: str) -> set[str]:
+def _trigrams(text: str) -> tuple[str, ...]:
+    """The distinct character trigrams of `text`, in the order they occur: the scores summed
+    over them then come out the same, to the last bit, in every process (a set's order, and
+    so a float sum's, would change with each process's string hashing)."""
     padded = f" {text} "
-    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+    return tuple(dict.fromkeys(padded[i : i + 3] for i in range(len(padded) - 2)))
 
 
 class Matcher:
