@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from rapidfuzz import fuzz
 
 from knowledge import retrieval
@@ -79,7 +80,7 @@ def _trigrams(text: str) -> tuple[str, ...]:
     over them then come out the same, to the last bit, in every process (a set's order, and
     so a float sum's, would change with each process's string hashing)."""
     padded = f" {text} "
-    return tuple(dict.fromkeys(padded[i : i + 3] for i in range(len(padded) - 2)))
+    return tuple(dict.fromkeys([padded[i : i + 3] for i in range(len(padded) - 2)]))
 
 
 class Matcher:
@@ -108,6 +109,10 @@ class Matcher:
         self._sources: dict[int, bytes] = {}  # question id -> digest of its `replace` texts
         # character trigram -> wordings containing it (a Counter: counted in C at start-up)
         self._gram_df: Counter[str] = Counter()
+        # Wordings set aside (`set_aside`), by their text, for a question given that text to
+        # take over (`replace`): an import's rows, indexed while deciding them, are then
+        # not indexed twice once written.
+        self._spare: dict[str, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._wordings)
@@ -161,9 +166,53 @@ class Matcher:
         if self._sources.get(question_id) == digest:
             return
         self.remove(question_id)
-        for text, vector in zip(texts, self._vectors_of(texts), strict=True):
+        fresh = [text for text in texts if not self._take_spare(text, question_id)]
+        for text, vector in zip(fresh, self._vectors_of(fresh), strict=True):
             self._add(question_id, self.normalise(text), vector)
         self._sources[question_id] = digest
+
+    def set_aside(self, question_id: int, text: str) -> None:
+        """Keep the wording of `question_id`, indexed from `text` alone (an import row's,
+        under a provisional id), for the next `replace` that gives a question that same
+        text, which takes it over as it stands instead of indexing it afresh. Until then
+        it is still found under `question_id`: `drop_spares` must come before anything is
+        matched again."""
+        if self._wordings.get(question_id):
+            self._spare.setdefault(text, []).extend(self._wordings[question_id])
+        else:
+            self.remove(question_id)  # no terms: nothing indexed to keep
+
+    def drop_spares(self) -> None:
+        """Forget the wordings set aside that no question took over."""
+        spare, self._spare = self._spare, {}
+        for keys in spare.values():
+            for key in keys:
+                if key in self._owner:  # not forgotten meanwhile
+                    self.remove(self._owner[key])
+
+    @property
+    def has_spares(self) -> bool:
+        return bool(self._spare)
+
+    def _take_spare(self, text: str, question_id: int) -> bool:
+        """Give `question_id` a wording set aside with `text`, if there is one."""
+        keys = self._spare.get(text)
+        while keys:
+            key = keys.pop(0)
+            if not keys:
+                del self._spare[text]
+            provisional = self._owner.get(key)
+            if provisional is None:
+                continue  # forgotten meanwhile (keys are never reused)
+            self._sources.pop(provisional, None)
+            held = self._wordings[provisional]
+            held.remove(key)
+            if not held:
+                del self._wordings[provisional]
+            self._owner[key] = question_id
+            self._wordings.setdefault(question_id, []).append(key)
+            return True
+        return False
 
     def add_many(
         self, items: Iterable[tuple[int, str]], progress: Callable[[int], None] | None = None
@@ -235,7 +284,7 @@ class Matcher:
         if not query.terms or not self._terms or limit <= 0:
             return []
         idf = self._idf_table(query.terms)
-        keys, meaning = self._candidates(text, query, idf)
+        _, keys, meaning = self._candidates(text, query, idf)
         scoring = _Scoring(self, query, idf)
         best: dict[int, tuple[float, int]] = {}
         for key in keys:
@@ -266,11 +315,14 @@ class Matcher:
         scoring = _Scoring(self, query, idf)
         threshold = self.duplicate_threshold
         best: tuple[float, int, int] | None = None  # (score, -owner, key): ties as find()
-        keys, meaning = self._candidates(text, query, idf)
+        retrieved, keys, meaning = self._candidates(text, query, idf)
+        # First, from retrieval's own sums, the candidates that share too little of the
+        # query's weight to reach the mark, in one vectorised step: most of them.
+        reach = dict(zip(retrieved.keys, scoring.reach_from_shared(retrieved.shared), strict=True))
         for key in keys:
             # The lexical score the candidate would need for its blend to reach the mark.
-            needed = self._lexical_needed(threshold, meaning.get(key))
-            if not scoring.could_reach(key, needed - 1e-6):  # rounding's margin
+            needed = self._lexical_needed(threshold, meaning.get(key)) - 1e-6  # rounding
+            if reach.get(key, math.inf) < needed or not scoring.could_reach(key, needed):
                 continue
             score = self._blend(scoring.features(key)["score"], meaning.get(key))
             owner = self._owner[key]
@@ -300,16 +352,17 @@ class Matcher:
 
     def _candidates(
         self, text: str, query: Normalised, idf: dict[str, float]
-    ) -> tuple[list[int], dict[int, float]]:
-        """The wordings to score (the lexical best, and with semantic matching on, the
-        nearest by meaning too) and each one's cosine with `text` (semantic only)."""
-        keys = self._retrieve(query.terms, idf)
+    ) -> tuple[retrieval.Retrieved, list[int], dict[int, float]]:
+        """What retrieval found; the wordings to score (the lexical best, and with semantic
+        matching on, the nearest by meaning too); and each one's cosine with `text`
+        (semantic only)."""
+        retrieved = self._index.retrieve(query.terms, idf, self._settings.candidates)
         if self._semantic is None or self._vectors is None:
-            return keys, {}
+            return retrieved, retrieved.keys, {}
         vector = self._semantic.get([text])[0]
         near = self._vectors.nearest(vector, self._settings.semantic_candidates)
-        keys = list(dict.fromkeys([*keys, *(k for k in near if k in self._terms)]))
-        return keys, self._vectors.cosine(vector, keys)
+        keys = list(dict.fromkeys([*retrieved.keys, *(k for k in near if k in self._terms)]))
+        return retrieved, keys, self._vectors.cosine(vector, keys)
 
     def _blend(self, lexical: float, cosine: float | None) -> float:
         """The score compared with the thresholds: lexical alone, or blended with meaning."""
@@ -367,12 +420,34 @@ class _Scoring:
         self._query_terms = frozenset(query.terms)
         self._q_norm = sum(w * w for w in idf.values())
         self._q_idf = sum(idf.values())
+        self._heaviest = max(idf.values(), default=0.0)
         self._n = len(matcher._terms) + 1  # smoothed IDF, as scikit-learn's TfidfVectorizer
         self._gram_weight: dict[str, float] = {}
         # The query's weighted trigrams: made when a candidate first needs them (a bulk
         # check rules most candidates out before that).
         self._q_grams: dict[str, float] | None = None
         self._q_gram_norm = 0.0
+
+    def reach_from_shared(self, shared: Sequence[float]) -> list[float]:
+        """For wordings holding `shared` summed weight of the query's terms each (see
+        `retrieval.Retrieved`), the most each could score: as the first step of
+        `could_reach`, whose bound this never undercuts, but with no wording's terms looked
+        at. The coverage is at most the shared part of the query's weight; the shared terms'
+        squared weights sum to at most the query's heaviest weight times their sum (and to
+        at most the query's own), which bounds the cosine."""
+        q_norm, q_idf = self._q_norm, self._q_idf
+        if not shared or not q_norm or not q_idf:
+            return [math.inf] * len(shared)
+        weight = np.asarray(shared) * (1.0 + retrieval.SHARED_ROUNDING)
+        squares = np.minimum(q_norm, self._heaviest * weight)
+        reach = 100.0 * (
+            WEIGHTS["cosine"] * np.sqrt(squares / q_norm)
+            + WEIGHTS["chargram"]
+            + WEIGHTS["sort"]
+            + WEIGHTS["set"] * weight / q_idf
+        )
+        bounds: list[float] = reach.tolist()
+        return bounds
 
     def could_reach(self, key: int, score: float) -> bool:
         """Whether `key` could score `score` or more. The signals are computed cheapest
@@ -425,12 +500,13 @@ class _Scoring:
         matcher = self._matcher
         idf = self._idf
         term_weight = self._term_weight
-        index = matcher._index
+        df = matcher._index.df
+        stored = len(matcher._terms)
         doc_weights: dict[str, float] = {}
         for term in matcher._terms[key]:
             weight = term_weight.get(term)
-            if weight is None:
-                weight = term_weight[term] = matcher._idf(index.df(term))
+            if weight is None:  # as Matcher._idf, without its call
+                weight = term_weight[term] = retrieval.idf(df(term), stored)
             doc_weights[term] = weight
         shared = [t for t in self._query.terms if t in doc_weights]
         d_norm = sum(w * w for w in doc_weights.values())

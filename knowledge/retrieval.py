@@ -10,10 +10,10 @@ weighs it 0, so it is never returned.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +31,8 @@ _Keys = npt.NDArray[np.int64]
 
 
 class _Grow:
-    """An append-only array of wording keys (amortised O(1) appends)."""
+    """An append-only array of wording keys (amortised O(1) appends), in ascending order:
+    keys are added in ascending order, and a compaction sorts them."""
 
     __slots__ = ("keys", "size")
 
@@ -140,10 +141,18 @@ class TermIndex:
     def top(self, terms: Sequence[str], idf: dict[str, float], wanted: int) -> list[int]:
         """The `wanted` best wordings for `terms` by BM25 (tf = 1: questions rarely repeat a
         key word), best first; equal scores in key order."""
+        return self.retrieve(terms, idf, wanted).keys
+
+    def retrieve(self, terms: Sequence[str], idf: dict[str, float], wanted: int) -> Retrieved:
+        """`top`, with how much of the query's weight each wording shares (see `Retrieved`).
+
+        Only the postings walked are touched, never an array of every key: the candidates
+        are the distinct keys among them, so a check costs the same however many wordings
+        have come and gone (an import indexes and forgets thousands)."""
         members = self._members
         present = sorted((t for t in terms if t in members), key=lambda t: len(members[t]))
         if not present or not self._live:
-            return []
+            return Retrieved([], [])
         avg = self._total_terms / self._live
         sizes = np.arange(self._longest + 2)
         factor = (_K1 + 1.0) / (1.0 + _K1 * (1.0 - _B + _B * sizes / avg))
@@ -151,6 +160,7 @@ class TermIndex:
         lengths = self._lengths
         scores = np.zeros(self._next)
         walked = 0
+        touched: list[_Keys] = []
         skipped: list[str] = []
         for term in present:
             if walked and walked + len(members[term]) > POSTING_BUDGET:
@@ -161,18 +171,52 @@ class TermIndex:
             # A term's keys are distinct (never reused, terms distinct per wording), so a
             # plain fancy-indexed add is exact, and many times faster than np.add.at.
             scores[found] += idf[term] * factor[lengths[found]]
-        found = np.flatnonzero(scores)
+            touched.append(found)
+        found = _distinct(touched, self._next)
+        found = found[scores[found] != 0]  # removed wordings weigh 0
         pool = _best(found, scores[found], wanted * WIDEN if skipped else wanted)
-        if not skipped:
-            return pool
-        weighted = dict(zip(pool, scores[pool].tolist(), strict=True))
-        for term in skipped:
-            inside = members[term]
-            weight = idf[term]
-            for key in pool:
-                if key in inside:
-                    weighted[key] += weight * float(factor[lengths[key]])
-        return heapq.nsmallest(wanted, pool, key=lambda key: (-weighted[key], key))
+        weighted = scores[pool]
+        pool_factor = factor[lengths[pool]]
+        if skipped and len(pool):
+            for term in skipped:
+                # A term's keys are in ascending order (see `_Grow`), and the pool's are
+                # live, so a pool key is in the array exactly when it holds the term.
+                holding = self._arrays[term].view()
+                at = np.minimum(np.searchsorted(holding, pool), len(holding) - 1)
+                weighted += (idf[term] * pool_factor) * (holding[at] == pool)
+            order = np.lexsort((pool, -weighted))[:wanted]
+            pool, weighted, pool_factor = pool[order], weighted[order], pool_factor[order]
+        # Every term of a wording is weighed by the same length factor, so the score over
+        # it is the shared weight itself (to rounding: `Retrieved` says how much).
+        return Retrieved(pool.tolist(), (weighted / pool_factor).tolist())
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """The best wordings for a query, best first, and for each, the summed weight (`idf`)
+    of the query's terms it contains: exact but for float rounding, within a relative
+    `SHARED_ROUNDING` (a bound built on it must allow that much)."""
+
+    keys: list[int]
+    shared: list[float]
+
+
+SHARED_ROUNDING = 1e-9
+
+
+def _distinct(arrays: list[_Keys], size: int) -> _Keys:
+    """The distinct keys (all below `size`) of `arrays`, each distinct within itself, in no
+    particular order, in time proportional to their length. Each key's slot in a scratch
+    array is stamped with a position the key holds (whichever write wins); exactly one
+    position per key then finds its own stamp."""
+    if len(arrays) == 1:
+        return arrays[0]
+    keys: _Keys = np.concatenate(arrays)
+    positions = np.arange(len(keys))
+    stamp = np.empty(size, dtype=np.int64)
+    stamp[keys] = positions
+    distinct: _Keys = keys[stamp[keys] == positions]
+    return distinct
 
 
 def idf(df: int, n: int) -> float:
@@ -180,7 +224,7 @@ def idf(df: int, n: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
-def _best(keys: _Keys, scores: npt.NDArray[np.float64], wanted: int) -> list[int]:
+def _best(keys: _Keys, scores: npt.NDArray[np.float64], wanted: int) -> _Keys:
     """The `wanted` keys of highest score, best first, equal scores in key order."""
     if len(keys) > wanted:
         cut = np.argpartition(-scores, wanted - 1)[:wanted]
@@ -189,4 +233,5 @@ def _best(keys: _Keys, scores: npt.NDArray[np.float64], wanted: int) -> list[int
         chosen = np.flatnonzero(scores >= threshold)
         keys, scores = keys[chosen], scores[chosen]
     order = np.lexsort((keys, -scores))[:wanted]
-    return [int(key) for key in keys[order]]
+    result: _Keys = keys[order]
+    return result

@@ -105,6 +105,8 @@ class UnitOfWork:
 
     @property
     def matcher(self) -> MatcherView:
+        if self._matcher.has_spares:  # nothing provisional is ever found (see `provisional`)
+            self._matcher.drop_spares()
         return self._matcher
 
     def now(self) -> datetime:
@@ -169,6 +171,7 @@ class UnitOfWork:
             raise
         self._levels.pop()
         self._apply(wordings)
+        self._matcher.drop_spares()
         self._seen = position
         if self._flush_pending:
             self.flush_to_disk()
@@ -190,6 +193,7 @@ class UnitOfWork:
         self._seen = seen
         if indexed:
             self._apply(self._wordings(indexed))
+        self._matcher.drop_spares()
 
     # -- keeping the matcher in step -------------------------------------------------------
 
@@ -240,21 +244,27 @@ class UnitOfWork:
     def provisional(self) -> Iterator[Callable[[int, str], None]]:
         """Index wordings under temporary keys (negative: never a question id) while
         deciding what to write, so a later decision can match an earlier one not yet
-        written; they are forgotten on leaving, and the rows written are indexed from the
-        database as usual."""
-        keys: list[int] = []
+        written. On leaving, they are set aside, not forgotten: the questions then written
+        with their texts take them over as the change log is indexed (an import's rows are
+        not indexed twice), and the rest are forgotten at the next commit, rollback, or use
+        of the matcher."""
+        self._matcher.drop_spares()
+        keys: list[tuple[int, str]] = []
 
         def add(key: int, text: str) -> None:
             if key >= 0:
                 raise ValueError("provisional keys are negative")
             self._matcher.add(key, text)
-            keys.append(key)
+            keys.append((key, text))
 
         try:
             yield add
-        finally:
-            for key in keys:
+        except BaseException:
+            for key, _ in keys:
                 self._matcher.remove(key)
+            raise
+        for key, text in keys:
+            self._matcher.set_aside(key, text)
 
     def catch_up(self) -> None:
         """Index what other processes changed, now, without taking the write lock."""

@@ -3,12 +3,14 @@ answers of the slow ones."""
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
 from benchmarks.dataset import load
+from knowledge import retrieval
 from knowledge.config import MatchingSettings
-from knowledge.matching import Matcher, _Scoring
+from knowledge.matching import WEIGHTS, Matcher, _Scoring
 from knowledge.retrieval import TermIndex, idf
 
 PSN_SET = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "psn"
@@ -47,6 +49,52 @@ def test_top_ranks_as_bm25_with_ties_in_key_order_and_forgets_removed() -> None:
         assert index.top(terms, weights, 10) == ranked
 
 
+def _by_hand_with_budget(
+    docs: dict[int, tuple[str, ...]], terms: tuple[str, ...], wanted: int, budget: int
+) -> list[int]:
+    """What `top` must return when common terms only re-weight: the terms in order of
+    rarity until `budget` postings are walked rank a pool of `wanted * WIDEN`, which the
+    skipped terms then re-weight."""
+    df = {t: sum(1 for doc in docs.values() if t in doc) for t in terms}
+    walked, ranked_by, skipped = 0, [], []
+    for term in sorted((t for t in terms if df[t]), key=lambda t: df[t]):
+        if walked and walked + df[term] > budget:
+            skipped.append(term)
+        else:
+            walked += df[term]
+            ranked_by.append(term)
+    first = _bm25_by_hand(docs, tuple(ranked_by))
+    if not skipped:
+        return sorted(first, key=lambda key: (-round(first[key], 9), key))[:wanted]
+    pool = sorted(first, key=lambda key: (-round(first[key], 9), key))[: wanted * 4]
+    full = _bm25_by_hand(docs, tuple(ranked_by) + tuple(skipped))
+    return sorted(pool, key=lambda key: (-round(full[key], 9), key))[:wanted]
+
+
+def test_common_terms_only_re_weight_and_shared_weights_are_exact(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(retrieval, "POSTING_BUDGET", 60)
+    rng = random.Random(8)
+    vocabulary = [f"w{n}" for n in range(12)]  # few terms: many are common, so skipped
+    index = TermIndex()
+    docs: dict[int, tuple[str, ...]] = {}
+    for key in range(300):
+        docs[key] = tuple(rng.sample(vocabulary, rng.randint(1, 5)))
+        index.add(key, docs[key])
+    for key in range(1, 300, 4):
+        index.remove(key, docs.pop(key))
+    skipping = 0
+    for _ in range(60):
+        terms = tuple(rng.sample(vocabulary, 4))
+        weights = {t: idf(index.df(t), len(docs)) for t in terms}
+        found = index.retrieve(terms, weights, 8)
+        assert found.keys == _by_hand_with_budget(docs, terms, 8, 60)
+        skipping += sum(index.df(t) for t in terms) > 60
+        for key, shared in zip(found.keys, found.shared, strict=True):
+            exact = sum(weights[t] for t in terms if t in docs[key])
+            assert abs(shared - exact) <= retrieval.SHARED_ROUNDING * exact
+    assert skipping > 30
+
+
 def test_an_unknown_term_finds_nothing() -> None:
     index = TermIndex()
     assert index.top(("vpn",), {"vpn": 1.0}, 5) == []
@@ -74,7 +122,8 @@ def test_replace_re_indexes_only_a_changed_wording() -> None:
 
 
 def test_could_reach_never_rules_out_a_score_that_is_reached() -> None:
-    """The staged bound may only skip candidates whose full score is below the mark."""
+    """The staged bounds (from retrieval's shared weights alone, then from each wording's
+    terms) may only skip candidates whose full score is below the mark."""
     data = load(PSN_SET, PSN_SET / "reworded.jsonl")
     matcher = Matcher(MatchingSettings())
     matcher.add_many((n, text) for n, (_, text) in enumerate(data.corpus))
@@ -83,10 +132,23 @@ def test_could_reach_never_rules_out_a_score_that_is_reached() -> None:
         wording = matcher.normalise(query.text)
         weights = matcher._idf_table(wording.terms)
         scoring = _Scoring(matcher, wording, weights)
-        for key in matcher._retrieve(wording.terms, weights):
+        found = matcher._index.retrieve(wording.terms, weights, matcher.settings.candidates)
+        bounds = scoring.reach_from_shared(found.shared)
+        q_norm = sum(w * w for w in weights.values())
+        for key, bound in zip(found.keys, bounds, strict=True):
+            # The bound is never below could_reach's first step, from the wording's terms.
+            shared = [weights[t] for t in matcher._terms[key] if t in weights]
+            first_step = 100.0 * (
+                WEIGHTS["cosine"] * math.sqrt(sum(w * w for w in shared) / q_norm)
+                + WEIGHTS["chargram"]
+                + WEIGHTS["sort"]
+                + WEIGHTS["set"] * sum(shared) / sum(weights.values())
+            )
+            assert bound >= first_step - 1e-9, (query.text, key)
             score = scoring.features(key)["score"]
             for mark in (30.0, 47.5, 60.0, 81.0, 95.0):
                 if score >= mark:
                     assert scoring.could_reach(key, mark), (query.text, key, mark)
+                    assert bound >= mark, (query.text, key, mark)
                     checked += 1
     assert checked > 100

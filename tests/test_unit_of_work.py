@@ -3,16 +3,26 @@ a transaction ends: committed, rolled back at any depth, or cancelled by SQLite 
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from knowledge.cli import OPERATOR
+from knowledge.config import MatchingSettings
 from knowledge.errors import StoreError
 from knowledge.exchange import Exchange
+from knowledge.importer import import_file
+from knowledge.matching import Matcher
 from knowledge.models import NewQuestion, OpenMatch
 from knowledge.unit_of_work import UnitOfWork
+from knowledge.usecases.imports import decide
 from tests.conftest import officer
 from tests.stories import store_question
+from tests.test_import_helper import workshop_file
 
 WHEN = datetime(2010, 5, 11, 9, 0, tzinfo=UTC)
 FIREWALL = "Which firewall ports must be opened for the PSN DNS service?"
@@ -102,3 +112,91 @@ def test_a_transaction_sqlite_cancels_leaves_no_phantom_in_the_matcher(
     exchange.set_authority(bob, "Nottingham City Council")
     assert isinstance(exchange.ask(ann, FIREWALL), NewQuestion)
     assert isinstance(exchange.ask(bob, FIREWALL), OpenMatch)  # the log is followed again
+
+
+def _state(matcher: Matcher) -> tuple[Counter[tuple[int, str]], dict[str, int], Counter[str]]:
+    """What a matcher holds, whatever keys it gave its wordings: (question, wording) pairs,
+    each term's document frequency, and the character trigram counts."""
+    wordings = Counter((matcher._owner[key], text) for key, text in matcher._texts.items())
+    terms = {term for held in matcher._terms.values() for term in held}
+    return wordings, {t: matcher._index.df(t) for t in terms}, +matcher._gram_df
+
+
+def test_an_imports_rows_indexed_to_decide_them_are_taken_over_when_written(
+    exchange: Exchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each row is indexed once, to decide it (and the next rows); the question written for
+    it takes that wording over instead of indexing it again. The matcher then holds exactly
+    what one built afresh from the database holds, and nothing provisional is ever found."""
+    with exchange.uow as uow:
+        for text in (FIREWALL, SCHOOLS):
+            add_question(uow, text)
+    indexed: list[int] = []
+    add = Matcher._add
+
+    def counted(self: Matcher, question_id: int, *args: Any) -> None:
+        indexed.append(question_id)
+        add(self, question_id, *args)
+
+    monkeypatch.setattr(Matcher, "_add", counted)
+    path = workshop_file(tmp_path / "rows.jsonl")  # 330 rows, repeats in and across batches
+    report = import_file(exchange, OPERATOR, path, each_row=True)
+    rows = len(report.rows)
+    joined = sum(1 for row in report.rows if row.outcome in ("joined", "present"))
+    assert joined > 20
+    provisional = sum(1 for question_id in indexed if question_id < 0)
+    assert provisional == rows  # each row indexed once to decide it …
+    # … and never again as a new question: only a joined question's wordings are redone.
+    assert len(indexed) - provisional <= 4 * joined
+    assert len(indexed) - provisional < rows / 2
+
+    live = exchange.uow._matcher
+    assert not live.has_spares
+    assert all(question_id > 0 for question_id in live._wordings)
+    fresh = live.emptied()
+    with exchange.store.database.reading():
+        fresh.add_many(exchange.store.questions.all_wordings())
+    assert _state(live) == _state(fresh)
+    for row in report.rows[:60]:
+        text = json.loads(path.read_text().splitlines()[row.line - 1])["text"]
+        assert [(m.question_id, m.score) for m in live.find(text)] == [
+            (m.question_id, m.score) for m in fresh.find(text)
+        ]
+
+
+def test_rows_decided_but_never_written_are_never_found(exchange: Exchange) -> None:
+    """A decision the import did not write (it failed, or was only a report): its rows are
+    forgotten before anything is matched again."""
+    with exchange.uow as uow:
+        add_question(uow, FIREWALL)
+    decide(exchange.uow, [SCHOOLS, FIREWALL], 0, 2, best_matches=False)
+    assert exchange.uow._matcher.has_spares  # kept for the write that did not come …
+    found = exchange.matcher.find(SCHOOLS)  # … and dropped before any use
+    assert all(match.question_id > 0 for match in found)
+    assert not exchange.uow._matcher.has_spares
+    assert not held(exchange, SCHOOLS)
+    with pytest.raises(RuntimeError):
+        refused(exchange, SCHOOLS)  # a write that rolls back drops them too
+    assert not held(exchange, SCHOOLS)
+
+
+def test_a_spare_wording_is_taken_over_once_and_the_rest_forgotten() -> None:
+    matcher = Matcher(MatchingSettings())
+    matcher.add(-1, FIREWALL)
+    matcher.add(-2, FIREWALL)  # the same row twice in a batch
+    matcher.add(-3, SCHOOLS)
+    kept = matcher._wordings[-1][0]
+    for key, text in ((-1, FIREWALL), (-2, FIREWALL), (-3, SCHOOLS)):
+        matcher.set_aside(key, text)
+    matcher.remove(-3)  # forgotten meanwhile: never handed out
+    matcher.replace(7, [FIREWALL])
+    matcher.replace(8, [SCHOOLS])
+    assert matcher._wordings[7] == [kept]
+    assert matcher._owner[kept] == 7
+    assert -1 not in matcher
+    assert 8 in matcher
+    matcher.drop_spares()
+    assert -2 not in matcher
+    assert not matcher.has_spares
+    assert [m.question_id for m in matcher.find(FIREWALL, limit=1)] == [7]
+    assert [m.question_id for m in matcher.find(SCHOOLS, limit=1)] == [8]
