@@ -462,7 +462,7 @@ class _Scoring:
         shared = [idf[t] for t in doc_terms if t in query_terms]
         q_norm, q_idf = self._q_norm, self._q_idf
         reach = 100.0 * (
-            WEIGHTS["cosine"] * (math.sqrt(sum(w * w for w in shared) / q_norm) if q_norm else 0)
+            WEIGHTS["cosine"] * (math.sqrt(sum([w * w for w in shared]) / q_norm) if q_norm else 0)
             + WEIGHTS["chargram"]
             + WEIGHTS["sort"]
             + WEIGHTS["set"] * (sum(shared) / q_idf if q_idf else 0.0)
@@ -498,22 +498,24 @@ class _Scoring:
     def _term_signals(self, key: int) -> tuple[float, float]:
         """(IDF-weighted term cosine, term coverage) for one wording."""
         matcher = self._matcher
-        idf = self._idf
         term_weight = self._term_weight
-        df = matcher._index.df
-        stored = len(matcher._terms)
-        doc_weights: dict[str, float] = {}
-        for term in matcher._terms[key]:
-            weight = term_weight.get(term)
-            if weight is None:  # as Matcher._idf, without its call
-                weight = term_weight[term] = retrieval.idf(df(term), stored)
-            doc_weights[term] = weight
-        shared = [t for t in self._query.terms if t in doc_weights]
-        d_norm = sum(w * w for w in doc_weights.values())
-        dot = sum(doc_weights[t] * idf[t] for t in shared)
+        terms = matcher._terms[key]
+        try:
+            weights = [term_weight[term] for term in terms]
+        except KeyError:  # terms the query lacks, first met: weighed as Matcher._idf does
+            df, stored = matcher._index.df, len(matcher._terms)
+            for term in terms:
+                if term not in term_weight:
+                    term_weight[term] = retrieval.idf(df(term), stored)
+            weights = [term_weight[term] for term in terms]
+        doc_weights = dict(zip(terms, weights, strict=True))
+        # A shared term weighs the same in both (the query's weights seed term_weight).
+        shared = [doc_weights[t] for t in self._query.terms if t in doc_weights]
+        d_norm = sum([w * w for w in weights])
+        dot = sum([w * w for w in shared])
         cosine = dot / math.sqrt(self._q_norm * d_norm) if self._q_norm and d_norm else 0.0
-        d_idf = sum(doc_weights.values())
-        shared_idf = sum(doc_weights[t] for t in shared)
+        d_idf = sum(weights)
+        shared_idf = sum(shared)
         coverage = min(
             shared_idf / self._q_idf if self._q_idf else 0.0,
             shared_idf / d_idf if d_idf else 0.0,

@@ -158,21 +158,23 @@ class TermIndex:
         factor = (_K1 + 1.0) / (1.0 + _K1 * (1.0 - _B + _B * sizes / avg))
         factor[-1] = 0.0  # a removed wording's length, -1, weighs nothing
         lengths = self._lengths
-        scores = np.zeros(self._next)
         walked = 0
         touched: list[_Keys] = []
+        weights: list[float] = []
         skipped: list[str] = []
         for term in present:
             if walked and walked + len(members[term]) > POSTING_BUDGET:
                 skipped.append(term)
                 continue
             walked += len(members[term])
-            found = self._arrays[term].view()
-            # A term's keys are distinct (never reused, terms distinct per wording), so a
-            # plain fancy-indexed add is exact, and many times faster than np.add.at.
-            scores[found] += idf[term] * factor[lengths[found]]
-            touched.append(found)
-        found = _distinct(touched, self._next)
+            touched.append(self._arrays[term].view())
+            weights.append(idf[term])
+        # Every walked posting at once: its term's weight times its wording's length factor,
+        # summed per wording in term order (as adding term by term would, to the last bit).
+        keys = np.concatenate(touched) if len(touched) > 1 else touched[0]
+        weight = np.repeat(weights, [len(found) for found in touched]) * factor[lengths[keys]]
+        scores = np.bincount(keys, weights=weight, minlength=self._next)
+        found = _distinct(keys, self._next, single=len(touched) == 1)
         found = found[scores[found] != 0]  # removed wordings weigh 0
         pool = _best(found, scores[found], wanted * WIDEN if skipped else wanted)
         weighted = scores[pool]
@@ -204,14 +206,13 @@ class Retrieved:
 SHARED_ROUNDING = 1e-9
 
 
-def _distinct(arrays: list[_Keys], size: int) -> _Keys:
-    """The distinct keys (all below `size`) of `arrays`, each distinct within itself, in no
-    particular order, in time proportional to their length. Each key's slot in a scratch
-    array is stamped with a position the key holds (whichever write wins); exactly one
-    position per key then finds its own stamp."""
-    if len(arrays) == 1:
-        return arrays[0]
-    keys: _Keys = np.concatenate(arrays)
+def _distinct(keys: _Keys, size: int, *, single: bool) -> _Keys:
+    """The distinct keys (all below `size`) of `keys`, the postings of one or more terms
+    (`single`: of one, so distinct already), in no particular order, in time proportional
+    to their number. Each key's slot in a scratch array is stamped with a position the
+    key holds (whichever write wins); exactly one position per key then finds its stamp."""
+    if single:
+        return keys
     positions = np.arange(len(keys))
     stamp = np.empty(size, dtype=np.int64)
     stamp[keys] = positions
