@@ -319,7 +319,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         with _opened(args) as exchange:
             if _large(args.file) and ImportHelper.worth_it() and not args.one_process:
-                # Another process decides half of each batch; it builds its matcher while
+                # Another process decides a share of each batch; it builds its matcher while
                 # this one reads the file.
                 helper = ImportHelper(settings)
             report = import_file(

@@ -1,11 +1,14 @@
-"""A helper process for large imports: it decides half of each batch of rows while the
-importing process decides the other half (knowledge/usecases/imports.py, `decide`).
+"""A helper process for large imports: it decides the later rows of each batch while the
+importing process decides the first ones (knowledge/usecases/imports.py, `decide`), and
+is given its rows of the next batch at once, so it works on them while the importer
+writes this one.
 
 The helper opens the same database read-only, with its own unit of work, which keeps its
 matcher in step from the change log as every exchange does, including the import's own
-rows, hidden from everyone else. It never writes: the importing process writes every row.
-Started with "spawn" (a fork of a process with threads is unsafe), it builds its matcher
-while the importer builds its own and reads the file.
+rows, hidden from everyone else. It indexes every row of the import provisionally, as the
+importer does, so both decide each row against the same wordings. It never writes: the
+importing process writes every row. Started with "spawn" (a fork of a process with threads
+is unsafe), it builds its matcher while the importer builds its own and reads the file.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from knowledge.exchange import Exchange
 log = logging.getLogger(__name__)
 
 _exchange: Exchange | None = None  # the helper process's own, read-only
+# The bounds of the share of each batch the helper decides.
+LEAST, MOST = 0.2, 0.9
 
 
 def _start(settings_json: str) -> None:
@@ -34,13 +39,16 @@ def _ready() -> bool:
     return _exchange is not None
 
 
-def _decide(import_id: int, texts: Sequence[str], start: int, best_matches: bool) -> list[Any]:
+def _decide(
+    import_id: int, texts: Sequence[str], first: int, start: int, best_matches: bool
+) -> list[Any]:
     from knowledge.usecases.imports import decide
 
     assert _exchange is not None
     uow = _exchange.uow
-    uow.own_import = import_id  # this import's hidden rows are matched too
-    return decide(uow, texts, start, len(texts), best_matches=best_matches)
+    if uow.own_import != import_id:
+        uow.begin_import(import_id)  # its hidden rows are matched too
+    return decide(uow, texts, first, start, len(texts), best_matches=best_matches)
 
 
 class ImportHelper:
@@ -48,7 +56,7 @@ class ImportHelper:
     batch, tuned so that neither process waits long for the other."""
 
     def __init__(self, settings: Settings) -> None:
-        self.share = 0.4
+        self.share = 0.5
         self.answered = 0  # batches it decided its share of
         self._pool = ProcessPoolExecutor(
             max_workers=1,
@@ -64,16 +72,17 @@ class ImportHelper:
         return (os.cpu_count() or 1) >= 2
 
     def decide(
-        self, import_id: int, texts: Sequence[str], start: int, *, best_matches: bool
+        self, import_id: int, texts: Sequence[str], first: int, start: int, *, best_matches: bool
     ) -> Future[list[Any]]:
-        return self._pool.submit(_decide, import_id, list(texts), start, best_matches)
+        return self._pool.submit(_decide, import_id, list(texts), first, start, best_matches)
 
     def waited(self, seconds: float) -> None:
         self.answered += 1
-        # The importer waited: the helper had too much (it also indexes the rows written
-        # since the last batch); it did not: it could take more.
-        step = -0.01 if seconds > 0.005 else 0.01
-        self.share = min(0.5, max(0.2, self.share + step))
+        # The importer waited: the helper had too much (it also indexes the importer's
+        # rows); it did not: it could take more. It may take most of a batch, as the
+        # importer also writes every row (while the helper starts on the next batch).
+        step = -0.02 if seconds > 0.005 else 0.02
+        self.share = min(MOST, max(LEAST, self.share + step))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -231,7 +231,8 @@ def import_file(
     are published — never answers the expert is still working on. If anything fails
     part-way, nothing of the file is kept. With `each_row`, the report keeps what became of
     every row, with its best match (`import --report`). A `helper` process
-    (knowledge/helper.py) decides half of each batch.
+    (knowledge/helper.py) decides a share of each batch, starting on the next batch's
+    while this one is written.
     """
     rows, bad = read_rows(path, exchange, skip_bad=skip_bad)
     report = ImportReport(skipped=bad)
@@ -240,7 +241,12 @@ def import_file(
         for start in range(0, len(rows), BATCH):
             batch = rows[start : start + BATCH]
             outcomes = exchange.import_rows(
-                actor, session, batch, best_matches=each_row, helper=helper
+                actor,
+                session,
+                batch,
+                best_matches=each_row,
+                helper=helper,
+                upcoming=rows[start + BATCH : start + 2 * BATCH] if helper else (),
             )
             for outcome in outcomes:
                 setattr(report, outcome.outcome, getattr(report, outcome.outcome) + 1)

@@ -75,6 +75,14 @@ class Likely:
     same_wording: bool
 
 
+def _tie(owner: int) -> tuple[bool, int]:
+    """How equal scores are ordered: the lower question id first, and a wording indexed
+    provisionally by an import (id -1, -2 … for its rows, in order) after every question,
+    as the question it becomes will be (so a tie is broken alike before and after it is
+    written)."""
+    return owner < 0, abs(owner)
+
+
 def _trigrams(text: str) -> tuple[str, ...]:
     """The distinct character trigrams of `text`, in the order they occur: the scores summed
     over them then come out the same, to the last bit, in every process (a set's order, and
@@ -292,7 +300,7 @@ class Matcher:
             owner = self._owner[key]
             if owner not in best or score > best[owner][0]:
                 best[owner] = (score, key)
-        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], _tie(item[0])))[:limit]
         return [self._match(query, owner, score, key) for owner, (score, key) in ranked]
 
     def find_duplicate(self, text: str) -> Match | None:
@@ -314,7 +322,7 @@ class Matcher:
         idf = self._idf_table(query.terms)
         scoring = _Scoring(self, query, idf)
         threshold = self.duplicate_threshold
-        best: tuple[float, int, int] | None = None  # (score, -owner, key): ties as find()
+        best: tuple[float, tuple[bool, int], int] | None = None  # (score, tie, key): as find()
         retrieved, keys, meaning = self._candidates(text, query, idf)
         # First, from retrieval's own sums, the candidates that share too little of the
         # query's weight to reach the mark, in one vectorised step: most of them.
@@ -326,12 +334,15 @@ class Matcher:
                 continue
             score = self._blend(scoring.features(key)["score"], meaning.get(key))
             owner = self._owner[key]
-            if score >= threshold and (best is None or (score, -owner) > best[:2]):
-                best = (score, -owner, key)
+            tie = _tie(owner)
+            if score >= threshold and (
+                best is None or score > best[0] or (score == best[0] and tie < best[1])
+            ):
+                best = (score, tie, key)
         if best is None:
             return None
-        score, owner, key = best
-        match = self._match(query, -owner, score, key)
+        score, _, key = best
+        match = self._match(query, self._owner[key], score, key)
         same = (
             match.verdict == "duplicate"
             and fuzz.ratio(query.text, self._texts[key]) >= SAME_WORDING

@@ -81,8 +81,10 @@ class UnitOfWork:
         # and the questions indexed since, to read again if it rolls back.
         self._levels: list[tuple[int, set[int]]] = []
         self._flush_pending = False  # an erasure's checkpoint is still to be done
-        # The import this process is running, whose hidden rows its matcher sees.
+        # The import this process is running, whose hidden rows its matcher sees (see
+        # `begin_import`), and how many of its rows are indexed provisionally so far.
         self.own_import: int | None = None
+        self.rows_indexed = 0
 
     @classmethod
     def open(
@@ -105,9 +107,26 @@ class UnitOfWork:
 
     @property
     def matcher(self) -> MatcherView:
-        if self._matcher.has_spares:  # nothing provisional is ever found (see `provisional`)
-            self._matcher.drop_spares()
+        if self.own_import is None and self._matcher.has_spares:
+            self._matcher.drop_spares()  # nothing provisional is found outside an import
         return self._matcher
+
+    def begin_import(self, import_id: int) -> None:
+        """From now on this process runs import `import_id`: its hidden rows are indexed
+        too, and its rows are indexed provisionally as they are decided (`provisional`)."""
+        self.end_import()
+        self.own_import = import_id
+
+    def forget_provisional(self) -> None:
+        """Forget the import's provisional wordings no written question took over (every
+        row is written: the import completes)."""
+        self._matcher.drop_spares()
+
+    def end_import(self) -> None:
+        """The import ended (completed or abandoned): forget its provisional wordings."""
+        self._matcher.drop_spares()
+        self.own_import = None
+        self.rows_indexed = 0
 
     def now(self) -> datetime:
         return self.clock()
@@ -171,7 +190,6 @@ class UnitOfWork:
             raise
         self._levels.pop()
         self._apply(wordings)
-        self._matcher.drop_spares()
         self._seen = position
         if self._flush_pending:
             self.flush_to_disk()
@@ -193,7 +211,6 @@ class UnitOfWork:
         self._seen = seen
         if indexed:
             self._apply(self._wordings(indexed))
-        self._matcher.drop_spares()
 
     # -- keeping the matcher in step -------------------------------------------------------
 
@@ -242,26 +259,30 @@ class UnitOfWork:
 
     @contextmanager
     def provisional(self) -> Iterator[Callable[[int, str], None]]:
-        """Index wordings under temporary keys (negative: never a question id) while
-        deciding what to write, so a later decision can match an earlier one not yet
-        written. On leaving, they are set aside, not forgotten: the questions then written
-        with their texts take them over as the change log is indexed (an import's rows are
-        not indexed twice), and the rest are forgotten at the next commit, rollback, or use
-        of the matcher."""
-        self._matcher.drop_spares()
+        """Index rows of this process's import by their text while deciding them, so a
+        later row can match an earlier one not yet written: row n (from 0, across the whole
+        import, in order) under the provisional id -(n + 1). They are never forgotten until
+        the import ends (`end_import`), whether written yet or not, so every row is decided
+        against the same wordings in whichever process decides it and whenever it is
+        written: the question written for a row takes its wording over when the change log
+        brings it (`Matcher.set_aside`, `replace`), instead of indexing it again."""
+        if self.own_import is None:
+            raise RuntimeError("rows are indexed provisionally only during an import")
         keys: list[tuple[int, str]] = []
 
         def add(key: int, text: str) -> None:
-            if key >= 0:
-                raise ValueError("provisional keys are negative")
+            if key != -(self.rows_indexed + 1):
+                raise ValueError(f"row {-key - 1} indexed out of turn ({self.rows_indexed} are)")
             self._matcher.add(key, text)
             keys.append((key, text))
+            self.rows_indexed += 1
 
         try:
             yield add
         except BaseException:
             for key, _ in keys:
                 self._matcher.remove(key)
+            self.rows_indexed -= len(keys)
             raise
         for key, text in keys:
             self._matcher.set_aside(key, text)

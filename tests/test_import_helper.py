@@ -1,4 +1,4 @@
-"""A large import's helper process (knowledge/helper.py) decides half of each batch: the
+"""A large import's helper process (knowledge/helper.py) decides a share of each batch: the
 import's outcome is exactly the one deciding every row in order gives, and a helper that
 fails changes nothing but the time it takes."""
 
@@ -15,7 +15,7 @@ import pytest
 from knowledge.cli import OPERATOR
 from knowledge.config import Settings
 from knowledge.exchange import Exchange
-from knowledge.helper import ImportHelper
+from knowledge.helper import LEAST, MOST, ImportHelper
 from knowledge.importer import import_file
 from tests.conftest import REPO, Clock
 
@@ -81,7 +81,9 @@ class DeadHelper:
     def __init__(self) -> None:
         self.asked = 0
 
-    def decide(self, import_id: int, wordings: Any, start: int, *, best_matches: bool) -> Any:
+    def decide(
+        self, import_id: int, wordings: Any, first: int, start: int, *, best_matches: bool
+    ) -> Any:
         self.asked += 1
         if self.asked % 2:
             raise RuntimeError("the pool is broken")
@@ -100,7 +102,12 @@ def test_a_helper_that_fails_leaves_the_same_import(
     alone = outcomes(twin(settings, "alone.db"), clock, path, None)
     dead = DeadHelper()
     assert outcomes(twin(settings, "dead.db"), clock, path, dead) == alone
-    assert dead.asked == 2  # both batches asked it, both decided here instead
+    assert dead.asked == 1  # it failed at once: every batch was decided here instead
+
+    late = DeadHelper()
+    late.asked = 1  # its first answer is a failed one
+    assert outcomes(twin(settings, "late.db"), clock, path, late) == alone
+    assert late.asked == 3  # both batches were asked for at once; then it was given up
 
 
 def test_the_helpers_share_follows_who_waits_within_bounds(settings: Settings) -> None:
@@ -108,10 +115,10 @@ def test_the_helpers_share_follows_who_waits_within_bounds(settings: Settings) -
     helper.share, helper.answered = 0.4, 0
     for _ in range(50):
         helper.waited(0.05)  # the importer waits: the helper takes less
-    assert helper.share == 0.2
+    assert helper.share == LEAST
     for _ in range(50):
         helper.waited(0.0)  # it never waits: the helper takes more
-    assert helper.share == 0.5
+    assert helper.share == MOST
 
 
 def test_the_cli_starts_a_helper_for_a_large_file_unless_told_one_process(

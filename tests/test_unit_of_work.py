@@ -165,18 +165,22 @@ def test_an_imports_rows_indexed_to_decide_them_are_taken_over_when_written(
 
 
 def test_rows_decided_but_never_written_are_never_found(exchange: Exchange) -> None:
-    """A decision the import did not write (it failed, or was only a report): its rows are
-    forgotten before anything is matched again."""
+    """An import's rows stay indexed while it runs, written or not; when it ends (here,
+    abandoned after deciding a batch it never wrote) they are forgotten, and no use case
+    ever finds one."""
     with exchange.uow as uow:
         add_question(uow, FIREWALL)
-    decide(exchange.uow, [SCHOOLS, FIREWALL], 0, 2, best_matches=False)
-    assert exchange.uow._matcher.has_spares  # kept for the write that did not come …
-    found = exchange.matcher.find(SCHOOLS)  # … and dropped before any use
-    assert all(match.question_id > 0 for match in found)
+    with pytest.raises(RuntimeError, match="only during an import"):
+        decide(exchange.uow, [SCHOOLS], 0, 0, 1, best_matches=False)
+    exchange.uow.begin_import(1)
+    decisions = decide(exchange.uow, [SCHOOLS, SCHOOLS], 0, 0, 2, best_matches=False)
+    assert [type(d).__name__ for d in decisions] == ["_New", "_Join"]
+    assert decisions[1].question_id == -1  # the second row joins the first
+    with pytest.raises(RuntimeError, match="cannot be decided here"):
+        decide(exchange.uow, [SCHOOLS], 0, 0, 1, best_matches=False)  # decided already
+    exchange.uow.end_import()
     assert not exchange.uow._matcher.has_spares
-    assert not held(exchange, SCHOOLS)
-    with pytest.raises(RuntimeError):
-        refused(exchange, SCHOOLS)  # a write that rolls back drops them too
+    assert all(match.question_id > 0 for match in exchange.matcher.find(SCHOOLS))
     assert not held(exchange, SCHOOLS)
 
 

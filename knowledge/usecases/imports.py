@@ -52,9 +52,23 @@ class ImportSession:
     # (question, what the audit trail records of the row) per row
     rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     answers: list[tuple[int, ImportedRow]] = field(default_factory=list)  # to write at the end
+    answering: set[int] = field(default_factory=set)  # the questions of `answers`
     # Officers it has saved, by key: a file names the same few officers many times, and a
     # key says both the name and the authority, so saving one once is enough.
     officers: dict[str, Officer] = field(default_factory=dict)
+    # The question each row written so far became, in row order (a decision names an
+    # earlier row as -(n + 1)).
+    by_row: list[int] = field(default_factory=list)
+    # The helper's decisions asked for ahead, for the batch starting at row `first`.
+    ahead: _Asked | None = None
+    helper_failed: bool = False  # it failed once: this import goes on without it
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    first: int  # the batch's first row
+    split: int  # the helper decides the batch's rows from this one
+    decisions: Future[list[_Decision]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +98,8 @@ class RowOutcome:
     differs: str | None = None
 
 
-# A decision's question is an existing question, or (negative) the row of this batch it
-# matched, numbered from -1.
+# A decision's question is an existing question, or (negative) the earlier row of the
+# import it matched: row n (from 0, across the whole file) is -(n + 1).
 
 # Batches smaller than this are decided in this process alone (a helper's round trip would
 # cost more than it saves).
@@ -117,11 +131,17 @@ _Decision = _New | _Join | _Propose
 class DecisionHelper(Protocol):
     """Another process deciding rows `start:` of a batch (see `decide`), for this import."""
 
-    # The share of each batch it takes (it also indexes what was written since the last).
+    # The share of each batch it takes.
     share: float
 
     def decide(
-        self, import_id: int, wordings: Sequence[str], start: int, *, best_matches: bool
+        self,
+        import_id: int,
+        wordings: Sequence[str],
+        first: int,
+        start: int,
+        *,
+        best_matches: bool,
     ) -> Future[list[_Decision]]: ...
 
     def waited(self, seconds: float) -> None:
@@ -129,21 +149,35 @@ class DecisionHelper(Protocol):
 
 
 def decide(
-    uow: UnitOfWork, wordings: Sequence[str], start: int, end: int, *, best_matches: bool
+    uow: UnitOfWork,
+    wordings: Sequence[str],
+    first: int,
+    start: int,
+    end: int,
+    *,
+    best_matches: bool,
 ) -> list[_Decision]:
-    """Decisions for rows `start:end` of a batch of `wordings`: each row matched against the
-    stored questions and the batch's earlier rows, indexed provisionally. Every earlier row
-    is, whatever was decided about it (a row joining a question in the same words too: it
-    can change no decision, as its question is already there), so a slice depends on the
-    earlier rows' words alone, and deciding the batch in two halves, in two processes,
-    gives exactly the decisions of deciding it in order."""
+    """Decisions for rows `start:end` of a batch of `wordings` whose first row is row
+    `first` of the import: each row matched against the stored questions and every earlier
+    row of the import, which are indexed provisionally (`UnitOfWork.provisional`) until the
+    import ends, written or not. Every earlier row is, whatever was decided about it (a
+    row joining a question in the same words too), so a decision depends on the earlier
+    rows' words alone: any process that has indexed them decides a row alike, so the
+    batch can be shared with a helper process, which may even run a batch ahead of the
+    rows being written."""
     uow.catch_up()
     matcher = uow.matcher
-    matcher.prepare(list(wordings[start:end]))  # vectors in one batch, if on
+    behind = uow.rows_indexed - first  # rows of this batch not yet indexed here, from
+    if not 0 <= behind <= start:
+        raise RuntimeError(
+            f"rows {first + start}-{first + end - 1} cannot be decided here: "
+            f"{uow.rows_indexed} rows are indexed"
+        )
+    matcher.prepare(list(wordings[behind:end]))  # vectors in one batch, if on
     decisions: list[_Decision] = []
     with uow.provisional() as index:
-        for n in range(start):
-            index(-(n + 1), wordings[n])
+        for n in range(behind, start):
+            index(-(first + n + 1), wordings[n])
         for n in range(start, end):
             text = wordings[n]
             likely = matcher.likely(text)
@@ -156,8 +190,19 @@ def decide(
                 decisions.append(_New(found[0].question_id, found[0].score))
             else:
                 decisions.append(_New())
-            index(-(n + 1), text)
+            index(-(first + n + 1), text)
     return decisions
+
+
+def index_rows(uow: UnitOfWork, wordings: Sequence[str], first: int) -> None:
+    """Index provisionally the rows of a batch not yet indexed here (those another process
+    decided), so that this one can decide the rows after them."""
+    behind = uow.rows_indexed - first
+    if behind < len(wordings):
+        uow.matcher.prepare(list(wordings[behind:]))
+        with uow.provisional() as index:
+            for n in range(behind, len(wordings)):
+                index(-(first + n + 1), wordings[n])
 
 
 class ImportUseCases:
@@ -175,7 +220,7 @@ class ImportUseCases:
         self.remove_abandoned_imports()
         with self.uow as uow:
             import_id = uow.imports.begin(rules.officer(uow, actor).id, uow.now())
-        self.uow.own_import = import_id
+        self.uow.begin_import(import_id)
         return ImportSession(import_id)
 
     def import_rows(
@@ -186,6 +231,7 @@ class ImportUseCases:
         *,
         best_matches: bool = False,
         helper: DecisionHelper | None = None,
+        upcoming: Sequence[ImportedRow] = (),
     ) -> list[RowOutcome]:
         """Add a batch of rows to the import (see `RowOutcome`). Nobody is there to confirm
         a match, so a row joins a question only when it is the same question in all but
@@ -193,62 +239,98 @@ class ImportUseCases:
         question of its own and a merge proposed to the expert, so an import never hides a
         question behind another. With `best_matches`, a new row's best match under the
         duplicate mark is found too (for `import --report`). A `helper` (knowledge/helper.py)
-        decides half of a large batch in another process."""
+        decides a share of each large batch in another process, and is given its share of
+        the `upcoming` batch at once, to decide while this one is written."""
         decisions = self._decide(
-            rows, best_matches=best_matches, helper=helper, import_id=session.id
+            session, rows, best_matches=best_matches, helper=helper, upcoming=upcoming
         )
         outcomes: list[RowOutcome] = []
         with self.uow as uow:
             now = uow.now()
             uow.imports.heartbeat(session.id, now)
-            written: dict[int, int] = {}  # row of this batch -> its question
-            for index, (row, decision) in enumerate(zip(rows, decisions, strict=True)):
-                outcome = self._write(uow, session, row, decision, written)
-                written[index] = outcome.question_id
-                outcomes.append(outcome)
+            written = len(session.by_row)
+            try:
+                for row, decision in zip(rows, decisions, strict=True):
+                    outcome = self._write(uow, session, row, decision)
+                    session.by_row.append(outcome.question_id)
+                    outcomes.append(outcome)
+            except BaseException:
+                del session.by_row[written:]  # rolled back: those rows are not written
+                raise
         return outcomes
 
     def _decide(
         self,
+        session: ImportSession,
         rows: Sequence[ImportedRow],
         *,
         best_matches: bool,
-        helper: DecisionHelper | None = None,
-        import_id: int | None = None,
+        helper: DecisionHelper | None,
+        upcoming: Sequence[ImportedRow],
     ) -> list[_Decision]:
         """What each row is, decided from the matcher alone, outside the write lock. With a
-        `helper` (another process), it decides the second half of a large batch while this
-        one decides the first: the same decisions, in about half the time."""
+        `helper` (another process), it decides the later rows of a large batch while this
+        one decides the first ones: the same decisions, in less time."""
         wordings = [row.text for row in rows]
-        split = len(wordings) - round(len(wordings) * helper.share) if helper else len(wordings)
-        if helper is None or import_id is None or len(wordings) < HELPED_BATCH:
-            return decide(self.uow, wordings, 0, len(wordings), best_matches=best_matches)
-        later: Future[list[_Decision]] | None = None
+        first = len(session.by_row)
+        asked, session.ahead = session.ahead, None
+        if helper is not None and session.helper_failed:
+            helper = None
+        if asked is None or asked.first != first:
+            asked = self._ask_helper(session, helper, wordings, first, best_matches)
+        if helper is not None and upcoming:  # its share of the next batch, to start on next
+            session.ahead = self._ask_helper(
+                session, helper, [row.text for row in upcoming], first + len(rows), best_matches
+            )
+        split = asked.split if asked is not None else len(wordings)
+        decisions = decide(self.uow, wordings, first, 0, split, best_matches=best_matches)
+        if asked is None:
+            return decisions
+        later: list[_Decision] | None = None
         try:
-            later = helper.decide(import_id, wordings, split, best_matches=best_matches)
-        except Exception:  # the helper cannot start or has died
-            log.warning("the matching helper failed; deciding its rows here", exc_info=True)
-        first = decide(self.uow, wordings, 0, split, best_matches=best_matches)
-        second: list[_Decision] | None = None
-        if later is not None:
-            try:
-                started = time.perf_counter()
-                second = later.result()
+            started = time.perf_counter()
+            later = asked.decisions.result()
+            if helper is not None:
                 helper.waited(time.perf_counter() - started)
-            except Exception:
-                log.warning("the matching helper failed; deciding its rows here", exc_info=True)
-        if second is None:  # this process decides the helper's half too: the same decisions
-            second = decide(self.uow, wordings, split, len(wordings), best_matches=best_matches)
-        return first + second
+        except Exception:
+            log.warning("the matching helper failed; deciding its rows here", exc_info=True)
+            session.helper_failed, session.ahead = True, None
+        if later is None:  # this process decides the helper's rows too: the same decisions
+            later = decide(
+                self.uow, wordings, first, split, len(wordings), best_matches=best_matches
+            )
+        else:
+            index_rows(self.uow, wordings, first)  # the helper's rows, to decide the next
+        return decisions + later
 
     @staticmethod
-    def _target(
-        uow: UnitOfWork, session: ImportSession, question_id: int, written: dict[int, int]
-    ) -> int | None:
-        """The question a decision names, as it stands now that we write: the row of this
-        batch it matched, or a question still live (it may have changed meanwhile)."""
+    def _ask_helper(
+        session: ImportSession,
+        helper: DecisionHelper | None,
+        wordings: list[str],
+        first: int,
+        best_matches: bool,
+    ) -> _Asked | None:
+        """Give the helper its share of a batch (none for a small one: the round trip
+        would cost more than it saves)."""
+        if helper is None or session.helper_failed or len(wordings) < HELPED_BATCH:
+            return None
+        split = len(wordings) - round(len(wordings) * helper.share)
+        try:
+            future = helper.decide(session.id, wordings, first, split, best_matches=best_matches)
+        except Exception:  # the helper cannot start or has died
+            log.warning("the matching helper failed; deciding its rows here", exc_info=True)
+            session.helper_failed = True
+            return None
+        return _Asked(first, split, future)
+
+    @staticmethod
+    def _target(uow: UnitOfWork, session: ImportSession, question_id: int) -> int | None:
+        """The question a decision names, as it stands now that we write: the question an
+        earlier row of the import became, or a question still live (it may have changed
+        meanwhile)."""
         if question_id < 0:
-            return written[-question_id - 1]
+            return session.by_row[-question_id - 1]
         if question_id in session.created:
             return question_id
         existing = uow.questions.get(question_id)
@@ -260,7 +342,6 @@ class ImportUseCases:
         session: ImportSession,
         row: ImportedRow,
         decision: _Decision,
-        written: dict[int, int],
     ) -> RowOutcome:
         settings = self.settings
         name = texts.display_name(row.officer)
@@ -274,7 +355,7 @@ class ImportUseCases:
             session.officers[key] = asker
         assert asker.authority_id is not None
         best = decision.best if isinstance(decision, _New) else decision.question_id
-        target = None if best is None else self._target(uow, session, best, written)
+        target = None if best is None else self._target(uow, session, best)
         if not isinstance(decision, _Join) or target is None:
             question_id = uow.questions.add(
                 row.text,
@@ -342,14 +423,17 @@ class ImportUseCases:
     ) -> None:
         """A row's answer is written when the import completes, if its question is still
         waiting for one (and no earlier row of the file answered it)."""
-        answered = {q for q, _ in session.answers}
-        if row.answer and status is Status.OPEN and question_id not in answered:
+        if row.answer and status is Status.OPEN and question_id not in session.answering:
             session.answers.append((question_id, row))
+            session.answering.add(question_id)
 
     def finish_import(self, actor: Actor, session: ImportSession) -> ImportResult:
         """Complete the import: its rows become visible to everyone at once, and the
         answers in the file are written and published as one release."""
         skipped: list[str] = []
+        # Every row is written and indexed as its question: what the rows' provisional
+        # wordings still hold (a row joining a question in words it already has) goes.
+        self.uow.forget_provisional()
         with self.uow as uow:
             now = uow.now()
             uow.imports.complete(session.id, now)
@@ -378,13 +462,13 @@ class ImportUseCases:
                     continue
                 written.append(answer.id)
             release = self.expert.publish(actor, only=written).number if written else None
-        self.uow.own_import = None
+        self.uow.end_import()
         log.info("import %s completed: %s rows", session.id, len(session.rows))
         return ImportResult(len(written), release, tuple(skipped))
 
     def abandon_import(self, session: ImportSession) -> None:
         """Remove what a failed import wrote (its rows were never visible)."""
-        self.uow.own_import = None
+        self.uow.end_import()
         self._remove(session.id)
 
     def remove_abandoned_imports(self) -> int:
