@@ -117,6 +117,13 @@ class UnitOfWork:
         self.end_import()
         self.own_import = import_id
 
+    def unindex_rows(self, kept: int) -> None:
+        """Forget the import's rows indexed provisionally after the first `kept` (to decide
+        them here after all, each against the rows before it alone)."""
+        for row in range(kept, self.rows_indexed):
+            self._matcher.remove(-(row + 1))
+        self.rows_indexed = min(self.rows_indexed, kept)
+
     def forget_provisional(self) -> None:
         """Forget the import's provisional wordings no written question took over (every
         row is written: the import completes)."""

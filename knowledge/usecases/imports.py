@@ -286,6 +286,8 @@ class ImportUseCases:
         decisions = decide(self.uow, wordings, first, 0, split, best_matches=best_matches)
         if asked is None:
             return decisions
+        # The helper's rows, indexed while it decides them (the next batch needs them).
+        index_rows(self.uow, wordings, first)
         later: list[_Decision] | None = None
         try:
             started = time.perf_counter()
@@ -296,11 +298,10 @@ class ImportUseCases:
             log.warning("the matching helper failed; deciding its rows here", exc_info=True)
             session.helper_failed, session.ahead = True, None
         if later is None:  # this process decides the helper's rows too: the same decisions
+            self.uow.unindex_rows(first + split)  # each is decided against those before it
             later = decide(
                 self.uow, wordings, first, split, len(wordings), best_matches=best_matches
             )
-        else:
-            index_rows(self.uow, wordings, first)  # the helper's rows, to decide the next
         return decisions + later
 
     @staticmethod
