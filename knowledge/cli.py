@@ -315,12 +315,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     settings = _settings(args)
     database = settings.database.path
     fresh = not database.exists()
+    helped = _large(args.file) and ImportHelper.worth_it() and not args.one_process
     helper = None
     try:
+        if helped and not fresh:
+            # Another process decides a share of each batch; it builds its matcher while
+            # this one builds its own and reads the file. (A database that needs upgrading
+            # first is one it cannot open: this process then decides every row.)
+            helper = ImportHelper(settings)
         with _opened(args) as exchange:
-            if _large(args.file) and ImportHelper.worth_it() and not args.one_process:
-                # Another process decides a share of each batch; it builds its matcher while
-                # this one reads the file.
+            if helped and fresh:  # it opens the database this one has just made
                 helper = ImportHelper(settings)
             report = import_file(
                 exchange,

@@ -212,6 +212,9 @@ def read_rows(
 # Rows written per short transaction: small enough that nobody else waits long for the
 # write lock, large enough that the commits do not dominate.
 BATCH = 200
+# How many batches ahead a helper process is given its share of, so that it never runs
+# out of work when one batch takes it longer than the importer.
+AHEAD = 2
 
 
 def import_file(
@@ -246,7 +249,13 @@ def import_file(
                 batch,
                 best_matches=each_row,
                 helper=helper,
-                upcoming=rows[start + BATCH : start + 2 * BATCH] if helper else (),
+                upcoming=[
+                    rows[later : later + BATCH]
+                    for later in range(start + BATCH, start + (AHEAD + 1) * BATCH, BATCH)
+                    if later < len(rows)
+                ]
+                if helper
+                else (),
             )
             for outcome in outcomes:
                 setattr(report, outcome.outcome, getattr(report, outcome.outcome) + 1)

@@ -113,11 +113,15 @@ def test_a_helper_that_fails_leaves_the_same_import(
 def test_the_helpers_share_follows_who_waits_within_bounds(settings: Settings) -> None:
     helper = ImportHelper.__new__(ImportHelper)  # its tuning alone, no process
     helper.share, helper.answered = 0.4, 0
-    for _ in range(50):
-        helper.waited(0.05)  # the importer waits: the helper takes less
+    helper.waited(0.05)  # the importer waits: the helper takes less, at once …
+    assert helper.share < 0.4 - 0.02
+    for _ in range(20):
+        helper.waited(0.05)
     assert helper.share == LEAST
-    for _ in range(50):
-        helper.waited(0.0)  # it never waits: the helper takes more
+    helper.waited(0.0)  # … it never waits: the helper takes more, slowly
+    assert LEAST < helper.share < LEAST + 0.02
+    for _ in range(200):
+        helper.waited(0.0)
     assert helper.share == MOST
 
 

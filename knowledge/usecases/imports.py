@@ -59,8 +59,8 @@ class ImportSession:
     # The question each row written so far became, in row order (a decision names an
     # earlier row as -(n + 1)).
     by_row: list[int] = field(default_factory=list)
-    # The helper's decisions asked for ahead, for the batch starting at row `first`.
-    ahead: _Asked | None = None
+    # The helper's decisions asked for ahead, by the first row of their batch.
+    ahead: dict[int, _Asked] = field(default_factory=dict)
     helper_failed: bool = False  # it failed once: this import goes on without it
 
 
@@ -231,7 +231,7 @@ class ImportUseCases:
         *,
         best_matches: bool = False,
         helper: DecisionHelper | None = None,
-        upcoming: Sequence[ImportedRow] = (),
+        upcoming: Sequence[Sequence[ImportedRow]] = (),
     ) -> list[RowOutcome]:
         """Add a batch of rows to the import (see `RowOutcome`). Nobody is there to confirm
         a match, so a row joins a question only when it is the same question in all but
@@ -240,7 +240,7 @@ class ImportUseCases:
         question behind another. With `best_matches`, a new row's best match under the
         duplicate mark is found too (for `import --report`). A `helper` (knowledge/helper.py)
         decides a share of each large batch in another process, and is given its share of
-        the `upcoming` batch at once, to decide while this one is written."""
+        the `upcoming` batches at once, to decide while this one is written."""
         decisions = self._decide(
             session, rows, best_matches=best_matches, helper=helper, upcoming=upcoming
         )
@@ -266,22 +266,27 @@ class ImportUseCases:
         *,
         best_matches: bool,
         helper: DecisionHelper | None,
-        upcoming: Sequence[ImportedRow],
+        upcoming: Sequence[Sequence[ImportedRow]],
     ) -> list[_Decision]:
         """What each row is, decided from the matcher alone, outside the write lock. With a
         `helper` (another process), it decides the later rows of a large batch while this
         one decides the first ones: the same decisions, in less time."""
         wordings = [row.text for row in rows]
         first = len(session.by_row)
-        asked, session.ahead = session.ahead, None
         if helper is not None and session.helper_failed:
             helper = None
-        if asked is None or asked.first != first:
+        asked = session.ahead.pop(first, None)
+        if asked is None:
             asked = self._ask_helper(session, helper, wordings, first, best_matches)
-        if helper is not None and upcoming:  # its share of the next batch, to start on next
-            session.ahead = self._ask_helper(
-                session, helper, [row.text for row in upcoming], first + len(rows), best_matches
-            )
+        # Its share of the next batches too, to start on as soon as it is free: a batch
+        # that takes it longer than usual then makes nobody wait.
+        after = first + len(rows)
+        for batch in upcoming:
+            if helper is not None and after not in session.ahead:
+                texts = [row.text for row in batch]
+                if next_asked := self._ask_helper(session, helper, texts, after, best_matches):
+                    session.ahead[after] = next_asked
+            after += len(batch)
         split = asked.split if asked is not None else len(wordings)
         decisions = decide(self.uow, wordings, first, 0, split, best_matches=best_matches)
         if asked is None:
@@ -296,7 +301,8 @@ class ImportUseCases:
                 helper.waited(time.perf_counter() - started)
         except Exception:
             log.warning("the matching helper failed; deciding its rows here", exc_info=True)
-            session.helper_failed, session.ahead = True, None
+            session.helper_failed = True
+            session.ahead.clear()
         if later is None:  # this process decides the helper's rows too: the same decisions
             self.uow.unindex_rows(first + split)  # each is decided against those before it
             later = decide(
