@@ -220,3 +220,40 @@ def test_past_the_exact_size_the_coarse_pass_finds_what_the_exact_one_does(
         assert fast[0] == exact[0] == key  # itself, found by the coarse pass too
         assert len(set(fast) & set(exact)) >= 3
     assert all(key % 7 or key >= 1000 for key in index.nearest(vectors[7], 50))  # no removed
+
+
+def test_an_import_by_meaning_decides_alike_in_two_processes_and_keeps_its_vectors(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """Rows indexed to decide them keep their vectors when their questions take them over:
+    after the import the matcher finds exactly what one built afresh from the database
+    finds, and a helper process decides every row as this one does."""
+    from knowledge.cli import OPERATOR
+    from knowledge.helper import ImportHelper
+    from knowledge.importer import import_file
+    from tests.test_import_helper import workshop_file
+
+    path = workshop_file(tmp_path / "rows.jsonl")  # 330 rows: batches of 200 and 130
+    decided = {}
+    for name in ("alone", "helped"):
+        settings = _settings(tmp_path / name, "on")
+        settings.database.path.parent.mkdir()
+        exchange = Exchange.open(settings, clock)
+        helper = ImportHelper(settings) if name == "helped" else None
+        try:
+            report = import_file(exchange, OPERATOR, path, each_row=True, helper=helper)
+            decided[name] = [(r.line, r.outcome, r.question_id, r.score) for r in report.rows]
+            live = exchange.uow._matcher
+            fresh = live.emptied()
+            with exchange.store.database.reading():
+                fresh.add_many(exchange.store.questions.all_wordings())
+            for text in [json.loads(line)["text"] for line in path.read_text().splitlines()][:40]:
+                assert [(m.question_id, m.score) for m in live.find(text)] == [
+                    (m.question_id, m.score) for m in fresh.find(text)
+                ]
+        finally:
+            if helper is not None:
+                assert helper.answered == 2
+                helper.close()
+            exchange.close()
+    assert decided["helped"] == decided["alone"]
