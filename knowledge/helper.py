@@ -26,13 +26,24 @@ from knowledge.exchange import Exchange
 log = logging.getLogger(__name__)
 
 _exchange: Exchange | None = None  # the helper process's own, read-only
+_unusable = ""  # why it could not open one, if it could not
 # The bounds of the share of each batch the helper decides.
 LEAST, MOST = 0.2, 0.9
 
 
+class HelperUnavailable(RuntimeError):
+    """The helper could not open the database: the importer decides every row itself."""
+
+
 def _start(settings_json: str) -> None:
-    global _exchange
-    _exchange = Exchange.open(Settings.model_validate_json(settings_json), read_only=True)
+    # Started while the importer opens the database, it may find one the importer is
+    # upgrading, or none usable (the importer then says why): it says nothing, and each
+    # request it is sent is refused, so the importer decides those rows itself.
+    global _exchange, _unusable
+    try:
+        _exchange = Exchange.open(Settings.model_validate_json(settings_json), read_only=True)
+    except Exception as error:  # any reason: it only ever helps
+        _unusable = str(error) or type(error).__name__
 
 
 def _ready() -> bool:
@@ -44,7 +55,8 @@ def _decide(
 ) -> list[Any]:
     from knowledge.usecases.imports import decide
 
-    assert _exchange is not None
+    if _exchange is None:
+        raise HelperUnavailable(f"the helper could not open the database: {_unusable}")
     uow = _exchange.uow
     if uow.own_import != import_id:
         uow.begin_import(import_id)  # its hidden rows are matched too

@@ -152,3 +152,22 @@ def test_the_cli_starts_a_helper_for_a_large_file_unless_told_one_process(
     assert started == []
     assert main(["import", str(path), "--db", str(tmp_path / "b.db"), *common]) == 0
     assert len(started) == 1
+
+
+def test_a_helper_that_cannot_open_the_database_says_nothing_and_changes_nothing(
+    settings: Settings, clock: Clock, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Started before the importer opens the database, the helper may find none it can use
+    (not made yet, damaged, being upgraded): no traceback reaches the terminal, and the
+    importer decides every row itself, exactly as alone."""
+    path = workshop_file(tmp_path / "rows.jsonl")
+    alone = outcomes(twin(settings, "alone.db"), clock, path, None)
+    (tmp_path / "damaged.db").write_text("not a database")
+    helper = ImportHelper(twin(settings, "damaged.db"))
+    try:
+        assert outcomes(twin(settings, "helped.db"), clock, path, helper) == alone
+        assert helper.answered == 0
+    finally:
+        helper.close()
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err + printed.out

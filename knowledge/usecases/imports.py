@@ -299,8 +299,8 @@ class ImportUseCases:
             later = asked.decisions.result()
             if helper is not None:
                 helper.waited(time.perf_counter() - started)
-        except Exception:
-            log.warning("the matching helper failed; deciding its rows here", exc_info=True)
+        except Exception as error:
+            _helper_failed(error)
             session.helper_failed = True
             session.ahead.clear()
         if later is None:  # this process decides the helper's rows too: the same decisions
@@ -325,8 +325,8 @@ class ImportUseCases:
         split = len(wordings) - round(len(wordings) * helper.share)
         try:
             future = helper.decide(session.id, wordings, first, split, best_matches=best_matches)
-        except Exception:  # the helper cannot start or has died
-            log.warning("the matching helper failed; deciding its rows here", exc_info=True)
+        except Exception as error:  # the helper cannot start or has died
+            _helper_failed(error)
             session.helper_failed = True
             return None
         return _Asked(first, split, future)
@@ -491,6 +491,13 @@ class ImportUseCases:
                 if not uow.imports.remove(import_id):
                     break
         log.info("import %s removed", import_id)
+
+
+def _helper_failed(error: Exception) -> None:
+    """Say, once a line, that the helper is given up (the traceback only when debugging:
+    nothing is lost, this process decides its rows)."""
+    log.warning("the matching helper failed (%s); this process decides every row", error)
+    log.debug("the matching helper's failure", exc_info=error)
 
 
 def _status(uow: UnitOfWork, question_id: int) -> Status | None:
