@@ -171,3 +171,43 @@ def test_a_helper_that_cannot_open_the_database_says_nothing_and_changes_nothing
         helper.close()
     printed = capfd.readouterr()
     assert "Traceback" not in printed.err + printed.out
+
+
+def test_a_batch_that_fails_to_be_written_ends_the_import_and_leaves_nothing(
+    settings: Settings, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch rolled back part-way (the disk filled, say): the session's own record of it
+    is no longer the database's, so the import takes no more rows; abandoned, it leaves
+    nothing, and the file imported again gives exactly what a clean import gives."""
+    from knowledge.importer import read_rows
+    from knowledge.usecases.imports import ImportUseCases
+
+    path = workshop_file(tmp_path / "rows.jsonl")
+    alone = outcomes(twin(settings, "alone.db"), clock, path, None)
+    again = twin(settings, "again.db")
+    exchange = Exchange.open(again, clock)
+    write = ImportUseCases._write
+    calls = 0
+
+    def fails_once(self: ImportUseCases, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 250:
+            raise OSError("disk full")
+        return write(self, *args)
+
+    try:
+        rows, _ = read_rows(path, exchange, skip_bad=False)
+        session = exchange.begin_import(OPERATOR)
+        monkeypatch.setattr(ImportUseCases, "_write", fails_once)
+        exchange.import_rows(OPERATOR, session, rows[:200])
+        with pytest.raises(OSError, match="disk full"):
+            exchange.import_rows(OPERATOR, session, rows[200:])
+        with pytest.raises(RuntimeError, match="failed part-way"):
+            exchange.import_rows(OPERATOR, session, rows[200:])
+        exchange.abandon_import(session)
+        assert exchange.store.db["questions"].count == 0
+        assert not exchange.uow._matcher.has_spares
+    finally:
+        exchange.close()
+    assert outcomes(again, clock, path, None) == alone

@@ -62,6 +62,7 @@ class ImportSession:
     # The helper's decisions asked for ahead, by the first row of their batch.
     ahead: dict[int, _Asked] = field(default_factory=dict)
     helper_failed: bool = False  # it failed once: this import goes on without it
+    failed: bool = False  # a batch failed to be written: the import can only be abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +242,8 @@ class ImportUseCases:
         duplicate mark is found too (for `import --report`). A `helper` (knowledge/helper.py)
         decides a share of each large batch in another process, and is given its share of
         the `upcoming` batches at once, to decide while this one is written."""
+        if session.failed:
+            raise RuntimeError(f"import {session.id} failed part-way: abandon it, start again")
         decisions = self._decide(
             session, rows, best_matches=best_matches, helper=helper, upcoming=upcoming
         )
@@ -248,14 +251,16 @@ class ImportUseCases:
         with self.uow as uow:
             now = uow.now()
             uow.imports.heartbeat(session.id, now)
-            written = len(session.by_row)
             try:
                 for row, decision in zip(rows, decisions, strict=True):
                     outcome = self._write(uow, session, row, decision)
                     session.by_row.append(outcome.question_id)
                     outcomes.append(outcome)
             except BaseException:
-                del session.by_row[written:]  # rolled back: those rows are not written
+                # Rolled back part-way: what the session holds of the batch (its officers,
+                # questions, rows) is not in the database. The import cannot go on; it is
+                # abandoned (importer.import_file does), and can be started again.
+                session.failed = True
                 raise
         return outcomes
 
