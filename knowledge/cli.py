@@ -315,7 +315,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     settings = _settings(args)
     database = settings.database.path
     fresh = not database.exists()
-    helped = _large(args.file) and ImportHelper.worth_it() and not args.one_process
+    helped = _large(args.file) and ImportHelper.worth_it(settings) and not args.one_process
     helper = None
     try:
         if helped and not fresh:

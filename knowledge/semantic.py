@@ -478,6 +478,16 @@ class VectorIndex:
         return [self._row_key[row] for row in rows[chosen] if self._row_key[row] >= 0]
 
 
+def expected_on(mode: str, folder: str) -> bool:
+    """Whether `chosen_embedder` will give a model, judged without loading one: "auto" is
+    on wherever the extra and a model are installed."""
+    if mode == "off":
+        return False
+    if mode == "on" or folder:
+        return True
+    return importlib.util.find_spec("tokenizers") is not None and packaged_model() is not None
+
+
 def chosen_embedder(mode: str, folder: str) -> MiniLM | None:
     """The embedder `[matching] semantic` asks for: "off" none; "on" the model or
     SemanticUnavailable; "auto" the model if it can be loaded, else none (logged)."""

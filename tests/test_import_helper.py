@@ -139,7 +139,7 @@ def test_the_cli_starts_a_helper_for_a_large_file_unless_told_one_process(
             super().__init__(settings)
 
         @staticmethod
-        def worth_it() -> bool:  # whatever this machine's cores
+        def worth_it(settings: Settings) -> bool:  # whatever this machine's cores
             return True
 
     monkeypatch.setattr(helper_module, "ImportHelper", Recorded)
@@ -211,3 +211,23 @@ def test_a_batch_that_fails_to_be_written_ends_the_import_and_leaves_nothing(
     finally:
         exchange.close()
     assert outcomes(again, clock, path, None) == alone
+
+
+def test_a_helper_is_worth_it_only_for_lexical_matching_with_a_core_free(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By meaning, each process would encode every row with a model that already uses every
+    core (measured slower with a helper): an import by meaning runs in one process."""
+    from knowledge import helper as helper_module
+
+    def matching(mode: str) -> Settings:
+        chosen = settings.matching.model_copy(update={"semantic": mode})
+        return settings.model_copy(update={"matching": chosen})
+
+    monkeypatch.setattr(helper_module.os, "cpu_count", lambda: 2)
+    assert ImportHelper.worth_it(matching("off"))
+    assert not ImportHelper.worth_it(matching("on"))
+    monkeypatch.setattr(helper_module, "expected_on", lambda mode, folder: False)
+    assert ImportHelper.worth_it(matching("auto"))  # no model installed: lexical
+    monkeypatch.setattr(helper_module.os, "cpu_count", lambda: 1)
+    assert not ImportHelper.worth_it(matching("off"))

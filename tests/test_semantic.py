@@ -257,3 +257,11 @@ def test_an_import_by_meaning_decides_alike_in_two_processes_and_keeps_its_vecto
                 helper.close()
             exchange.close()
     assert decided["helped"] == decided["alone"]
+
+
+def test_auto_is_expected_on_where_the_model_is_installed() -> None:
+    """What the importer judges, without loading the model, to leave out a helper process
+    (knowledge/helper.py: by meaning, each process would encode every row)."""
+    assert semantic.expected_on("auto", "")
+    assert semantic.expected_on("on", "")
+    assert not semantic.expected_on("off", "/models/minilm")
