@@ -65,11 +65,12 @@ class Questions:
         import_id: int | None = None,
     ) -> int:
         """A new open question (hidden until its import completes, with `import_id`)."""
+        at = stamp(now)
         return self._db.insert(
             """INSERT INTO questions (text, topic, status, place, created_at, updated_at,
                                       waiting_since, import_id)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            [text, topic, Status.OPEN, place, stamp(now), stamp(now), stamp(now), import_id],
+            [text, topic, Status.OPEN, place, at, at, at, import_id],
         )
 
     def get(self, question_id: int) -> Question | None:

@@ -53,9 +53,10 @@ class ImportSession:
     rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     answers: list[tuple[int, ImportedRow]] = field(default_factory=list)  # to write at the end
     answering: set[int] = field(default_factory=set)  # the questions of `answers`
-    # Officers it has saved, by key: a file names the same few officers many times, and a
-    # key says both the name and the authority, so saving one once is enough.
-    officers: dict[str, Officer] = field(default_factory=dict)
+    # Officers it has saved, by (officer, authority) as the file gives them: a file names
+    # the same few officers many times, so saving (and checking) each once is enough.
+    officers: dict[tuple[str, str], Officer] = field(default_factory=dict)
+    topics: dict[str | None, str] = field(default_factory=dict)  # as given -> configured
     # The question each row written so far became, in row order (a decision names an
     # earlier row as -(n + 1)).
     by_row: list[int] = field(default_factory=list)
@@ -356,22 +357,25 @@ class ImportUseCases:
         decision: _Decision,
     ) -> RowOutcome:
         settings = self.settings
-        name = texts.display_name(row.officer)
-        key = str(Address.imported(name, row.authority))
         now = uow.now()  # when the import added them (the row's date is its ask's)
-        asker = session.officers.get(key)
+        asker = session.officers.get((row.officer, row.authority))
         if asker is None:
+            name = texts.display_name(row.officer)
+            key = str(Address.imported(name, row.authority))
             asker = rules.assign_authority(
                 uow, settings, uow.officers.save(key, name, now), row.authority, now
             )
-            session.officers[key] = asker
+            session.officers[row.officer, row.authority] = asker
         assert asker.authority_id is not None
         best = decision.best if isinstance(decision, _New) else decision.question_id
         target = None if best is None else self._target(uow, session, best)
         if not isinstance(decision, _Join) or target is None:
+            topic = session.topics.get(row.topic)
+            if topic is None:
+                topic = session.topics[row.topic] = rules.resolve_topic(settings, row.topic)
             question_id = uow.questions.add(
                 row.text,
-                rules.resolve_topic(settings, row.topic),
+                topic,
                 None,
                 row.asked_at,
                 import_id=session.id,
