@@ -324,7 +324,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             # first is one it cannot open: this process then decides every row.)
             helper = ImportHelper(settings)
         with _opened(args) as exchange:
-            if helped and fresh:  # it opens the database this one has just made
+            if helped and helper is None:  # it opens the database this one has just made
                 helper = ImportHelper(settings)
             report = import_file(
                 exchange,

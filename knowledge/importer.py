@@ -251,11 +251,10 @@ def import_file(
                 helper=helper,
                 upcoming=[
                     rows[later : later + BATCH]
-                    for later in range(start + BATCH, start + (AHEAD + 1) * BATCH, BATCH)
-                    if later < len(rows)
-                ]
-                if helper
-                else (),
+                    for later in range(
+                        start + BATCH, min(len(rows), start + (AHEAD + 1) * BATCH), BATCH
+                    )
+                ],
             )
             for outcome in outcomes:
                 setattr(report, outcome.outcome, getattr(report, outcome.outcome) + 1)

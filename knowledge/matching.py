@@ -358,9 +358,6 @@ class Matcher:
         index = self._index
         return {t: self._idf(index.df(t)) if t in index else 0.0 for t in terms}
 
-    def _retrieve(self, terms: tuple[str, ...], idf: dict[str, float]) -> list[int]:
-        return self._index.top(terms, idf, self._settings.candidates)
-
     def _candidates(
         self, text: str, query: Normalised, idf: dict[str, float]
     ) -> tuple[retrieval.Retrieved, list[int], dict[int, float]]:

@@ -115,7 +115,7 @@ class TermIndex:
     @contextmanager
     def bulk(self) -> Iterator[None]:
         """Inside, `add` appends to each term's array once, at the end (start-up adds
-        hundreds of thousands of keys); `remove` and `top` must wait until it ends."""
+        hundreds of thousands of keys); `remove` and `retrieve` must wait until it ends."""
         self._pending = {}
         try:
             yield
@@ -138,13 +138,10 @@ class TermIndex:
             elif self._arrays[term].size > 2 * len(found) + 32:
                 self._arrays[term].reset(sorted(found))  # mostly dead keys: compact
 
-    def top(self, terms: Sequence[str], idf: dict[str, float], wanted: int) -> list[int]:
-        """The `wanted` best wordings for `terms` by BM25 (tf = 1: questions rarely repeat a
-        key word), best first; equal scores in key order."""
-        return self.retrieve(terms, idf, wanted).keys
-
     def retrieve(self, terms: Sequence[str], idf: dict[str, float], wanted: int) -> Retrieved:
-        """`top`, with how much of the query's weight each wording shares (see `Retrieved`).
+        """The `wanted` best wordings for `terms` by BM25 (tf = 1: questions rarely repeat a
+        key word), best first, equal scores in key order; with how much of the query's
+        weight each shares (see `Retrieved`).
 
         Only the postings walked are touched, never an array of every key: the candidates
         are the distinct keys among them, so a check costs the same however many wordings

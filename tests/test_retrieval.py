@@ -17,7 +17,7 @@ PSN_SET = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "psn"
 
 
 def _bm25_by_hand(docs: dict[int, tuple[str, ...]], terms: tuple[str, ...]) -> dict[int, float]:
-    """Plain BM25 (tf = 1) over every wording sharing a term: what `top` must rank by."""
+    """Plain BM25 (tf = 1) over every wording sharing a term: what `retrieve` must rank by."""
     avg = sum(len(t) for t in docs.values()) / len(docs)
     scores: dict[int, float] = {}
     for term in terms:
@@ -46,13 +46,13 @@ def test_top_ranks_as_bm25_with_ties_in_key_order_and_forgets_removed() -> None:
         weights = {t: idf(index.df(t), len(docs)) for t in terms}
         expected = _bm25_by_hand(docs, terms)
         ranked = sorted(expected, key=lambda key: (-round(expected[key], 9), key))[:10]
-        assert index.top(terms, weights, 10) == ranked
+        assert index.retrieve(terms, weights, 10).keys == ranked
 
 
 def _by_hand_with_budget(
     docs: dict[int, tuple[str, ...]], terms: tuple[str, ...], wanted: int, budget: int
 ) -> list[int]:
-    """What `top` must return when common terms only re-weight: the terms in order of
+    """What `retrieve` must return when common terms only re-weight: the terms in order of
     rarity until `budget` postings are walked rank a pool of `wanted * WIDEN`, which the
     skipped terms then re-weight."""
     df = {t: sum(1 for doc in docs.values() if t in doc) for t in terms}
@@ -97,9 +97,9 @@ def test_common_terms_only_re_weight_and_shared_weights_are_exact(monkeypatch) -
 
 def test_an_unknown_term_finds_nothing() -> None:
     index = TermIndex()
-    assert index.top(("vpn",), {"vpn": 1.0}, 5) == []
+    assert index.retrieve(("vpn",), {"vpn": 1.0}, 5).keys == []
     index.add(0, ("gcsx",))
-    assert index.top(("vpn",), {"vpn": 1.0}, 5) == []
+    assert index.retrieve(("vpn",), {"vpn": 1.0}, 5).keys == []
     assert index.df("vpn") == 0
     assert index.df("gcsx") == 1
 
